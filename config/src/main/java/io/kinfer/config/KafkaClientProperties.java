@@ -1,0 +1,51 @@
+package io.kinfer.config;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Kafka client settings pass through unchanged under prefixes, as Seldon does: {@code kafka.<any client key>}
+ * applies to every client kinfer creates, and {@code kafka.producer.}, {@code kafka.consumer.},
+ * {@code kafka.admin.} to one kind only (the more specific prefix wins). {@code kafka.bootstrap.servers} is thus
+ * the one address everything connects to.
+ */
+public final class KafkaClientProperties {
+
+    public static final String PREFIX = "kafka.";
+    public static final String PRODUCER_PREFIX = "kafka.producer.";
+    public static final String CONSUMER_PREFIX = "kafka.consumer.";
+    public static final String ADMIN_PREFIX = "kafka.admin.";
+    public static final String BOOTSTRAP_SERVERS = "kafka.bootstrap.servers";
+    public static final String BOOTSTRAP_SERVERS_DEFAULT = "127.0.0.1:9092";
+
+    private KafkaClientProperties() {
+    }
+
+    public static Map<String, Object> producer(Map<String, ?> originals) {
+        return select(originals, PRODUCER_PREFIX);
+    }
+
+    public static Map<String, Object> consumer(Map<String, ?> originals) {
+        return select(originals, CONSUMER_PREFIX);
+    }
+
+    public static Map<String, Object> admin(Map<String, ?> originals) {
+        return select(originals, ADMIN_PREFIX);
+    }
+
+    private static Map<String, Object> select(Map<String, ?> originals, String specificPrefix) {
+        Map<String, Object> common = new HashMap<>();
+        Map<String, Object> specific = new HashMap<>();
+        originals.forEach((key, value) -> {
+            if (key.startsWith(specificPrefix)) {
+                specific.put(key.substring(specificPrefix.length()), value);
+            } else if (key.startsWith(PREFIX) && !key.startsWith(PRODUCER_PREFIX)
+                    && !key.startsWith(CONSUMER_PREFIX) && !key.startsWith(ADMIN_PREFIX)) {
+                common.put(key.substring(PREFIX.length()), value);
+            }
+        });
+        common.putIfAbsent("bootstrap.servers", BOOTSTRAP_SERVERS_DEFAULT);
+        common.putAll(specific);
+        return common;
+    }
+}

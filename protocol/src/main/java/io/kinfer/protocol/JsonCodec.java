@@ -1,0 +1,535 @@
+package io.kinfer.protocol;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import com.fasterxml.jackson.core.JsonEncoding;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.exc.StreamConstraintsException;
+import com.fasterxml.jackson.core.util.ByteArrayBuilder;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
+
+/**
+ * JSON for requests and replies (see {@code docs/protocol.md}). Decoding never throws an unchecked exception for
+ * bad input: every problem is a {@link ProtocolException} with a specific {@link ErrorCode}. Unknown fields are
+ * ignored, so newer producers can talk to older workers. Thread-safe.
+ */
+public final class JsonCodec {
+
+    private static final int MAX_ID_CHARS = 256;
+    private static final int MAX_SHAPE_DIMS = 8;
+    private static final int MAX_MESSAGE_ECHO = 160;
+
+    private final ProtocolLimits limits;
+    private final JsonFactory factory;
+    private final ObjectReader reader;
+
+    public JsonCodec() {
+        this(ProtocolLimits.DEFAULTS);
+    }
+
+    public JsonCodec(ProtocolLimits limits) {
+        this.limits = limits;
+        this.factory = JsonFactory.builder()
+                .streamReadConstraints(StreamReadConstraints.builder()
+                        .maxNestingDepth(limits.maxNestingDepth())
+                        .maxStringLength(Math.max(limits.maxRecordBytes(), 1024))
+                        .maxNumberLength(64)
+                        .build())
+                .enable(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+                .build();
+        ObjectMapper mapper = new ObjectMapper(factory)
+                .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+        this.reader = mapper.reader();
+    }
+
+    public ProtocolLimits limits() {
+        return limits;
+    }
+
+    // ---------------------------------------------------------------------------------------------- requests
+
+    public byte[] encodeRequest(InferenceRequest request) {
+        return write(gen -> {
+            gen.writeStartObject();
+            gen.writeStringField("id", request.id());
+            gen.writeStringField("model", request.model());
+            if (request.version() != null) {
+                gen.writeStringField("version", request.version());
+            }
+            gen.writeArrayFieldStart("inputs");
+            if (request.isText()) {
+                for (String text : request.texts()) {
+                    gen.writeString(text);
+                }
+            } else {
+                for (Tensor tensor : request.tensors()) {
+                    writeTensor(gen, tensor);
+                }
+            }
+            gen.writeEndArray();
+            gen.writeEndObject();
+        });
+    }
+
+    /** Parses and validates a request record's value. */
+    public InferenceRequest decodeRequest(byte[] value) throws ProtocolException {
+        JsonNode root = parse(value);
+        if (!root.isObject()) {
+            throw invalid("a request must be a JSON object");
+        }
+        String id = requiredString(root, "id", MAX_ID_CHARS);
+        String model = requiredString(root, "model", 100);
+        if (!Topics.isValidModelName(model)) {
+            throw invalid("model name must be letters, digits, '.', '_' or '-' (at most 100)");
+        }
+        String version = optionalVersion(root.get("version"));
+        JsonNode inputs = root.get("inputs");
+        if (inputs == null || inputs.isNull()) {
+            throw invalid("field 'inputs' is required");
+        }
+        if (!inputs.isArray()) {
+            throw invalid("field 'inputs' must be an array of texts or of tensor objects");
+        }
+        if (inputs.isEmpty()) {
+            throw new ProtocolException(ErrorCode.EMPTY_INPUT, "field 'inputs' is empty");
+        }
+        JsonNode first = inputs.get(0);
+        if (first.isTextual()) {
+            return new InferenceRequest(id, model, version, decodeTexts(inputs), List.of());
+        }
+        if (first.isObject()) {
+            return new InferenceRequest(id, model, version, List.of(), decodeTensors(inputs));
+        }
+        throw invalid("field 'inputs' must be an array of texts or of tensor objects");
+    }
+
+    private List<String> decodeTexts(JsonNode inputs) throws ProtocolException {
+        if (inputs.size() > limits.maxInputs()) {
+            throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE,
+                    inputs.size() + " inputs; at most " + limits.maxInputs() + " per request");
+        }
+        List<String> texts = new ArrayList<>(inputs.size());
+        for (int i = 0; i < inputs.size(); i++) {
+            JsonNode node = inputs.get(i);
+            if (!node.isTextual()) {
+                throw invalid("inputs[" + i + "] must be a string like inputs[0]");
+            }
+            String text = node.textValue();
+            if (text.isBlank()) {
+                throw new ProtocolException(ErrorCode.EMPTY_INPUT, "inputs[" + i + "] is empty");
+            }
+            if (text.length() > limits.maxTextChars()) {
+                throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE, "inputs[" + i + "] has " + text.length()
+                        + " characters; at most " + limits.maxTextChars());
+            }
+            texts.add(text);
+        }
+        return texts;
+    }
+
+    private List<Tensor> decodeTensors(JsonNode inputs) throws ProtocolException {
+        if (inputs.size() > 64) {
+            throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE, "at most 64 input tensors");
+        }
+        List<Tensor> tensors = new ArrayList<>(inputs.size());
+        long batch = -1;
+        for (int i = 0; i < inputs.size(); i++) {
+            JsonNode node = inputs.get(i);
+            if (!node.isObject()) {
+                throw invalid("inputs[" + i + "] must be a tensor object like inputs[0]");
+            }
+            Tensor tensor = decodeTensor(node, "inputs[" + i + "]");
+            if (tensor.shape().length == 0) {
+                throw new ProtocolException(ErrorCode.INVALID_TENSOR,
+                        "tensor " + tensor.name() + " needs a batch dimension first in its shape");
+            }
+            if (batch >= 0 && tensor.batchSize() != batch) {
+                throw new ProtocolException(ErrorCode.INVALID_TENSOR, "all input tensors must have the same first "
+                        + "dimension; " + tensor.name() + " has " + tensor.batchSize() + ", not " + batch);
+            }
+            batch = tensor.batchSize();
+            if (tensors.stream().anyMatch(t -> t.name().equals(tensor.name()))) {
+                throw new ProtocolException(ErrorCode.INVALID_TENSOR, "tensor " + tensor.name() + " appears twice");
+            }
+            tensors.add(tensor);
+        }
+        if (batch == 0) {
+            throw new ProtocolException(ErrorCode.EMPTY_INPUT, "input tensors have a first dimension of 0");
+        }
+        if (batch > limits.maxInputs()) {
+            throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE,
+                    "first dimension " + batch + "; at most " + limits.maxInputs() + " rows per request");
+        }
+        return tensors;
+    }
+
+    /** Decodes one OIP-style tensor object: name, datatype, shape, data (flat or nested, row-major). */
+    public Tensor decodeTensor(JsonNode node, String where) throws ProtocolException {
+        String name = requiredString(node, "name", 256, where);
+        JsonNode typeNode = node.get("datatype");
+        if (typeNode == null || !typeNode.isTextual()) {
+            throw invalid(where + ".datatype is required (FP32, INT64 or BYTES)");
+        }
+        DataType type = DataType.fromName(typeNode.textValue()).orElseThrow(() -> new ProtocolException(
+                ErrorCode.INVALID_TENSOR, where + ".datatype " + echo(typeNode.textValue())
+                + " is not supported; use FP32, INT64 or BYTES"));
+        JsonNode shapeNode = node.get("shape");
+        if (shapeNode == null || !shapeNode.isArray()) {
+            throw invalid(where + ".shape must be an array of non-negative integers");
+        }
+        if (shapeNode.size() > MAX_SHAPE_DIMS) {
+            throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".shape has more than " + MAX_SHAPE_DIMS
+                    + " dimensions");
+        }
+        long[] shape = new long[shapeNode.size()];
+        for (int i = 0; i < shape.length; i++) {
+            JsonNode dim = shapeNode.get(i);
+            if (!dim.isIntegralNumber() || !dim.canConvertToLong() || dim.longValue() < 0) {
+                throw invalid(where + ".shape must be an array of non-negative integers");
+            }
+            shape[i] = dim.longValue();
+        }
+        long count;
+        try {
+            count = Tensor.elementCount(shape);
+        } catch (ArithmeticException e) {
+            count = Long.MAX_VALUE;
+        }
+        if (count > limits.maxTensorElements()) {
+            throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE, where + " has " + count + " elements; at most "
+                    + limits.maxTensorElements());
+        }
+        JsonNode dataNode = node.get("data");
+        if (dataNode == null || !dataNode.isArray()) {
+            throw invalid(where + ".data must be an array");
+        }
+        List<JsonNode> flat = new ArrayList<>((int) count);
+        flatten(dataNode, flat, (int) count, where);
+        if (flat.size() != count) {
+            throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data has " + flat.size()
+                    + " elements but shape " + java.util.Arrays.toString(shape) + " needs " + count);
+        }
+        switch (type) {
+            case FP32: {
+                float[] values = new float[flat.size()];
+                for (int i = 0; i < values.length; i++) {
+                    JsonNode element = flat.get(i);
+                    if (!element.isNumber()) {
+                        throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data[" + i + "] is not a number");
+                    }
+                    values[i] = element.floatValue();
+                }
+                return Tensor.fp32(name, shape, values);
+            }
+            case INT64: {
+                long[] values = new long[flat.size()];
+                for (int i = 0; i < values.length; i++) {
+                    JsonNode element = flat.get(i);
+                    if (!element.isIntegralNumber() || !element.canConvertToLong()) {
+                        throw new ProtocolException(ErrorCode.INVALID_TENSOR,
+                                where + ".data[" + i + "] is not a 64-bit integer");
+                    }
+                    values[i] = element.longValue();
+                }
+                return Tensor.int64(name, shape, values);
+            }
+            default: {
+                List<String> values = new ArrayList<>(flat.size());
+                for (int i = 0; i < flat.size(); i++) {
+                    JsonNode element = flat.get(i);
+                    if (!element.isTextual()) {
+                        throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data[" + i + "] is not a string");
+                    }
+                    values.add(element.textValue());
+                }
+                return Tensor.bytes(name, shape, values);
+            }
+        }
+    }
+
+    /** OIP allows nested or flat data; both become one row-major list. Stops early past {@code limit}. */
+    private static void flatten(JsonNode node, List<JsonNode> out, int limit, String where) throws ProtocolException {
+        for (JsonNode element : node) {
+            if (out.size() > limit) {
+                return;
+            }
+            if (element.isArray()) {
+                flatten(element, out, limit, where);
+            } else {
+                out.add(element);
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------- replies
+
+    public byte[] encodeReply(InferenceReply reply) {
+        return write(gen -> {
+            gen.writeStartObject();
+            gen.writeStringField("id", reply.id());
+            gen.writeStringField("model", reply.model());
+            if (reply.version() != null) {
+                gen.writeStringField("version", reply.version());
+            }
+            if (reply.error() != null) {
+                gen.writeObjectFieldStart("error");
+                gen.writeStringField("code", reply.error().code().wireName());
+                gen.writeStringField("message", reply.error().message());
+                gen.writeEndObject();
+            } else {
+                gen.writeArrayFieldStart("outputs");
+                for (Output output : reply.outputs()) {
+                    writeOutput(gen, output);
+                }
+                gen.writeEndArray();
+            }
+            Timings timings = reply.timings();
+            if (timings != null) {
+                gen.writeObjectFieldStart("timings");
+                gen.writeNumberField("queue_ms", round3(timings.queueMs()));
+                gen.writeNumberField("inference_ms", round3(timings.inferenceMs()));
+                gen.writeNumberField("batch_size", timings.batchSize());
+                if (timings.worker() != null) {
+                    gen.writeStringField("worker", timings.worker());
+                }
+                if (timings.cached()) {
+                    gen.writeBooleanField("cached", true);
+                }
+                gen.writeEndObject();
+            }
+            gen.writeEndObject();
+        });
+    }
+
+    public InferenceReply decodeReply(byte[] value) throws ProtocolException {
+        JsonNode root = parse(value);
+        if (!root.isObject()) {
+            throw invalid("a reply must be a JSON object");
+        }
+        String id = requiredString(root, "id", MAX_ID_CHARS);
+        String model = root.path("model").asText("");
+        String version = optionalVersion(root.get("version"));
+        Timings timings = null;
+        JsonNode t = root.get("timings");
+        if (t != null && t.isObject()) {
+            timings = new Timings(t.path("queue_ms").asDouble(), t.path("inference_ms").asDouble(),
+                    t.path("batch_size").asInt(), t.hasNonNull("worker") ? t.get("worker").asText() : null,
+                    t.path("cached").asBoolean(false));
+        }
+        JsonNode error = root.get("error");
+        if (error != null && !error.isNull()) {
+            String codeName = error.path("code").asText("");
+            ErrorCode code = ErrorCode.fromWireName(codeName).orElse(ErrorCode.INTERNAL);
+            String message = error.path("message").asText("");
+            if (ErrorCode.fromWireName(codeName).isEmpty()) {
+                message = "unknown error code " + echo(codeName) + ": " + message;
+            }
+            return InferenceReply.failure(id, model, version, new ErrorInfo(code, message), timings);
+        }
+        JsonNode outputs = root.get("outputs");
+        if (outputs == null || !outputs.isArray()) {
+            throw invalid("a reply needs 'outputs' or 'error'");
+        }
+        List<Output> decoded = new ArrayList<>(outputs.size());
+        for (int i = 0; i < outputs.size(); i++) {
+            decoded.add(decodeOutput(outputs.get(i), "outputs[" + i + "]"));
+        }
+        return InferenceReply.success(id, model, version, decoded, timings);
+    }
+
+    private Output decodeOutput(JsonNode node, String where) throws ProtocolException {
+        if (!node.isObject()) {
+            throw invalid(where + " must be an object");
+        }
+        if (node.has("datatype")) {
+            return decodeTensor(node, where);
+        }
+        if (node.has("embedding")) {
+            JsonNode vector = node.get("embedding");
+            if (!vector.isArray()) {
+                throw invalid(where + ".embedding must be an array");
+            }
+            float[] values = new float[vector.size()];
+            for (int i = 0; i < values.length; i++) {
+                values[i] = (float) vector.get(i).asDouble();
+            }
+            return new Embedding(values);
+        }
+        if (node.has("label")) {
+            Map<String, Float> scores = new LinkedHashMap<>();
+            Iterator<Map.Entry<String, JsonNode>> fields = node.path("scores").fields();
+            while (fields.hasNext()) {
+                Map.Entry<String, JsonNode> field = fields.next();
+                scores.put(field.getKey(), (float) field.getValue().asDouble());
+            }
+            return new Classification(node.get("label").asText(), scores);
+        }
+        throw invalid(where + " is neither a tensor, an embedding nor a classification");
+    }
+
+    private static void writeOutput(JsonGenerator gen, Output output) throws IOException {
+        if (output instanceof Classification c) {
+            gen.writeStartObject();
+            gen.writeStringField("label", c.label());
+            gen.writeObjectFieldStart("scores");
+            for (Map.Entry<String, Float> score : c.scores().entrySet()) {
+                gen.writeNumberField(score.getKey(), score.getValue());
+            }
+            gen.writeEndObject();
+            gen.writeEndObject();
+        } else if (output instanceof Embedding e) {
+            gen.writeStartObject();
+            gen.writeFieldName("embedding");
+            writeFloats(gen, e.vector());
+            gen.writeEndObject();
+        } else if (output instanceof Tensor t) {
+            writeTensor(gen, t);
+        }
+    }
+
+    /** Writes a tensor in OIP form (flat row-major data). Public for the gateway's OIP responses. */
+    public static void writeTensor(JsonGenerator gen, Tensor tensor) throws IOException {
+        gen.writeStartObject();
+        gen.writeStringField("name", tensor.name());
+        gen.writeStringField("datatype", tensor.datatype().name());
+        gen.writeArrayFieldStart("shape");
+        for (long dim : tensor.shape()) {
+            gen.writeNumber(dim);
+        }
+        gen.writeEndArray();
+        gen.writeFieldName("data");
+        switch (tensor.datatype()) {
+            case FP32 -> writeFloats(gen, tensor.fp32());
+            case INT64 -> {
+                gen.writeStartArray();
+                for (long v : tensor.int64()) {
+                    gen.writeNumber(v);
+                }
+                gen.writeEndArray();
+            }
+            case BYTES -> {
+                gen.writeStartArray();
+                for (String v : tensor.bytes()) {
+                    gen.writeString(v);
+                }
+                gen.writeEndArray();
+            }
+        }
+        gen.writeEndObject();
+    }
+
+    private static void writeFloats(JsonGenerator gen, float[] values) throws IOException {
+        gen.writeStartArray();
+        for (float v : values) {
+            gen.writeNumber(v);
+        }
+        gen.writeEndArray();
+    }
+
+    // ------------------------------------------------------------------------------------------------ helpers
+
+    /** Parses bytes into a tree, mapping every failure to {@code malformed} or {@code input_too_large}. */
+    public JsonNode parse(byte[] value) throws ProtocolException {
+        if (value == null || value.length == 0) {
+            throw new ProtocolException(ErrorCode.MALFORMED, "the record has no value");
+        }
+        if (value.length > limits.maxRecordBytes()) {
+            throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE,
+                    "the record has " + value.length + " bytes; at most " + limits.maxRecordBytes());
+        }
+        try (JsonParser parser = factory.createParser(value)) {
+            JsonNode root = reader.readTree(parser);
+            if (root == null || root.isMissingNode()) {
+                throw new ProtocolException(ErrorCode.MALFORMED, "the record holds no JSON value");
+            }
+            return root;
+        } catch (StreamConstraintsException e) {
+            throw new ProtocolException(ErrorCode.MALFORMED, "JSON exceeds a limit: " + echo(e.getOriginalMessage()));
+        } catch (JsonProcessingException e) {
+            throw new ProtocolException(ErrorCode.MALFORMED, "not valid JSON: " + echo(e.getOriginalMessage()));
+        } catch (IOException | RuntimeException e) {
+            // Jackson reports bad UTF-8 and a few other input faults as plain IOExceptions or runtime errors.
+            throw new ProtocolException(ErrorCode.MALFORMED, "not valid UTF-8 JSON");
+        }
+    }
+
+    private static String requiredString(JsonNode node, String field, int maxChars) throws ProtocolException {
+        return requiredString(node, field, maxChars, null);
+    }
+
+    private static String requiredString(JsonNode node, String field, int maxChars, String where)
+            throws ProtocolException {
+        String path = where == null ? "field '" + field + "'" : where + "." + field;
+        JsonNode value = node.get(field);
+        if (value == null || value.isNull()) {
+            throw invalid(path + " is required");
+        }
+        if (!value.isTextual()) {
+            throw invalid(path + " must be a string");
+        }
+        String text = value.textValue();
+        if (text.isEmpty() || text.length() > maxChars) {
+            throw invalid(path + " must be 1 to " + maxChars + " characters");
+        }
+        return text;
+    }
+
+    private static String optionalVersion(JsonNode node) throws ProtocolException {
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (node.isTextual() && !node.textValue().isEmpty() && node.textValue().length() <= 64) {
+            return node.textValue();
+        }
+        if (node.isIntegralNumber() && node.canConvertToLong() && node.longValue() >= 0) {
+            return Long.toString(node.longValue());
+        }
+        throw invalid("field 'version' must be a non-empty string (or a non-negative integer)");
+    }
+
+    private static ProtocolException invalid(String message) {
+        return new ProtocolException(ErrorCode.INVALID_REQUEST, message);
+    }
+
+    /** Input echoed into an error message is shortened, so a huge bogus value cannot bloat the reply. */
+    private static String echo(String text) {
+        if (text == null) {
+            return "";
+        }
+        String oneLine = text.replaceAll("[\\r\\n\\t]+", " ");
+        return oneLine.length() <= MAX_MESSAGE_ECHO ? oneLine : oneLine.substring(0, MAX_MESSAGE_ECHO) + "...";
+    }
+
+    private static double round3(double value) {
+        return Math.round(value * 1000.0) / 1000.0;
+    }
+
+    @FunctionalInterface
+    private interface JsonWriter {
+        void write(JsonGenerator gen) throws IOException;
+    }
+
+    private byte[] write(JsonWriter writer) {
+        try (ByteArrayBuilder out = new ByteArrayBuilder(512)) {
+            try (JsonGenerator gen = factory.createGenerator(out, JsonEncoding.UTF8)) {
+                writer.write(gen);
+            }
+            return out.toByteArray();
+        } catch (IOException e) {
+            throw new UncheckedIOException("JSON encoding failed", e);
+        }
+    }
+}

@@ -1,0 +1,182 @@
+package io.kinfer.protocol;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class JsonCodecTest {
+
+    private final JsonCodec codec = new JsonCodec(new ProtocolLimits(4096, 8, 50, 64, 16));
+
+    @Test
+    void textRequestRoundTrips() throws Exception {
+        InferenceRequest request = InferenceRequest.ofTexts("r-1", "sentiment", List.of("I love it", "ünïcödé ✓"))
+                .withVersion("2");
+
+        InferenceRequest decoded = codec.decodeRequest(codec.encodeRequest(request));
+
+        assertThat(decoded).isEqualTo(request);
+        assertThat(decoded.itemCount()).isEqualTo(2);
+    }
+
+    @Test
+    void tensorRequestRoundTrips() throws Exception {
+        Tensor x = Tensor.fp32("x", new long[] {2, 3}, new float[] {1, 2, 3, 4.5f, -5, 6e-3f});
+        Tensor ids = Tensor.int64("ids", new long[] {2, 1}, new long[] {Long.MAX_VALUE, -1});
+        InferenceRequest request = InferenceRequest.ofTensors("r-2", "gemm", List.of(x, ids));
+
+        InferenceRequest decoded = codec.decodeRequest(codec.encodeRequest(request));
+
+        assertThat(decoded).isEqualTo(request);
+        assertThat(decoded.itemCount()).isEqualTo(2);
+    }
+
+    @Test
+    void nestedTensorDataIsFlattenedRowMajor() throws Exception {
+        String json = """
+                {"id":"n","model":"gemm","inputs":[{"name":"x","datatype":"FP32","shape":[2,2],"data":[[1,2],[3,4]]}]}
+                """;
+
+        InferenceRequest decoded = codec.decodeRequest(json.getBytes(StandardCharsets.UTF_8));
+
+        assertThat(decoded.tensors().get(0).fp32()).containsExactly(1, 2, 3, 4);
+    }
+
+    @Test
+    void unknownFieldsAreIgnoredAndNumericVersionIsAccepted() throws Exception {
+        String json = """
+                {"id":"a","model":"m","version":3,"inputs":["t"],"future_field":{"x":[1,2]},"priority":"ignored"}
+                """;
+
+        InferenceRequest decoded = codec.decodeRequest(json.getBytes(StandardCharsets.UTF_8));
+
+        assertThat(decoded.version()).isEqualTo("3");
+        assertThat(decoded.texts()).containsExactly("t");
+    }
+
+    @Test
+    void successReplyRoundTripsEveryOutputKind() throws Exception {
+        Map<String, Float> scores = new LinkedHashMap<>();
+        scores.put("positive", 0.9f);
+        scores.put("negative", 0.1f);
+        InferenceReply reply = InferenceReply.success("r-1", "sentiment", "1",
+                List.of(new Classification("positive", scores), new Embedding(new float[] {0.6f, 0.8f}),
+                        Tensor.fp32("y", new long[] {1, 2}, new float[] {1, 2})),
+                new Timings(1.25, 8.5, 4, "worker-1", false));
+
+        InferenceReply decoded = codec.decodeReply(codec.encodeReply(reply));
+
+        assertThat(decoded).isEqualTo(reply);
+        assertThat(((Classification) decoded.outputs().get(0)).scores().keySet())
+                .containsExactly("positive", "negative");
+    }
+
+    @Test
+    void errorReplyRoundTripsAndUnknownCodesDegradeToInternal() throws Exception {
+        InferenceReply reply = InferenceReply.failure("r-9", "sentiment", ErrorCode.EXPIRED, "deadline passed");
+        assertThat(codec.decodeReply(codec.encodeReply(reply))).isEqualTo(reply);
+        String json = new String(codec.encodeReply(reply), StandardCharsets.UTF_8);
+        assertThat(json).contains("\"error\":{\"code\":\"expired\"");
+
+        InferenceReply future = codec.decodeReply("""
+                {"id":"x","model":"m","error":{"code":"brand_new_code","message":"m"}}
+                """.getBytes(StandardCharsets.UTF_8));
+        assertThat(future.error().code()).isEqualTo(ErrorCode.INTERNAL);
+        assertThat(future.error().message()).contains("brand_new_code");
+    }
+
+    static List<Arguments> badRequests() {
+        String deep = "[".repeat(40) + "]".repeat(40);
+        String longText = "x".repeat(51);
+        return List.of(
+                Arguments.of("empty record", "", ErrorCode.MALFORMED),
+                Arguments.of("not json", "hello", ErrorCode.MALFORMED),
+                Arguments.of("truncated json", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[\"t\"", ErrorCode.MALFORMED),
+                Arguments.of("trailing tokens", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[\"t\"]} {}", ErrorCode.MALFORMED),
+                Arguments.of("duplicate keys", "{\"id\":\"a\",\"id\":\"b\",\"model\":\"m\",\"inputs\":[\"t\"]}", ErrorCode.MALFORMED),
+                Arguments.of("deep nesting", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":" + deep + "}", ErrorCode.MALFORMED),
+                Arguments.of("array root", "[1,2]", ErrorCode.INVALID_REQUEST),
+                Arguments.of("missing id", "{\"model\":\"m\",\"inputs\":[\"t\"]}", ErrorCode.INVALID_REQUEST),
+                Arguments.of("numeric id", "{\"id\":5,\"model\":\"m\",\"inputs\":[\"t\"]}", ErrorCode.INVALID_REQUEST),
+                Arguments.of("missing model", "{\"id\":\"a\",\"inputs\":[\"t\"]}", ErrorCode.INVALID_REQUEST),
+                Arguments.of("model with slash", "{\"id\":\"a\",\"model\":\"../x\",\"inputs\":[\"t\"]}", ErrorCode.INVALID_REQUEST),
+                Arguments.of("missing inputs", "{\"id\":\"a\",\"model\":\"m\"}", ErrorCode.INVALID_REQUEST),
+                Arguments.of("inputs not array", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":\"t\"}", ErrorCode.INVALID_REQUEST),
+                Arguments.of("inputs of numbers", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[1,2]}", ErrorCode.INVALID_REQUEST),
+                Arguments.of("mixed inputs", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[\"t\",3]}", ErrorCode.INVALID_REQUEST),
+                Arguments.of("bad version", "{\"id\":\"a\",\"model\":\"m\",\"version\":[1],\"inputs\":[\"t\"]}", ErrorCode.INVALID_REQUEST),
+                Arguments.of("empty inputs", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[]}", ErrorCode.EMPTY_INPUT),
+                Arguments.of("blank text", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[\"  \"]}", ErrorCode.EMPTY_INPUT),
+                Arguments.of("too many texts", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]}", ErrorCode.INPUT_TOO_LARGE),
+                Arguments.of("text too long", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[\"" + longText + "\"]}", ErrorCode.INPUT_TOO_LARGE),
+                Arguments.of("record too large", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[\"" + "y".repeat(5000) + "\"]}", ErrorCode.INPUT_TOO_LARGE),
+                Arguments.of("unsupported datatype", tensor("\"FP16\"", "[1,1]", "[1]"), ErrorCode.INVALID_TENSOR),
+                Arguments.of("missing datatype", tensor("null", "[1,1]", "[1]"), ErrorCode.INVALID_REQUEST),
+                Arguments.of("negative dim", tensor("\"FP32\"", "[1,-1]", "[1]"), ErrorCode.INVALID_REQUEST),
+                Arguments.of("data count mismatch", tensor("\"FP32\"", "[1,3]", "[1,2]"), ErrorCode.INVALID_TENSOR),
+                Arguments.of("string in FP32", tensor("\"FP32\"", "[1,2]", "[1,\"2\"]"), ErrorCode.INVALID_TENSOR),
+                Arguments.of("fraction in INT64", tensor("\"INT64\"", "[1,2]", "[1,2.5]"), ErrorCode.INVALID_TENSOR),
+                Arguments.of("too many elements", tensor("\"FP32\"", "[1,1000]", "[1]"), ErrorCode.INPUT_TOO_LARGE),
+                Arguments.of("scalar tensor", tensor("\"FP32\"", "[]", "[1]"), ErrorCode.INVALID_TENSOR),
+                Arguments.of("zero batch", tensor("\"FP32\"", "[0,2]", "[]"), ErrorCode.EMPTY_INPUT),
+                Arguments.of("batch mismatch", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":["
+                        + "{\"name\":\"a\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":[1]},"
+                        + "{\"name\":\"b\",\"datatype\":\"FP32\",\"shape\":[2,1],\"data\":[1,2]}]}", ErrorCode.INVALID_TENSOR),
+                Arguments.of("duplicate tensor", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":["
+                        + "{\"name\":\"a\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":[1]},"
+                        + "{\"name\":\"a\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":[1]}]}", ErrorCode.INVALID_TENSOR));
+    }
+
+    private static String tensor(String datatype, String shape, String data) {
+        return "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[{\"name\":\"x\",\"datatype\":" + datatype + ",\"shape\":"
+                + shape + ",\"data\":" + data + "}]}";
+    }
+
+    @ParameterizedTest(name = "{0} -> {2}")
+    @MethodSource("badRequests")
+    void badRequestsGetASpecificCode(String description, String json, ErrorCode expected) {
+        assertThatThrownBy(() -> codec.decodeRequest(json.getBytes(StandardCharsets.UTF_8)))
+                .isInstanceOf(ProtocolException.class)
+                .satisfies(e -> assertThat(((ProtocolException) e).code()).isEqualTo(expected))
+                .satisfies(e -> assertThat(e.getMessage()).isNotBlank().doesNotContain("Exception").hasSizeLessThan(400));
+    }
+
+    @Test
+    void invalidUtf8IsMalformed() {
+        byte[] bytes = "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[\"X\"]}".getBytes(StandardCharsets.UTF_8);
+        bytes[bytes.length - 4] = (byte) 0xC3; // a lead byte followed by '"' is not UTF-8
+        assertThatThrownBy(() -> codec.decodeRequest(bytes))
+                .isInstanceOfSatisfying(ProtocolException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.MALFORMED));
+    }
+
+    @Test
+    void randomBytesNeverThrowAnUncheckedException() {
+        java.util.Random random = new java.util.Random(42);
+        for (int i = 0; i < 2_000; i++) {
+            byte[] bytes = new byte[random.nextInt(200)];
+            random.nextBytes(bytes);
+            try {
+                codec.decodeRequest(bytes);
+            } catch (ProtocolException expected) {
+                assertThat(expected.code()).isNotNull();
+            }
+        }
+    }
+
+    @Test
+    void echoedInputInMessagesIsShortened() {
+        String json = tensor("\"" + "Z".repeat(3000) + "\"", "[1,1]", "[1]");
+        assertThatThrownBy(() -> codec.decodeRequest(json.getBytes(StandardCharsets.UTF_8)))
+                .isInstanceOfSatisfying(ProtocolException.class,
+                        e -> assertThat(e.getMessage()).hasSizeLessThan(300).contains("..."));
+    }
+}
