@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 
 /**
  * Gathers settings from the three places every kinfer part reads, in increasing precedence:
@@ -26,6 +27,9 @@ public final class ConfigLoader {
 
     public static final String ENV_PREFIX = "KINFER_";
     public static final String CONFIG_FILE_ENV = "KINFER_CONFIG_FILE";
+    /** Environment variables of the launcher scripts, not settings. */
+    private static final Set<String> RESERVED = Set.of(CONFIG_FILE_ENV, "KINFER_PARENT_PID",
+            "KINFER_JAVA_OPTS", "KINFER_LOG_LEVEL", "KINFER_HOME");
 
     private ConfigLoader() {
     }
@@ -66,7 +70,7 @@ public final class ConfigLoader {
     static Map<String, String> fromEnvironment(Map<String, String> environment) {
         Map<String, String> map = new LinkedHashMap<>();
         environment.forEach((name, value) -> {
-            if (name.startsWith(ENV_PREFIX) && !name.equals(CONFIG_FILE_ENV) && name.length() > ENV_PREFIX.length()) {
+            if (name.startsWith(ENV_PREFIX) && !RESERVED.contains(name) && name.length() > ENV_PREFIX.length()) {
                 map.put(envToKey(name), value);
             }
         });
