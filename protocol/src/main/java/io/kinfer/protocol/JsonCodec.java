@@ -439,6 +439,96 @@ public final class JsonCodec {
         gen.writeEndArray();
     }
 
+    // ------------------------------------------------------------------------------------------------ catalog
+
+    public byte[] encodeAnnouncement(ModelAnnouncement announcement) {
+        return write(gen -> {
+            gen.writeStartObject();
+            gen.writeStringField("model", announcement.model());
+            gen.writeStringField("worker", announcement.worker());
+            gen.writeNumberField("timestamp_ms", announcement.timestampMs());
+            gen.writeNumberField("interval_ms", announcement.intervalMs());
+            gen.writeArrayFieldStart("versions");
+            for (ModelMetadata version : announcement.versions()) {
+                writeMetadata(gen, version);
+            }
+            gen.writeEndArray();
+            gen.writeEndObject();
+        });
+    }
+
+    public ModelAnnouncement decodeAnnouncement(byte[] value) throws ProtocolException {
+        JsonNode root = parse(value);
+        if (!root.isObject()) {
+            throw invalid("an announcement must be a JSON object");
+        }
+        List<ModelMetadata> versions = new ArrayList<>();
+        for (JsonNode version : root.path("versions")) {
+            versions.add(decodeMetadata(version));
+        }
+        return new ModelAnnouncement(requiredString(root, "model", 100), requiredString(root, "worker", 256),
+                root.path("timestamp_ms").asLong(), root.path("interval_ms").asLong(5000), versions);
+    }
+
+    private static void writeMetadata(JsonGenerator gen, ModelMetadata metadata) throws IOException {
+        gen.writeStartObject();
+        gen.writeStringField("name", metadata.name());
+        gen.writeStringField("version", metadata.version());
+        gen.writeStringField("kind", metadata.kind());
+        gen.writeStringField("postprocessing", metadata.postprocessing());
+        gen.writeFieldName("inputs");
+        writeTensorMetadata(gen, metadata.inputs());
+        gen.writeFieldName("outputs");
+        writeTensorMetadata(gen, metadata.outputs());
+        gen.writeArrayFieldStart("labels");
+        for (String label : metadata.labels()) {
+            gen.writeString(label);
+        }
+        gen.writeEndArray();
+        gen.writeNumberField("max_batch_size", metadata.maxBatchSize());
+        gen.writeStringField("description", metadata.description());
+        gen.writeEndObject();
+    }
+
+    private static void writeTensorMetadata(JsonGenerator gen, List<TensorMetadata> tensors) throws IOException {
+        gen.writeStartArray();
+        for (TensorMetadata tensor : tensors) {
+            gen.writeStartObject();
+            gen.writeStringField("name", tensor.name());
+            gen.writeStringField("datatype", tensor.datatype().name());
+            gen.writeArrayFieldStart("shape");
+            for (long dim : tensor.shape()) {
+                gen.writeNumber(dim);
+            }
+            gen.writeEndArray();
+            gen.writeEndObject();
+        }
+        gen.writeEndArray();
+    }
+
+    private static ModelMetadata decodeMetadata(JsonNode node) throws ProtocolException {
+        List<String> labels = new ArrayList<>();
+        node.path("labels").forEach(label -> labels.add(label.asText()));
+        return new ModelMetadata(requiredString(node, "name", 100), requiredString(node, "version", 64),
+                requiredString(node, "kind", 16), node.path("postprocessing").asText("none"),
+                decodeTensorMetadata(node.path("inputs")), decodeTensorMetadata(node.path("outputs")), labels,
+                node.path("max_batch_size").asInt(0), node.path("description").asText(""));
+    }
+
+    private static List<TensorMetadata> decodeTensorMetadata(JsonNode array) throws ProtocolException {
+        List<TensorMetadata> tensors = new ArrayList<>();
+        for (JsonNode node : array) {
+            DataType type = DataType.fromName(node.path("datatype").asText())
+                    .orElseThrow(() -> invalid("unknown datatype in model metadata"));
+            long[] shape = new long[node.path("shape").size()];
+            for (int i = 0; i < shape.length; i++) {
+                shape[i] = node.path("shape").get(i).asLong();
+            }
+            tensors.add(new TensorMetadata(requiredString(node, "name", 256), type, shape));
+        }
+        return tensors;
+    }
+
     // ------------------------------------------------------------------------------------------------ helpers
 
     /** Parses bytes into a tree, mapping every failure to {@code malformed} or {@code input_too_large}. */

@@ -11,6 +11,8 @@ public final class Topics {
     public static final String DEFAULT_REPLY_TOPIC = "kinfer.replies";
     /** Dead letters: the original bytes of records that could not be served, with the reason in headers. */
     public static final String DEAD_LETTER = "kinfer.dlq";
+    /** The compacted catalog: workers announce the models they serve (see {@link ModelAnnouncement}). */
+    public static final String CATALOG = "kinfer.models";
     /**
      * Partitions of a request topic when kinfer creates it. A consumer group uses at most this many worker
      * replicas per model; a share group is not capped by it.
