@@ -1,0 +1,251 @@
+package io.kinfer.worker.model;
+
+import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.nio.LongBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
+import io.kinfer.protocol.DataType;
+import io.kinfer.protocol.ErrorCode;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.ModelMetadata;
+import io.kinfer.protocol.Output;
+import io.kinfer.protocol.ProtocolException;
+import io.kinfer.protocol.Tensor;
+import io.kinfer.protocol.TensorMetadata;
+
+/**
+ * Any ONNX model with FP32/INT64 tensor inputs: requests name their tensors, which must match the model's inputs
+ * in name, datatype and every dimension but the first; a batch concatenates requests along the first dimension,
+ * runs once, and splits each output back along it.
+ */
+final class TensorModel implements LoadedModel {
+
+    private final ModelMetadata metadata;
+    private final OnnxSession session;
+    private final List<TensorMetadata> inputs;
+    private final boolean cacheable;
+
+    private TensorModel(String name, String version, ModelConfig config, OnnxSession session) throws ModelException {
+        this.session = session;
+        this.inputs = new ArrayList<>();
+        for (Map.Entry<String, TensorInfo> input : session.inputs().entrySet()) {
+            TensorInfo info = input.getValue();
+            DataType type = switch (info.type) {
+                case FLOAT -> DataType.FP32;
+                case INT64 -> DataType.INT64;
+                default -> throw new ModelException("input " + input.getKey() + " is " + info.type
+                        + "; tensor models take FLOAT or INT64 inputs");
+            };
+            long[] shape = info.getShape();
+            if (shape.length == 0) {
+                throw new ModelException("input " + input.getKey() + " is a scalar; a batch dimension is needed");
+            }
+            inputs.add(new TensorMetadata(input.getKey(), type, shape));
+        }
+        List<TensorMetadata> outputs = new ArrayList<>();
+        for (Map.Entry<String, TensorInfo> output : session.outputs().entrySet()) {
+            TensorInfo info = output.getValue();
+            DataType type = switch (info.type) {
+                case FLOAT, DOUBLE -> DataType.FP32;
+                case INT64, INT32 -> DataType.INT64;
+                default -> throw new ModelException("output " + output.getKey() + " is " + info.type
+                        + "; tensor models return FLOAT, DOUBLE, INT32 or INT64");
+            };
+            outputs.add(new TensorMetadata(output.getKey(), type, info.getShape()));
+        }
+        // Outputs of a numeric model are a pure function of its inputs unless the config says otherwise.
+        this.cacheable = Boolean.TRUE.equals(config.cache().enabled());
+        this.metadata = new ModelMetadata(name, version, ModelConfig.TENSOR, ModelConfig.PostProcessing.NONE,
+                inputs, outputs, List.of(), 0, config.description());
+    }
+
+    static TensorModel load(String name, String version, ModelConfig config, byte[] onnx, OnnxSettings settings)
+            throws ModelException {
+        OnnxSession session = OnnxSession.create(onnx, settings);
+        try {
+            return new TensorModel(name, version, config, session);
+        } catch (ModelException | RuntimeException e) {
+            session.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public ModelMetadata metadata() {
+        return metadata;
+    }
+
+    @Override
+    public PreparedRequest prepare(InferenceRequest request) throws ProtocolException {
+        if (request.isText()) {
+            throw new ProtocolException(ErrorCode.INVALID_TENSOR, "model " + metadata.name()
+                    + " takes tensors " + inputs + " in 'inputs', not texts");
+        }
+        Map<String, Tensor> byName = new HashMap<>();
+        for (Tensor tensor : request.tensors()) {
+            byName.put(tensor.name(), tensor);
+        }
+        Tensor[] ordered = new Tensor[inputs.size()];
+        for (int i = 0; i < inputs.size(); i++) {
+            TensorMetadata spec = inputs.get(i);
+            Tensor tensor = byName.remove(spec.name());
+            if (tensor == null) {
+                throw new ProtocolException(ErrorCode.INVALID_TENSOR, "missing input tensor " + spec);
+            }
+            if (tensor.datatype() != spec.datatype()) {
+                throw new ProtocolException(ErrorCode.INVALID_TENSOR, "input " + spec.name() + " must be "
+                        + spec.datatype() + ", not " + tensor.datatype());
+            }
+            long[] expected = spec.shape();
+            long[] actual = tensor.shape();
+            boolean matches = expected.length == actual.length;
+            for (int d = 1; matches && d < expected.length; d++) {
+                matches = expected[d] < 0 || expected[d] == actual[d];
+            }
+            if (matches && expected[0] >= 0 && expected[0] != actual[0]) {
+                matches = false;
+            }
+            if (!matches) {
+                throw new ProtocolException(ErrorCode.INVALID_TENSOR, "input " + spec.name() + " has shape "
+                        + Arrays.toString(actual) + "; the model takes " + Arrays.toString(expected)
+                        + " (-1: any size)");
+            }
+            ordered[i] = tensor;
+        }
+        if (!byName.isEmpty()) {
+            throw new ProtocolException(ErrorCode.INVALID_TENSOR, "unknown input tensor(s) " + byName.keySet()
+                    + "; the model takes " + inputs);
+        }
+        return new Prepared(List.of(ordered), (int) ordered[0].batchSize(), cacheable ? List.of(ordered) : null);
+    }
+
+    @Override
+    public List<List<Output>> infer(List<PreparedRequest> batch) throws ModelException {
+        int rows = 0;
+        for (PreparedRequest request : batch) {
+            rows += request.items();
+        }
+        Map<String, OnnxTensor> feeds = new HashMap<>();
+        try {
+            for (int i = 0; i < inputs.size(); i++) {
+                feeds.put(inputs.get(i).name(), concat(batch, i, rows));
+            }
+            try (OrtSession.Result result = session.run(feeds)) {
+                List<List<Output>> outputs = new ArrayList<>(batch.size());
+                for (int r = 0; r < batch.size(); r++) {
+                    outputs.add(new ArrayList<>());
+                }
+                for (TensorMetadata spec : metadata.outputs()) {
+                    OnnxTensor tensor = (OnnxTensor) result.get(spec.name())
+                            .orElseThrow(() -> new ModelException("no output " + spec.name()));
+                    split(tensor, spec, batch, rows, outputs);
+                }
+                return outputs;
+            }
+        } catch (OrtException e) {
+            throw new ModelException("ONNX Runtime failed: " + e.getMessage(), e);
+        } finally {
+            feeds.values().forEach(OnnxTensor::close);
+        }
+    }
+
+    private OnnxTensor concat(List<PreparedRequest> batch, int input, int rows) throws OrtException {
+        Tensor first = ((Prepared) batch.get(0)).tensors.get(input);
+        long[] shape = first.shape().clone();
+        shape[0] = rows;
+        int total = (int) Tensor.elementCount(shape);
+        if (first.datatype() == DataType.FP32) {
+            float[] data = new float[total];
+            int at = 0;
+            for (PreparedRequest request : batch) {
+                float[] part = ((Prepared) request).tensors.get(input).fp32();
+                System.arraycopy(part, 0, data, at, part.length);
+                at += part.length;
+            }
+            return OnnxTensor.createTensor(session.env(), FloatBuffer.wrap(data), shape);
+        }
+        long[] data = new long[total];
+        int at = 0;
+        for (PreparedRequest request : batch) {
+            long[] part = ((Prepared) request).tensors.get(input).int64();
+            System.arraycopy(part, 0, data, at, part.length);
+            at += part.length;
+        }
+        return OnnxTensor.createTensor(session.env(), LongBuffer.wrap(data), shape);
+    }
+
+    private static void split(OnnxTensor tensor, TensorMetadata spec, List<PreparedRequest> batch, int rows,
+                              List<List<Output>> outputs) throws ModelException {
+        long[] shape = tensor.getInfo().getShape();
+        if (shape.length == 0 || shape[0] != rows) {
+            throw new ModelException("output " + spec.name() + " has shape " + Arrays.toString(shape)
+                    + "; its first dimension must be the batch size " + rows);
+        }
+        int perRow = (int) (Tensor.elementCount(shape) / rows);
+        OnnxJavaType type = tensor.getInfo().type;
+        float[] floats = null;
+        long[] longs = null;
+        switch (type) {
+            case FLOAT -> {
+                FloatBuffer buffer = tensor.getFloatBuffer();
+                floats = new float[buffer.remaining()];
+                buffer.get(floats);
+            }
+            case DOUBLE -> {
+                DoubleBuffer buffer = tensor.getDoubleBuffer();
+                floats = new float[buffer.remaining()];
+                for (int i = 0; i < floats.length; i++) {
+                    floats[i] = (float) buffer.get(i);
+                }
+            }
+            case INT64 -> {
+                LongBuffer buffer = tensor.getLongBuffer();
+                longs = new long[buffer.remaining()];
+                buffer.get(longs);
+            }
+            case INT32 -> {
+                IntBuffer buffer = tensor.getIntBuffer();
+                longs = new long[buffer.remaining()];
+                for (int i = 0; i < longs.length; i++) {
+                    longs[i] = buffer.get(i);
+                }
+            }
+            default -> throw new ModelException("unsupported output type " + type);
+        }
+        int row = 0;
+        for (int r = 0; r < batch.size(); r++) {
+            int items = batch.get(r).items();
+            long[] partShape = shape.clone();
+            partShape[0] = items;
+            int from = row * perRow;
+            int to = (row + items) * perRow;
+            outputs.get(r).add(floats != null
+                    ? Tensor.fp32(spec.name(), partShape, Arrays.copyOfRange(floats, from, to))
+                    : Tensor.int64(spec.name(), partShape, Arrays.copyOfRange(longs, from, to)));
+            row += items;
+        }
+    }
+
+    @Override
+    public void close() {
+        session.close();
+    }
+
+    private record Prepared(List<Tensor> tensors, int items, Object cacheKey) implements PreparedRequest {
+        @Override
+        public int length() {
+            return 0;
+        }
+    }
+}

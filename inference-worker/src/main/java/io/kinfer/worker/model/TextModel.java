@@ -1,0 +1,308 @@
+package io.kinfer.worker.model;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
+import io.kinfer.protocol.Classification;
+import io.kinfer.protocol.DataType;
+import io.kinfer.protocol.Embedding;
+import io.kinfer.protocol.ErrorCode;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.ModelMetadata;
+import io.kinfer.protocol.Output;
+import io.kinfer.protocol.ProtocolException;
+import io.kinfer.protocol.TensorMetadata;
+import io.kinfer.worker.model.ModelConfig.PostProcessing;
+import io.kinfer.worker.model.TextEncoder.Tokens;
+
+/**
+ * A BERT-style text model: tokenize, pad the batch to its longest row, one ONNX Runtime call, then mean-pool the
+ * token states over the attention mask and L2-normalize. {@code classify} models then pick the nearest label
+ * prototype; {@code embedding} models return the vector.
+ */
+final class TextModel implements LoadedModel {
+
+    private static final String INPUT_IDS = "input_ids";
+    private static final String ATTENTION_MASK = "attention_mask";
+    private static final String TOKEN_TYPE_IDS = "token_type_ids";
+    private static final Set<String> KNOWN_INPUTS = Set.of(INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS);
+
+    private final ModelMetadata metadata;
+    private final TextEncoder encoder;
+    private final OnnxSession session;
+    private final String outputName;
+    private final Set<String> feeds;
+    private final int hidden;
+    private final boolean classify;
+    private final boolean cacheable;
+    private final List<String> labels;
+    private final float[][] prototypes;
+    private final double temperature;
+
+    private TextModel(String name, String version, ModelConfig config, OnnxSession session, TextEncoder encoder)
+            throws ModelException {
+        this.session = session;
+        this.encoder = encoder;
+        this.feeds = session.inputs().keySet();
+        if (!feeds.contains(INPUT_IDS) || !KNOWN_INPUTS.containsAll(feeds)) {
+            throw new ModelException("a text model takes " + KNOWN_INPUTS + " (input_ids required); this one takes "
+                    + feeds);
+        }
+        PostProcessing post = config.postprocessing();
+        this.outputName = post.output() != null ? post.output()
+                : session.outputs().containsKey("last_hidden_state") ? "last_hidden_state"
+                : session.outputs().keySet().iterator().next();
+        TensorInfo out = session.outputs().get(outputName);
+        if (out == null) {
+            throw new ModelException("output " + outputName + " not in model outputs " + session.outputs().keySet());
+        }
+        long[] outShape = out.getShape();
+        this.hidden = (int) outShape[outShape.length - 1];
+        if (hidden <= 0 || (outShape.length != 2 && outShape.length != 3)) {
+            throw new ModelException("output " + outputName + " must be [batch, hidden] or [batch, seq, hidden]"
+                    + " with a fixed hidden size");
+        }
+        String kind = post.kindOr(PostProcessing.EMBEDDING);
+        this.classify = PostProcessing.CLASSIFY.equals(kind);
+        if (!classify && !PostProcessing.EMBEDDING.equals(kind)) {
+            throw new ModelException("text models post-process as embedding or classify, not " + kind);
+        }
+        this.cacheable = config.cache().enabled() == null || config.cache().enabled();
+        this.temperature = post.temperature();
+        this.labels = List.copyOf(post.labels().keySet());
+        if (classify && labels.size() < 2) {
+            throw new ModelException("a classify model needs at least two labels with example sentences");
+        }
+        this.prototypes = classify ? prototypes(post.labels()) : new float[0][];
+        List<TensorMetadata> outputs = classify
+                ? List.of(new TensorMetadata("label", DataType.BYTES, new long[] {-1}),
+                        new TensorMetadata("scores", DataType.FP32, new long[] {-1, labels.size()}))
+                : List.of(new TensorMetadata("embedding", DataType.FP32, new long[] {-1, hidden}));
+        this.metadata = new ModelMetadata(name, version, ModelConfig.TEXT, kind,
+                List.of(new TensorMetadata("text", DataType.BYTES, new long[] {-1})), outputs, labels, 0,
+                config.description());
+    }
+
+    static TextModel load(String name, String version, ModelConfig config, byte[] onnx, InputStream tokenizerJson,
+                          OnnxSettings settings) throws ModelException {
+        OnnxSession session = OnnxSession.create(onnx, settings);
+        TextEncoder encoder = null;
+        try {
+            encoder = new TextEncoder(tokenizerJson, config.tokenizer().maxLength());
+            return new TextModel(name, version, config, session, encoder);
+        } catch (IOException | RuntimeException | ModelException e) {
+            session.close();
+            if (encoder != null) {
+                encoder.close();
+            }
+            throw e instanceof ModelException me ? me : new ModelException("cannot load text model " + name
+                    + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public ModelMetadata metadata() {
+        return metadata;
+    }
+
+    @Override
+    public PreparedRequest prepare(InferenceRequest request) throws ProtocolException {
+        if (!request.isText()) {
+            throw new ProtocolException(ErrorCode.INVALID_TENSOR,
+                    "model " + metadata.name() + " takes texts in 'inputs', not tensors");
+        }
+        List<Tokens> tokens = new ArrayList<>(request.texts().size());
+        int longest = 0;
+        for (String text : request.texts()) {
+            Tokens t = encoder.encode(text);
+            tokens.add(t);
+            longest = Math.max(longest, t.length());
+        }
+        return new Prepared(tokens, longest, cacheable ? request.texts() : null);
+    }
+
+    @Override
+    public List<List<Output>> infer(List<PreparedRequest> batch) throws ModelException {
+        List<Tokens> rows = new ArrayList<>();
+        for (PreparedRequest request : batch) {
+            rows.addAll(((Prepared) request).tokens);
+        }
+        float[][] vectors = embed(rows);
+        List<List<Output>> results = new ArrayList<>(batch.size());
+        int row = 0;
+        for (PreparedRequest request : batch) {
+            List<Output> outputs = new ArrayList<>(request.items());
+            for (int i = 0; i < request.items(); i++) {
+                float[] vector = vectors[row++];
+                outputs.add(classify ? classifyOne(vector) : new Embedding(vector));
+            }
+            results.add(outputs);
+        }
+        return results;
+    }
+
+    /** Pads the rows to the longest one, runs the model once, pools and normalizes each row. */
+    private float[][] embed(List<Tokens> rows) throws ModelException {
+        int batch = rows.size();
+        int seq = 0;
+        for (Tokens t : rows) {
+            seq = Math.max(seq, t.length());
+        }
+        long[] ids = new long[batch * seq];
+        long[] mask = new long[batch * seq];
+        long[] types = new long[batch * seq];
+        for (int r = 0; r < batch; r++) {
+            Tokens t = rows.get(r);
+            System.arraycopy(t.ids(), 0, ids, r * seq, t.length());
+            System.arraycopy(t.mask(), 0, mask, r * seq, t.length());
+            System.arraycopy(t.types(), 0, types, r * seq, t.length());
+        }
+        long[] shape = {batch, seq};
+        Map<String, OnnxTensor> inputs = new HashMap<>();
+        try {
+            inputs.put(INPUT_IDS, OnnxTensor.createTensor(session.env(), LongBuffer.wrap(ids), shape));
+            if (feeds.contains(ATTENTION_MASK)) {
+                inputs.put(ATTENTION_MASK, OnnxTensor.createTensor(session.env(), LongBuffer.wrap(mask), shape));
+            }
+            if (feeds.contains(TOKEN_TYPE_IDS)) {
+                inputs.put(TOKEN_TYPE_IDS, OnnxTensor.createTensor(session.env(), LongBuffer.wrap(types), shape));
+            }
+            try (OrtSession.Result result = session.run(inputs)) {
+                OnnxValue value = result.get(outputName).orElseThrow(() -> new ModelException("no output " + outputName));
+                OnnxTensor tensor = (OnnxTensor) value;
+                FloatBuffer states = tensor.getFloatBuffer();
+                long[] outShape = tensor.getInfo().getShape();
+                return outShape.length == 3 ? meanPool(states, mask, batch, seq) : rowsOf(states, batch);
+            }
+        } catch (OrtException e) {
+            throw new ModelException("ONNX Runtime failed: " + e.getMessage(), e);
+        } finally {
+            inputs.values().forEach(OnnxTensor::close);
+        }
+    }
+
+    private float[][] meanPool(FloatBuffer states, long[] mask, int batch, int seq) {
+        float[][] out = new float[batch][hidden];
+        for (int r = 0; r < batch; r++) {
+            float[] sum = out[r];
+            int count = 0;
+            for (int t = 0; t < seq; t++) {
+                if (mask[r * seq + t] == 0) {
+                    continue;
+                }
+                count++;
+                int base = (r * seq + t) * hidden;
+                for (int h = 0; h < hidden; h++) {
+                    sum[h] += states.get(base + h);
+                }
+            }
+            if (count > 0) {
+                for (int h = 0; h < hidden; h++) {
+                    sum[h] /= count;
+                }
+            }
+            normalize(sum);
+        }
+        return out;
+    }
+
+    private float[][] rowsOf(FloatBuffer states, int batch) {
+        float[][] out = new float[batch][hidden];
+        for (int r = 0; r < batch; r++) {
+            states.get(r * hidden, out[r], 0, hidden);
+            normalize(out[r]);
+        }
+        return out;
+    }
+
+    static void normalize(float[] v) {
+        double norm = 0;
+        for (float x : v) {
+            norm += x * x;
+        }
+        norm = Math.sqrt(norm);
+        if (norm > 1e-12) {
+            for (int i = 0; i < v.length; i++) {
+                v[i] = (float) (v[i] / norm);
+            }
+        }
+    }
+
+    /** Each label's prototype: the normalized mean of its example sentences' embeddings. */
+    private float[][] prototypes(Map<String, List<String>> examples) throws ModelException {
+        float[][] result = new float[labels.size()][];
+        for (int l = 0; l < labels.size(); l++) {
+            List<String> sentences = examples.get(labels.get(l));
+            if (sentences == null || sentences.isEmpty()) {
+                throw new ModelException("label " + labels.get(l) + " has no example sentences");
+            }
+            List<Tokens> rows = new ArrayList<>();
+            for (String sentence : sentences) {
+                rows.add(encoder.encode(sentence));
+            }
+            float[][] vectors = embed(rows);
+            float[] mean = new float[hidden];
+            for (float[] v : vectors) {
+                for (int h = 0; h < hidden; h++) {
+                    mean[h] += v[h];
+                }
+            }
+            normalize(mean);
+            result[l] = mean;
+        }
+        return result;
+    }
+
+    private Classification classifyOne(float[] vector) {
+        double[] logits = new double[labels.size()];
+        double max = Double.NEGATIVE_INFINITY;
+        for (int l = 0; l < labels.size(); l++) {
+            double cosine = 0;
+            for (int h = 0; h < hidden; h++) {
+                cosine += vector[h] * prototypes[l][h];
+            }
+            logits[l] = cosine / temperature;
+            max = Math.max(max, logits[l]);
+        }
+        double total = 0;
+        for (int l = 0; l < logits.length; l++) {
+            logits[l] = Math.exp(logits[l] - max);
+            total += logits[l];
+        }
+        Map<String, Float> scores = new LinkedHashMap<>();
+        int best = 0;
+        for (int l = 0; l < labels.size(); l++) {
+            scores.put(labels.get(l), (float) (logits[l] / total));
+            if (logits[l] > logits[best]) {
+                best = l;
+            }
+        }
+        return new Classification(labels.get(best), scores);
+    }
+
+    @Override
+    public void close() {
+        session.close();
+        encoder.close();
+    }
+
+    private record Prepared(List<Tokens> tokens, int length, Object cacheKey) implements PreparedRequest {
+        @Override
+        public int items() {
+            return tokens.size();
+        }
+    }
+}

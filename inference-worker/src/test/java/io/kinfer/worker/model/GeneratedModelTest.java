@@ -1,0 +1,123 @@
+package io.kinfer.worker.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import io.kinfer.protocol.DataType;
+import io.kinfer.protocol.Embedding;
+import io.kinfer.protocol.ErrorCode;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.Output;
+import io.kinfer.protocol.ProtocolException;
+import io.kinfer.protocol.Tensor;
+import io.kinfer.protocol.TensorMetadata;
+import io.kinfer.worker.testing.OnnxModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Tiny models the tests write themselves, served from an on-disk repository. */
+class GeneratedModelTest {
+
+    @TempDir
+    Path repo;
+
+    @Test
+    void tensorModelBatchesAlongTheFirstDimensionAndSplitsOutputs() throws Exception {
+        OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
+        ModelRepository repository = new ModelRepository(repo);
+        try (LoadedModel model = repository.load("gemm", "1", OnnxSettings.DEFAULTS)) {
+            assertThat(model.metadata().inputs()).containsExactly(new TensorMetadata("x", DataType.FP32, new long[] {-1, 4}));
+            float[] a = {1, 2, 3, 4};
+            float[] b = {0.5f, -1, 0, 2, 1, 1, 1, 1}; // two rows
+            PreparedRequest first = model.prepare(tensorRequest("x", new long[] {1, 4}, a));
+            PreparedRequest second = model.prepare(tensorRequest("x", new long[] {2, 4}, b));
+
+            List<List<Output>> outputs = model.infer(List.of(first, second));
+
+            Tensor y1 = (Tensor) outputs.get(0).get(0);
+            Tensor y2 = (Tensor) outputs.get(1).get(0);
+            assertThat(y1.shape()).containsExactly(1, 3);
+            assertThat(y2.shape()).containsExactly(2, 3);
+            assertThat(y1.fp32()).containsExactly(OnnxModels.gemmExpected(a, 3), within(1e-5f));
+            float[] row2 = {1, 1, 1, 1};
+            assertThat(java.util.Arrays.copyOfRange(y2.fp32(), 3, 6))
+                    .containsExactly(OnnxModels.gemmExpected(row2, 3), within(1e-5f));
+        }
+    }
+
+    @Test
+    void tensorModelRejectsWrongNamesTypesAndShapes() throws Exception {
+        OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
+        try (LoadedModel model = new ModelRepository(repo).load("gemm", "1", OnnxSettings.DEFAULTS)) {
+            assertInvalid(model, tensorRequest("x", new long[] {1, 5}, new float[5]), "shape");
+            assertInvalid(model, tensorRequest("z", new long[] {1, 4}, new float[4]), "missing input");
+            assertInvalid(model, InferenceRequest.ofTensors("r", "gemm",
+                    List.of(Tensor.int64("x", new long[] {1, 4}, new long[4]))), "FP32");
+            assertInvalid(model, InferenceRequest.ofTexts("r", "gemm", List.of("text")), "takes tensors");
+            assertInvalid(model, InferenceRequest.ofTensors("r", "gemm", List.of(
+                    Tensor.fp32("x", new long[] {1, 4}, new float[4]), Tensor.fp32("extra", new long[] {1, 1}, new float[1]))),
+                    "unknown input");
+        }
+    }
+
+    @Test
+    void bagOfEmbeddingsTextModelPoolsOverTheMask() throws Exception {
+        List<String> words = List.of("good", "great", "bad", "awful");
+        String config = """
+                {"kind":"text","tokenizer":{"file":"tokenizer.json","max_length":16},"postprocessing":{"kind":"embedding"}}
+                """;
+        OnnxModels.writeVersion(repo, "bag", "1", OnnxModels.bagOfEmbeddings(8, 4), config,
+                OnnxModels.wordLevelTokenizer(words));
+        try (LoadedModel model = new ModelRepository(repo).load("bag", "1", OnnxSettings.DEFAULTS)) {
+            PreparedRequest shortText = model.prepare(InferenceRequest.ofTexts("a", "bag", List.of("good")));
+            PreparedRequest longText = model.prepare(InferenceRequest.ofTexts("b", "bag", List.of("good good good bad")));
+            assertThat(shortText.length()).isEqualTo(3); // [CLS] good [SEP]
+            assertThat(longText.length()).isEqualTo(6);
+
+            List<List<Output>> outputs = model.infer(List.of(shortText, longText));
+            float[] alone = ((Embedding) model.infer(List.of(shortText)).get(0).get(0)).vector();
+            float[] padded = ((Embedding) outputs.get(0).get(0)).vector();
+
+            // Padding the short row to the long row's length must not change its pooled vector.
+            assertThat(padded).containsExactly(alone, within(1e-6f));
+            assertThat(model.metadata().outputs().get(0).shape()).containsExactly(-1, 4);
+        }
+    }
+
+    @Test
+    void unknownVersionOrModelFailsToLoad() {
+        OnnxModels.writeVersion(repo, "gemm", "3", OnnxModels.gemm(2, 2), null, null);
+        OnnxModels.writeVersion(repo, "gemm", "10", OnnxModels.gemm(2, 2), null, null);
+        ModelRepository repository = new ModelRepository(repo);
+
+        assertThat(repository.versions("gemm")).containsExactly("3", "10");
+        assertThat(repository.latestVersion("gemm")).contains("10");
+        assertThat(repository.modelNames()).contains("gemm", "minilm", "sentiment");
+        assertThatThrownBy(() -> repository.load("gemm", "4", OnnxSettings.DEFAULTS)).isInstanceOf(ModelException.class);
+        assertThat(repository.versions("nope")).isEmpty();
+    }
+
+    @Test
+    void invalidConfigIsReportedWithTheModelName() throws Exception {
+        OnnxModels.writeVersion(repo, "broken", "1", OnnxModels.gemm(2, 2), "{\"max_batch\": 4}", null);
+        assertThatThrownBy(() -> new ModelRepository(repo).config("broken"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("broken");
+    }
+
+    private static InferenceRequest tensorRequest(String name, long[] shape, float[] data) {
+        return InferenceRequest.ofTensors("r", "gemm", List.of(Tensor.fp32(name, shape, data)));
+    }
+
+    private static void assertInvalid(LoadedModel model, InferenceRequest request, String messagePart) {
+        assertThatThrownBy(() -> model.prepare(request))
+                .isInstanceOfSatisfying(ProtocolException.class, e -> {
+                    assertThat(e.code()).isEqualTo(ErrorCode.INVALID_TENSOR);
+                    assertThat(e.getMessage()).contains(messagePart);
+                });
+    }
+}

@@ -1,0 +1,242 @@
+package io.kinfer.worker.testing;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Writes tiny ONNX models for tests by encoding the ONNX protobuf directly (no binary fixtures, no onnx library):
+ * a Gemm ({@code y = x·W + b}) and a bag-of-embeddings text model with BERT-like inputs, plus the word-level
+ * tokenizer.json that goes with it.
+ */
+public final class OnnxModels {
+
+    private static final int FLOAT = 1;
+    private static final int INT64 = 7;
+
+    private OnnxModels() {
+    }
+
+    /**
+     * {@code y[N,outputs] = x[N,inputs] · W + b} with W[i][j] = (i + 1) * (j + 1) / 10 and b[j] = j, so expected
+     * values are easy to compute in a test: see {@link #gemmExpected}.
+     */
+    public static byte[] gemm(int inputs, int outputs) {
+        float[] w = new float[inputs * outputs];
+        for (int i = 0; i < inputs; i++) {
+            for (int j = 0; j < outputs; j++) {
+                w[i * outputs + j] = (i + 1) * (j + 1) / 10f;
+            }
+        }
+        float[] b = new float[outputs];
+        for (int j = 0; j < outputs; j++) {
+            b[j] = j;
+        }
+        Proto graph = new Proto()
+                .message(1, node("Gemm", List.of("x", "W", "b"), List.of("y")))
+                .string(2, "gemm")
+                .message(5, floatTensor("W", new long[] {inputs, outputs}, w))
+                .message(5, floatTensor("b", new long[] {outputs}, b))
+                .message(11, valueInfo("x", FLOAT, new Object[] {"N", (long) inputs}))
+                .message(12, valueInfo("y", FLOAT, new Object[] {"N", (long) outputs}));
+        return model(graph);
+    }
+
+    /** What {@link #gemm} computes for one row. */
+    public static float[] gemmExpected(float[] x, int outputs) {
+        float[] y = new float[outputs];
+        for (int j = 0; j < outputs; j++) {
+            float sum = j;
+            for (int i = 0; i < x.length; i++) {
+                sum += x[i] * (i + 1) * (j + 1) / 10f;
+            }
+            y[j] = sum;
+        }
+        return y;
+    }
+
+    /**
+     * A text model shaped like BERT: inputs {@code input_ids} and {@code attention_mask} (int64 [N, L]), output
+     * {@code last_hidden_state} [N, L, hidden] = embedding[input_ids] * attention_mask. Word {@code i} of the vocab
+     * has an embedding that is one-hot-ish in dimension {@code i % hidden}, so words that share a dimension are
+     * similar and pooling can be checked by hand.
+     */
+    public static byte[] bagOfEmbeddings(int vocabSize, int hidden) {
+        float[] table = new float[vocabSize * hidden];
+        for (int v = 0; v < vocabSize; v++) {
+            table[v * hidden + (v % hidden)] = 1f;
+            table[v * hidden + ((v + 1) % hidden)] = 0.1f;
+        }
+        Proto graph = new Proto()
+                .message(1, node("Gather", List.of("E", "input_ids"), List.of("emb")))
+                .message(1, node("Cast", List.of("attention_mask"), List.of("mask_f"),
+                        new Proto().string(1, "to").varint(20, 2).varint(3, FLOAT)))
+                .message(1, node("Unsqueeze", List.of("mask_f", "axes"), List.of("mask_3d")))
+                .message(1, node("Mul", List.of("emb", "mask_3d"), List.of("last_hidden_state")))
+                .string(2, "bag_of_embeddings")
+                .message(5, floatTensor("E", new long[] {vocabSize, hidden}, table))
+                .message(5, int64Tensor("axes", new long[] {1}, new long[] {2}))
+                .message(11, valueInfo("input_ids", INT64, new Object[] {"N", "L"}))
+                .message(11, valueInfo("attention_mask", INT64, new Object[] {"N", "L"}))
+                .message(12, valueInfo("last_hidden_state", FLOAT, new Object[] {"N", "L", (long) hidden}));
+        return model(graph);
+    }
+
+    /** A Hugging Face tokenizer.json: lower-case, whitespace split, word-level vocab, [CLS] ... [SEP]. */
+    public static String wordLevelTokenizer(List<String> words) {
+        StringBuilder vocab = new StringBuilder("\"[PAD]\":0,\"[CLS]\":1,\"[SEP]\":2,\"[UNK]\":3");
+        for (int i = 0; i < words.size(); i++) {
+            vocab.append(",\"").append(words.get(i)).append("\":").append(i + 4);
+        }
+        return """
+                {"version":"1.0","truncation":null,"padding":null,
+                 "added_tokens":[%s,%s,%s,%s],
+                 "normalizer":{"type":"Lowercase"},
+                 "pre_tokenizer":{"type":"Whitespace"},
+                 "post_processor":{"type":"TemplateProcessing",
+                   "single":[{"SpecialToken":{"id":"[CLS]","type_id":0}},{"Sequence":{"id":"A","type_id":0}},{"SpecialToken":{"id":"[SEP]","type_id":0}}],
+                   "pair":[{"SpecialToken":{"id":"[CLS]","type_id":0}},{"Sequence":{"id":"A","type_id":0}},{"SpecialToken":{"id":"[SEP]","type_id":0}},{"Sequence":{"id":"B","type_id":1}},{"SpecialToken":{"id":"[SEP]","type_id":1}}],
+                   "special_tokens":{"[CLS]":{"id":"[CLS]","ids":[1],"tokens":["[CLS]"]},"[SEP]":{"id":"[SEP]","ids":[2],"tokens":["[SEP]"]}}},
+                 "decoder":null,
+                 "model":{"type":"WordLevel","vocab":{%s},"unk_token":"[UNK]"}}
+                """.formatted(special(0, "[PAD]"), special(1, "[CLS]"), special(2, "[SEP]"), special(3, "[UNK]"), vocab);
+    }
+
+    private static String special(int id, String content) {
+        return "{\"id\":" + id + ",\"content\":\"" + content + "\",\"single_word\":false,\"lstrip\":false,"
+                + "\"rstrip\":false,\"normalized\":false,\"special\":true}";
+    }
+
+    /**
+     * Lays out a model repository version: {@code <repo>/<model>/<version>/model.onnx} and, when given,
+     * {@code <repo>/<model>/config.json} and {@code <repo>/<model>/<version>/tokenizer.json}.
+     */
+    public static Path writeVersion(Path repo, String model, String version, byte[] onnx, String configJson,
+                                    String tokenizerJson) {
+        try {
+            Path versionDir = Files.createDirectories(repo.resolve(model).resolve(version));
+            if (configJson != null) {
+                Files.writeString(repo.resolve(model).resolve("config.json"), configJson);
+            }
+            if (tokenizerJson != null) {
+                Files.writeString(versionDir.resolve("tokenizer.json"), tokenizerJson);
+            }
+            // Write then move, so a watcher never sees half a file.
+            Path tmp = Files.createTempFile(repo, "model", ".tmp");
+            Files.write(tmp, onnx);
+            Files.move(tmp, versionDir.resolve("model.onnx"), java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            return versionDir;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------- protobuf encoding
+
+    private static byte[] model(Proto graph) {
+        return new Proto()
+                .varint(1, 8) // ir_version
+                .string(2, "kinfer-tests")
+                .message(7, graph)
+                .message(8, new Proto().string(1, "").varint(2, 13)) // opset 13
+                .bytes();
+    }
+
+    private static Proto node(String op, List<String> inputs, List<String> outputs, Proto... attributes) {
+        Proto node = new Proto();
+        inputs.forEach(i -> node.string(1, i));
+        outputs.forEach(o -> node.string(2, o));
+        node.string(3, op + "_" + outputs.get(0));
+        node.string(4, op);
+        for (Proto attribute : attributes) {
+            node.message(5, attribute);
+        }
+        return node;
+    }
+
+    private static Proto floatTensor(String name, long[] dims, float[] data) {
+        Proto tensor = new Proto();
+        for (long d : dims) {
+            tensor.varint(1, d);
+        }
+        tensor.varint(2, FLOAT);
+        tensor.string(8, name);
+        ByteArrayOutputStream raw = new ByteArrayOutputStream();
+        for (float f : data) {
+            int bits = Float.floatToIntBits(f);
+            raw.write(bits);
+            raw.write(bits >>> 8);
+            raw.write(bits >>> 16);
+            raw.write(bits >>> 24);
+        }
+        return tensor.rawBytes(9, raw.toByteArray());
+    }
+
+    private static Proto int64Tensor(String name, long[] dims, long[] data) {
+        Proto tensor = new Proto();
+        for (long d : dims) {
+            tensor.varint(1, d);
+        }
+        tensor.varint(2, INT64);
+        tensor.string(8, name);
+        ByteArrayOutputStream raw = new ByteArrayOutputStream();
+        for (long v : data) {
+            for (int shift = 0; shift < 64; shift += 8) {
+                raw.write((int) (v >>> shift));
+            }
+        }
+        return tensor.rawBytes(9, raw.toByteArray());
+    }
+
+    /** dims: a Long is a fixed size, a String a named (variable) dimension. */
+    private static Proto valueInfo(String name, int elemType, Object[] dims) {
+        Proto shape = new Proto();
+        for (Object dim : dims) {
+            shape.message(1, dim instanceof Long size ? new Proto().varint(1, size) : new Proto().string(2, (String) dim));
+        }
+        Proto tensorType = new Proto().varint(1, elemType).message(2, shape);
+        return new Proto().string(1, name).message(2, new Proto().message(1, tensorType));
+    }
+
+    /** Just enough of the protobuf wire format: varints and length-delimited fields. */
+    private static final class Proto {
+        private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+
+        Proto varint(int field, long value) {
+            writeVarint((long) field << 3);
+            writeVarint(value);
+            return this;
+        }
+
+        Proto string(int field, String value) {
+            return rawBytes(field, value.getBytes(StandardCharsets.UTF_8));
+        }
+
+        Proto message(int field, Proto message) {
+            return rawBytes(field, message.bytes());
+        }
+
+        Proto rawBytes(int field, byte[] value) {
+            writeVarint(((long) field << 3) | 2);
+            writeVarint(value.length);
+            out.writeBytes(value);
+            return this;
+        }
+
+        byte[] bytes() {
+            return out.toByteArray();
+        }
+
+        private void writeVarint(long value) {
+            while ((value & ~0x7FL) != 0) {
+                out.write((int) ((value & 0x7F) | 0x80));
+                value >>>= 7;
+            }
+            out.write((int) value);
+        }
+    }
+}
