@@ -1,0 +1,61 @@
+package io.kinfer.worker;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.Executors;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+
+/**
+ * The worker's own small HTTP endpoint: {@code /metrics} (Prometheus text), {@code /health/live} and
+ * {@code /health/ready} (200 when every model is loaded and its consumer holds partitions, else 503). The JDK's
+ * server is enough for a scrape every few seconds; the worker needs no HTTP framework.
+ */
+final class HealthServer implements AutoCloseable {
+
+    private final HttpServer server;
+
+    HealthServer(String host, int port, Supplier<String> scrape, BooleanSupplier ready, Supplier<String> status)
+            throws IOException {
+        server = HttpServer.create(new InetSocketAddress(host, port), 16);
+        server.setExecutor(Executors.newSingleThreadExecutor(r -> {
+            Thread thread = new Thread(r, "kinfer-worker-http");
+            thread.setDaemon(true);
+            return thread;
+        }));
+        server.createContext("/metrics", exchange -> respond(exchange, 200,
+                "text/plain; version=0.0.4; charset=utf-8", scrape.get()));
+        server.createContext("/health/live", exchange -> respond(exchange, 200, "application/json",
+                "{\"live\":true}"));
+        server.createContext("/health/ready", exchange -> {
+            boolean isReady = ready.getAsBoolean();
+            respond(exchange, isReady ? 200 : 503, "application/json", status.get());
+        });
+        server.createContext("/", exchange -> respond(exchange, 404, "application/json",
+                "{\"error\":\"not found: try /metrics, /health/live or /health/ready\"}"));
+        server.start();
+    }
+
+    int port() {
+        return server.getAddress().getPort();
+    }
+
+    private static void respond(HttpExchange exchange, int status, String contentType, String body) throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        exchange.getResponseHeaders().set("Content-Type", contentType);
+        exchange.sendResponseHeaders(status, bytes.length);
+        try (OutputStream out = exchange.getResponseBody()) {
+            out.write(bytes);
+        }
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+    }
+}

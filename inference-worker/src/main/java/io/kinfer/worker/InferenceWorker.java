@@ -1,0 +1,336 @@
+package io.kinfer.worker;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+import io.kinfer.config.Redaction;
+import io.kinfer.protocol.JsonCodec;
+import io.kinfer.protocol.ModelAnnouncement;
+import io.kinfer.protocol.Topics;
+import io.kinfer.worker.intake.ConsumerGroupIntake;
+import io.kinfer.worker.model.ModelException;
+import io.kinfer.worker.model.ModelRepository;
+import io.kinfer.worker.reply.ReplySender;
+import io.kinfer.worker.reply.TopicChecker;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.config.TopicConfig;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One worker process: for each model it serves, a {@link ModelPipeline} fed by its own consumer group, all
+ * replying through one idempotent producer. Also announces its models on the catalog topic, reloads new model
+ * versions, and serves {@code /metrics} and {@code /health}. {@link #close()} drains like Kafka's Sender: stop
+ * taking requests, finish what is queued within the timeout, commit, then close resources one by one.
+ */
+public final class InferenceWorker implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(InferenceWorker.class);
+
+    private final WorkerConfig config;
+    private final String workerId;
+    private final PrometheusMeterRegistry registry;
+    private final WorkerMetrics metrics;
+    private final JsonCodec codec;
+    private final ModelRepository repository;
+    private final Admin admin;
+    private final KafkaProducer<byte[], byte[]> producer;
+    private final List<ModelPipeline> pipelines = new ArrayList<>();
+    private final List<ConsumerGroupIntake> intakes = new ArrayList<>();
+    private final ScheduledExecutorService scheduler;
+    private HealthServer health;
+
+    private InferenceWorker(WorkerConfig config) {
+        this.config = config;
+        this.workerId = config.workerId();
+        this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        registry.config().commonTags("worker", workerId);
+        new JvmMemoryMetrics().bindTo(registry);
+        new JvmGcMetrics().bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        this.metrics = new WorkerMetrics(registry);
+        this.codec = new JsonCodec(config.protocolLimits());
+        String repo = config.getString(WorkerConfig.MODEL_REPOSITORY);
+        this.repository = new ModelRepository(repo.isBlank() ? null : Path.of(repo));
+        this.admin = Admin.create(config.adminProperties());
+        this.producer = new KafkaProducer<>(producerProperties(config), new ByteArraySerializer(),
+                new ByteArraySerializer());
+        this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread thread = new Thread(r, "kinfer-worker-scheduler");
+            thread.setDaemon(true);
+            return thread;
+        });
+    }
+
+    /** Starts a worker: topics, models, consumers, metrics endpoint, announcements. */
+    public static InferenceWorker start(WorkerConfig config) throws ModelException {
+        InferenceWorker worker = new InferenceWorker(config);
+        try {
+            worker.startUp();
+            return worker;
+        } catch (ModelException | RuntimeException e) {
+            worker.close();
+            throw e;
+        }
+    }
+
+    static Map<String, Object> producerProperties(WorkerConfig config) {
+        Map<String, Object> props = new HashMap<>();
+        props.put(ProducerConfig.CLIENT_ID_CONFIG, config.workerId() + "-replies");
+        props.put(ProducerConfig.ACKS_CONFIG, "all");
+        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        // Kafka's 5 ms default linger costs about 10 ms per request-reply round trip (measured); replies of
+        // one batch are sent back to back and still share produce requests.
+        props.put(ProducerConfig.LINGER_MS_CONFIG, 0);
+        // Never block a batch thread long on metadata; unknown reply topics are checked first anyway.
+        props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 10_000);
+        props.putAll(config.producerProperties());
+        return props;
+    }
+
+    private void startUp() throws ModelException {
+        if (config.shareGroups() || config.getBoolean(WorkerConfig.EXACTLY_ONCE)) {
+            throw new IllegalArgumentException("group.mode=share and exactly.once are not available yet");
+        }
+        List<String> models = resolveModels();
+        log.info("worker {} starting: models {}, settings {}", workerId, models,
+                Redaction.redact(config.originals()));
+        if (config.getBoolean(WorkerConfig.TOPICS_CREATE)) {
+            createTopics(models);
+        }
+        TopicChecker topics = new TopicChecker(admin, Duration.ofSeconds(10));
+        ReplySender sender = new ReplySender(producer, codec, topics, config.getString(WorkerConfig.DLQ_TOPIC), workerId);
+        Responder responder = new Responder(sender, metrics);
+        for (String model : models) {
+            ModelPipeline pipeline = new ModelPipeline(model, repository, config, codec, responder, metrics, workerId);
+            pipeline.start();
+            pipelines.add(pipeline);
+        }
+        for (ModelPipeline pipeline : pipelines) {
+            String model = pipeline.model();
+            ConsumerGroupIntake intake = new ConsumerGroupIntake(pipeline, Topics.requestTopic(model),
+                    config.groupId(model), workerId + "-" + model, config.consumerProperties(),
+                    config.getLong(WorkerConfig.COMMIT_INTERVAL_MS), config.getLong(WorkerConfig.SHUTDOWN_TIMEOUT_MS),
+                    config.batchSettings(repository.config(model).batching()).maxQueueSize());
+            intakes.add(intake.start());
+            metrics.gauge("kinfer.consumer.lag", "Records behind the log end on this worker's partitions",
+                    Tags.of("model", model), intake::lag);
+            metrics.gauge("kinfer.requests.inflight", "Records received and not yet answered",
+                    Tags.of("model", model), intake::inFlight);
+        }
+        int port = config.getInt(WorkerConfig.METRICS_PORT);
+        if (port >= 0) {
+            try {
+                health = new HealthServer(config.getString(WorkerConfig.METRICS_HOST), port, registry::scrape,
+                        this::ready, this::status);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot serve metrics on port " + port, e);
+            }
+        }
+        long announceMs = config.getLong(WorkerConfig.ANNOUNCE_INTERVAL_MS);
+        scheduler.scheduleWithFixedDelay(this::announce, 0, announceMs, TimeUnit.MILLISECONDS);
+        long pollMs = config.getLong(WorkerConfig.MODEL_POLL_INTERVAL_MS);
+        if (pollMs > 0 && repository.directory().isPresent()) {
+            scheduler.scheduleWithFixedDelay(this::refreshModels, pollMs, pollMs, TimeUnit.MILLISECONDS);
+        }
+        log.info("worker {} serving {} (metrics: {})", workerId, models, metricsUrl().orElse("off"));
+    }
+
+    private List<String> resolveModels() {
+        List<String> wanted = config.models();
+        if (wanted.contains("*")) {
+            return repository.modelNames();
+        }
+        for (String model : wanted) {
+            if (!repository.contains(model)) {
+                throw new IllegalArgumentException("model " + model + " is not in the repository; known: "
+                        + repository.modelNames());
+            }
+        }
+        return wanted;
+    }
+
+    private void createTopics(List<String> models) {
+        int partitions = config.getInt(WorkerConfig.TOPICS_PARTITIONS);
+        Optional<Short> replication = config.getShort(WorkerConfig.TOPICS_REPLICATION_FACTOR) > 0
+                ? Optional.of(config.getShort(WorkerConfig.TOPICS_REPLICATION_FACTOR)) : Optional.empty();
+        List<NewTopic> topics = new ArrayList<>();
+        for (String model : models) {
+            topics.add(new NewTopic(Topics.requestTopic(model), Optional.of(partitions), replication));
+        }
+        topics.add(new NewTopic(config.getString(WorkerConfig.REPLY_DEFAULT_TOPIC), Optional.of(partitions), replication));
+        topics.add(new NewTopic(config.getString(WorkerConfig.DLQ_TOPIC), Optional.of(1), replication));
+        topics.add(new NewTopic(Topics.CATALOG, Optional.of(1), replication)
+                .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT)));
+        ensureTopics(admin, topics);
+    }
+
+    /** Creates the topics that do not exist yet; existing ones are left as they are. */
+    public static void ensureTopics(Admin admin, List<NewTopic> topics) {
+        var results = admin.createTopics(topics).values();
+        for (var entry : results.entrySet()) {
+            try {
+                entry.getValue().get(30, TimeUnit.SECONDS);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof TopicExistsException)) {
+                    throw new IllegalStateException("cannot create topic " + entry.getKey() + ": "
+                            + e.getCause().getMessage(), e.getCause());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted creating topics", e);
+            } catch (TimeoutException e) {
+                throw new IllegalStateException("Kafka did not create topic " + entry.getKey() + " within 30 s", e);
+            }
+        }
+    }
+
+    private void announce() {
+        long now = System.currentTimeMillis();
+        long interval = config.getLong(WorkerConfig.ANNOUNCE_INTERVAL_MS);
+        for (ModelPipeline pipeline : pipelines) {
+            ModelAnnouncement announcement = new ModelAnnouncement(pipeline.model(), workerId, now, interval,
+                    pipeline.metadata());
+            producer.send(new ProducerRecord<>(Topics.CATALOG, key(announcement.key()),
+                    codec.encodeAnnouncement(announcement)), (metadata, error) -> {
+                        if (error != null) {
+                            log.debug("announcement of {} failed: {}", pipeline.model(), error.toString());
+                        }
+                    });
+        }
+    }
+
+    private void refreshModels() {
+        for (ModelPipeline pipeline : pipelines) {
+            try {
+                pipeline.refresh();
+            } catch (RuntimeException e) {
+                log.error("refreshing model {} failed", pipeline.model(), e);
+            }
+        }
+    }
+
+    /** Ready when every model is loaded and each consumer holds at least one partition. */
+    public boolean ready() {
+        return !pipelines.isEmpty() && pipelines.stream().allMatch(ModelPipeline::ready)
+                && intakes.stream().allMatch(ConsumerGroupIntake::assigned);
+    }
+
+    private String status() {
+        StringBuilder json = new StringBuilder("{\"worker\":\"").append(workerId).append("\",\"ready\":")
+                .append(ready()).append(",\"models\":[");
+        for (int i = 0; i < pipelines.size(); i++) {
+            ModelPipeline pipeline = pipelines.get(i);
+            if (i > 0) {
+                json.append(',');
+            }
+            json.append("{\"model\":\"").append(pipeline.model()).append("\",\"loaded\":").append(pipeline.ready())
+                    .append(",\"assigned\":").append(intakes.size() > i && intakes.get(i).assigned())
+                    .append(",\"queued\":").append(pipeline.queued()).append('}');
+        }
+        return json.append("]}").toString();
+    }
+
+    public String workerId() {
+        return workerId;
+    }
+
+    public WorkerMetrics metrics() {
+        return metrics;
+    }
+
+    public String scrape() {
+        return registry.scrape();
+    }
+
+    /** The metrics URL, when the endpoint is on. */
+    public Optional<String> metricsUrl() {
+        return health == null ? Optional.empty()
+                : Optional.of("http://" + config.getString(WorkerConfig.METRICS_HOST) + ":" + health.port() + "/metrics");
+    }
+
+    public List<ModelPipeline> pipelines() {
+        return List.copyOf(pipelines);
+    }
+
+    List<ConsumerGroupIntake> intakes() {
+        return List.copyOf(intakes);
+    }
+
+    /** Stops as a crash would for each consumer: no drain, no further commits. For tests. */
+    public void crash() {
+        scheduler.shutdownNow();
+        intakes.forEach(ConsumerGroupIntake::crash);
+        pipelines.forEach(ModelPipeline::close);
+        producer.close(Duration.ZERO);
+        admin.close(Duration.ZERO);
+        registry.close();
+        if (health != null) {
+            health.close();
+        }
+    }
+
+    @Override
+    public void close() {
+        scheduler.shutdownNow();
+        List<RuntimeException> errors = new ArrayList<>();
+        // Admission first (stop polling), then drain and commit inside each intake, then the rest.
+        intakes.parallelStream().forEach(intake -> run(errors, intake::close));
+        for (ModelPipeline pipeline : pipelines) {
+            run(errors, () -> producer.send(new ProducerRecord<>(Topics.CATALOG,
+                    key(ModelAnnouncement.key(pipeline.model(), workerId)), null)));
+            run(errors, pipeline::close);
+        }
+        run(errors, () -> producer.close(Duration.ofSeconds(10)));
+        run(errors, () -> admin.close(Duration.ofSeconds(5)));
+        if (health != null) {
+            run(errors, health::close);
+        }
+        run(errors, registry::close);
+        if (!errors.isEmpty()) {
+            RuntimeException first = errors.get(0);
+            errors.subList(1, errors.size()).forEach(first::addSuppressed);
+            throw first;
+        }
+        log.info("worker {} stopped", workerId);
+    }
+
+    private static void run(List<RuntimeException> errors, Runnable action) {
+        try {
+            action.run();
+        } catch (RuntimeException e) {
+            errors.add(e);
+        }
+    }
+
+    private static byte[] key(String key) {
+        return key.getBytes(StandardCharsets.UTF_8);
+    }
+}

@@ -1,0 +1,94 @@
+package io.kinfer.worker;
+
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+
+import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.RequestEnvelope;
+import io.kinfer.worker.intake.RecordHandle;
+import io.kinfer.worker.reply.ReplySender;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Turns every outcome into exactly one finished {@link RecordHandle}: a reply that Kafka acknowledged
+ * ({@code answered}), a dead letter ({@code deadLettered}), or neither ({@code abandoned}, left for redelivery).
+ * Invalid records get both an error reply (when they have a usable address) and a dead letter.
+ */
+final class Responder {
+
+    private static final Logger log = LoggerFactory.getLogger(Responder.class);
+
+    private final ReplySender sender;
+    private final WorkerMetrics metrics;
+
+    Responder(ReplySender sender, WorkerMetrics metrics) {
+        this.sender = sender;
+        this.metrics = metrics;
+    }
+
+    /** Replies; a reply that cannot be delivered at all (bad topic or partition) is dead-lettered instead. */
+    void answer(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle, RequestEnvelope to,
+                InferenceReply reply) {
+        sender.reply(to, reply, record.headers()).whenComplete((ok, error) -> {
+            if (error == null) {
+                handle.answered();
+                return;
+            }
+            Throwable cause = unwrap(error);
+            if (cause instanceof ReplySender.UndeliverableReplyException) {
+                metrics.deadLetter(model, ReplySender.REPLY_UNDELIVERABLE);
+                sender.deadLetter(record, ReplySender.REPLY_UNDELIVERABLE, cause.getMessage())
+                        .whenComplete((dlqOk, dlqError) -> finishDeadLetter(model, handle, dlqError));
+            } else {
+                metrics.replyFailed(model);
+                log.warn("reply to {} for {}-{}@{} failed, left for redelivery: {}", to.replyTopic(), record.topic(),
+                        record.partition(), record.offset(), cause.toString());
+                handle.abandoned();
+            }
+        });
+    }
+
+    /** An invalid record: an error reply where an address exists, and always a dead letter. */
+    void reject(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
+                Optional<RequestEnvelope> to, InferenceReply reply) {
+        String reason = reply.error().code().wireName();
+        metrics.deadLetter(model, reason);
+        CompletableFuture<Boolean> replied = to.map(address -> sender.reply(address, reply, record.headers())
+                        .handle((ok, error) -> error == null).toCompletableFuture())
+                .orElse(CompletableFuture.completedFuture(false));
+        CompletableFuture<Throwable> deadLettered = sender.deadLetter(record, reason, reply.error().message())
+                .handle((ok, error) -> error).toCompletableFuture();
+        replied.thenCombine(deadLettered, (replyOk, dlqError) -> {
+            if (dlqError == null) {
+                handle.deadLettered();
+            } else if (replyOk) {
+                handle.answered();
+            } else {
+                finishDeadLetter(model, handle, dlqError);
+            }
+            return null;
+        });
+    }
+
+    private void finishDeadLetter(String model, RecordHandle handle, Throwable error) {
+        if (error == null) {
+            handle.deadLettered();
+        } else {
+            metrics.replyFailed(model);
+            log.warn("dead letter for model {} failed, left for redelivery: {}", model, unwrap(error).toString());
+            handle.abandoned();
+        }
+    }
+
+    static Throwable unwrap(Throwable error) {
+        return error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+    }
+
+    static CompletionStage<Void> done() {
+        return CompletableFuture.completedFuture(null);
+    }
+}

@@ -1,0 +1,24 @@
+package io.kinfer.worker;
+
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.RequestEnvelope;
+import io.kinfer.worker.batch.BatchItem;
+import io.kinfer.worker.intake.RecordHandle;
+import io.kinfer.worker.model.PreparedRequest;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+
+/** A decoded, validated, tokenized request on its way through a model version's batcher. */
+record WorkItem(ConsumerRecord<byte[], byte[]> record, RecordHandle handle, RequestEnvelope envelope,
+                InferenceRequest request, PreparedRequest prepared, long arrivalNanos, long deadlineNanos,
+                int priority) implements BatchItem {
+
+    @Override
+    public int items() {
+        return prepared.items();
+    }
+
+    @Override
+    public int length() {
+        return prepared.length();
+    }
+}

@@ -1,0 +1,202 @@
+package io.kinfer.worker;
+
+import static org.apache.kafka.common.config.ConfigDef.Importance.HIGH;
+import static org.apache.kafka.common.config.ConfigDef.Importance.LOW;
+import static org.apache.kafka.common.config.ConfigDef.Importance.MEDIUM;
+import static org.apache.kafka.common.config.ConfigDef.Range.atLeast;
+import static org.apache.kafka.common.config.ConfigDef.Range.between;
+
+import java.lang.management.ManagementFactory;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.List;
+import java.util.Map;
+
+import io.kinfer.config.KafkaClientProperties;
+import io.kinfer.protocol.ProtocolLimits;
+import io.kinfer.protocol.Topics;
+import io.kinfer.worker.batch.BatchSettings;
+import io.kinfer.worker.model.ModelConfig;
+import io.kinfer.worker.model.OnnxSettings;
+import org.apache.kafka.common.config.AbstractConfig;
+import org.apache.kafka.common.config.ConfigDef.Type;
+import org.apache.kafka.common.config.ConfigDef.ValidString;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigException;
+
+/**
+ * The inference worker's settings. Kafka client settings pass through under {@code kafka.}, {@code kafka.consumer.}
+ * and {@code kafka.producer.} (see {@link KafkaClientProperties}); everything else is defined here, with the
+ * defaults the docs' reference table is generated from.
+ */
+public final class WorkerConfig extends AbstractConfig {
+
+    public static final String WORKER_ID = "worker.id";
+    public static final String MODELS = "worker.models";
+    public static final String MODEL_REPOSITORY = "model.repository";
+    public static final String MODEL_POLL_INTERVAL_MS = "model.poll.interval.ms";
+    public static final String GROUP_MODE = "group.mode";
+    public static final String GROUP_ID_PREFIX = "group.id.prefix";
+    public static final String BATCH_MAX_SIZE = "batch.max.size";
+    public static final String BATCH_MAX_QUEUE_DELAY_MS = "batch.max.queue.delay.ms";
+    public static final String BATCH_MAX_QUEUE_SIZE = "batch.max.queue.size";
+    public static final String BATCH_QUEUE_FULL_POLICY = "batch.queue.full.policy";
+    public static final String BATCH_PRIORITY_LEVELS = "batch.priority.levels";
+    public static final String BATCH_PAD_AWARE = "batch.pad.aware";
+    public static final String CACHE_ENABLED = "cache.enabled";
+    public static final String CACHE_MAX_ENTRIES = "cache.max.entries";
+    public static final String ONNX_INTRA_OP_THREADS = "onnx.intra.op.threads";
+    public static final String ONNX_ALLOW_SPINNING = "onnx.allow.spinning";
+    public static final String TOPICS_CREATE = "topics.create";
+    public static final String TOPICS_PARTITIONS = "topics.partitions";
+    public static final String TOPICS_REPLICATION_FACTOR = "topics.replication.factor";
+    public static final String REPLY_DEFAULT_TOPIC = "reply.default.topic";
+    public static final String DLQ_TOPIC = "dlq.topic";
+    public static final String COMMIT_INTERVAL_MS = "commit.interval.ms";
+    public static final String SHUTDOWN_TIMEOUT_MS = "shutdown.timeout.ms";
+    public static final String EXACTLY_ONCE = "exactly.once";
+    public static final String METRICS_HOST = "metrics.host";
+    public static final String METRICS_PORT = "metrics.port";
+    public static final String ANNOUNCE_INTERVAL_MS = "announce.interval.ms";
+    public static final String MAX_RECORD_BYTES = "protocol.max.record.bytes";
+    public static final String MAX_INPUTS = "protocol.max.inputs";
+    public static final String MAX_TEXT_CHARS = "protocol.max.text.chars";
+
+    public static final String MODE_CONSUMER = "consumer";
+    public static final String MODE_SHARE = "share";
+    public static final String POLICY_PAUSE = "pause";
+    public static final String POLICY_REJECT = "reject";
+
+    public static final ConfigDef DEFINITION = new ConfigDef()
+            .define(KafkaClientProperties.BOOTSTRAP_SERVERS, Type.STRING, KafkaClientProperties.BOOTSTRAP_SERVERS_DEFAULT,
+                    HIGH, "Kafka brokers to connect to. Any Kafka client setting passes through as kafka.<key> "
+                            + "(all clients), kafka.consumer.<key> or kafka.producer.<key>.")
+            .define(WORKER_ID, Type.STRING, "", LOW, "This worker's id in replies, metrics and logs; empty: host-pid.")
+            .define(MODELS, Type.LIST, "sentiment,minilm", HIGH,
+                    "Models this worker serves, each with its own consumer group; * for every model in the repository.")
+            .define(MODEL_REPOSITORY, Type.STRING, "", HIGH, "Directory laid out as <model>/<version>/model.onnx "
+                    + "(+ <model>/config.json); empty: the built-in models only.")
+            .define(MODEL_POLL_INTERVAL_MS, Type.LONG, 5000L, atLeast(0), LOW,
+                    "How often the repository is scanned for new or removed versions (0: never).")
+            .define(GROUP_MODE, Type.STRING, MODE_CONSUMER, ValidString.in(MODE_CONSUMER, MODE_SHARE), HIGH,
+                    "consumer: a consumer group per model (replicas <= partitions, exactly-once possible); share: a "
+                            + "share group per model (KIP-932; replicas not capped by partitions, per-record acks).")
+            .define(GROUP_ID_PREFIX, Type.STRING, "kinfer-worker", MEDIUM,
+                    "The group of model m is <prefix>.m; workers of the same model share it.")
+            .define(BATCH_MAX_SIZE, Type.INT, 32, between(1, 4096), HIGH,
+                    "Largest batch, in rows (texts or first-dimension rows); a model's config may override it.")
+            .define(BATCH_MAX_QUEUE_DELAY_MS, Type.DOUBLE, 0.0, between(0, 60_000), HIGH,
+                    "Wait for a fuller batch only while the oldest queued request has waited less than this. Under "
+                            + "load batches form anyway while the previous batch computes.")
+            .define(BATCH_MAX_QUEUE_SIZE, Type.INT, 256, between(1, 1_000_000), HIGH,
+                    "Requests queued per model version before the queue is full (see batch.queue.full.policy).")
+            .define(BATCH_QUEUE_FULL_POLICY, Type.STRING, POLICY_PAUSE, ValidString.in(POLICY_PAUSE, POLICY_REJECT),
+                    MEDIUM, "pause: stop fetching (records wait in Kafka, lag grows, autoscalers see it); reject: "
+                            + "answer overloaded beyond the queue size, as Triton does.")
+            .define(BATCH_PRIORITY_LEVELS, Type.INT, 1, between(1, 16), LOW,
+                    "Priority levels honoured from the kinfer-priority header (0..levels-1, higher first); 1: FIFO.")
+            .define(BATCH_PAD_AWARE, Type.BOOLEAN, true, MEDIUM,
+                    "Group texts of similar token length when more than a batch is queued, so short texts do not "
+                            + "pay for the longest one.")
+            .define(CACHE_ENABLED, Type.BOOLEAN, true, MEDIUM, "Answer identical inputs to the same model version "
+                    + "from a bounded cache (models can turn it off in their config).")
+            .define(CACHE_MAX_ENTRIES, Type.LONG, 10_000L, atLeast(0), LOW, "Result cache entries per model version.")
+            .define(ONNX_INTRA_OP_THREADS, Type.INT, 0, between(0, 1024), MEDIUM,
+                    "ONNX Runtime threads per model call; 0: one per physical core.")
+            .define(ONNX_ALLOW_SPINNING, Type.BOOLEAN, false, LOW,
+                    "Let idle ONNX Runtime threads spin (off: spinning next to Kafka on a small machine made "
+                            + "latency 3-4x more spread, measured).")
+            .define(TOPICS_CREATE, Type.BOOLEAN, true, MEDIUM,
+                    "Create missing request, reply and dead-letter topics at start.")
+            .define(TOPICS_PARTITIONS, Type.INT, Topics.DEFAULT_REQUEST_PARTITIONS, between(1, 10_000), MEDIUM,
+                    "Partitions of a request topic kinfer creates: the most consumer-group replicas per model.")
+            .define(TOPICS_REPLICATION_FACTOR, Type.SHORT, (short) -1, LOW,
+                    "Replication factor of topics kinfer creates; -1: the broker's default.")
+            .define(REPLY_DEFAULT_TOPIC, Type.STRING, Topics.DEFAULT_REPLY_TOPIC, MEDIUM,
+                    "Where replies go when a request names no reply topic.")
+            .define(DLQ_TOPIC, Type.STRING, Topics.DEAD_LETTER, MEDIUM, "Dead-letter topic.")
+            .define(COMMIT_INTERVAL_MS, Type.LONG, 200L, between(1, 60_000), LOW,
+                    "How often offsets whose replies are all acknowledged are committed.")
+            .define(SHUTDOWN_TIMEOUT_MS, Type.LONG, 30_000L, atLeast(0), MEDIUM,
+                    "On SIGTERM: how long queued batches may take to finish before the rest is left uncommitted.")
+            .define(EXACTLY_ONCE, Type.BOOLEAN, false, MEDIUM, "Consumer-group mode only: write replies and "
+                    + "offsets in one Kafka transaction (readers use isolation.level=read_committed).")
+            .define(METRICS_HOST, Type.STRING, "127.0.0.1", LOW, "Address of the /metrics and /health endpoint.")
+            .define(METRICS_PORT, Type.INT, 9400, between(-1, 65535), MEDIUM,
+                    "Port of the /metrics and /health endpoint; 0: any free port; -1: off.")
+            .define(ANNOUNCE_INTERVAL_MS, Type.LONG, 5000L, atLeast(100), LOW,
+                    "How often the worker announces its models on the catalog topic (gateways read it).")
+            .define(MAX_RECORD_BYTES, Type.INT, ProtocolLimits.DEFAULTS.maxRecordBytes(), atLeast(1024), LOW,
+                    "Largest request record accepted.")
+            .define(MAX_INPUTS, Type.INT, ProtocolLimits.DEFAULTS.maxInputs(), atLeast(1), LOW,
+                    "Most texts (or tensor rows) in one request.")
+            .define(MAX_TEXT_CHARS, Type.INT, ProtocolLimits.DEFAULTS.maxTextChars(), atLeast(1), LOW,
+                    "Longest text in characters.");
+
+    public WorkerConfig(Map<String, ?> settings) {
+        super(DEFINITION, settings, false);
+        if (getBoolean(EXACTLY_ONCE) && MODE_SHARE.equals(getString(GROUP_MODE))) {
+            throw new ConfigException(EXACTLY_ONCE, true, "exactly-once needs group.mode=consumer: share groups have "
+                    + "no transactions");
+        }
+    }
+
+    public String workerId() {
+        String id = getString(WORKER_ID);
+        if (!id.isBlank()) {
+            return id;
+        }
+        String host;
+        try {
+            host = InetAddress.getLocalHost().getHostName();
+        } catch (UnknownHostException e) {
+            host = "worker";
+        }
+        return host + "-" + ManagementFactory.getRuntimeMXBean().getPid();
+    }
+
+    public List<String> models() {
+        return getList(MODELS);
+    }
+
+    public boolean shareGroups() {
+        return MODE_SHARE.equals(getString(GROUP_MODE));
+    }
+
+    public String groupId(String model) {
+        return getString(GROUP_ID_PREFIX) + "." + model;
+    }
+
+    /** The worker-wide batching defaults with a model's overrides applied. */
+    public BatchSettings batchSettings(ModelConfig.BatchingOverrides overrides) {
+        return new BatchSettings(
+                overrides.maxBatchSize() != null ? overrides.maxBatchSize() : getInt(BATCH_MAX_SIZE),
+                Math.round((overrides.maxQueueDelayMs() != null ? overrides.maxQueueDelayMs()
+                        : getDouble(BATCH_MAX_QUEUE_DELAY_MS)) * 1_000_000),
+                overrides.maxQueueSize() != null ? overrides.maxQueueSize() : getInt(BATCH_MAX_QUEUE_SIZE),
+                overrides.priorityLevels() != null ? overrides.priorityLevels() : getInt(BATCH_PRIORITY_LEVELS),
+                overrides.padAware() != null ? overrides.padAware() : getBoolean(BATCH_PAD_AWARE),
+                POLICY_REJECT.equals(getString(BATCH_QUEUE_FULL_POLICY)));
+    }
+
+    public OnnxSettings onnxSettings() {
+        return new OnnxSettings(getInt(ONNX_INTRA_OP_THREADS), getBoolean(ONNX_ALLOW_SPINNING));
+    }
+
+    public ProtocolLimits protocolLimits() {
+        return new ProtocolLimits(getInt(MAX_RECORD_BYTES), getInt(MAX_INPUTS), getInt(MAX_TEXT_CHARS),
+                ProtocolLimits.DEFAULTS.maxTensorElements(), ProtocolLimits.DEFAULTS.maxNestingDepth());
+    }
+
+    public Map<String, Object> consumerProperties() {
+        return KafkaClientProperties.consumer(originals());
+    }
+
+    public Map<String, Object> producerProperties() {
+        return KafkaClientProperties.producer(originals());
+    }
+
+    public Map<String, Object> adminProperties() {
+        return KafkaClientProperties.admin(originals());
+    }
+}

@@ -1,0 +1,123 @@
+package io.kinfer.worker;
+
+import java.time.Duration;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+
+/**
+ * The worker's meters, named after Micrometer's conventions and Triton's metrics: requests by model, version and
+ * outcome; queue depth and time; compute time; batch size; cache hits; dead letters; consumer lag. Meters are
+ * looked up once per model version and then only incremented on the hot path.
+ */
+public final class WorkerMetrics {
+
+    public static final String SUCCESS = "success";
+
+    private final MeterRegistry registry;
+    private final ConcurrentHashMap<String, VersionMeters> versions = new ConcurrentHashMap<>();
+
+    public WorkerMetrics(MeterRegistry registry) {
+        this.registry = registry;
+    }
+
+    public MeterRegistry registry() {
+        return registry;
+    }
+
+    public VersionMeters version(String model, String version) {
+        return versions.computeIfAbsent(model + "\u0000" + version, key -> new VersionMeters(model, version));
+    }
+
+    /** Requests answered before a version was chosen (undecodable records, unknown versions). */
+    public void unroutedRequest(String model, String outcome) {
+        Counter.builder("kinfer.requests").description("Requests answered, by outcome (success or error code)")
+                .tags("model", model, "version", "none", "outcome", outcome)
+                .register(registry).increment();
+    }
+
+    public void deadLetter(String model, String reason) {
+        Counter.builder("kinfer.dlq.records").description("Records written to the dead-letter topic, by reason")
+                .tags("model", model, "reason", reason).register(registry).increment();
+    }
+
+    public void replyFailed(String model) {
+        Counter.builder("kinfer.replies.failed")
+                .description("Replies and dead letters Kafka did not acknowledge (left uncommitted for redelivery)")
+                .tags("model", model).register(registry).increment();
+    }
+
+    public void gauge(String name, String description, Tags tags, Supplier<Number> value) {
+        Gauge.builder(name, value).description(description).tags(tags).strongReference(true).register(registry);
+    }
+
+    /** The meters of one model version. */
+    public final class VersionMeters {
+        private final Tags tags;
+        private final ConcurrentHashMap<String, Counter> outcomes = new ConcurrentHashMap<>();
+        private final Timer queueTime;
+        private final Timer inferenceTime;
+        private final DistributionSummary batchSize;
+        private final Counter cacheHits;
+        private final Counter cacheMisses;
+
+        private VersionMeters(String model, String version) {
+            this.tags = Tags.of("model", model, "version", version);
+            this.queueTime = Timer.builder("kinfer.queue.time")
+                    .description("From the worker receiving a request to its batch starting")
+                    .tags(tags).publishPercentileHistogram()
+                    .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(30))
+                    .register(registry);
+            this.inferenceTime = Timer.builder("kinfer.inference.time")
+                    .description("One batch: padding, the ONNX Runtime call and post-processing")
+                    .tags(tags).publishPercentileHistogram()
+                    .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(30))
+                    .register(registry);
+            this.batchSize = DistributionSummary.builder("kinfer.batch.size")
+                    .description("Rows per model call").tags(tags)
+                    .serviceLevelObjectives(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+                    .register(registry);
+            this.cacheHits = Counter.builder("kinfer.cache.requests").description("Result cache lookups")
+                    .tags(tags).tag("result", "hit").register(registry);
+            this.cacheMisses = Counter.builder("kinfer.cache.requests").description("Result cache lookups")
+                    .tags(tags).tag("result", "miss").register(registry);
+        }
+
+        public Tags tags() {
+            return tags;
+        }
+
+        public void outcome(String outcome) {
+            outcomes.computeIfAbsent(outcome, o -> Counter.builder("kinfer.requests")
+                    .description("Requests answered, by outcome (success or error code)")
+                    .tags(tags).tag("outcome", o).register(registry)).increment();
+        }
+
+        public void queued(long nanos) {
+            queueTime.record(Duration.ofNanos(nanos));
+        }
+
+        public void batch(int rows, long nanos) {
+            batchSize.record(rows);
+            inferenceTime.record(Duration.ofNanos(nanos));
+        }
+
+        public void cache(boolean hit) {
+            (hit ? cacheHits : cacheMisses).increment();
+        }
+
+        public long batches() {
+            return batchSize.count();
+        }
+
+        public double maxBatch() {
+            return batchSize.max();
+        }
+    }
+}

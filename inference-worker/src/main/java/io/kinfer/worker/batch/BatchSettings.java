@@ -1,0 +1,22 @@
+package io.kinfer.worker.batch;
+
+/**
+ * A model version's batching policy, after Triton's dynamic batcher.
+ *
+ * @param maxBatchSize       most rows in one model call
+ * @param maxQueueDelayNanos wait for a fuller batch only while the oldest request has waited less than this
+ * @param maxQueueSize       requests queued before the queue counts as full
+ * @param priorityLevels     priority levels honoured (1: FIFO)
+ * @param padAware           group texts of similar length when more than a batch is queued
+ * @param rejectWhenFull     answer {@code overloaded} beyond maxQueueSize (else the consumer pauses fetching)
+ */
+public record BatchSettings(int maxBatchSize, long maxQueueDelayNanos, int maxQueueSize, int priorityLevels,
+                            boolean padAware, boolean rejectWhenFull) {
+
+    public BatchSettings {
+        if (maxBatchSize < 1 || maxQueueDelayNanos < 0 || maxQueueSize < 1 || priorityLevels < 1) {
+            throw new IllegalArgumentException("invalid batch settings: " + maxBatchSize + "/" + maxQueueDelayNanos
+                    + "/" + maxQueueSize + "/" + priorityLevels);
+        }
+    }
+}

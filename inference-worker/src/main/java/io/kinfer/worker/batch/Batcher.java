@@ -1,0 +1,221 @@
+package io.kinfer.worker.batch;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongSupplier;
+import java.util.function.Predicate;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The dynamic batcher of one model version: one thread that waits as {@link BatchPolicy} says, takes a batch
+ * from the {@link RequestQueue}, and hands it to the {@link Runner}. Producers enqueue under a short lock and
+ * signal after it. Requests whose deadline passed are handed to the runner's {@code expired} instead of
+ * being computed.
+ */
+public final class Batcher<T extends BatchItem> implements AutoCloseable {
+
+    /** Runs on the batcher's thread. */
+    public interface Runner<T> {
+        /** Computes a batch and replies to each request in it. Must not throw. */
+        void run(List<T> batch);
+
+        /** Answers requests whose deadline passed before they were computed. Must not throw. */
+        void expired(List<T> requests);
+    }
+
+    private static final Logger log = LoggerFactory.getLogger(Batcher.class);
+
+    private final String name;
+    private final BatchSettings settings;
+    private final LongSupplier clock;
+    private final Runner<T> runner;
+    private final RequestQueue<T> queue;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition changed = lock.newCondition();
+    private final Thread thread;
+    private volatile long expectedComputeNanos;
+    private boolean stopping;
+    private long drainDeadlineNanos = Long.MAX_VALUE;
+    private int running;
+
+    public Batcher(String name, BatchSettings settings, LongSupplier clock, Runner<T> runner) {
+        this.name = name;
+        this.settings = settings;
+        this.clock = clock;
+        this.runner = runner;
+        this.queue = new RequestQueue<>(settings.priorityLevels());
+        this.thread = new Thread(this::loop, "kinfer-batcher-" + name);
+        this.thread.setDaemon(true);
+    }
+
+    public Batcher<T> start() {
+        thread.start();
+        return this;
+    }
+
+    public BatchSettings settings() {
+        return settings;
+    }
+
+    /**
+     * Enqueues requests (one signal for all of them, so a poll's records can batch together). Returns those that
+     * did not fit when the settings say to reject beyond the queue size; they are not queued.
+     */
+    public List<T> enqueue(Collection<T> items) {
+        List<T> rejected = List.of();
+        lock.lock();
+        try {
+            if (stopping) {
+                return new ArrayList<>(items);
+            }
+            for (T item : items) {
+                if (settings.rejectWhenFull() && queue.requests() >= settings.maxQueueSize()) {
+                    if (rejected.isEmpty()) {
+                        rejected = new ArrayList<>();
+                    }
+                    rejected.add(item);
+                } else {
+                    queue.add(item);
+                }
+            }
+            changed.signal();
+        } finally {
+            lock.unlock();
+        }
+        return rejected;
+    }
+
+    /** Requests waiting (not yet in a running batch). */
+    public int queued() {
+        lock.lock();
+        try {
+            return queue.requests();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Whether the queue holds at least {@code max.queue.size} requests. */
+    public boolean full() {
+        return queued() >= settings.maxQueueSize();
+    }
+
+    /** Removes queued (not running) requests that match, for example those of a revoked partition. */
+    public List<T> remove(Predicate<? super T> condition) {
+        lock.lock();
+        try {
+            return queue.removeIf(condition);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Whether nothing is queued or running. */
+    public boolean idle() {
+        lock.lock();
+        try {
+            return queue.isEmpty() && running == 0;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The running average time of a batch, which deadline-aware dispatch uses. */
+    public long expectedComputeNanos() {
+        return expectedComputeNanos;
+    }
+
+    /**
+     * Stops taking new requests and keeps dispatching what is queued until the queue is empty or {@code timeout}
+     * passes; returns what is still queued then (not computed, not answered).
+     */
+    public List<T> drain(long timeout, TimeUnit unit) throws InterruptedException {
+        lock.lock();
+        try {
+            stopping = true;
+            drainDeadlineNanos = clock.getAsLong() + unit.toNanos(timeout);
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        thread.join(Math.max(1, unit.toMillis(timeout) + 1000));
+        lock.lock();
+        try {
+            return queue.removeIf(item -> true);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            drain(0, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void loop() {
+        while (true) {
+            List<T> batch = null;
+            List<T> expired;
+            lock.lock();
+            try {
+                long now = clock.getAsLong();
+                expired = queue.removeExpired(now);
+                if (expired.isEmpty()) {
+                    if (stopping && (queue.isEmpty() || now >= drainDeadlineNanos)) {
+                        return;
+                    }
+                    BatchPolicy.Decision decision = BatchPolicy.decide(queue.view(), now, settings, expectedComputeNanos);
+                    if (decision instanceof BatchPolicy.Dispatch || (stopping && !queue.isEmpty())) {
+                        batch = queue.takeBatch(settings.maxBatchSize(), settings.padAware());
+                        running = batch.size();
+                    } else if (decision instanceof BatchPolicy.Wait wait) {
+                        changed.awaitNanos(wait.nanos());
+                    } else {
+                        changed.await();
+                    }
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } finally {
+                lock.unlock();
+            }
+            if (!expired.isEmpty()) {
+                safely(() -> runner.expired(expired));
+            }
+            if (batch != null && !batch.isEmpty()) {
+                List<T> toRun = batch;
+                long started = clock.getAsLong();
+                safely(() -> runner.run(toRun));
+                long took = clock.getAsLong() - started;
+                // An exponential moving average: recent batches count most, one outlier little.
+                expectedComputeNanos = expectedComputeNanos == 0 ? took : (expectedComputeNanos * 7 + took) / 8;
+                lock.lock();
+                try {
+                    running = 0;
+                } finally {
+                    lock.unlock();
+                }
+            }
+        }
+    }
+
+    private void safely(Runnable action) {
+        try {
+            action.run();
+        } catch (RuntimeException | Error e) {
+            // The runner answers its own failures; this only keeps the thread alive if it did not.
+            log.error("batcher {}: runner failed", name, e);
+        }
+    }
+}

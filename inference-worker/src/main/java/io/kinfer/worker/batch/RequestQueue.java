@@ -1,0 +1,201 @@
+package io.kinfer.worker.batch;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.IdentityHashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Predicate;
+
+/**
+ * The requests waiting for one model version, by priority level then arrival. Not thread-safe: the
+ * {@link Batcher} guards it with its lock.
+ */
+final class RequestQueue<T extends BatchItem> {
+
+    /** How far past one batch pad-aware selection looks for requests of similar length. */
+    private static final int PAD_AWARE_WINDOW_BATCHES = 4;
+
+    private final ArrayDeque<T>[] levels;
+    private int requests;
+    private int items;
+
+    @SuppressWarnings("unchecked")
+    RequestQueue(int priorityLevels) {
+        levels = new ArrayDeque[priorityLevels];
+        for (int i = 0; i < priorityLevels; i++) {
+            levels[i] = new ArrayDeque<>();
+        }
+    }
+
+    void add(T item) {
+        levels[level(item.priority())].addLast(item);
+        requests++;
+        items += item.items();
+    }
+
+    int requests() {
+        return requests;
+    }
+
+    int items() {
+        return items;
+    }
+
+    boolean isEmpty() {
+        return requests == 0;
+    }
+
+    BatchPolicy.QueueView view() {
+        if (requests == 0) {
+            return BatchPolicy.QueueView.EMPTY;
+        }
+        long oldest = Long.MAX_VALUE;
+        long earliestDeadline = Long.MAX_VALUE;
+        for (ArrayDeque<T> level : levels) {
+            if (!level.isEmpty()) {
+                oldest = Math.min(oldest, level.peekFirst().arrivalNanos());
+            }
+            for (T item : level) {
+                earliestDeadline = Math.min(earliestDeadline, item.deadlineNanos());
+            }
+        }
+        return new BatchPolicy.QueueView(items, oldest, earliestDeadline);
+    }
+
+    /** Removes and returns every request whose deadline has passed: they are answered, never computed. */
+    List<T> removeExpired(long nowNanos) {
+        return removeIf(item -> item.deadlineNanos() <= nowNanos);
+    }
+
+    List<T> removeIf(Predicate<? super T> condition) {
+        List<T> removed = new ArrayList<>();
+        for (ArrayDeque<T> level : levels) {
+            Iterator<T> it = level.iterator();
+            while (it.hasNext()) {
+                T item = it.next();
+                if (condition.test(item)) {
+                    it.remove();
+                    removed.add(item);
+                    requests--;
+                    items -= item.items();
+                }
+            }
+        }
+        return removed;
+    }
+
+    /**
+     * Takes the next batch of at most {@code maxItems} rows from the highest non-empty priority level: the oldest
+     * request always, then the others in arrival order, or, with {@code padAware} when more than a batch is queued,
+     * the requests closest in length to the oldest one.
+     */
+    List<T> takeBatch(int maxItems, boolean padAware) {
+        for (int l = levels.length - 1; l >= 0; l--) {
+            ArrayDeque<T> level = levels[l];
+            if (level.isEmpty()) {
+                continue;
+            }
+            int levelItems = 0;
+            for (T item : level) {
+                levelItems += item.items();
+            }
+            List<T> batch = padAware && levelItems > maxItems ? closestInLength(level, maxItems)
+                    : inArrivalOrder(level, maxItems);
+            for (T item : batch) {
+                requests--;
+                items -= item.items();
+            }
+            return batch;
+        }
+        return List.of();
+    }
+
+    private List<T> inArrivalOrder(ArrayDeque<T> level, int maxItems) {
+        List<T> batch = new ArrayList<>();
+        int taken = 0;
+        Iterator<T> it = level.iterator();
+        while (it.hasNext()) {
+            T item = it.next();
+            if (!batch.isEmpty() && taken + item.items() > maxItems) {
+                break; // keep arrival order: a big request waits for the next batch rather than being overtaken
+            }
+            it.remove();
+            batch.add(item);
+            taken += item.items();
+        }
+        return batch;
+    }
+
+    /**
+     * Sorts a window of the queue by length and grows the batch outwards from the oldest request, each time
+     * adding the neighbour that widens the length span least, until the batch is full.
+     */
+    private List<T> closestInLength(ArrayDeque<T> level, int maxItems) {
+        List<T> window = new ArrayList<>();
+        int windowItems = 0;
+        for (T item : level) {
+            if (windowItems >= maxItems * PAD_AWARE_WINDOW_BATCHES) {
+                break;
+            }
+            window.add(item);
+            windowItems += item.items();
+        }
+        T oldest = window.get(0);
+        List<T> sorted = new ArrayList<>(window);
+        sorted.sort(Comparator.comparingInt(BatchItem::length));
+        int center = indexOfIdentity(sorted, oldest);
+        int lo = center;
+        int hi = center;
+        int taken = oldest.items();
+        int minLength = oldest.length();
+        int maxLength = oldest.length();
+        while (taken < maxItems) {
+            T left = lo > 0 ? sorted.get(lo - 1) : null;
+            T right = hi < sorted.size() - 1 ? sorted.get(hi + 1) : null;
+            boolean leftFits = left != null && taken + left.items() <= maxItems;
+            boolean rightFits = right != null && taken + right.items() <= maxItems;
+            if (!leftFits && !rightFits) {
+                break;
+            }
+            boolean takeLeft = leftFits && (!rightFits || maxLength - left.length() <= right.length() - minLength);
+            if (takeLeft) {
+                lo--;
+                taken += left.items();
+                minLength = left.length();
+            } else {
+                hi++;
+                taken += right.items();
+                maxLength = right.length();
+            }
+        }
+        Set<T> chosen = Collections.newSetFromMap(new IdentityHashMap<>());
+        chosen.addAll(sorted.subList(lo, hi + 1));
+        List<T> batch = new ArrayList<>(chosen.size());
+        Iterator<T> it = level.iterator();
+        while (it.hasNext() && batch.size() < chosen.size()) {
+            T item = it.next();
+            if (chosen.contains(item)) {
+                it.remove();
+                batch.add(item);
+            }
+        }
+        return batch;
+    }
+
+    private static <T> int indexOfIdentity(List<T> list, T target) {
+        for (int i = 0; i < list.size(); i++) {
+            if (list.get(i) == target) {
+                return i;
+            }
+        }
+        throw new IllegalStateException("item not in list");
+    }
+
+    private int level(int priority) {
+        return Math.max(0, Math.min(levels.length - 1, priority));
+    }
+}

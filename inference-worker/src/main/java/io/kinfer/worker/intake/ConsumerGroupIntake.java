@@ -1,0 +1,283 @@
+package io.kinfer.worker.intake;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import io.kinfer.worker.ModelPipeline;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Consumer-group mode: one thread owns the {@link KafkaConsumer} of one model's request topic. It polls, hands
+ * each poll's records to the {@link ModelPipeline} (which queues them for batching while the previous batch
+ * computes), pauses fetching while the queue is full, and commits only offsets below which every record has its
+ * reply acknowledged. On revocation it drops what it had queued for the lost partitions, waits briefly for their
+ * running batches, and commits what is answered; the next owner computes the rest.
+ */
+public final class ConsumerGroupIntake implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(ConsumerGroupIntake.class);
+    private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
+
+    private final ModelPipeline pipeline;
+    private final KafkaConsumer<byte[], byte[]> consumer;
+    private final String topic;
+    private final OffsetTracker tracker = new OffsetTracker();
+    private final long commitIntervalMs;
+    private final long drainTimeoutMs;
+    private final int resumeBelow;
+    private final Thread thread;
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private volatile boolean running = true;
+    private volatile boolean crashed;
+    private volatile boolean assigned;
+    private volatile long lag;
+    private boolean paused;
+    private long lastCommitMs;
+
+    public ConsumerGroupIntake(ModelPipeline pipeline, String topic, String groupId, String clientId,
+                               Map<String, Object> consumerProperties, long commitIntervalMs, long drainTimeoutMs,
+                               int maxQueueSize) {
+        this.pipeline = pipeline;
+        this.topic = topic;
+        this.commitIntervalMs = commitIntervalMs;
+        this.drainTimeoutMs = drainTimeoutMs;
+        this.resumeBelow = Math.max(1, maxQueueSize / 2);
+        this.consumer = new KafkaConsumer<>(properties(groupId, clientId, consumerProperties),
+                new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        this.thread = new Thread(this::run, "kinfer-intake-" + pipeline.model());
+    }
+
+    static Map<String, Object> properties(String groupId, String clientId, Map<String, Object> overrides) {
+        Map<String, Object> props = new HashMap<>();
+        props.put(ConsumerConfig.GROUP_ID_CONFIG, groupId);
+        props.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
+        props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        // Requests written before the group first joined must still be answered.
+        props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        props.putAll(overrides);
+        Object protocol = props.getOrDefault(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
+        if ("classic".equalsIgnoreCase(String.valueOf(protocol))) {
+            // Incremental rebalances: a joining replica takes partitions without stopping the others.
+            props.putIfAbsent(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG,
+                    CooperativeStickyAssignor.class.getName());
+        }
+        return props;
+    }
+
+    public ConsumerGroupIntake start() {
+        thread.start();
+        return this;
+    }
+
+    /** Whether the consumer holds at least one partition (the worker's readiness). */
+    public boolean assigned() {
+        return assigned;
+    }
+
+    /** Records behind the log end over this consumer's partitions, as of the last poll. */
+    public long lag() {
+        return lag;
+    }
+
+    /** Records received and not yet answered. */
+    public int inFlight() {
+        return tracker.pending();
+    }
+
+    private void run() {
+        try {
+            consumer.subscribe(List.of(topic), new Rebalance());
+            while (running) {
+                ConsumerRecords<byte[], byte[]> records = consumer.poll(POLL_TIMEOUT);
+                if (!records.isEmpty()) {
+                    List<ModelPipeline.Incoming> incoming = new ArrayList<>(records.count());
+                    for (ConsumerRecord<byte[], byte[]> record : records) {
+                        TopicPartition partition = new TopicPartition(record.topic(), record.partition());
+                        incoming.add(new ModelPipeline.Incoming(record, tracker.register(partition, record.offset())));
+                    }
+                    pipeline.accept(incoming);
+                }
+                applyBackpressure();
+                commitIfDue(false);
+                updateLag();
+            }
+        } catch (WakeupException e) {
+            // close() woke us up: fall through to the drain.
+        } catch (RuntimeException e) {
+            log.error("consumer of {} failed; stopping this intake", topic, e);
+        } finally {
+            shutdown();
+            stopped.countDown();
+        }
+    }
+
+    private void applyBackpressure() {
+        if (!paused && pipeline.full()) {
+            consumer.pause(consumer.assignment());
+            paused = true;
+        } else if (paused && pipeline.queued() < resumeBelow) {
+            consumer.resume(consumer.paused());
+            paused = false;
+        }
+    }
+
+    private void commitIfDue(boolean now) {
+        long nowMs = System.currentTimeMillis();
+        if (!now && nowMs - lastCommitMs < commitIntervalMs) {
+            return;
+        }
+        lastCommitMs = nowMs;
+        Map<TopicPartition, OffsetAndMetadata> offsets = tracker.committable();
+        offsets.keySet().retainAll(consumer.assignment());
+        if (offsets.isEmpty()) {
+            return;
+        }
+        consumer.commitAsync(offsets, (committed, error) -> {
+            if (error == null) {
+                tracker.markCommitted(committed);
+            } else {
+                log.debug("offset commit for {} failed (will retry): {}", topic, error.toString());
+            }
+        });
+    }
+
+    private void updateLag() {
+        long total = 0;
+        for (TopicPartition partition : consumer.assignment()) {
+            OptionalLong partitionLag = consumer.currentLag(partition);
+            if (partitionLag.isPresent()) {
+                total += partitionLag.getAsLong();
+            }
+        }
+        lag = total;
+    }
+
+    /** On this thread, after the loop: finish queued batches, wait for their replies, commit, close. */
+    private void shutdown() {
+        if (crashed) {
+            pipeline.abandonQueued(r -> true);
+            consumer.close(Duration.ZERO);
+            return;
+        }
+        try {
+            pipeline.drain(drainTimeoutMs);
+            long deadline = System.currentTimeMillis() + Math.max(1000, drainTimeoutMs);
+            while (tracker.inFlight(consumer.assignment()) > 0 && System.currentTimeMillis() < deadline) {
+                TimeUnit.MILLISECONDS.sleep(10);
+            }
+            Map<TopicPartition, OffsetAndMetadata> offsets = tracker.committable();
+            offsets.keySet().retainAll(consumer.assignment());
+            if (!offsets.isEmpty()) {
+                consumer.commitSync(offsets, Duration.ofSeconds(10));
+                tracker.markCommitted(offsets);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            log.warn("final commit of {} failed; uncommitted records will be delivered again: {}", topic, e.toString());
+        } finally {
+            try {
+                consumer.close(Duration.ofSeconds(10));
+            } catch (RuntimeException e) {
+                log.warn("closing the consumer of {} failed: {}", topic, e.toString());
+            }
+        }
+    }
+
+    /** Stops polling, finishes queued work, commits and closes; returns once done (or after the drain timeout). */
+    @Override
+    public void close() {
+        running = false;
+        consumer.wakeup();
+        try {
+            stopped.await(drainTimeoutMs + 30_000, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Stops at once without finishing queued work or committing anything more, as a crash would; queued records
+     * are abandoned. For tests of what a crash loses (real crashes are tested with killed processes).
+     */
+    public void crash() {
+        crashed = true;
+        running = false;
+        consumer.wakeup();
+        try {
+            stopped.await(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private final class Rebalance implements ConsumerRebalanceListener {
+        @Override
+        public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+            assigned = !consumer.assignment().isEmpty();
+            if (!partitions.isEmpty()) {
+                log.info("{}: assigned {}", topic, partitions);
+            }
+        }
+
+        @Override
+        public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+            if (partitions.isEmpty()) {
+                return;
+            }
+            Set<TopicPartition> revoked = new HashSet<>(partitions);
+            if (crashed) {
+                tracker.forget(revoked);
+                return;
+            }
+            int dropped = pipeline.abandonQueued(r -> revoked.contains(new TopicPartition(r.topic(), r.partition())));
+            long deadline = System.currentTimeMillis() + Math.min(drainTimeoutMs, 10_000);
+            try {
+                while (tracker.inFlight(revoked) > 0 && System.currentTimeMillis() < deadline) {
+                    TimeUnit.MILLISECONDS.sleep(5);
+                }
+                Map<TopicPartition, OffsetAndMetadata> offsets = tracker.committable(revoked);
+                if (!offsets.isEmpty()) {
+                    consumer.commitSync(offsets, Duration.ofSeconds(10));
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (RuntimeException e) {
+                log.warn("{}: commit on revocation failed; the next owner repeats those records: {}", topic,
+                        e.toString());
+            }
+            tracker.forget(revoked);
+            assigned = !consumer.assignment().isEmpty() && !revoked.containsAll(consumer.assignment());
+            log.info("{}: revoked {} ({} queued requests left to the next owner)", topic, partitions, dropped);
+        }
+
+        @Override
+        public void onPartitionsLost(Collection<TopicPartition> partitions) {
+            Set<TopicPartition> lost = new HashSet<>(partitions);
+            pipeline.abandonQueued(r -> lost.contains(new TopicPartition(r.topic(), r.partition())));
+            tracker.forget(lost);
+            assigned = false;
+            log.warn("{}: lost {} (session expired?)", topic, partitions);
+        }
+    }
+}

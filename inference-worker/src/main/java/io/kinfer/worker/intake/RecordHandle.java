@@ -1,0 +1,17 @@
+package io.kinfer.worker.intake;
+
+/**
+ * How the pipeline tells the intake that a record is finished. Consumer-group mode turns these into committable
+ * offsets, share-group mode into per-record acknowledgements. Called from any thread, exactly once per record.
+ */
+public interface RecordHandle {
+
+    /** Its reply (result or error) is acknowledged by the broker: commit / ACCEPT. */
+    void answered();
+
+    /** No reply was possible; its dead letter is acknowledged: commit / REJECT. */
+    void deadLettered();
+
+    /** Neither happened (a rebalance took its partition, or Kafka failed): do not commit / RELEASE for redelivery. */
+    void abandoned();
+}

@@ -1,0 +1,122 @@
+package io.kinfer.worker.reply;
+
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+
+import io.kinfer.protocol.ErrorCode;
+import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.JsonCodec;
+import io.kinfer.protocol.KinferHeaders;
+import io.kinfer.protocol.RequestEnvelope;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+
+/**
+ * Writes replies and dead letters. A reply goes to exactly the topic and partition the request asked for, keyed
+ * by its correlation id; a request without a usable address is answered on the default reply topic by its
+ * request id. Each call returns a stage that completes once the broker acknowledged the record (or fails), so the
+ * caller commits or acknowledges only what is durable. Never blocks: unknown topics are checked asynchronously
+ * first ({@link TopicChecker}).
+ */
+public final class ReplySender {
+
+    /** The reason on a dead letter whose reply could not be delivered (bad reply topic or partition). */
+    public static final String REPLY_UNDELIVERABLE = "reply_undeliverable";
+
+    private final Producer<byte[], byte[]> producer;
+    private final JsonCodec codec;
+    private final TopicChecker topics;
+    private final String deadLetterTopic;
+    private final String workerId;
+
+    public ReplySender(Producer<byte[], byte[]> producer, JsonCodec codec, TopicChecker topics,
+                       String deadLetterTopic, String workerId) {
+        this.producer = producer;
+        this.codec = codec;
+        this.topics = topics;
+        this.deadLetterTopic = deadLetterTopic;
+        this.workerId = workerId;
+    }
+
+    /** Sends a reply; completes when acknowledged, fails with {@link UndeliverableReplyException} or Kafka's error. */
+    public CompletionStage<Void> reply(RequestEnvelope to, InferenceReply reply, Headers requestHeaders) {
+        Headers headers = new RecordHeaders();
+        KinferHeaders.put(headers, KinferHeaders.CORRELATION_ID, to.correlationId());
+        if (reply.error() != null) {
+            KinferHeaders.put(headers, KinferHeaders.ERROR, reply.error().code().wireName());
+        }
+        if (requestHeaders != null) {
+            for (String name : KinferHeaders.PASSED_THROUGH) {
+                Header header = requestHeaders.lastHeader(name);
+                if (header != null) {
+                    headers.add(name, header.value());
+                }
+            }
+        }
+        byte[] key = to.correlationId().getBytes(StandardCharsets.UTF_8);
+        byte[] value = codec.encodeReply(reply);
+        return topics.check(to.replyTopic()).thenCompose(state -> {
+            if (!state.exists()) {
+                return CompletableFuture.failedFuture(new UndeliverableReplyException(
+                        "reply topic " + to.replyTopic() + " does not exist"));
+            }
+            if (to.replyPartition() != RequestEnvelope.ANY_PARTITION && to.replyPartition() >= state.partitions()) {
+                return CompletableFuture.failedFuture(new UndeliverableReplyException("reply partition "
+                        + to.replyPartition() + " is not in topic " + to.replyTopic() + " (" + state.partitions()
+                        + " partitions)"));
+            }
+            Integer partition = to.replyPartition() == RequestEnvelope.ANY_PARTITION ? null : to.replyPartition();
+            return send(new ProducerRecord<>(to.replyTopic(), partition, key, value, headers));
+        });
+    }
+
+    /** Dead-letters a record's original bytes, with why and where from in headers. */
+    public CompletionStage<Void> deadLetter(ConsumerRecord<byte[], byte[]> record, String reason, String message) {
+        Headers headers = new RecordHeaders();
+        for (Header header : record.headers()) {
+            headers.add(header);
+        }
+        KinferHeaders.put(headers, KinferHeaders.DLQ_REASON, reason);
+        KinferHeaders.put(headers, KinferHeaders.DLQ_MESSAGE, message == null ? "" : message);
+        KinferHeaders.put(headers, KinferHeaders.DLQ_TOPIC, record.topic());
+        KinferHeaders.put(headers, KinferHeaders.DLQ_PARTITION, Integer.toString(record.partition()));
+        KinferHeaders.put(headers, KinferHeaders.DLQ_OFFSET, Long.toString(record.offset()));
+        KinferHeaders.put(headers, KinferHeaders.DLQ_WORKER, workerId);
+        return send(new ProducerRecord<>(deadLetterTopic, null, record.key(), record.value(), headers));
+    }
+
+    public CompletionStage<Void> deadLetter(ConsumerRecord<byte[], byte[]> record, ErrorCode reason, String message) {
+        return deadLetter(record, reason.wireName(), message);
+    }
+
+    private CompletionStage<Void> send(ProducerRecord<byte[], byte[]> record) {
+        CompletableFuture<Void> acked = new CompletableFuture<>();
+        try {
+            producer.send(record, (metadata, error) -> {
+                if (error == null) {
+                    acked.complete(null);
+                } else {
+                    acked.completeExceptionally(error);
+                }
+            });
+        } catch (RuntimeException e) {
+            // send() throws for some faults (closed producer, serialization) instead of calling back.
+            acked.completeExceptionally(e);
+        }
+        return acked;
+    }
+
+    /** A reply that no retry can deliver: its topic or partition does not exist. */
+    public static final class UndeliverableReplyException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        public UndeliverableReplyException(String message) {
+            super(message);
+        }
+    }
+}

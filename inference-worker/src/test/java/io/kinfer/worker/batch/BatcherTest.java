@@ -1,0 +1,110 @@
+package io.kinfer.worker.batch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import io.kinfer.worker.batch.RequestQueueTest.Item;
+import org.junit.jupiter.api.Test;
+
+/** The batcher's thread with a runner that blocks on a latch: batches are observed, never timed. */
+class BatcherTest {
+
+    private static final class RecordingRunner implements Batcher.Runner<Item> {
+        final List<List<String>> batches = new CopyOnWriteArrayList<>();
+        final List<String> expired = new CopyOnWriteArrayList<>();
+        volatile CountDownLatch gate = new CountDownLatch(0);
+        final CountDownLatch firstStarted = new CountDownLatch(1);
+
+        @Override
+        public void run(List<Item> batch) {
+            firstStarted.countDown();
+            try {
+                gate.await(30, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            batches.add(batch.stream().map(Item::name).toList());
+        }
+
+        @Override
+        public void expired(List<Item> requests) {
+            requests.forEach(r -> expired.add(r.name()));
+        }
+    }
+
+    @Test
+    void requestsQueuedWhileABatchComputesFormTheNextBatch() throws Exception {
+        RecordingRunner runner = new RecordingRunner();
+        runner.gate = new CountDownLatch(1);
+        try (Batcher<Item> batcher = new Batcher<>("t", new BatchSettings(4, 0, 100, 1, false, false),
+                System::nanoTime, runner).start()) {
+            batcher.enqueue(List.of(Item.of("first", System.nanoTime(), 5)));
+            assertThat(runner.firstStarted.await(10, TimeUnit.SECONDS)).isTrue();
+            List<Item> more = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                more.add(Item.of("r" + i, System.nanoTime(), 5));
+            }
+            batcher.enqueue(more);
+            runner.gate.countDown();
+
+            await().atMost(Duration.ofSeconds(10)).until(() -> runner.batches.size() == 3);
+        }
+        assertThat(runner.batches).containsExactly(List.of("first"), List.of("r0", "r1", "r2", "r3"),
+                List.of("r4", "r5"));
+    }
+
+    @Test
+    void rejectsBeyondTheQueueSizeWhenConfiguredTo() {
+        RecordingRunner runner = new RecordingRunner();
+        runner.gate = new CountDownLatch(1);
+        try (Batcher<Item> batcher = new Batcher<>("t", new BatchSettings(1, 0, 2, 1, false, true),
+                System::nanoTime, runner).start()) {
+            batcher.enqueue(List.of(Item.of("running", System.nanoTime(), 5)));
+            await().until(() -> runner.firstStarted.getCount() == 0);
+
+            List<Item> rejected = batcher.enqueue(List.of(Item.of("q1", 1, 5), Item.of("q2", 2, 5), Item.of("q3", 3, 5)));
+
+            assertThat(rejected).extracting(Item::name).containsExactly("q3");
+            assertThat(batcher.queued()).isEqualTo(2);
+            runner.gate.countDown();
+        }
+    }
+
+    @Test
+    void expiredRequestsAreAnsweredAndNeverComputed() {
+        RecordingRunner runner = new RecordingRunner();
+        try (Batcher<Item> batcher = new Batcher<>("t", new BatchSettings(4, 0, 100, 1, false, false),
+                System::nanoTime, runner).start()) {
+            long now = System.nanoTime();
+            batcher.enqueue(List.of(new Item("late", now, now - 1, 0, 1, 5), Item.of("fine", now, 5)));
+
+            await().atMost(Duration.ofSeconds(10)).until(() -> !runner.batches.isEmpty() && !runner.expired.isEmpty());
+        }
+        assertThat(runner.expired).containsExactly("late");
+        assertThat(runner.batches).containsExactly(List.of("fine"));
+    }
+
+    @Test
+    void drainFinishesWhatIsQueuedAndRefusesNewWork() throws Exception {
+        RecordingRunner runner = new RecordingRunner();
+        runner.gate = new CountDownLatch(1);
+        Batcher<Item> batcher = new Batcher<>("t", new BatchSettings(2, TimeUnit.SECONDS.toNanos(60), 100, 1, false,
+                false), System::nanoTime, runner).start();
+        batcher.enqueue(List.of(Item.of("a", System.nanoTime(), 5), Item.of("b", System.nanoTime(), 5),
+                Item.of("c", System.nanoTime(), 5)));
+        runner.gate.countDown();
+
+        List<Item> left = batcher.drain(30, TimeUnit.SECONDS);
+
+        assertThat(left).isEmpty();
+        assertThat(runner.batches).containsExactly(List.of("a", "b"), List.of("c"));
+        assertThat(batcher.enqueue(List.of(Item.of("after", 0, 5)))).extracting(Item::name).containsExactly("after");
+    }
+}

@@ -1,0 +1,97 @@
+package io.kinfer.worker.batch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+
+class RequestQueueTest {
+
+    record Item(String name, long arrivalNanos, long deadlineNanos, int priority, int items, int length)
+            implements BatchItem {
+        static Item of(String name, long arrival, int length) {
+            return new Item(name, arrival, Long.MAX_VALUE, 0, 1, length);
+        }
+    }
+
+    @Test
+    void takesInArrivalOrderUpToTheBatchSize() {
+        RequestQueue<Item> queue = new RequestQueue<>(1);
+        for (int i = 0; i < 5; i++) {
+            queue.add(Item.of("r" + i, i, 10));
+        }
+
+        List<Item> batch = queue.takeBatch(3, false);
+
+        assertThat(batch).extracting(Item::name).containsExactly("r0", "r1", "r2");
+        assertThat(queue.requests()).isEqualTo(2);
+        assertThat(queue.items()).isEqualTo(2);
+    }
+
+    @Test
+    void neverExceedsTheBatchSizeInRowsAndKeepsABigRequestForTheNextBatch() {
+        RequestQueue<Item> queue = new RequestQueue<>(1);
+        queue.add(new Item("two", 0, Long.MAX_VALUE, 0, 2, 5));
+        queue.add(new Item("three", 1, Long.MAX_VALUE, 0, 3, 5));
+        queue.add(new Item("one", 2, Long.MAX_VALUE, 0, 1, 5));
+
+        List<Item> batch = queue.takeBatch(4, false);
+
+        assertThat(batch).extracting(Item::name).containsExactly("two");
+        assertThat(batch.stream().mapToInt(Item::items).sum()).isLessThanOrEqualTo(4);
+        assertThat(queue.takeBatch(4, false)).extracting(Item::name).containsExactly("three", "one");
+    }
+
+    @Test
+    void higherPriorityLevelsAreServedFirst() {
+        RequestQueue<Item> queue = new RequestQueue<>(3);
+        queue.add(new Item("low", 0, Long.MAX_VALUE, 0, 1, 5));
+        queue.add(new Item("high", 1, Long.MAX_VALUE, 2, 1, 5));
+        queue.add(new Item("mid", 2, Long.MAX_VALUE, 1, 1, 5));
+        queue.add(new Item("above-max", 3, Long.MAX_VALUE, 99, 1, 5));
+
+        assertThat(queue.takeBatch(8, false)).extracting(Item::name).containsExactly("high", "above-max");
+        assertThat(queue.takeBatch(8, false)).extracting(Item::name).containsExactly("mid");
+        assertThat(queue.takeBatch(8, false)).extracting(Item::name).containsExactly("low");
+    }
+
+    @Test
+    void padAwareSelectionGroupsSimilarLengthsAroundTheOldest() {
+        RequestQueue<Item> queue = new RequestQueue<>(1);
+        // Oldest is short; queued behind it: long, short, long, short, long.
+        int[] lengths = {8, 120, 9, 118, 7, 121};
+        for (int i = 0; i < lengths.length; i++) {
+            queue.add(Item.of("r" + i, i, lengths[i]));
+        }
+
+        List<Item> first = queue.takeBatch(3, true);
+        List<Item> second = queue.takeBatch(3, true);
+
+        assertThat(first).extracting(Item::name).containsExactly("r0", "r2", "r4");
+        assertThat(second).extracting(Item::name).containsExactly("r1", "r3", "r5");
+        assertThat(first.stream().mapToInt(Item::length).max().getAsInt()).isEqualTo(9);
+    }
+
+    @Test
+    void padAwareSelectionIsPlainFifoWhenEverythingFits() {
+        RequestQueue<Item> queue = new RequestQueue<>(1);
+        queue.add(Item.of("a", 0, 100));
+        queue.add(Item.of("b", 1, 3));
+
+        assertThat(queue.takeBatch(4, true)).extracting(Item::name).containsExactly("a", "b");
+    }
+
+    @Test
+    void expiredRequestsAreRemovedNotBatched() {
+        RequestQueue<Item> queue = new RequestQueue<>(1);
+        queue.add(new Item("expired", 0, 50, 0, 1, 5));
+        queue.add(new Item("alive", 1, 500, 0, 1, 5));
+
+        List<Item> expired = queue.removeExpired(100);
+
+        assertThat(expired).extracting(Item::name).containsExactly("expired");
+        assertThat(queue.view()).isEqualTo(new BatchPolicy.QueueView(1, 1, 500));
+        assertThat(queue.takeBatch(4, true)).extracting(Item::name).containsExactly("alive");
+    }
+}
