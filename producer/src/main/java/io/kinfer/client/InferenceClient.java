@@ -1,0 +1,500 @@
+package io.kinfer.client;
+
+import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.JsonCodec;
+import io.kinfer.protocol.KinferHeaders;
+import io.kinfer.protocol.ProtocolException;
+import io.kinfer.protocol.RequestEnvelope;
+import io.kinfer.protocol.Topics;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.DescribeClusterOptions;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Request-reply over Kafka for upstream Java systems and the gateway. Each call registers a future under a fresh
+ * correlation id before the request is sent, and the future completes when the reply arrives on this instance's
+ * own reply topic (or its own partition of a shared one), or fails at the call's deadline, which also travels to
+ * the workers so they skip work nobody waits for. Late and duplicate replies are counted and dropped.
+ *
+ * <p>Nothing here blocks the caller: sends run on a dedicated thread (a Kafka send can block on metadata),
+ * replies complete futures on the reply thread (use the {@code *Async} stages for heavy follow-up work), and a
+ * call beyond {@code max.in.flight.requests} or while Kafka is unreachable fails at once.
+ */
+public final class InferenceClient implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(InferenceClient.class);
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
+
+    /** Per-call settings: the timeout (the request's deadline), priority, and headers to pass along. */
+    public record RequestOptions(Duration timeout, int priority, Map<String, String> headers) {
+        public RequestOptions {
+            headers = headers == null ? Map.of() : Map.copyOf(headers);
+        }
+
+        public static RequestOptions timeout(Duration timeout) {
+            return new RequestOptions(timeout, 0, Map.of());
+        }
+    }
+
+    private record Pending(CompletableFuture<InferenceReply> future, ScheduledFuture<?> timeout, long startedNanos) {
+    }
+
+    private final ClientConfig config;
+    private final String clientId;
+    private final String replyTopic;
+    private final String incarnation;
+    private final JsonCodec codec = new JsonCodec();
+    private final Producer<byte[], byte[]> producer;
+    private final Consumer<byte[], byte[]> replyConsumer;
+    private final Admin admin;
+    private final LongSupplier clock;
+    private final ExecutorService sender;
+    private final ScheduledThreadPoolExecutor scheduler;
+    private final Thread replyThread;
+    private final ConcurrentHashMap<String, Pending> pending = new ConcurrentHashMap<>();
+    private final Cache<String, String> finished = Caffeine.newBuilder()
+            .maximumSize(200_000).expireAfterWrite(Duration.ofMinutes(10)).build();
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicLong sequence = new AtomicLong();
+    private final int maxInFlight;
+    private final Duration defaultTimeout;
+    private final ClientMetrics metrics;
+    private volatile boolean replyConsumerReady;
+    private volatile boolean reachable;
+    private volatile boolean closed;
+    private List<TopicPartition> replyPartitions = List.of();
+
+    private InferenceClient(ClientConfig config, MeterRegistry registry) {
+        this.config = config;
+        this.clientId = config.clientId();
+        this.replyTopic = config.replyTopic();
+        this.incarnation = randomToken();
+        this.clock = System::currentTimeMillis;
+        this.maxInFlight = config.getInt(ClientConfig.MAX_IN_FLIGHT);
+        this.defaultTimeout = Duration.ofMillis(config.getLong(ClientConfig.REQUEST_TIMEOUT_MS));
+        this.metrics = new ClientMetrics(registry, inFlight);
+        this.admin = Admin.create(config.adminProperties());
+        this.producer = new KafkaProducer<>(producerProperties(config, clientId), new ByteArraySerializer(),
+                new ByteArraySerializer());
+        this.replyConsumer = new KafkaConsumer<>(consumerProperties(config, clientId), new ByteArrayDeserializer(),
+                new ByteArrayDeserializer());
+        this.sender = Executors.newSingleThreadExecutor(daemon("kinfer-client-send-" + clientId));
+        this.scheduler = new ScheduledThreadPoolExecutor(1, daemon("kinfer-client-timer-" + clientId));
+        this.scheduler.setRemoveOnCancelPolicy(true);
+        this.replyThread = daemon("kinfer-client-replies-" + clientId).newThread(this::readReplies);
+    }
+
+    /** Creates the reply topic if it is this instance's own, positions the reply consumer, then accepts calls. */
+    public static InferenceClient create(ClientConfig config) {
+        return create(config, new SimpleMeterRegistry());
+    }
+
+    public static InferenceClient create(ClientConfig config, MeterRegistry registry) {
+        InferenceClient client = new InferenceClient(config, registry);
+        try {
+            client.start();
+            return client;
+        } catch (RuntimeException e) {
+            client.close();
+            throw e;
+        }
+    }
+
+    static Map<String, Object> producerProperties(ClientConfig config, String clientId) {
+        Map<String, Object> props = new HashMap<>();
+        props.put(ProducerConfig.CLIENT_ID_CONFIG, clientId + "-requests");
+        props.put(ProducerConfig.ACKS_CONFIG, "all");
+        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        // Kafka's 5 ms default linger adds its full length to every lone request (measured).
+        props.put(ProducerConfig.LINGER_MS_CONFIG, 0);
+        // The send thread must not hang for a minute when Kafka is gone; the caller's deadline governs.
+        props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 5_000);
+        props.putAll(config.producerProperties());
+        return props;
+    }
+
+    static Map<String, Object> consumerProperties(ClientConfig config, String clientId) {
+        Map<String, Object> props = new HashMap<>();
+        props.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + "-replies");
+        props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        // Replies are wanted the moment they are written, not batched by the broker.
+        props.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100);
+        props.putAll(config.consumerProperties());
+        // No group: this instance reads its own partitions by assignment, never rebalanced away.
+        props.remove(ConsumerConfig.GROUP_ID_CONFIG);
+        props.remove(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
+        return props;
+    }
+
+    private void start() {
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
+        if (config.ownReplyTopic()) {
+            short replication = config.getShort(ClientConfig.REPLICATION_FACTOR);
+            NewTopic topic = new NewTopic(replyTopic, Optional.of(config.getInt(ClientConfig.REPLY_TOPIC_PARTITIONS)),
+                    replication > 0 ? Optional.of(replication) : Optional.empty());
+            try {
+                admin.createTopics(List.of(topic)).all().get(START_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof TopicExistsException)) {
+                    throw new InferenceException.KafkaUnavailable("cannot create reply topic " + replyTopic, e.getCause());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InferenceException.ClientClosed("interrupted while starting");
+            } catch (TimeoutException e) {
+                throw new InferenceException.KafkaUnavailable("Kafka did not answer within " + START_TIMEOUT, e);
+            }
+        }
+        List<TopicPartition> partitions = new ArrayList<>();
+        while (partitions.isEmpty()) {
+            if (System.nanoTime() > deadline) {
+                throw new InferenceException.KafkaUnavailable("reply topic " + replyTopic + " has no partitions", null);
+            }
+            List<PartitionInfo> infos = replyConsumer.partitionsFor(replyTopic, Duration.ofSeconds(5));
+            int only = config.getInt(ClientConfig.REPLY_PARTITION);
+            for (PartitionInfo info : infos == null ? List.<PartitionInfo>of() : infos) {
+                if (only < 0 || info.partition() == only) {
+                    partitions.add(new TopicPartition(replyTopic, info.partition()));
+                }
+            }
+        }
+        // Assigned and positioned before the first request is sent, so no early reply is missed (the pitfall of
+        // reply containers that start listening after the first send).
+        replyConsumer.assign(partitions);
+        replyConsumer.seekToEnd(partitions);
+        partitions.forEach(p -> replyConsumer.position(p, Duration.ofSeconds(30)));
+        replyPartitions = List.copyOf(partitions);
+        replyConsumerReady = true;
+        reachable = true;
+        replyThread.start();
+        long interval = config.getLong(ClientConfig.CLUSTER_CHECK_INTERVAL_MS);
+        scheduler.scheduleWithFixedDelay(this::checkCluster, interval, interval, TimeUnit.MILLISECONDS);
+        log.info("inference client {} ready: replies on {}", clientId, partitions);
+    }
+
+    /** Sends a request and completes with its reply (a result or an error reply), using the default timeout. */
+    public CompletableFuture<InferenceReply> request(InferenceRequest request) {
+        return request(request, RequestOptions.timeout(defaultTimeout));
+    }
+
+    public CompletableFuture<InferenceReply> request(InferenceRequest request, Duration timeout) {
+        return request(request, RequestOptions.timeout(timeout));
+    }
+
+    /**
+     * Sends a request; the future completes with the reply, or fails with an {@link InferenceException}:
+     * {@code DeadlineExceeded} at the timeout, {@code Overloaded} at once beyond the in-flight limit,
+     * {@code KafkaUnavailable} when Kafka is unreachable or refuses the record, {@code ClientClosed} on close.
+     */
+    public CompletableFuture<InferenceReply> request(InferenceRequest request, RequestOptions options) {
+        CompletableFuture<InferenceReply> future = new CompletableFuture<>();
+        if (closed) {
+            return failed(future, new InferenceException.ClientClosed("the inference client is closed"));
+        }
+        if (!reachable) {
+            return failed(future, new InferenceException.KafkaUnavailable("Kafka is unreachable", null));
+        }
+        if (inFlight.incrementAndGet() > maxInFlight) {
+            inFlight.decrementAndGet();
+            metrics.outcome("overloaded");
+            return failed(future, new InferenceException.Overloaded(maxInFlight + " requests already in flight"));
+        }
+        String correlationId = clientId + "-" + incarnation + "-" + Long.toString(sequence.incrementAndGet(), 36);
+        long timeoutMs = Math.max(1, options.timeout().toMillis());
+        long deadline = clock.getAsLong() + timeoutMs;
+        ScheduledFuture<?> timer = scheduler.schedule(() -> expire(correlationId, timeoutMs), timeoutMs,
+                TimeUnit.MILLISECONDS);
+        pending.put(correlationId, new Pending(future, timer, System.nanoTime()));
+        future.whenComplete((reply, error) -> {
+            // Also runs when the caller cancels: forget the call either way.
+            if (pending.remove(correlationId) != null) {
+                timer.cancel(false);
+                inFlight.decrementAndGet();
+                finished.put(correlationId, error == null ? "completed" : "failed");
+            }
+        });
+        RequestEnvelope envelope = new RequestEnvelope(correlationId, replyTopic,
+                config.getInt(ClientConfig.REPLY_PARTITION) >= 0 ? config.getInt(ClientConfig.REPLY_PARTITION)
+                        : replyPartitions.size() == 1 ? replyPartitions.get(0).partition() : RequestEnvelope.ANY_PARTITION,
+                deadline, options.priority());
+        send(request, envelope, options.headers()).whenComplete((ok, error) -> {
+            if (error != null) {
+                metrics.outcome("kafka_unavailable");
+                future.completeExceptionally(new InferenceException.KafkaUnavailable(
+                        "Kafka did not take the request: " + error.getMessage(), error));
+            }
+        });
+        return future;
+    }
+
+    /**
+     * Fire-and-forget: writes the request and completes once Kafka acknowledged it. Its reply goes to
+     * {@code replyTopic} (null: the workers' default reply topic) under the request id, and nothing here waits
+     * for it. A deadline of 0 means none.
+     */
+    public CompletableFuture<Void> submit(InferenceRequest request, String replyTopic, long deadlineEpochMs,
+                                          Map<String, String> headers) {
+        if (closed) {
+            return CompletableFuture.failedFuture(new InferenceException.ClientClosed("the inference client is closed"));
+        }
+        RequestEnvelope envelope = new RequestEnvelope(request.id(),
+                replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic, RequestEnvelope.ANY_PARTITION,
+                deadlineEpochMs, 0);
+        return send(request, envelope, headers == null ? Map.of() : headers);
+    }
+
+    private CompletableFuture<Void> send(InferenceRequest request, RequestEnvelope envelope,
+                                         Map<String, String> extraHeaders) {
+        CompletableFuture<Void> acked = new CompletableFuture<>();
+        byte[] value = codec.encodeRequest(request);
+        Headers headers = new RecordHeaders();
+        extraHeaders.forEach((name, text) -> headers.add(name, text.getBytes(StandardCharsets.UTF_8)));
+        KinferHeaders.write(envelope, headers);
+        ProducerRecord<byte[], byte[]> record = new ProducerRecord<>(Topics.requestTopic(request.model()), null,
+                envelope.correlationId().getBytes(StandardCharsets.UTF_8), value, headers);
+        try {
+            sender.execute(() -> {
+                try {
+                    producer.send(record, (metadata, error) -> {
+                        if (error == null) {
+                            acked.complete(null);
+                        } else {
+                            acked.completeExceptionally(error);
+                        }
+                    });
+                } catch (RuntimeException e) {
+                    acked.completeExceptionally(e);
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            acked.completeExceptionally(new InferenceException.ClientClosed("the inference client is closed"));
+        }
+        return acked;
+    }
+
+    private void expire(String correlationId, long timeoutMs) {
+        Pending call = pending.get(correlationId);
+        if (call != null) {
+            metrics.outcome("deadline_exceeded");
+            call.future.completeExceptionally(new InferenceException.DeadlineExceeded(
+                    "no reply within " + timeoutMs + " ms"));
+        }
+    }
+
+    private void readReplies() {
+        try {
+            while (!closed) {
+                for (ConsumerRecord<byte[], byte[]> record : replyConsumer.poll(Duration.ofMillis(500))) {
+                    onReply(record);
+                }
+            }
+        } catch (WakeupException e) {
+            // close() woke us up.
+        } catch (RuntimeException e) {
+            if (!closed) {
+                log.error("reply consumer of {} failed; failing pending calls", clientId, e);
+                replyConsumerReady = false;
+                failAll(new InferenceException.KafkaUnavailable("reply consumer failed: " + e.getMessage(), e));
+            }
+        }
+    }
+
+    private void onReply(ConsumerRecord<byte[], byte[]> record) {
+        String correlationId = KinferHeaders.string(record.headers(), KinferHeaders.CORRELATION_ID)
+                .orElse(record.key() == null ? "" : new String(record.key(), StandardCharsets.UTF_8));
+        Pending call = pending.get(correlationId);
+        if (call == null) {
+            // Late (its caller gave up), a duplicate (at-least-once redelivery), or not ours at all.
+            String earlier = finished.getIfPresent(correlationId);
+            metrics.dropped(earlier == null ? "unknown" : "completed".equals(earlier) ? "duplicate" : "late");
+            return;
+        }
+        InferenceReply reply;
+        try {
+            reply = codec.decodeReply(record.value());
+        } catch (ProtocolException e) {
+            metrics.outcome("bad_reply");
+            call.future.completeExceptionally(new InferenceException.BadReply(e.toErrorInfo()));
+            return;
+        }
+        metrics.latency(System.nanoTime() - call.startedNanos);
+        metrics.outcome(reply.error() == null ? "success" : reply.error().code().wireName());
+        call.future.complete(reply);
+    }
+
+    private void checkCluster() {
+        long interval = config.getLong(ClientConfig.CLUSTER_CHECK_INTERVAL_MS);
+        admin.describeCluster(new DescribeClusterOptions().timeoutMs((int) Math.max(1000, interval)))
+                .nodes().whenComplete((nodes, error) -> {
+                    boolean now = error == null && !nodes.isEmpty();
+                    if (now != reachable) {
+                        log.warn("Kafka is {}", now ? "reachable again" : "unreachable: calls fail fast until it is back");
+                    }
+                    reachable = now;
+                });
+    }
+
+    /** Ready when the reply consumer is positioned and Kafka answered the last check. */
+    public boolean ready() {
+        return replyConsumerReady && reachable && !closed;
+    }
+
+    public boolean kafkaReachable() {
+        return reachable;
+    }
+
+    public int inFlight() {
+        return inFlight.get();
+    }
+
+    public String clientId() {
+        return clientId;
+    }
+
+    public String replyTopic() {
+        return replyTopic;
+    }
+
+    /** Fails every pending call at once (callers see an error, not silence), then closes the Kafka clients. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        failAll(new InferenceException.ClientClosed("the inference client is shutting down"));
+        replyConsumer.wakeup();
+        scheduler.shutdownNow();
+        sender.shutdown();
+        try {
+            if (replyThread.isAlive()) {
+                replyThread.join(5_000);
+            }
+            sender.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        closeQuietly(() -> producer.close(Duration.ofSeconds(5)));
+        closeQuietly(() -> replyConsumer.close(Duration.ofSeconds(5)));
+        if (config.ownReplyTopic() && config.getBoolean(ClientConfig.REPLY_TOPIC_DELETE_ON_CLOSE) && replyConsumerReady) {
+            closeQuietly(() -> admin.deleteTopics(List.of(replyTopic)).all().get(5, TimeUnit.SECONDS));
+        }
+        closeQuietly(() -> admin.close(Duration.ofSeconds(5)));
+    }
+
+    private void failAll(InferenceException error) {
+        for (Pending call : new ArrayList<>(pending.values())) {
+            call.future.completeExceptionally(error);
+        }
+    }
+
+    private <T> CompletableFuture<T> failed(CompletableFuture<T> future, Throwable error) {
+        future.completeExceptionally(error);
+        return future;
+    }
+
+    private interface Action {
+        void run() throws Exception;
+    }
+
+    private static void closeQuietly(Action action) {
+        try {
+            action.run();
+        } catch (Exception e) {
+            log.debug("ignored while closing: {}", e.toString());
+        }
+    }
+
+    private static java.util.concurrent.ThreadFactory daemon(String name) {
+        return runnable -> {
+            Thread thread = new Thread(runnable, name);
+            thread.setDaemon(true);
+            return thread;
+        };
+    }
+
+    private static String randomToken() {
+        SecureRandom random = new SecureRandom();
+        return Long.toString(random.nextLong() & Long.MAX_VALUE, 36).substring(0, 6);
+    }
+
+    /** The client's meters. */
+    private static final class ClientMetrics {
+        private final MeterRegistry registry;
+        private final ConcurrentHashMap<String, Counter> outcomes = new ConcurrentHashMap<>();
+        private final ConcurrentHashMap<String, Counter> drops = new ConcurrentHashMap<>();
+        private final io.micrometer.core.instrument.Timer latency;
+
+        ClientMetrics(MeterRegistry registry, AtomicInteger inFlight) {
+            this.registry = registry;
+            Gauge.builder("kinfer.client.inflight", inFlight, AtomicInteger::get)
+                    .description("Requests awaiting their reply").register(registry);
+            this.latency = io.micrometer.core.instrument.Timer.builder("kinfer.client.latency")
+                    .description("From send to reply, as the client sees it")
+                    .publishPercentileHistogram()
+                    .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(60))
+                    .register(registry);
+        }
+
+        void outcome(String outcome) {
+            outcomes.computeIfAbsent(outcome, o -> Counter.builder("kinfer.client.requests")
+                    .description("Calls finished, by outcome").tag("outcome", o).register(registry)).increment();
+        }
+
+        void dropped(String reason) {
+            drops.computeIfAbsent(reason, r -> Counter.builder("kinfer.client.replies.dropped")
+                    .description("Replies that completed nothing: late, duplicate or unknown")
+                    .tag("reason", r).register(registry)).increment();
+        }
+
+        void latency(long nanos) {
+            latency.record(nanos, TimeUnit.NANOSECONDS);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+package io.kinfer.client;
+
+import io.kinfer.protocol.ErrorInfo;
+
+/**
+ * Why an {@link InferenceClient} call failed before a reply came. Each kind maps to one HTTP status in the
+ * gateway. A reply that carries an error is not an exception: it completes normally with
+ * {@code reply.error()} set.
+ */
+public abstract sealed class InferenceException extends RuntimeException {
+
+    private static final long serialVersionUID = 1L;
+
+    InferenceException(String message, Throwable cause) {
+        super(message, cause);
+    }
+
+    /** No reply before the deadline (HTTP 504). */
+    public static final class DeadlineExceeded extends InferenceException {
+        private static final long serialVersionUID = 1L;
+
+        public DeadlineExceeded(String message) {
+            super(message, null);
+        }
+    }
+
+    /** Too many requests in flight on this client (HTTP 429). */
+    public static final class Overloaded extends InferenceException {
+        private static final long serialVersionUID = 1L;
+
+        public Overloaded(String message) {
+            super(message, null);
+        }
+    }
+
+    /** Kafka cannot be reached or did not take the request (HTTP 503). */
+    public static final class KafkaUnavailable extends InferenceException {
+        private static final long serialVersionUID = 1L;
+
+        public KafkaUnavailable(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** The client is closing or closed; pending calls fail with this at once (HTTP 503). */
+    public static final class ClientClosed extends InferenceException {
+        private static final long serialVersionUID = 1L;
+
+        public ClientClosed(String message) {
+            super(message, null);
+        }
+    }
+
+    /** A reply came but could not be decoded (HTTP 502). */
+    public static final class BadReply extends InferenceException {
+        private static final long serialVersionUID = 1L;
+
+        public BadReply(ErrorInfo error) {
+            super(error.message(), null);
+        }
+    }
+}
