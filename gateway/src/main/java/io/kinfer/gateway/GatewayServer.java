@@ -1,0 +1,291 @@
+package io.kinfer.gateway;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+import io.kinfer.client.InferenceClient;
+import io.kinfer.config.Redaction;
+import io.kinfer.protocol.Topics;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.ext.web.Route;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.config.TopicConfig;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HTTP gateway: one route table, small handlers, one failure mapper. Handlers run on Vert.x event loops and
+ * only parse, validate and hand requests to the {@link InferenceClient}; replies complete back on the same
+ * context. Nothing here blocks and no inference runs here.
+ */
+public final class GatewayServer implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(GatewayServer.class);
+
+    private final GatewayConfig config;
+    private final PrometheusMeterRegistry registry;
+    private final InferenceClient client;
+    private final ModelCatalog catalog;
+    private final Vertx vertx;
+    private final List<byte[]> apiKeyDigests;
+    private HttpServer server;
+
+    private GatewayServer(GatewayConfig config, PrometheusMeterRegistry registry, InferenceClient client,
+                          ModelCatalog catalog, Vertx vertx) {
+        this.config = config;
+        this.registry = registry;
+        this.client = client;
+        this.catalog = catalog;
+        this.vertx = vertx;
+        this.apiKeyDigests = config.apiKeys().stream().map(GatewayServer::digest).toList();
+    }
+
+    /** Connects to Kafka, reads the model catalog, and listens; returns once serving. */
+    public static GatewayServer start(GatewayConfig config) {
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        new JvmMemoryMetrics().bindTo(registry);
+        new JvmGcMetrics().bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        log.info("gateway starting with settings {}", Redaction.redact(config.originals()));
+        try (Admin admin = Admin.create(config.clientConfig().adminProperties())) {
+            ensureCatalogTopic(admin);
+        }
+        InferenceClient client = InferenceClient.create(config.clientConfig(), registry);
+        ModelCatalog catalog = null;
+        Vertx vertx = null;
+        try {
+            catalog = new ModelCatalog(config.clientConfig().consumerProperties()).start(Duration.ofSeconds(30));
+            VertxOptions options = new VertxOptions();
+            if (config.getInt(GatewayConfig.EVENT_LOOPS) > 0) {
+                options.setEventLoopPoolSize(config.getInt(GatewayConfig.EVENT_LOOPS));
+            }
+            vertx = Vertx.vertx(options);
+            GatewayServer gateway = new GatewayServer(config, registry, client, catalog, vertx);
+            gateway.listen();
+            return gateway;
+        } catch (RuntimeException e) {
+            client.close();
+            if (catalog != null) {
+                catalog.close();
+            }
+            if (vertx != null) {
+                vertx.close();
+            }
+            throw e;
+        }
+    }
+
+    private static void ensureCatalogTopic(Admin admin) {
+        try {
+            admin.createTopics(List.of(new NewTopic(Topics.CATALOG, Optional.of(1), Optional.empty())
+                            .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT))))
+                    .all().get(30, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (!(e.getCause() instanceof TopicExistsException)) {
+                throw new IllegalStateException("cannot create the catalog topic: " + e.getCause().getMessage(), e);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("Kafka did not answer within 30 s", e);
+        }
+    }
+
+    private void listen() {
+        Router router = Router.router(vertx);
+        Inference inference = new Inference(client, catalog, config);
+        SimpleApi simple = new SimpleApi(inference);
+        OipApi oip = new OipApi(inference, client);
+
+        router.route().handler(this::measure);
+        router.route().handler(this::authenticate);
+        BodyHandler body = BodyHandler.create(false).setBodyLimit(config.getLong(GatewayConfig.BODY_LIMIT_BYTES));
+
+        // The route table.
+        post(router, "/predict", body).handler(simple::handlePredict);
+        post(router, "/predict_batch", body).handler(simple::handlePredictBatch);
+        router.get("/v2").handler(oip::handleServerMetadata);
+        router.get("/v2/health/live").handler(oip::handleLive);
+        router.get("/v2/health/ready").handler(oip::handleReady);
+        router.get("/v2/models/:model").handler(oip::handleModelMetadata);
+        router.get("/v2/models/:model/versions/:version").handler(oip::handleModelMetadata);
+        router.get("/v2/models/:model/ready").handler(oip::handleModelReady);
+        router.get("/v2/models/:model/versions/:version/ready").handler(oip::handleModelReady);
+        post(router, "/v2/models/:model/infer", body).handler(oip::handleInfer);
+        post(router, "/v2/models/:model/versions/:version/infer", body).handler(oip::handleInfer);
+        router.get("/metrics").handler(this::handleMetrics);
+
+        router.route().failureHandler(this::handleFailure);
+        router.route().last().handler(ctx -> Responses.error(ctx, 404, "not_found",
+                "no route for " + ctx.request().method() + " " + safePath(ctx)));
+
+        HttpServerOptions options = new HttpServerOptions()
+                .setHost(config.getString(GatewayConfig.HOST))
+                .setPort(config.getInt(GatewayConfig.PORT))
+                .setIdleTimeout(120)
+                .setIdleTimeoutUnit(TimeUnit.SECONDS);
+        try {
+            server = vertx.createHttpServer(options).requestHandler(router).listen()
+                    .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot listen on " + options.getHost() + ":" + options.getPort() + ": "
+                    + (e.getCause() != null ? e.getCause().getMessage() : e.getMessage()), e);
+        }
+        log.info("gateway listening on http://{}:{}", options.getHost(), server.actualPort());
+    }
+
+    private static Route post(Router router, String path, BodyHandler body) {
+        router.post(path).handler(body);
+        return router.post(path);
+    }
+
+    /** HTTP requests by route and status, with a latency histogram. */
+    private void measure(RoutingContext ctx) {
+        long started = System.nanoTime();
+        ctx.addEndHandler(done -> {
+            String route = ctx.currentRoute() != null && ctx.currentRoute().getPath() != null
+                    ? ctx.currentRoute().getPath() : "unmatched";
+            Timer.builder("kinfer.http.requests")
+                    .description("HTTP requests by route, method and status")
+                    .tags("route", route, "method", ctx.request().method().name(),
+                            "status", Integer.toString(ctx.response().getStatusCode()))
+                    .publishPercentileHistogram()
+                    .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(60))
+                    .register(registry)
+                    .record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+        });
+        ctx.next();
+    }
+
+    /** With API keys configured, every call but the public ops endpoints needs one (compared in constant time). */
+    private void authenticate(RoutingContext ctx) {
+        if (apiKeyDigests.isEmpty() || (config.getBoolean(GatewayConfig.PUBLIC_OPS) && isOpsPath(ctx.normalizedPath()))) {
+            ctx.next();
+            return;
+        }
+        String presented = ctx.request().getHeader("X-API-Key");
+        String authorization = ctx.request().getHeader("Authorization");
+        if (presented == null && authorization != null && authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            presented = authorization.substring(7).trim();
+        }
+        boolean valid = false;
+        if (presented != null) {
+            byte[] digest = digest(presented);
+            for (byte[] key : apiKeyDigests) {
+                // No early exit: the time taken does not depend on which key matched.
+                valid |= MessageDigest.isEqual(digest, key);
+            }
+        }
+        if (!valid) {
+            ctx.response().putHeader("WWW-Authenticate", "Bearer");
+            Responses.error(ctx, 401, "unauthorized", presented == null ? "an API key is required"
+                    : "the API key is not valid");
+            return;
+        }
+        ctx.next();
+    }
+
+    static boolean isOpsPath(String path) {
+        return path.equals("/metrics") || path.equals("/") || path.startsWith("/v2/health/")
+                || path.startsWith("/status");
+    }
+
+    private void handleMetrics(RoutingContext ctx) {
+        ctx.response().putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape());
+    }
+
+    private void handleFailure(RoutingContext ctx) {
+        Throwable failure = ctx.failure();
+        if (failure == null) {
+            int status = ctx.statusCode();
+            if (status == 413) {
+                Responses.error(ctx, 413, "input_too_large", "the body is larger than "
+                        + config.getLong(GatewayConfig.BODY_LIMIT_BYTES) + " bytes");
+            } else {
+                Responses.error(ctx, status, status == 405 ? "method_not_allowed" : "invalid_request",
+                        "request failed with status " + status);
+            }
+            return;
+        }
+        Responses.failure(ctx, failure);
+    }
+
+    private static String safePath(RoutingContext ctx) {
+        String path = ctx.normalizedPath();
+        return path.length() > 100 ? path.substring(0, 100) + "..." : path;
+    }
+
+    private static byte[] digest(String key) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public int port() {
+        return server.actualPort();
+    }
+
+    public String url() {
+        return "http://" + config.getString(GatewayConfig.HOST) + ":" + port();
+    }
+
+    public InferenceClient client() {
+        return client;
+    }
+
+    public ModelCatalog catalog() {
+        return catalog;
+    }
+
+    public PrometheusMeterRegistry registry() {
+        return registry;
+    }
+
+    /**
+     * Fails pending calls at once (their callers get 503, not silence, and new calls get 503 too), lets those
+     * responses go out while the server shuts down gracefully, then closes the catalog and Vert.x.
+     */
+    @Override
+    public void close() {
+        client.close();
+        try {
+            if (server != null) {
+                server.shutdown(5, TimeUnit.SECONDS).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            }
+        } catch (Exception e) {
+            log.warn("closing the HTTP server: {}", e.toString());
+        }
+        catalog.close();
+        try {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            log.warn("closing Vert.x: {}", e.toString());
+        }
+        registry.close();
+    }
+}

@@ -1,0 +1,193 @@
+package io.kinfer.gateway;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.kinfer.client.InferenceClient;
+import io.kinfer.protocol.ErrorCode;
+import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.JsonCodec;
+import io.kinfer.protocol.KinferHeaders;
+import io.kinfer.protocol.ModelMetadata;
+import io.kinfer.protocol.ProtocolException;
+import io.kinfer.protocol.ProtocolLimits;
+import io.kinfer.protocol.Topics;
+import io.vertx.core.Future;
+import io.vertx.ext.web.RoutingContext;
+
+/**
+ * What the HTTP handlers share: reading a JSON body with the protocol's limits, resolving a model through the
+ * catalog, the per-call timeout and priority, and calling the {@link InferenceClient} so that its future
+ * completes back on the request's own Vert.x context (the event loop never waits).
+ */
+final class Inference {
+
+    static final String TIMEOUT_HEADER = "kinfer-timeout-ms";
+    static final String PRIORITY_HEADER = KinferHeaders.PRIORITY;
+
+    private final InferenceClient client;
+    private final ModelCatalog catalog;
+    private final GatewayConfig config;
+    private final JsonCodec codec;
+    private final String idPrefix;
+    private final AtomicLong ids = new AtomicLong();
+
+    Inference(InferenceClient client, ModelCatalog catalog, GatewayConfig config) {
+        this.client = client;
+        this.catalog = catalog;
+        this.config = config;
+        int bodyLimit = (int) Math.min(Integer.MAX_VALUE, config.getLong(GatewayConfig.BODY_LIMIT_BYTES));
+        this.codec = new JsonCodec(new ProtocolLimits(bodyLimit, config.getInt(GatewayConfig.MAX_BATCH_TEXTS),
+                ProtocolLimits.DEFAULTS.maxTextChars(), ProtocolLimits.DEFAULTS.maxTensorElements(),
+                ProtocolLimits.DEFAULTS.maxNestingDepth()));
+        this.idPrefix = client.clientId() + "-";
+    }
+
+    JsonCodec codec() {
+        return codec;
+    }
+
+    ModelCatalog catalog() {
+        return catalog;
+    }
+
+    String defaultModel() {
+        return config.getString(GatewayConfig.DEFAULT_MODEL);
+    }
+
+    String newId() {
+        return idPrefix + Long.toString(ids.incrementAndGet(), 36);
+    }
+
+    /** The body as a JSON object, or a 400/413 that says what is wrong. */
+    JsonNode body(RoutingContext ctx) {
+        byte[] bytes = ctx.body() == null || ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes();
+        JsonNode node;
+        try {
+            node = codec.parse(bytes);
+        } catch (ProtocolException e) {
+            int status = e.code() == ErrorCode.INPUT_TOO_LARGE ? 413 : 400;
+            throw new HttpError(status, e.code() == ErrorCode.INPUT_TOO_LARGE ? "input_too_large" : "malformed",
+                    bytes.length == 0 ? "the request needs a JSON body" : e.getMessage());
+        }
+        if (!node.isObject()) {
+            throw HttpError.badRequest("the body must be a JSON object");
+        }
+        return node;
+    }
+
+    /** The model's metadata, latest or the given version; 404 when it is not served. */
+    ModelMetadata resolve(String model, String version) {
+        if (!Topics.isValidModelName(model)) {
+            throw HttpError.badRequest("invalid model name");
+        }
+        if (!catalog.known(model)) {
+            throw HttpError.notFound("unknown model '" + model + "'; served: " + catalog.models());
+        }
+        return catalog.metadata(model, version).orElseThrow(() -> new HttpError(404, "unknown_version",
+                "model '" + model + "' has no version '" + version + "'; served: "
+                        + catalog.versions(model).stream().map(ModelMetadata::version).toList()));
+    }
+
+    /** The call's timeout: the header, else the body field, else the default; capped; 400 when invalid. */
+    Duration timeout(RoutingContext ctx, JsonNode field) {
+        long value = config.getLong(GatewayConfig.TIMEOUT_MS);
+        String header = ctx.request().getHeader(TIMEOUT_HEADER);
+        if (header != null) {
+            try {
+                value = Long.parseLong(header.trim());
+            } catch (NumberFormatException e) {
+                throw HttpError.badRequest("header " + TIMEOUT_HEADER + " must be a whole number of milliseconds");
+            }
+        } else if (field != null && !field.isMissingNode() && !field.isNull()) {
+            if (!field.isIntegralNumber() || !field.canConvertToLong()) {
+                throw HttpError.badRequest("timeout_ms must be a whole number of milliseconds");
+            }
+            value = field.longValue();
+        }
+        if (value <= 0) {
+            throw HttpError.badRequest("the timeout must be positive");
+        }
+        return Duration.ofMillis(Math.min(value, config.getLong(GatewayConfig.MAX_TIMEOUT_MS)));
+    }
+
+    int priority(RoutingContext ctx, JsonNode field) {
+        String header = ctx.request().getHeader(PRIORITY_HEADER);
+        try {
+            if (header != null) {
+                return Integer.parseInt(header.trim());
+            }
+        } catch (NumberFormatException e) {
+            throw HttpError.badRequest("header " + PRIORITY_HEADER + " must be an integer");
+        }
+        if (field != null && !field.isMissingNode() && !field.isNull()) {
+            if (!field.isInt()) {
+                throw HttpError.badRequest("priority must be an integer");
+            }
+            return field.intValue();
+        }
+        return 0;
+    }
+
+    /** Sends one request; the future completes on the caller's Vert.x context. */
+    Future<InferenceReply> call(RoutingContext ctx, InferenceRequest request, Duration timeout, int priority) {
+        InferenceClient.RequestOptions options = new InferenceClient.RequestOptions(timeout, priority, trace(ctx));
+        return Future.fromCompletionStage(client.request(request, options), ctx.vertx().getOrCreateContext());
+    }
+
+    /**
+     * Sends each text as its own request, so the items of one HTTP call batch with everyone else's, and completes
+     * with the replies in input order.
+     */
+    Future<List<InferenceReply>> callEach(RoutingContext ctx, String model, String version, List<String> texts,
+                                          Duration timeout, int priority) {
+        List<Future<InferenceReply>> calls = new ArrayList<>(texts.size());
+        for (String text : texts) {
+            InferenceRequest request = new InferenceRequest(newId(), model, version, List.of(text), null);
+            calls.add(call(ctx, request, timeout, priority));
+        }
+        return Future.all(calls).map(all -> {
+            List<InferenceReply> replies = new ArrayList<>(calls.size());
+            for (Future<InferenceReply> call : calls) {
+                replies.add(call.result());
+            }
+            return replies;
+        });
+    }
+
+    /** Checks one text as the workers would, so a bad item fails the call before anything is sent. */
+    String text(JsonNode node, String where) {
+        if (node == null || node.isNull() || node.isMissingNode()) {
+            throw HttpError.badRequest(where + " is required");
+        }
+        if (!node.isTextual()) {
+            throw HttpError.badRequest(where + " must be a string");
+        }
+        String text = node.textValue();
+        if (text.isBlank()) {
+            throw new HttpError(400, "empty_input", where + " is empty");
+        }
+        if (text.length() > codec.limits().maxTextChars()) {
+            throw new HttpError(413, "input_too_large", where + " has " + text.length() + " characters; at most "
+                    + codec.limits().maxTextChars());
+        }
+        return text;
+    }
+
+    private static Map<String, String> trace(RoutingContext ctx) {
+        Map<String, String> headers = new HashMap<>();
+        for (String name : KinferHeaders.PASSED_THROUGH) {
+            String value = ctx.request().getHeader(name);
+            if (value != null && value.length() <= 1024) {
+                headers.put(name, value);
+            }
+        }
+        return headers;
+    }
+}

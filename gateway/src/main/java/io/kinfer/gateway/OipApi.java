@@ -1,0 +1,281 @@
+package io.kinfer.gateway;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.kinfer.client.InferenceClient;
+import io.kinfer.protocol.Classification;
+import io.kinfer.protocol.DataType;
+import io.kinfer.protocol.Embedding;
+import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.JsonCodec;
+import io.kinfer.protocol.ModelMetadata;
+import io.kinfer.protocol.Output;
+import io.kinfer.protocol.ProtocolException;
+import io.kinfer.protocol.Tensor;
+import io.kinfer.protocol.TensorMetadata;
+import io.vertx.ext.web.RoutingContext;
+
+/**
+ * The Open Inference Protocol (KServe / Triton "v2") REST endpoints, as the specification defines them: health,
+ * server and model metadata, model readiness, and infer with JSON tensors. Text models take one BYTES input of
+ * shape [N] and answer {@code label} (BYTES [N]) and {@code scores} (FP32 [N, labels]) or {@code embedding}
+ * (FP32 [N, dim]); tensor models take and return FP32/INT64 tensors. Errors are {@code {"error": "..."}}.
+ * Triton's binary tensor extension is not supported and is refused with 400.
+ */
+final class OipApi {
+
+    static final String SERVER_NAME = "kinfer";
+    static final String SERVER_VERSION = "0.1.0";
+
+    private final Inference inference;
+    private final InferenceClient client;
+
+    OipApi(Inference inference, InferenceClient client) {
+        this.inference = inference;
+        this.client = client;
+    }
+
+    void handleServerMetadata(RoutingContext ctx) {
+        Responses.json(ctx, 200, gen -> {
+            gen.writeStartObject();
+            gen.writeStringField("name", SERVER_NAME);
+            gen.writeStringField("version", SERVER_VERSION);
+            gen.writeArrayFieldStart("extensions");
+            gen.writeEndArray();
+            gen.writeEndObject();
+        });
+    }
+
+    void handleLive(RoutingContext ctx) {
+        Responses.json(ctx, 200, gen -> {
+            gen.writeStartObject();
+            gen.writeBooleanField("live", true);
+            gen.writeEndObject();
+        });
+    }
+
+    /** Ready when Kafka is reachable and the reply consumer is positioned. The spec answers false with a 4xx. */
+    void handleReady(RoutingContext ctx) {
+        boolean ready = client.ready();
+        Responses.json(ctx, ready ? 200 : 400, gen -> {
+            gen.writeStartObject();
+            gen.writeBooleanField("ready", ready);
+            gen.writeEndObject();
+        });
+    }
+
+    void handleModelMetadata(RoutingContext ctx) {
+        String model = ctx.pathParam("model");
+        ModelMetadata metadata = inference.resolve(model, ctx.pathParam("version"));
+        List<String> versions = inference.catalog().versions(model).stream().map(ModelMetadata::version).toList();
+        Responses.json(ctx, 200, gen -> {
+            gen.writeStartObject();
+            gen.writeStringField("name", metadata.name());
+            gen.writeArrayFieldStart("versions");
+            for (String version : versions) {
+                gen.writeString(version);
+            }
+            gen.writeEndArray();
+            gen.writeStringField("platform", ModelMetadata.PLATFORM);
+            writeTensorMetadata(gen, "inputs", metadata.inputs());
+            writeTensorMetadata(gen, "outputs", metadata.outputs());
+            gen.writeEndObject();
+        });
+    }
+
+    void handleModelReady(RoutingContext ctx) {
+        String model = ctx.pathParam("model");
+        String version = ctx.pathParam("version");
+        ModelMetadata metadata = inference.resolve(model, version);
+        boolean ready = client.ready() && inference.catalog().ready(model, version);
+        Responses.json(ctx, ready ? 200 : 400, gen -> {
+            gen.writeStartObject();
+            gen.writeStringField("name", metadata.name());
+            gen.writeBooleanField("ready", ready);
+            gen.writeEndObject();
+        });
+    }
+
+    void handleInfer(RoutingContext ctx) {
+        String contentType = ctx.request().getHeader("Content-Type");
+        if (ctx.request().getHeader("Inference-Header-Content-Length") != null
+                || (contentType != null && contentType.startsWith("application/octet-stream"))) {
+            throw HttpError.badRequest("binary tensor data is not supported; send JSON tensors (binary_data=False)");
+        }
+        JsonNode body = inference.body(ctx);
+        String model = ctx.pathParam("model");
+        String requestedVersion = ctx.pathParam("version");
+        ModelMetadata metadata = inference.resolve(model, requestedVersion);
+        JsonNode idNode = body.get("id");
+        if (idNode != null && !idNode.isNull() && !idNode.isTextual()) {
+            throw HttpError.badRequest("field 'id' must be a string");
+        }
+        String id = idNode == null || idNode.isNull() ? inference.newId() : idNode.textValue();
+        JsonNode parameters = body.path("parameters");
+        Duration timeout = inference.timeout(ctx, parameters.path("timeout_ms"));
+        int priority = inference.priority(ctx, parameters.path("priority"));
+        Set<String> requested = requestedOutputs(body, metadata);
+        List<Tensor> inputs = inputs(body);
+        if (metadata.isText()) {
+            inferText(ctx, metadata, requestedVersion, id, inputs, requested, timeout, priority);
+        } else {
+            InferenceRequest request = new InferenceRequest(id, model, requestedVersion, null, inputs);
+            inference.call(ctx, request, timeout, priority)
+                    .onSuccess(reply -> {
+                        if (reply.error() != null) {
+                            Responses.error(ctx, reply.error());
+                            return;
+                        }
+                        List<Tensor> outputs = new ArrayList<>();
+                        for (Output output : reply.outputs()) {
+                            if (output instanceof Tensor t && (requested.isEmpty() || requested.contains(t.name()))) {
+                                outputs.add(t);
+                            }
+                        }
+                        respond(ctx, reply, id, outputs);
+                    })
+                    .onFailure(error -> Responses.failure(ctx, error));
+        }
+    }
+
+    private void inferText(RoutingContext ctx, ModelMetadata metadata, String version, String id, List<Tensor> inputs,
+                           Set<String> requested, Duration timeout, int priority) {
+        if (inputs.size() != 1 || inputs.get(0).datatype() != DataType.BYTES) {
+            throw HttpError.badRequest("model '" + metadata.name() + "' takes one BYTES input of shape [N] (the texts)");
+        }
+        Tensor input = inputs.get(0);
+        long[] shape = input.shape();
+        if (shape.length == 0 || shape.length > 2 || (shape.length == 2 && shape[1] != 1)) {
+            throw HttpError.badRequest("the BYTES input must have shape [N] or [N, 1]");
+        }
+        List<String> texts = new ArrayList<>(input.bytes().size());
+        for (int i = 0; i < input.bytes().size(); i++) {
+            texts.add(inference.text(com.fasterxml.jackson.databind.node.TextNode.valueOf(input.bytes().get(i)),
+                    input.name() + "[" + i + "]"));
+        }
+        inference.callEach(ctx, metadata.name(), version, texts, timeout, priority)
+                .onSuccess(replies -> {
+                    for (InferenceReply reply : replies) {
+                        if (reply.error() != null) {
+                            Responses.error(ctx, reply.error());
+                            return;
+                        }
+                    }
+                    respond(ctx, replies.get(0), id, textOutputs(metadata, replies, requested));
+                })
+                .onFailure(error -> Responses.failure(ctx, error));
+    }
+
+    private static List<Tensor> textOutputs(ModelMetadata metadata, List<InferenceReply> replies, Set<String> requested) {
+        int n = replies.size();
+        List<Tensor> outputs = new ArrayList<>();
+        Output first = replies.get(0).outputs().get(0);
+        if (first instanceof Classification) {
+            List<String> labels = metadata.labels();
+            List<String> best = new ArrayList<>(n);
+            float[] scores = new float[n * labels.size()];
+            for (int i = 0; i < n; i++) {
+                Classification c = (Classification) replies.get(i).outputs().get(0);
+                best.add(c.label());
+                for (int l = 0; l < labels.size(); l++) {
+                    scores[i * labels.size() + l] = c.scores().getOrDefault(labels.get(l), 0f);
+                }
+            }
+            outputs.add(Tensor.bytes("label", new long[] {n}, best));
+            outputs.add(Tensor.fp32("scores", new long[] {n, labels.size()}, scores));
+        } else if (first instanceof Embedding e) {
+            int dim = e.vector().length;
+            float[] data = new float[n * dim];
+            for (int i = 0; i < n; i++) {
+                System.arraycopy(((Embedding) replies.get(i).outputs().get(0)).vector(), 0, data, i * dim, dim);
+            }
+            outputs.add(Tensor.fp32("embedding", new long[] {n, dim}, data));
+        }
+        outputs.removeIf(t -> !requested.isEmpty() && !requested.contains(t.name()));
+        return outputs;
+    }
+
+    private static void respond(RoutingContext ctx, InferenceReply reply, String id, List<Tensor> outputs) {
+        Responses.json(ctx, 200, gen -> {
+            gen.writeStartObject();
+            gen.writeStringField("model_name", reply.model());
+            if (reply.version() != null) {
+                gen.writeStringField("model_version", reply.version());
+            }
+            gen.writeStringField("id", id);
+            gen.writeArrayFieldStart("outputs");
+            for (Tensor tensor : outputs) {
+                JsonCodec.writeTensor(gen, tensor);
+            }
+            gen.writeEndArray();
+            gen.writeEndObject();
+        });
+    }
+
+    private List<Tensor> inputs(JsonNode body) {
+        JsonNode inputs = body.get("inputs");
+        if (inputs == null || !inputs.isArray() || inputs.isEmpty()) {
+            throw HttpError.badRequest("field 'inputs' must be a non-empty array of tensors");
+        }
+        List<Tensor> tensors = new ArrayList<>(inputs.size());
+        for (int i = 0; i < inputs.size(); i++) {
+            JsonNode node = inputs.get(i);
+            if (!node.isObject()) {
+                throw HttpError.badRequest("inputs[" + i + "] must be a tensor object");
+            }
+            try {
+                tensors.add(inference.codec().decodeTensor(node, "inputs[" + i + "]"));
+            } catch (ProtocolException e) {
+                throw new HttpError(e.code().httpStatus(), e.code().wireName(), e.getMessage());
+            }
+        }
+        return tensors;
+    }
+
+    private static Set<String> requestedOutputs(JsonNode body, ModelMetadata metadata) {
+        Set<String> names = new LinkedHashSet<>();
+        JsonNode outputs = body.get("outputs");
+        if (outputs == null || outputs.isNull()) {
+            return names;
+        }
+        if (!outputs.isArray()) {
+            throw HttpError.badRequest("field 'outputs' must be an array of {\"name\": ...}");
+        }
+        Set<String> known = new LinkedHashSet<>();
+        metadata.outputs().forEach(o -> known.add(o.name()));
+        for (JsonNode output : outputs) {
+            String name = output.path("name").asText("");
+            if (!known.contains(name)) {
+                throw HttpError.badRequest("unexpected inference output '" + name + "' for model '" + metadata.name()
+                        + "'; outputs: " + known);
+            }
+            names.add(name);
+        }
+        return names;
+    }
+
+    private static void writeTensorMetadata(JsonGenerator gen, String field, List<TensorMetadata> tensors)
+            throws IOException {
+        gen.writeArrayFieldStart(field);
+        for (TensorMetadata tensor : tensors) {
+            gen.writeStartObject();
+            gen.writeStringField("name", tensor.name());
+            gen.writeStringField("datatype", tensor.datatype().name());
+            gen.writeArrayFieldStart("shape");
+            for (long dim : tensor.shape()) {
+                gen.writeNumber(dim);
+            }
+            gen.writeEndArray();
+            gen.writeEndObject();
+        }
+        gen.writeEndArray();
+    }
+}

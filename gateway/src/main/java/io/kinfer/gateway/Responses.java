@@ -1,0 +1,91 @@
+package io.kinfer.gateway;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.concurrent.CompletionException;
+
+import com.fasterxml.jackson.core.JsonEncoding;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.util.ByteArrayBuilder;
+import io.kinfer.client.InferenceException;
+import io.kinfer.protocol.ErrorInfo;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.ext.web.RoutingContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Writes JSON responses, and maps every failure to one status and one body, {@code {"error": "...", "code":
+ * "..."}} (the Open Inference Protocol's error shape plus a machine-readable code). Never a stack trace.
+ */
+final class Responses {
+
+    private static final Logger log = LoggerFactory.getLogger(Responses.class);
+    private static final JsonFactory JSON = new JsonFactory();
+
+    @FunctionalInterface
+    interface JsonWriter {
+        void write(JsonGenerator gen) throws IOException;
+    }
+
+    private Responses() {
+    }
+
+    static void json(RoutingContext ctx, int status, JsonWriter writer) {
+        if (ctx.response().ended() || ctx.response().closed()) {
+            return;
+        }
+        ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json")
+                .end(Buffer.buffer(bytes(writer)));
+    }
+
+    static byte[] bytes(JsonWriter writer) {
+        try (ByteArrayBuilder out = new ByteArrayBuilder(256)) {
+            try (JsonGenerator gen = JSON.createGenerator(out, JsonEncoding.UTF8)) {
+                writer.write(gen);
+            }
+            return out.toByteArray();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static void error(RoutingContext ctx, int status, String code, String message) {
+        if (status == 429) {
+            ctx.response().putHeader("Retry-After", "1");
+        }
+        json(ctx, status, gen -> {
+            gen.writeStartObject();
+            gen.writeStringField("error", message);
+            gen.writeStringField("code", code);
+            gen.writeEndObject();
+        });
+    }
+
+    static void error(RoutingContext ctx, ErrorInfo error) {
+        error(ctx, error.code().httpStatus(), error.code().wireName(), error.message());
+    }
+
+    /** One mapping from failure to status: validation, client and Kafka failures, and anything unexpected. */
+    static void failure(RoutingContext ctx, Throwable failure) {
+        Throwable error = failure instanceof CompletionException && failure.getCause() != null
+                ? failure.getCause() : failure;
+        if (error instanceof HttpError http) {
+            error(ctx, http.status(), http.code(), http.getMessage());
+        } else if (error instanceof InferenceException.DeadlineExceeded) {
+            error(ctx, 504, "deadline_exceeded", "no reply before the deadline: " + error.getMessage());
+        } else if (error instanceof InferenceException.Overloaded) {
+            error(ctx, 429, "overloaded", "too many requests in flight; retry later");
+        } else if (error instanceof InferenceException.KafkaUnavailable) {
+            error(ctx, 503, "kafka_unavailable", "Kafka is unavailable; retry later");
+        } else if (error instanceof InferenceException.ClientClosed) {
+            error(ctx, 503, "shutting_down", "the gateway is shutting down");
+        } else if (error instanceof InferenceException.BadReply) {
+            error(ctx, 502, "bad_reply", "the worker's reply could not be read");
+        } else {
+            log.error("unexpected failure on {} {}", ctx.request().method(), ctx.normalizedPath(), error);
+            error(ctx, 500, "internal", "internal error");
+        }
+    }
+}
