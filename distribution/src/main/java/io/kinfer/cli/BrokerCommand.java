@@ -1,0 +1,83 @@
+package io.kinfer.cli;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.reflect.InvocationTargetException;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Unmatched;
+
+/**
+ * {@code kinfer broker}: a real single-node Kafka broker (KRaft). The broker and its dependencies (Scala,
+ * kafka-server) travel inside kinfer.jar as a nested jar and run in their own class loader, so they never share
+ * a classpath with the worker or the gateway. Every option is the nested broker's; see {@code kinfer broker --help}.
+ */
+@Command(name = "broker", description = "Runs a real single-node Apache Kafka broker (KRaft) on 127.0.0.1 "
+        + "(options: kinfer broker --help).")
+public final class BrokerCommand implements Callable<Integer> {
+
+    static final String NESTED = "kinfer/broker.jar";
+    static final String MAIN = "io.kinfer.kafka.embedded.EmbeddedKafkaMain";
+
+    @Unmatched
+    List<String> args = new ArrayList<>();
+
+    @Override
+    public Integer call() throws Exception {
+        Path jar = brokerJar();
+        try (URLClassLoader loader = new URLClassLoader(new URL[] {jar.toUri().toURL()},
+                ClassLoader.getPlatformClassLoader())) {
+            Thread.currentThread().setContextClassLoader(loader);
+            try {
+                loader.loadClass(MAIN).getMethod("main", String[].class).invoke(null, (Object) args.toArray(String[]::new));
+            } catch (InvocationTargetException e) {
+                throw e.getCause() instanceof Exception cause ? cause : e;
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * The nested broker jar as a file: used in place when running from classes, else extracted once into
+     * {@code $KINFER_HOME/lib} (default {@code ~/.kinfer/lib}), named by the outer jar's size and time so a rebuilt kinfer.jar extracts afresh.
+     */
+    static Path brokerJar() {
+        URL resource = BrokerCommand.class.getClassLoader().getResource(NESTED);
+        if (resource == null) {
+            throw new IllegalStateException(NESTED + " is missing from the kinfer jar; rebuild with ./mvnw package");
+        }
+        try {
+            if ("file".equals(resource.getProtocol())) {
+                return Path.of(resource.toURI());
+            }
+            Path outer = Path.of(BrokerCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            String home = System.getenv("KINFER_HOME");
+            Path cache = (home != null ? Path.of(home) : Path.of(System.getProperty("user.home"), ".kinfer")).resolve("lib");
+            Files.createDirectories(cache);
+            Path target = cache.resolve("broker-" + Files.size(outer) + "-" + Files.getLastModifiedTime(outer).toMillis()
+                    + ".jar");
+            if (!Files.exists(target)) {
+                Path tmp = Files.createTempFile(cache, "broker", ".tmp");
+                try (InputStream in = resource.openStream()) {
+                    Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+                }
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            }
+            return target;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot extract the broker jar", e);
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+package io.kinfer.cli;
+
+import io.kinfer.gateway.GatewayCommand;
+import io.kinfer.worker.WorkerCommand;
+import picocli.CommandLine.Command;
+import picocli.CommandLine;
+
+/** The {@code kinfer} command: every part of the pipeline from one jar. */
+@Command(name = "kinfer", mixinStandardHelpOptions = true, versionProvider = Kinfer.Version.class,
+        description = "Kafka-based asynchronous inference: an HTTP gateway, dynamic-batching ONNX Runtime workers, "
+                + "and the tools around them.",
+        subcommands = {UpCommand.class, BrokerCommand.class, WorkerCommand.class, GatewayCommand.class,
+                ModelsCommand.class, ConfigCommand.class, CommandLine.HelpCommand.class})
+public final class Kinfer implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        exitWithParent();
+        System.exit(commandLine().execute(args));
+    }
+
+    /** A child of {@code kinfer up} stops (running its shutdown hooks) when its parent is gone. */
+    private static void exitWithParent() {
+        String parent = System.getenv(UpCommand.PARENT_PID_ENV);
+        if (parent == null) {
+            return;
+        }
+        try {
+            ProcessHandle.of(Long.parseLong(parent)).ifPresentOrElse(
+                    handle -> handle.onExit().thenRun(() -> System.exit(0)), () -> System.exit(0));
+        } catch (NumberFormatException e) {
+            // not started by kinfer up
+        }
+    }
+
+    static CommandLine commandLine() {
+        return new CommandLine(new Kinfer()).setCaseInsensitiveEnumValuesAllowed(true);
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    /** The version from the jar's manifest. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String version = Kinfer.class.getPackage().getImplementationVersion();
+            return new String[] {"kinfer " + (version == null ? "(development build)" : version)};
+        }
+    }
+}

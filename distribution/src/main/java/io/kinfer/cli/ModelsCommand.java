@@ -1,0 +1,71 @@
+package io.kinfer.cli;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+import io.kinfer.protocol.ModelMetadata;
+import io.kinfer.protocol.TensorMetadata;
+import io.kinfer.worker.model.LoadedModel;
+import io.kinfer.worker.model.ModelConfig;
+import io.kinfer.worker.model.ModelRepository;
+import io.kinfer.worker.model.OnnxSettings;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code kinfer models}: lists the model repository, or loads one model and shows what it takes and returns. */
+@Command(name = "models", mixinStandardHelpOptions = true,
+        description = {"Lists the models a worker would serve (built-ins and the repository directory), or inspects "
+                + "one: kinfer models [MODEL] [--model-repository DIR]."})
+public final class ModelsCommand implements Callable<Integer> {
+
+    @Parameters(arity = "0..1", paramLabel = "MODEL", description = "A model to load and inspect.")
+    String model;
+
+    @Option(names = {"-r", "--model-repository"}, paramLabel = "DIR",
+            description = "Model repository directory (default: the built-in models only).")
+    Path repository;
+
+    @Option(names = "--model-version", paramLabel = "VERSION", description = "Version to inspect (default latest).")
+    String version;
+
+    @Override
+    public Integer call() throws Exception {
+        ModelRepository repo = new ModelRepository(repository);
+        if (model == null) {
+            System.out.printf("%-24s %-8s %-10s %s%n", "MODEL", "KIND", "VERSIONS", "DESCRIPTION");
+            for (String name : repo.modelNames()) {
+                ModelConfig config = repo.config(name);
+                System.out.printf("%-24s %-8s %-10s %s%n", name, config.kind(), String.join(",", repo.versions(name)),
+                        config.description());
+            }
+            return 0;
+        }
+        if (!repo.contains(model)) {
+            System.err.println("unknown model " + model + "; known: " + repo.modelNames());
+            return 2;
+        }
+        String chosen = version != null ? version : repo.latestVersion(model).orElseThrow();
+        try (LoadedModel loaded = repo.load(model, chosen, OnnxSettings.DEFAULTS)) {
+            ModelMetadata metadata = loaded.metadata();
+            ModelConfig config = repo.config(model);
+            System.out.println("model:          " + metadata.name() + " (version " + metadata.version() + " of "
+                    + repo.versions(model) + ")");
+            System.out.println("kind:           " + metadata.kind() + ", post-processing " + metadata.postprocessing());
+            System.out.println("description:    " + metadata.description());
+            System.out.println("inputs:         " + describe(metadata.inputs()));
+            System.out.println("outputs:        " + describe(metadata.outputs()));
+            if (!metadata.labels().isEmpty()) {
+                System.out.println("labels:         " + metadata.labels());
+            }
+            System.out.println("batching:       " + (config.batching() == ModelConfig.BatchingOverrides.NONE
+                    ? "worker defaults" : config.batching()));
+        }
+        return 0;
+    }
+
+    private static String describe(List<TensorMetadata> tensors) {
+        return tensors.stream().map(TensorMetadata::toString).toList().toString();
+    }
+}
