@@ -5,13 +5,12 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Map;
-import java.util.stream.Collectors;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
+import io.kinfer.worker.testing.TestSettings;
 
 /** Settings and an HTTP client for tests that run the whole pipeline. */
 final class PipelineTestSupport {
@@ -24,12 +23,7 @@ final class PipelineTestSupport {
 
     /** The Kafka client settings of {@code kafka} under the kafka. prefix, plus the given settings. */
     static Map<String, Object> settings(EmbeddedKafka kafka, Object... keyValues) {
-        Map<String, Object> settings = new HashMap<>(kafka.clientProperties().entrySet().stream()
-                .collect(Collectors.toMap(e -> "kafka." + e.getKey(), Map.Entry::getValue)));
-        for (int i = 0; i < keyValues.length; i += 2) {
-            settings.put((String) keyValues[i], String.valueOf(keyValues[i + 1]));
-        }
-        return settings;
+        return TestSettings.forKafka(kafka, keyValues);
     }
 
     record Response(int status, JsonNode body, HttpResponse<String> raw) {

@@ -20,7 +20,11 @@ import io.kinfer.config.Redaction;
 import io.kinfer.protocol.JsonCodec;
 import io.kinfer.protocol.ModelAnnouncement;
 import io.kinfer.protocol.Topics;
+import io.kinfer.worker.batch.BatchSettings;
 import io.kinfer.worker.intake.ConsumerGroupIntake;
+import io.kinfer.worker.intake.Intake;
+import io.kinfer.worker.intake.ShareGroupIntake;
+import io.kinfer.worker.intake.TransactionalIntake;
 import io.kinfer.worker.model.ModelException;
 import io.kinfer.worker.model.ModelRepository;
 import io.kinfer.worker.reply.ReplySender;
@@ -33,10 +37,13 @@ import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -62,7 +69,8 @@ public final class InferenceWorker implements AutoCloseable {
     private final Admin admin;
     private final KafkaProducer<byte[], byte[]> producer;
     private final List<ModelPipeline> pipelines = new ArrayList<>();
-    private final List<ConsumerGroupIntake> intakes = new ArrayList<>();
+    private final List<Intake> intakes = new ArrayList<>();
+    private final List<KafkaProducer<byte[], byte[]>> transactionalProducers = new ArrayList<>();
     private final ScheduledExecutorService scheduler;
     private HealthServer health;
 
@@ -116,9 +124,6 @@ public final class InferenceWorker implements AutoCloseable {
     }
 
     private void startUp() throws ModelException {
-        if (config.shareGroups() || config.getBoolean(WorkerConfig.EXACTLY_ONCE)) {
-            throw new IllegalArgumentException("group.mode=share and exactly.once are not available yet");
-        }
         List<String> models = resolveModels();
         log.info("worker {} starting: models {}, settings {}", workerId, models,
                 Redaction.redact(config.originals()));
@@ -126,24 +131,29 @@ public final class InferenceWorker implements AutoCloseable {
             createTopics(models);
         }
         TopicChecker topics = new TopicChecker(admin, Duration.ofSeconds(10));
-        ReplySender sender = new ReplySender(producer, codec, topics, config.getString(WorkerConfig.DLQ_TOPIC), workerId);
-        Responder responder = new Responder(sender, metrics);
+        Responder shared = new Responder(new ReplySender(producer, codec, topics,
+                config.getString(WorkerConfig.DLQ_TOPIC), workerId), metrics);
+        boolean exactlyOnce = config.getBoolean(WorkerConfig.EXACTLY_ONCE);
         for (String model : models) {
+            Responder responder = shared;
+            KafkaProducer<byte[], byte[]> transactional = null;
+            if (exactlyOnce) {
+                // One transactional producer per model: its replies and that model's offsets commit together.
+                transactional = transactionalProducer(model);
+                responder = new Responder(new ReplySender(transactional, codec, topics,
+                        config.getString(WorkerConfig.DLQ_TOPIC), workerId), metrics);
+            }
             ModelPipeline pipeline = new ModelPipeline(model, repository, config, codec, responder, metrics, workerId);
-            pipeline.start();
             pipelines.add(pipeline);
+            pipeline.start();
+            intakes.add(intake(pipeline, transactional).start());
         }
-        for (ModelPipeline pipeline : pipelines) {
-            String model = pipeline.model();
-            ConsumerGroupIntake intake = new ConsumerGroupIntake(pipeline, Topics.requestTopic(model),
-                    config.groupId(model), workerId + "-" + model, config.consumerProperties(),
-                    config.getLong(WorkerConfig.COMMIT_INTERVAL_MS), config.getLong(WorkerConfig.SHUTDOWN_TIMEOUT_MS),
-                    config.batchSettings(repository.config(model).batching()).maxQueueSize());
-            intakes.add(intake.start());
-            metrics.gauge("kinfer.consumer.lag", "Records behind the log end on this worker's partitions",
-                    Tags.of("model", model), intake::lag);
-            metrics.gauge("kinfer.requests.inflight", "Records received and not yet answered",
-                    Tags.of("model", model), intake::inFlight);
+        for (int i = 0; i < pipelines.size(); i++) {
+            Intake intake = intakes.get(i);
+            Tags tags = Tags.of("model", pipelines.get(i).model());
+            metrics.gauge("kinfer.consumer.lag", "Records behind the log end on this worker's partitions", tags,
+                    intake::lag);
+            metrics.gauge("kinfer.requests.inflight", "Records received and not yet answered", tags, intake::inFlight);
         }
         int port = config.getInt(WorkerConfig.METRICS_PORT);
         if (port >= 0) {
@@ -161,6 +171,57 @@ public final class InferenceWorker implements AutoCloseable {
             scheduler.scheduleWithFixedDelay(this::refreshModels, pollMs, pollMs, TimeUnit.MILLISECONDS);
         }
         log.info("worker {} serving {} (metrics: {})", workerId, models, metricsUrl().orElse("off"));
+    }
+
+    private Intake intake(ModelPipeline pipeline, KafkaProducer<byte[], byte[]> transactional) {
+        String model = pipeline.model();
+        String topic = Topics.requestTopic(model);
+        String clientId = workerId + "-" + model;
+        long drainMs = config.getLong(WorkerConfig.SHUTDOWN_TIMEOUT_MS);
+        BatchSettings batching = config.batchSettings(repository.config(model).batching());
+        if (config.shareGroups()) {
+            enableEarliestForShareGroup(config.groupId(model));
+            return new ShareGroupIntake(pipeline, topic, config.groupId(model), clientId,
+                    config.consumerProperties(model), config.getInt(WorkerConfig.SHARE_CONSUMERS),
+                    batching.maxBatchSize(), drainMs);
+        }
+        if (transactional != null) {
+            return new TransactionalIntake(pipeline, topic, config.groupId(model), clientId,
+                    config.consumerProperties(model), transactional, drainMs);
+        }
+        return new ConsumerGroupIntake(pipeline, topic, config.groupId(model), clientId,
+                config.consumerProperties(model), config.getLong(WorkerConfig.COMMIT_INTERVAL_MS), drainMs,
+                batching.maxQueueSize());
+    }
+
+    private KafkaProducer<byte[], byte[]> transactionalProducer(String model) {
+        Map<String, Object> props = producerProperties(config);
+        props.put(ProducerConfig.CLIENT_ID_CONFIG, workerId + "-" + model + "-tx");
+        // Stable per worker and model: a restarted worker fences the transactions of its previous incarnation.
+        props.putIfAbsent(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "kinfer-" + workerId + "-" + model);
+        KafkaProducer<byte[], byte[]> transactional = new KafkaProducer<>(props, new ByteArraySerializer(),
+                new ByteArraySerializer());
+        transactional.initTransactions();
+        transactionalProducers.add(transactional);
+        return transactional;
+    }
+
+    /**
+     * A share group starts at the log end by default; records written before its first member joined would never
+     * be served. Kafka 4.x sets this per group, through the Admin client.
+     */
+    private void enableEarliestForShareGroup(String groupId) {
+        ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, groupId);
+        AlterConfigOp earliest = new AlterConfigOp(new ConfigEntry("share.auto.offset.reset", "earliest"),
+                AlterConfigOp.OpType.SET);
+        try {
+            admin.incrementalAlterConfigs(Map.of(group, List.of(earliest))).all().get(30, TimeUnit.SECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("cannot configure share group " + groupId + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
     }
 
     private List<String> resolveModels() {
@@ -240,7 +301,7 @@ public final class InferenceWorker implements AutoCloseable {
     /** Ready when every model is loaded and each consumer holds at least one partition. */
     public boolean ready() {
         return !pipelines.isEmpty() && pipelines.stream().allMatch(ModelPipeline::ready)
-                && intakes.stream().allMatch(ConsumerGroupIntake::assigned);
+                && intakes.size() == pipelines.size() && intakes.stream().allMatch(Intake::ready);
     }
 
     private String status() {
@@ -252,7 +313,7 @@ public final class InferenceWorker implements AutoCloseable {
                 json.append(',');
             }
             json.append("{\"model\":\"").append(pipeline.model()).append("\",\"loaded\":").append(pipeline.ready())
-                    .append(",\"assigned\":").append(intakes.size() > i && intakes.get(i).assigned())
+                    .append(",\"receiving\":").append(intakes.size() > i && intakes.get(i).ready())
                     .append(",\"queued\":").append(pipeline.queued()).append('}');
         }
         return json.append("]}").toString();
@@ -280,16 +341,17 @@ public final class InferenceWorker implements AutoCloseable {
         return List.copyOf(pipelines);
     }
 
-    List<ConsumerGroupIntake> intakes() {
+    List<Intake> intakes() {
         return List.copyOf(intakes);
     }
 
     /** Stops as a crash would for each consumer: no drain, no further commits. For tests. */
     public void crash() {
         scheduler.shutdownNow();
-        intakes.forEach(ConsumerGroupIntake::crash);
+        intakes.forEach(Intake::crash);
         pipelines.forEach(ModelPipeline::close);
         producer.close(Duration.ZERO);
+        transactionalProducers.forEach(p -> p.close(Duration.ZERO));
         admin.close(Duration.ZERO);
         registry.close();
         if (health != null) {
@@ -308,6 +370,7 @@ public final class InferenceWorker implements AutoCloseable {
                     key(ModelAnnouncement.key(pipeline.model(), workerId)), null)));
             run(errors, pipeline::close);
         }
+        transactionalProducers.forEach(p -> run(errors, () -> p.close(Duration.ofSeconds(10))));
         run(errors, () -> producer.close(Duration.ofSeconds(10)));
         run(errors, () -> admin.close(Duration.ofSeconds(5)));
         if (health != null) {

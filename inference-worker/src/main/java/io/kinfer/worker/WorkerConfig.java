@@ -37,6 +37,8 @@ public final class WorkerConfig extends AbstractConfig {
     public static final String MODEL_POLL_INTERVAL_MS = "model.poll.interval.ms";
     public static final String GROUP_MODE = "group.mode";
     public static final String GROUP_ID_PREFIX = "group.id.prefix";
+    public static final String GROUP_STATIC_MEMBERSHIP = "group.static.membership";
+    public static final String SHARE_CONSUMERS = "share.consumers";
     public static final String BATCH_MAX_SIZE = "batch.max.size";
     public static final String BATCH_MAX_QUEUE_DELAY_MS = "batch.max.queue.delay.ms";
     public static final String BATCH_MAX_QUEUE_SIZE = "batch.max.queue.size";
@@ -83,6 +85,11 @@ public final class WorkerConfig extends AbstractConfig {
                             + "share group per model (KIP-932; replicas not capped by partitions, per-record acks).")
             .define(GROUP_ID_PREFIX, Type.STRING, "kinfer-worker", MEDIUM,
                     "The group of model m is <prefix>.m; workers of the same model share it.")
+            .define(GROUP_STATIC_MEMBERSHIP, Type.BOOLEAN, false, MEDIUM, "Consumer-group modes: join with "
+                    + "group.instance.id <worker.id>-<model>, so a restarted worker (same worker.id) gets its "
+                    + "partitions back without a rebalance. Needs a stable worker.id.")
+            .define(SHARE_CONSUMERS, Type.INT, 2, between(1, 64), MEDIUM, "Share-group mode: share consumers per "
+                    + "model in this worker; one polls while another's batch computes.")
             .define(BATCH_MAX_SIZE, Type.INT, 32, between(1, 4096), HIGH,
                     "Largest batch, in rows (texts or first-dimension rows); a model's config may override it.")
             .define(BATCH_MAX_QUEUE_DELAY_MS, Type.DOUBLE, 0.0, between(0, 60_000), HIGH,
@@ -135,6 +142,10 @@ public final class WorkerConfig extends AbstractConfig {
 
     public WorkerConfig(Map<String, ?> settings) {
         super(DEFINITION, settings, false);
+        if (getBoolean(GROUP_STATIC_MEMBERSHIP) && getString(WORKER_ID).isBlank()) {
+            throw new ConfigException(GROUP_STATIC_MEMBERSHIP, true, "static membership needs a stable worker.id "
+                    + "(the default host-pid changes on every restart)");
+        }
         if (getBoolean(EXACTLY_ONCE) && MODE_SHARE.equals(getString(GROUP_MODE))) {
             throw new ConfigException(EXACTLY_ONCE, true, "exactly-once needs group.mode=consumer: share groups have "
                     + "no transactions");
@@ -188,8 +199,13 @@ public final class WorkerConfig extends AbstractConfig {
                 ProtocolLimits.DEFAULTS.maxTensorElements(), ProtocolLimits.DEFAULTS.maxNestingDepth());
     }
 
-    public Map<String, Object> consumerProperties() {
-        return KafkaClientProperties.consumer(originals());
+    /** The consumer settings of a model's intake: passthrough, plus the static member id when asked for. */
+    public Map<String, Object> consumerProperties(String model) {
+        Map<String, Object> props = KafkaClientProperties.consumer(originals());
+        if (getBoolean(GROUP_STATIC_MEMBERSHIP) && !shareGroups()) {
+            props.putIfAbsent("group.instance.id", workerId() + "-" + model);
+        }
+        return props;
     }
 
     public Map<String, Object> producerProperties() {

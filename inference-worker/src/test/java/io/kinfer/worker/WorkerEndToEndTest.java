@@ -5,9 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
@@ -17,7 +15,11 @@ import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.KinferHeaders;
 import io.kinfer.protocol.Topics;
+import io.kinfer.worker.model.LoadedModel;
+import io.kinfer.worker.model.ModelRepository;
+import io.kinfer.worker.model.OnnxSettings;
 import io.kinfer.worker.testing.KafkaTestClient;
+import io.kinfer.worker.testing.TestSettings;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -34,13 +36,8 @@ class WorkerEndToEndTest {
 
     @BeforeAll
     static void startWorker(EmbeddedKafka kafka) throws Exception {
-        Map<String, Object> settings = new HashMap<>(kafka.clientProperties().entrySet().stream()
-                .collect(java.util.stream.Collectors.toMap(e -> "kafka." + e.getKey(), Map.Entry::getValue)));
-        settings.put(WorkerConfig.MODELS, "sentiment");
-        settings.put(WorkerConfig.METRICS_PORT, "0");
-        settings.put(WorkerConfig.TOPICS_PARTITIONS, "3");
-        settings.put(WorkerConfig.ONNX_INTRA_OP_THREADS, "1");
-        worker = InferenceWorker.start(new WorkerConfig(settings));
+        worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka, WorkerConfig.MODELS, "sentiment",
+                WorkerConfig.METRICS_PORT, 0, WorkerConfig.TOPICS_PARTITIONS, 3, WorkerConfig.ONNX_INTRA_OP_THREADS, 1)));
         kafka.createTopic("test.replies", 1);
         client = new KafkaTestClient(kafka);
         replies = client.collect("test.replies");
@@ -90,6 +87,31 @@ class WorkerEndToEndTest {
                 .filter(r -> "{not json".equals(new String(r.value(), StandardCharsets.UTF_8))).findFirst().orElseThrow();
         assertThat(KinferHeaders.string(dead.headers(), KinferHeaders.DLQ_REASON)).contains("malformed");
         assertThat(KinferHeaders.string(dead.headers(), KinferHeaders.DLQ_TOPIC)).contains("kinfer.requests.sentiment");
+    }
+
+    @Test
+    void resultsMatchADirectInProcessRunOfTheSameModel() throws Exception {
+        List<String> texts = List.of("I love this product", "It broke after a day", "Service was fine",
+                "Absolutely terrible support", "Wonderful, would buy again");
+        for (int i = 0; i < texts.size(); i++) {
+            InferenceRequest request = InferenceRequest.ofTexts("cmp-" + i, "sentiment", List.of(texts.get(i)));
+            client.send(Topics.requestTopic("sentiment"), "cmp-" + i, client.codec().encodeRequest(request),
+                    KafkaTestClient.replyTo("test.replies", "cmp-" + i));
+        }
+        await().atMost(Duration.ofSeconds(30)).until(() -> java.util.stream.IntStream.range(0, texts.size())
+                .allMatch(i -> replies.reply("cmp-" + i) != null));
+
+        try (LoadedModel direct = ModelRepository.builtInsOnly().load("sentiment", "1", OnnxSettings.DEFAULTS)) {
+            for (int i = 0; i < texts.size(); i++) {
+                Classification expected = (Classification) direct.infer(List.of(direct.prepare(
+                        InferenceRequest.ofTexts("d", "sentiment", List.of(texts.get(i)))))).get(0).get(0);
+                Classification viaKafka = (Classification) replies.reply("cmp-" + i).outputs().get(0);
+                assertThat(viaKafka.label()).as(texts.get(i)).isEqualTo(expected.label());
+                // int8 activations are quantized per batch, so batch-mates move scores slightly.
+                assertThat(viaKafka.scores().get("positive")).isCloseTo(expected.scores().get("positive"),
+                        org.assertj.core.api.Assertions.within(0.05f));
+            }
+        }
     }
 
     @Test

@@ -165,6 +165,8 @@ public final class InferenceClient implements AutoCloseable {
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         // Replies are wanted the moment they are written, not batched by the broker.
         props.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100);
+        // Exactly-once workers write replies in transactions; only committed ones count.
+        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         props.putAll(config.consumerProperties());
         // No group: this instance reads its own partitions by assignment, never rebalanced away.
         props.remove(ConsumerConfig.GROUP_ID_CONFIG);

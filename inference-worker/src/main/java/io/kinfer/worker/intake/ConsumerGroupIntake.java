@@ -33,7 +33,7 @@ import org.slf4j.LoggerFactory;
  * reply acknowledged. On revocation it drops what it had queued for the lost partitions, waits briefly for their
  * running batches, and commits what is answered; the next owner computes the rest.
  */
-public final class ConsumerGroupIntake implements AutoCloseable {
+public final class ConsumerGroupIntake implements Intake {
 
     private static final Logger log = LoggerFactory.getLogger(ConsumerGroupIntake.class);
     private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
@@ -84,22 +84,26 @@ public final class ConsumerGroupIntake implements AutoCloseable {
         return props;
     }
 
+    @Override
     public ConsumerGroupIntake start() {
         thread.start();
         return this;
     }
 
     /** Whether the consumer holds at least one partition (the worker's readiness). */
-    public boolean assigned() {
+    @Override
+    public boolean ready() {
         return assigned;
     }
 
     /** Records behind the log end over this consumer's partitions, as of the last poll. */
+    @Override
     public long lag() {
         return lag;
     }
 
     /** Records received and not yet answered. */
+    @Override
     public int inFlight() {
         return tracker.pending();
     }
@@ -220,6 +224,7 @@ public final class ConsumerGroupIntake implements AutoCloseable {
      * Stops at once without finishing queued work or committing anything more, as a crash would; queued records
      * are abandoned. For tests of what a crash loses (real crashes are tested with killed processes).
      */
+    @Override
     public void crash() {
         crashed = true;
         running = false;

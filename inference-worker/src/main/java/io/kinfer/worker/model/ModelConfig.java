@@ -30,6 +30,9 @@ public record ModelConfig(String kind, String modelFile, List<String> versions, 
 
     public ModelConfig {
         kind = kind == null ? (tokenizer != null ? TEXT : TENSOR) : kind;
+        if (TEXT.equals(kind) && tokenizer == null) {
+            tokenizer = new TokenizerSettings(null, null);
+        }
         modelFile = modelFile == null ? "model.onnx" : modelFile;
         versions = versions == null ? List.of() : List.copyOf(versions);
         postprocessing = postprocessing == null ? new PostProcessing(null, null, null, null) : postprocessing;

@@ -27,9 +27,15 @@ public final class TopicChecker {
         }
     }
 
+    /** Looks a topic up: completes with its partition count, or fails (unknown topic, timeout, ...). */
+    @FunctionalInterface
+    public interface Describer {
+        CompletionStage<Integer> partitions(String topic);
+    }
+
     private static final TopicState MISSING = new TopicState(0);
 
-    private final Admin admin;
+    private final Describer describer;
     private final LongSupplier clock;
     private final long missingTtlNanos;
     private final ConcurrentHashMap<String, Entry> cache = new ConcurrentHashMap<>();
@@ -38,11 +44,12 @@ public final class TopicChecker {
     }
 
     public TopicChecker(Admin admin, Duration missingTtl) {
-        this(admin, missingTtl, System::nanoTime);
+        this(topic -> admin.describeTopics(List.of(topic)).topicNameValues().get(topic).toCompletionStage()
+                .thenApply(description -> description.partitions().size()), missingTtl, System::nanoTime);
     }
 
-    TopicChecker(Admin admin, Duration missingTtl, LongSupplier clock) {
-        this.admin = admin;
+    public TopicChecker(Describer describer, Duration missingTtl, LongSupplier clock) {
+        this.describer = describer;
         this.clock = clock;
         this.missingTtlNanos = missingTtl.toNanos();
     }
@@ -72,9 +79,9 @@ public final class TopicChecker {
     }
 
     private void describe(String topic, CompletableFuture<TopicState> result) {
-        admin.describeTopics(List.of(topic)).topicNameValues().get(topic).whenComplete((description, error) -> {
+        describer.partitions(topic).whenComplete((partitions, error) -> {
             if (error == null) {
-                result.complete(new TopicState(description.partitions().size()));
+                result.complete(new TopicState(partitions));
                 return;
             }
             // Missing topics are remembered briefly; other errors (timeouts, authorization) not at all.

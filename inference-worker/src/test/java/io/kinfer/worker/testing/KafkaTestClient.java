@@ -13,9 +13,11 @@ import java.util.stream.Collectors;
 
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.JsonCodec;
 import io.kinfer.protocol.KinferHeaders;
 import io.kinfer.protocol.ProtocolException;
+import io.kinfer.protocol.Topics;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -57,6 +59,27 @@ public final class KafkaTestClient implements AutoCloseable {
         } catch (Exception e) {
             throw new IllegalStateException("send to " + topic + " failed", e);
         }
+    }
+
+    /** Writes a request for a reply on {@code replyTopic} under {@code correlationId}, optionally with a deadline. */
+    public void request(InferenceRequest request, String replyTopic, String correlationId, long deadlineEpochMs) {
+        Map<String, String> headers = replyTo(replyTopic, correlationId);
+        if (deadlineEpochMs > 0) {
+            headers.put(KinferHeaders.DEADLINE, Long.toString(deadlineEpochMs));
+        }
+        send(Topics.requestTopic(request.model()), correlationId, codec.encodeRequest(request), headers);
+    }
+
+    /** Writes many requests without waiting for each acknowledgement (one flush at the end). */
+    public void requestAll(List<InferenceRequest> requests, String replyTopic, String correlationPrefix) {
+        for (InferenceRequest request : requests) {
+            RecordHeaders headers = new RecordHeaders();
+            replyTo(replyTopic, correlationPrefix + request.id())
+                    .forEach((name, text) -> headers.add(name, text.getBytes(StandardCharsets.UTF_8)));
+            producer.send(new ProducerRecord<>(Topics.requestTopic(request.model()), null,
+                    request.id().getBytes(StandardCharsets.UTF_8), codec.encodeRequest(request), headers));
+        }
+        producer.flush();
     }
 
     /** Headers asking for a reply on {@code replyTopic} under {@code correlationId}. */

@@ -1,0 +1,98 @@
+package io.kinfer.worker.intake;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import io.kinfer.worker.ModelPipeline;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+
+/**
+ * The records of one poll and how each ended, for intakes that settle a poll as a whole before the next one
+ * (share groups acknowledge on the polling thread; transactions commit replies and offsets together).
+ */
+final class PollCycle {
+
+    enum Outcome { ANSWERED, DEAD_LETTERED, ABANDONED }
+
+    private final List<ConsumerRecord<byte[], byte[]>> records;
+    private final Outcome[] outcomes;
+    private final CountDownLatch done;
+
+    PollCycle(List<ConsumerRecord<byte[], byte[]>> records) {
+        this.records = records;
+        this.outcomes = new Outcome[records.size()];
+        this.done = new CountDownLatch(records.size());
+    }
+
+    /** One {@link ModelPipeline.Incoming} per record, each reporting back here exactly once. */
+    List<ModelPipeline.Incoming> incoming() {
+        List<ModelPipeline.Incoming> list = new ArrayList<>(records.size());
+        for (int i = 0; i < records.size(); i++) {
+            int index = i;
+            list.add(new ModelPipeline.Incoming(records.get(i), new RecordHandle() {
+                @Override
+                public void answered() {
+                    finish(index, Outcome.ANSWERED);
+                }
+
+                @Override
+                public void deadLettered() {
+                    finish(index, Outcome.DEAD_LETTERED);
+                }
+
+                @Override
+                public void abandoned() {
+                    finish(index, Outcome.ABANDONED);
+                }
+            }));
+        }
+        return list;
+    }
+
+    private void finish(int index, Outcome outcome) {
+        synchronized (outcomes) {
+            if (outcomes[index] != null) {
+                return;
+            }
+            outcomes[index] = outcome;
+        }
+        done.countDown();
+    }
+
+    /** Waits until every record finished or the timeout passed; returns whether all finished. */
+    boolean await(long timeoutMs) throws InterruptedException {
+        return done.await(timeoutMs, TimeUnit.MILLISECONDS);
+    }
+
+    int unfinished() {
+        return (int) done.getCount();
+    }
+
+    int size() {
+        return records.size();
+    }
+
+    ConsumerRecord<byte[], byte[]> record(int index) {
+        return records.get(index);
+    }
+
+    /** How record {@code index} ended, or null while it is still being worked on. */
+    Outcome outcome(int index) {
+        synchronized (outcomes) {
+            return outcomes[index];
+        }
+    }
+
+    boolean anyAbandoned() {
+        synchronized (outcomes) {
+            for (Outcome outcome : outcomes) {
+                if (outcome == Outcome.ABANDONED) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+}

@@ -1,0 +1,222 @@
+package io.kinfer.worker.intake;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import io.kinfer.worker.ModelPipeline;
+import org.apache.kafka.clients.consumer.AcknowledgeType;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaShareConsumer;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Share-group mode (KIP-932, Kafka queues): several {@link KafkaShareConsumer}s of one share group per model, each
+ * on its own thread. Records are acknowledged one by one: ACCEPT once the reply is acknowledged by the broker,
+ * REJECT once the dead letter is, RELEASE when neither happened (the broker then delivers it again, to any
+ * member, up to the group's delivery-count limit, which ends poison loops). A consumer that dies holding records
+ * loses them only until their acquisition lock expires.
+ *
+ * <p>In explicit mode every record of a poll must be acknowledged before that consumer polls again, and only on
+ * its thread; so each consumer settles its poll as a whole, and polling overlaps computing across the consumers:
+ * while one waits for its batch, another fetches the next. Replicas are not capped by the partition count.
+ */
+public final class ShareGroupIntake implements Intake {
+
+    private static final Logger log = LoggerFactory.getLogger(ShareGroupIntake.class);
+    private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
+
+    private final ModelPipeline pipeline;
+    private final String topic;
+    private final List<Member> members = new ArrayList<>();
+    private final long drainTimeoutMs;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private volatile boolean running = true;
+    private volatile boolean crashed;
+    private volatile boolean polled;
+
+    public ShareGroupIntake(ModelPipeline pipeline, String topic, String groupId, String clientId,
+                            Map<String, Object> consumerProperties, int consumers, int recordsPerPoll,
+                            long drainTimeoutMs) {
+        this.pipeline = pipeline;
+        this.topic = topic;
+        this.drainTimeoutMs = drainTimeoutMs;
+        for (int i = 0; i < consumers; i++) {
+            members.add(new Member(i, properties(groupId, clientId + "-" + i, recordsPerPoll, consumerProperties)));
+        }
+    }
+
+    static Map<String, Object> properties(String groupId, String clientId, int recordsPerPoll,
+                                          Map<String, Object> overrides) {
+        Map<String, Object> props = new HashMap<>();
+        props.put(ConsumerConfig.GROUP_ID_CONFIG, groupId);
+        props.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
+        props.put("share.acknowledgement.mode", "explicit");
+        // At most a poll's worth of records under lock per consumer, none prefetched with a running lock.
+        props.put("share.acquire.mode", "record_limit");
+        props.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, recordsPerPoll);
+        props.putAll(overrides);
+        // Settings of the classic consumer that a share consumer rejects.
+        for (String key : List.of(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, ConsumerConfig.AUTO_OFFSET_RESET_CONFIG,
+                ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, ConsumerConfig.GROUP_INSTANCE_ID_CONFIG,
+                ConsumerConfig.ISOLATION_LEVEL_CONFIG, ConsumerConfig.GROUP_PROTOCOL_CONFIG)) {
+            props.remove(key);
+        }
+        return props;
+    }
+
+    @Override
+    public ShareGroupIntake start() {
+        members.forEach(member -> member.thread.start());
+        return this;
+    }
+
+    @Override
+    public boolean ready() {
+        return polled && running;
+    }
+
+    /** Share groups have no per-consumer lag; the group's backlog shows in the broker's share-group metrics. */
+    @Override
+    public long lag() {
+        return 0;
+    }
+
+    @Override
+    public int inFlight() {
+        return inFlight.get();
+    }
+
+    @Override
+    public void crash() {
+        crashed = true;
+        running = false;
+        members.forEach(member -> member.thread.interrupt());
+        for (Member member : members) {
+            try {
+                member.stopped.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        members.forEach(member -> member.consumer.wakeup());
+        for (Member member : members) {
+            try {
+                member.stopped.await(drainTimeoutMs + 30_000, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private final class Member {
+        final KafkaShareConsumer<byte[], byte[]> consumer;
+        final Thread thread;
+        final CountDownLatch stopped = new CountDownLatch(1);
+
+        Member(int index, Map<String, Object> props) {
+            this.consumer = new KafkaShareConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+            this.thread = new Thread(this::run, "kinfer-share-" + pipeline.model() + "-" + index);
+        }
+
+        private void run() {
+            PollCycle current = null;
+            try {
+                consumer.subscribe(List.of(topic));
+                while (running) {
+                    ConsumerRecords<byte[], byte[]> records = consumer.poll(POLL_TIMEOUT);
+                    polled = true;
+                    if (records.isEmpty()) {
+                        continue;
+                    }
+                    List<ConsumerRecord<byte[], byte[]>> list = new ArrayList<>(records.count());
+                    records.forEach(list::add);
+                    current = new PollCycle(list);
+                    inFlight.addAndGet(list.size());
+                    pipeline.accept(current.incoming());
+                    // Waits for this poll's replies; the other consumers keep fetching meanwhile.
+                    while (!current.await(100) && !crashed) {
+                        if (!running && current.unfinished() > 0) {
+                            current.await(drainTimeoutMs);
+                            break;
+                        }
+                    }
+                    if (crashed) {
+                        return;
+                    }
+                    settle(current);
+                    current = null;
+                    consumer.commitAsync();
+                }
+            } catch (WakeupException e) {
+                // close(): settle what we hold below
+            } catch (InterruptedException e) {
+                // crash(): leave everything unacknowledged; the locks expire and the broker redelivers
+                Thread.currentThread().interrupt();
+                return;
+            } catch (RuntimeException e) {
+                if (!crashed) {
+                    log.error("share consumer of {} failed; stopping it", topic, e);
+                }
+            } finally {
+                if (crashed) {
+                    // A crashed process's connections drop; nothing more is acknowledged.
+                    closeQuietly(Duration.ZERO);
+                } else {
+                    shutdown(current);
+                }
+                stopped.countDown();
+            }
+        }
+
+        /** ACCEPT what was answered, REJECT what was dead-lettered, RELEASE the rest for redelivery. */
+        private void settle(PollCycle cycle) {
+            for (int i = 0; i < cycle.size(); i++) {
+                PollCycle.Outcome outcome = cycle.outcome(i);
+                AcknowledgeType type = outcome == PollCycle.Outcome.ANSWERED ? AcknowledgeType.ACCEPT
+                        : outcome == PollCycle.Outcome.DEAD_LETTERED ? AcknowledgeType.REJECT : AcknowledgeType.RELEASE;
+                consumer.acknowledge(cycle.record(i), type);
+            }
+            inFlight.addAndGet(-cycle.size());
+        }
+
+        private void closeQuietly(Duration timeout) {
+            try {
+                consumer.close(timeout);
+            } catch (RuntimeException e) {
+                log.debug("closing a share consumer of {}: {}", topic, e.toString());
+            }
+        }
+
+        private void shutdown(PollCycle current) {
+            try {
+                if (current != null) {
+                    // Queued batches still run during the drain; what is unfinished after it is released.
+                    current.await(drainTimeoutMs);
+                    settle(current);
+                }
+                consumer.close(Duration.ofSeconds(10));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (RuntimeException e) {
+                log.warn("closing the share consumer of {} failed; its records are redelivered: {}", topic,
+                        e.toString());
+            }
+        }
+    }
+}

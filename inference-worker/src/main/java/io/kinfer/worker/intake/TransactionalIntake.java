@@ -1,0 +1,218 @@
+package io.kinfer.worker.intake;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import io.kinfer.worker.ModelPipeline;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.OutOfOrderSequenceException;
+import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Exactly-once mode: consumer group, with every poll's replies, dead letters and consumed offsets written in one
+ * Kafka transaction ({@code sendOffsetsToTransaction} with the group's metadata, so a zombie worker is fenced).
+ * Readers with {@code isolation.level=read_committed} (the gateway and the Java client use it) see each reply
+ * exactly once: a crash before the commit aborts the transaction, and the next owner computes the records again
+ * into a new one. A poll is settled as a whole before the next one, so batches form within a poll
+ * ({@code max.poll.records}) rather than across polls.
+ */
+public final class TransactionalIntake implements Intake {
+
+    private static final Logger log = LoggerFactory.getLogger(TransactionalIntake.class);
+    private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
+
+    private final ModelPipeline pipeline;
+    private final KafkaConsumer<byte[], byte[]> consumer;
+    private final Producer<byte[], byte[]> producer;
+    private final String topic;
+    private final long drainTimeoutMs;
+    private final Thread thread;
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private volatile boolean running = true;
+    private volatile boolean crashed;
+    private volatile boolean assigned;
+    private volatile long lag;
+
+    /** @param producer a transactional producer on which {@code initTransactions()} has been called */
+    public TransactionalIntake(ModelPipeline pipeline, String topic, String groupId, String clientId,
+                               Map<String, Object> consumerProperties, Producer<byte[], byte[]> producer,
+                               long drainTimeoutMs) {
+        this.pipeline = pipeline;
+        this.topic = topic;
+        this.producer = producer;
+        this.drainTimeoutMs = drainTimeoutMs;
+        Map<String, Object> props = new HashMap<>(ConsumerGroupIntake.properties(groupId, clientId, consumerProperties));
+        // Requests written in transactions count only once committed.
+        props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        this.consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        this.thread = new Thread(this::run, "kinfer-eos-intake-" + pipeline.model());
+    }
+
+    @Override
+    public TransactionalIntake start() {
+        thread.start();
+        return this;
+    }
+
+    @Override
+    public boolean ready() {
+        return assigned;
+    }
+
+    @Override
+    public long lag() {
+        return lag;
+    }
+
+    @Override
+    public int inFlight() {
+        return inFlight.get();
+    }
+
+    private void run() {
+        try {
+            consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    // Nothing is in flight between polls: every poll was committed or aborted already.
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    assigned = !consumer.assignment().isEmpty();
+                }
+            });
+            while (running) {
+                ConsumerRecords<byte[], byte[]> records = consumer.poll(POLL_TIMEOUT);
+                updateLag();
+                if (!records.isEmpty()) {
+                    cycle(records);
+                }
+            }
+        } catch (WakeupException e) {
+            // close()
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ProducerFencedException | OutOfOrderSequenceException | AuthorizationException e) {
+            log.error("{}: transactional producer can no longer commit ({}); stopping this intake", topic, e.toString());
+        } catch (RuntimeException e) {
+            if (!crashed) {
+                log.error("exactly-once intake of {} failed; stopping it", topic, e);
+            }
+        } finally {
+            try {
+                // A crash stops heartbeats too: leave at once, so the group moves the partitions on.
+                consumer.close(crashed ? Duration.ZERO : Duration.ofSeconds(10));
+            } catch (RuntimeException e) {
+                log.warn("closing the consumer of {}: {}", topic, e.toString());
+            }
+            stopped.countDown();
+        }
+    }
+
+    /** One transaction: the poll's replies and dead letters, then its offsets, committed together. */
+    private void cycle(ConsumerRecords<byte[], byte[]> records) throws InterruptedException {
+        List<ConsumerRecord<byte[], byte[]>> list = new ArrayList<>(records.count());
+        records.forEach(list::add);
+        PollCycle cycle = new PollCycle(list);
+        inFlight.addAndGet(list.size());
+        try {
+            producer.beginTransaction();
+            pipeline.accept(cycle.incoming());
+            boolean finished = cycle.await(Math.max(drainTimeoutMs, 60_000));
+            if (crashed) {
+                return; // a crash leaves the transaction open: the broker aborts it when the next owner fences us
+            }
+            if (!finished || cycle.anyAbandoned()) {
+                abortAndRewind("some replies of the poll were not written");
+                return;
+            }
+            Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+            for (ConsumerRecord<byte[], byte[]> record : list) {
+                offsets.merge(new TopicPartition(record.topic(), record.partition()),
+                        new OffsetAndMetadata(record.offset() + 1),
+                        (a, b) -> a.offset() >= b.offset() ? a : b);
+            }
+            producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
+            producer.commitTransaction();
+        } catch (ProducerFencedException | OutOfOrderSequenceException | AuthorizationException e) {
+            throw e;
+        } catch (KafkaException e) {
+            abortAndRewind(e.toString());
+        } finally {
+            inFlight.addAndGet(-list.size());
+        }
+    }
+
+    /** Aborts the open transaction (its replies are never visible) and goes back to the committed offsets. */
+    private void abortAndRewind(String why) {
+        log.warn("{}: aborting a transaction and reprocessing from the last commit: {}", topic, why);
+        try {
+            producer.abortTransaction();
+        } catch (KafkaException e) {
+            log.warn("{}: abort failed: {}", topic, e.toString());
+        }
+        Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(consumer.assignment(),
+                Duration.ofSeconds(10));
+        for (TopicPartition partition : consumer.assignment()) {
+            OffsetAndMetadata offset = committed.get(partition);
+            if (offset != null) {
+                consumer.seek(partition, offset);
+            } else {
+                consumer.seekToBeginning(List.of(partition));
+            }
+        }
+    }
+
+    private void updateLag() {
+        long total = 0;
+        for (TopicPartition partition : consumer.assignment()) {
+            total += consumer.currentLag(partition).orElse(0);
+        }
+        lag = total;
+    }
+
+    @Override
+    public void crash() {
+        crashed = true;
+        running = false;
+        thread.interrupt();
+        try {
+            stopped.await(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        consumer.wakeup();
+        try {
+            stopped.await(drainTimeoutMs + 70_000, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

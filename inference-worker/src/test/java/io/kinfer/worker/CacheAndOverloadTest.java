@@ -1,0 +1,86 @@
+package io.kinfer.worker;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.stream.IntStream;
+
+import io.kinfer.kafka.embedded.EmbeddedKafka;
+import io.kinfer.kafka.embedded.WithKafka;
+import io.kinfer.protocol.Embedding;
+import io.kinfer.protocol.ErrorCode;
+import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.Tensor;
+import io.kinfer.worker.testing.KafkaTestClient;
+import io.kinfer.worker.testing.OnnxModels;
+import io.kinfer.worker.testing.TestSettings;
+import org.junit.jupiter.api.Test;
+
+@WithKafka
+class CacheAndOverloadTest {
+
+    @Test
+    void identicalInputsAreAnsweredFromTheCache(EmbeddedKafka kafka) throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "bag", "1", OnnxModels.bagOfEmbeddings(8, 4),
+                "{\"kind\":\"text\",\"postprocessing\":{\"kind\":\"embedding\"}}",
+                OnnxModels.wordLevelTokenizer(List.of("good", "bad")));
+        kafka.createTopic("cache.replies", 1);
+        try (KafkaTestClient client = new KafkaTestClient(kafka);
+             InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                     WorkerConfig.MODELS, "bag", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                     WorkerConfig.TOPICS_PARTITIONS, 1)))) {
+            KafkaTestClient.Collector replies = client.collect("cache.replies");
+            InferenceRequest request = InferenceRequest.ofTexts("q", "bag", List.of("good bad good"));
+
+            client.request(request, "cache.replies", "first", 0);
+            await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply("first") != null);
+            client.request(request, "cache.replies", "second", 0);
+            await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply("second") != null);
+
+            assertThat(replies.reply("first").timings().cached()).isFalse();
+            assertThat(replies.reply("second").timings().cached()).isTrue();
+            assertThat(((Embedding) replies.reply("second").outputs().get(0)).vector())
+                    .containsExactly(((Embedding) replies.reply("first").outputs().get(0)).vector());
+            assertThat(worker.scrape()).containsPattern("kinfer_cache_requests_total\\{[^}]*result=\"hit\"[^}]*} 1.0")
+                    .containsPattern("kinfer_cache_requests_total\\{[^}]*result=\"miss\"[^}]*} 1.0");
+        }
+    }
+
+    @Test
+    void beyondTheQueueSizeTheRejectPolicyAnswersOverloadedAndLosesNothing(EmbeddedKafka kafka) throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
+        kafka.createTopic("overload.replies", 1);
+        kafka.createTopic("kinfer.requests.gemm", 1);
+        try (KafkaTestClient client = new KafkaTestClient(kafka)) {
+            // Written before the worker starts: its first poll holds far more than the queue takes.
+            client.requestAll(IntStream.range(0, 200).mapToObj(i -> InferenceRequest.ofTensors("o" + i, "gemm",
+                    List.of(Tensor.fp32("x", new long[] {1, 4}, new float[] {i, 0, 0, 0})))).toList(),
+                    "overload.replies", "");
+            KafkaTestClient.Collector replies = client.collect("overload.replies");
+            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                    WorkerConfig.MODELS, "gemm", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                    WorkerConfig.BATCH_MAX_QUEUE_SIZE, 4, WorkerConfig.BATCH_QUEUE_FULL_POLICY, "reject",
+                    WorkerConfig.CACHE_ENABLED, false)))) {
+                await().atMost(Duration.ofSeconds(60)).until(() -> IntStream.range(0, 200)
+                        .allMatch(i -> replies.reply("o" + i) != null));
+
+                long overloaded = IntStream.range(0, 200).mapToObj(i -> replies.reply("o" + i))
+                        .filter(r -> !r.isSuccess()).peek(r -> assertThat(r.error().code())
+                                .isEqualTo(ErrorCode.OVERLOADED)).count();
+                long succeeded = IntStream.range(0, 200).mapToObj(i -> replies.reply("o" + i))
+                        .filter(InferenceReply::isSuccess).count();
+                assertThat(overloaded).isGreaterThan(0);
+                assertThat(succeeded).isGreaterThanOrEqualTo(4);
+                assertThat(overloaded + succeeded).isEqualTo(200);
+                assertThat(worker.scrape()).contains("outcome=\"overloaded\"");
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+package io.kinfer.worker;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+
+import io.kinfer.kafka.embedded.EmbeddedKafka;
+import io.kinfer.kafka.embedded.WithKafka;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.Tensor;
+import io.kinfer.worker.testing.KafkaTestClient;
+import io.kinfer.worker.testing.OnnxModels;
+import io.kinfer.worker.testing.TestSettings;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Exactly-once mode: replies and offsets commit in one transaction, so a read_committed reader sees every
+ * request answered exactly once, even when a worker crashes mid-stream and another takes over.
+ */
+@WithKafka(brokerProperties = "transaction.abort.timed.out.transaction.cleanup.interval.ms=500")
+class ExactlyOnceTest {
+
+    private static WorkerConfig config(EmbeddedKafka kafka, Path repo, String id) {
+        return new WorkerConfig(TestSettings.forKafka(kafka, WorkerConfig.MODELS, "gemm",
+                WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1, WorkerConfig.WORKER_ID, id,
+                WorkerConfig.EXACTLY_ONCE, true, WorkerConfig.TOPICS_PARTITIONS, 3, WorkerConfig.BATCH_MAX_SIZE, 4,
+                WorkerConfig.CACHE_ENABLED, false, "kafka.producer.transaction.timeout.ms", 2000,
+                "kafka.consumer.max.poll.records", 20, "kafka.consumer.session.timeout.ms", 6000,
+                "kafka.consumer.heartbeat.interval.ms", 500));
+    }
+
+    @Test
+    void readCommittedReadersSeeEachReplyExactlyOnceAcrossACrash(EmbeddedKafka kafka) throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
+        kafka.createTopic("eos.replies", 1);
+        try (KafkaTestClient client = new KafkaTestClient(kafka)) {
+            KafkaTestClient.Collector replies = client.collect("eos.replies");
+            InferenceWorker a = InferenceWorker.start(config(kafka, repo, "eos-a"));
+            await().atMost(Duration.ofSeconds(60)).until(a::ready);
+
+            client.requestAll(requests(400), "eos.replies", "");
+            await().atMost(Duration.ofSeconds(30)).until(() -> IntStream.range(0, 400)
+                    .filter(i -> replies.reply("e" + i) != null).count() >= 40);
+            a.crash();
+            try (InferenceWorker b = InferenceWorker.start(config(kafka, repo, "eos-b"))) {
+                await().atMost(Duration.ofSeconds(120)).until(() -> IntStream.range(0, 400)
+                        .allMatch(i -> replies.reply("e" + i) != null));
+
+                Map<Integer, Integer> duplicates = IntStream.range(0, 400).boxed()
+                        .filter(i -> replies.replies("e" + i).size() != 1)
+                        .collect(Collectors.toMap(i -> i, i -> replies.replies("e" + i).size()));
+                assertThat(duplicates).as("requests answered more than once (read_committed)").isEmpty();
+                assertThat(IntStream.range(0, 400).mapToObj(i -> replies.reply("e" + i)))
+                        .allMatch(r -> r.isSuccess());
+            }
+        }
+    }
+
+    private static List<InferenceRequest> requests(int count) {
+        return IntStream.range(0, count).mapToObj(i -> InferenceRequest.ofTensors("e" + i, "gemm",
+                List.of(Tensor.fp32("x", new long[] {1, 4}, new float[] {i, 3, 0, 1})))).toList();
+    }
+}

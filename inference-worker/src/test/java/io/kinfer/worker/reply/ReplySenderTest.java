@@ -1,0 +1,87 @@
+package io.kinfer.worker.reply;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+import io.kinfer.protocol.ErrorCode;
+import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.JsonCodec;
+import io.kinfer.protocol.KinferHeaders;
+import io.kinfer.protocol.RequestEnvelope;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.MockProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.junit.jupiter.api.Test;
+
+/** Ordering with Kafka's own mocks: a reply counts as sent only once the broker acknowledged it. */
+class ReplySenderTest {
+
+    private final MockProducer<byte[], byte[]> producer =
+            new MockProducer<>(false, null, new ByteArraySerializer(), new ByteArraySerializer());
+    private final Map<String, Integer> topics = new java.util.concurrent.ConcurrentHashMap<>();
+    private final TopicChecker checker = new TopicChecker(topic -> topics.containsKey(topic)
+            ? CompletableFuture.completedFuture(topics.get(topic))
+            : CompletableFuture.failedFuture(new UnknownTopicOrPartitionException(topic)),
+            Duration.ofSeconds(10), System::nanoTime);
+    private final ReplySender sender = new ReplySender(producer, new JsonCodec(), checker, "kinfer.dlq", "w-1");
+
+    @Test
+    void completesOnlyWhenTheBrokerAcknowledgesAndCarriesTheCorrelationId() throws Exception {
+        topics.put("replies", 2);
+        RequestEnvelope to = new RequestEnvelope("corr-1", "replies", 1, 0, 0);
+
+        CompletableFuture<Void> acked = sender.reply(to, InferenceReply.failure("r", "m", ErrorCode.EXPIRED, "late"),
+                new RecordHeaders().add("traceparent", "00-abc-def-01".getBytes(StandardCharsets.UTF_8))).toCompletableFuture();
+
+        assertThat(producer.history()).hasSize(1);
+        assertThat(acked).isNotDone();
+        producer.completeNext();
+        assertThat(acked).isCompleted();
+        ProducerRecord<byte[], byte[]> sent = producer.history().get(0);
+        assertThat(sent.topic()).isEqualTo("replies");
+        assertThat(sent.partition()).isEqualTo(1);
+        assertThat(new String(sent.key(), StandardCharsets.UTF_8)).isEqualTo("corr-1");
+        assertThat(KinferHeaders.string(sent.headers(), KinferHeaders.ERROR)).contains("expired");
+        assertThat(KinferHeaders.string(sent.headers(), "traceparent")).contains("00-abc-def-01");
+    }
+
+    @Test
+    void aMissingTopicOrPartitionFailsAtOnceWithoutTouchingTheProducer() throws Exception {
+        topics.put("replies", 1);
+
+        var missingTopic = sender.reply(new RequestEnvelope("c", "nope", -1, 0, 0),
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+        var missingPartition = sender.reply(new RequestEnvelope("c", "replies", 3, 0, 0),
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+
+        assertThat(missingTopic).isCompletedExceptionally();
+        assertThat(missingPartition).isCompletedExceptionally();
+        assertThat(producer.history()).isEmpty();
+    }
+
+    @Test
+    void deadLettersKeepTheOriginalBytesAndSayWhy() {
+        ConsumerRecord<byte[], byte[]> original = new ConsumerRecord<>("kinfer.requests.m", 4, 42L,
+                "k".getBytes(StandardCharsets.UTF_8), new byte[] {1, 2, 3});
+
+        var acked = sender.deadLetter(original, ErrorCode.MALFORMED, "not JSON").toCompletableFuture();
+        producer.errorNext(new org.apache.kafka.common.errors.TimeoutException("broker gone"));
+
+        assertThat(acked).isCompletedExceptionally();
+        ProducerRecord<byte[], byte[]> dead = producer.history().get(0);
+        assertThat(dead.topic()).isEqualTo("kinfer.dlq");
+        assertThat(dead.value()).containsExactly(1, 2, 3);
+        assertThat(Map.of(
+                "reason", KinferHeaders.string(dead.headers(), KinferHeaders.DLQ_REASON).orElseThrow(),
+                "offset", KinferHeaders.string(dead.headers(), KinferHeaders.DLQ_OFFSET).orElseThrow(),
+                "partition", KinferHeaders.string(dead.headers(), KinferHeaders.DLQ_PARTITION).orElseThrow()))
+                .containsEntry("reason", "malformed").containsEntry("offset", "42").containsEntry("partition", "4");
+    }
+}
