@@ -1,6 +1,8 @@
 package io.kinfer.cli;
 
+import io.kinfer.client.cli.ProduceCommand;
 import io.kinfer.gateway.GatewayCommand;
+import io.kinfer.perf.PerfCommand;
 import io.kinfer.worker.WorkerCommand;
 import picocli.CommandLine.Command;
 import picocli.CommandLine;
@@ -10,7 +12,8 @@ import picocli.CommandLine;
         description = "Kafka-based asynchronous inference: an HTTP gateway, dynamic-batching ONNX Runtime workers, "
                 + "and the tools around them.",
         subcommands = {UpCommand.class, BrokerCommand.class, WorkerCommand.class, GatewayCommand.class,
-                ModelsCommand.class, ConfigCommand.class, CommandLine.HelpCommand.class})
+                ProduceCommand.class, PerfCommand.class, ModelsCommand.class, ConfigCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Kinfer implements Runnable {
 
     @CommandLine.Spec

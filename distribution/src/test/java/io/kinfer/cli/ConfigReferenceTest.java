@@ -22,7 +22,7 @@ class ConfigReferenceTest {
     @Test
     void everyCommandHasHelp() {
         var cli = Kinfer.commandLine();
-        for (String command : new String[] {"up", "worker", "gateway", "models", "config"}) {
+        for (String command : new String[] {"up", "worker", "gateway", "produce", "perf", "models", "config"}) {
             assertThat(cli.getSubcommands().get(command).getUsageMessage()).contains("Usage:").contains("--help");
         }
     }

@@ -59,11 +59,11 @@ public final class GatewayConfig extends AbstractConfig {
                     + "stay open when API keys are set.")
             .define(EVENT_LOOPS, Type.INT, 0, atLeast(0), LOW, "Vert.x event-loop threads; 0: two per core.");
 
-    private final Map<String, ?> settings;
+    private final ClientConfig clientConfig;
 
     public GatewayConfig(Map<String, ?> settings) {
         super(DEFINITION, settings, false);
-        this.settings = settings;
+        this.clientConfig = new ClientConfig(settings);
         if (getLong(TIMEOUT_MS) > getLong(MAX_TIMEOUT_MS)) {
             throw new ConfigException(TIMEOUT_MS, getLong(TIMEOUT_MS), "must not exceed " + MAX_TIMEOUT_MS);
         }
@@ -71,7 +71,7 @@ public final class GatewayConfig extends AbstractConfig {
 
     /** The client part of the same settings. */
     public ClientConfig clientConfig() {
-        return new ClientConfig(settings);
+        return clientConfig;
     }
 
     /** API keys from the setting and the file; empty when authentication is off. */

@@ -91,7 +91,7 @@ class WorkerEndToEndTest {
 
     @Test
     void resultsMatchADirectInProcessRunOfTheSameModel() throws Exception {
-        List<String> texts = List.of("I love this product", "It broke after a day", "Service was fine",
+        List<String> texts = List.of("I love this product", "It broke after a day", "Excellent service and very friendly staff",
                 "Absolutely terrible support", "Wonderful, would buy again");
         for (int i = 0; i < texts.size(); i++) {
             InferenceRequest request = InferenceRequest.ofTexts("cmp-" + i, "sentiment", List.of(texts.get(i)));

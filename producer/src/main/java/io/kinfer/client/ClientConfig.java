@@ -10,6 +10,7 @@ import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import io.kinfer.config.KafkaClientProperties;
 import io.kinfer.protocol.Topics;
@@ -53,8 +54,14 @@ public final class ClientConfig extends AbstractConfig {
             .define(REPLICATION_FACTOR, Type.SHORT, (short) -1, LOW,
                     "Replication factor of the reply topic this instance creates; -1: the broker's default.");
 
+    /** Instances created in this JVM so far: the second one on a host gets a distinct default id. */
+    private static final AtomicInteger INSTANCES = new AtomicInteger();
+
+    private final String defaultId;
+
     public ClientConfig(Map<String, ?> settings) {
         super(DEFINITION, settings, false);
+        this.defaultId = getString(CLIENT_ID).isBlank() ? generatedId(INSTANCES.incrementAndGet()) : null;
         if (!getString(REPLY_TOPIC).isBlank() && getInt(REPLY_PARTITION) < 0) {
             throw new ConfigException(REPLY_PARTITION, -1, "a shared reply.topic needs reply.partition: each instance "
                     + "must own its partition, or instances would read each other's replies");
@@ -66,16 +73,22 @@ public final class ClientConfig extends AbstractConfig {
 
     public String clientId() {
         String id = getString(CLIENT_ID);
-        if (!id.isBlank()) {
-            return id;
-        }
+        return id.isBlank() ? defaultId : id;
+    }
+
+    /**
+     * host-pid (stable for a pod whose process is pid 1, so a restart reuses its reply topic), with a suffix for
+     * every further client in the same JVM so two never share a reply topic.
+     */
+    private static String generatedId(int instance) {
         String host;
         try {
             host = InetAddress.getLocalHost().getHostName();
         } catch (UnknownHostException e) {
             host = "client";
         }
-        return (host + "-" + ManagementFactory.getRuntimeMXBean().getPid()).replaceAll("[^A-Za-z0-9._-]", "-");
+        String id = host + "-" + ManagementFactory.getRuntimeMXBean().getPid() + (instance > 1 ? "-" + instance : "");
+        return id.replaceAll("[^A-Za-z0-9._-]", "-");
     }
 
     /** The reply topic: the configured shared one, or this instance's own. */

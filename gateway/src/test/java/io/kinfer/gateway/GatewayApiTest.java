@@ -1,0 +1,211 @@
+package io.kinfer.gateway;
+
+import static io.kinfer.gateway.PipelineTestSupport.get;
+import static io.kinfer.gateway.PipelineTestSupport.post;
+import static io.kinfer.gateway.PipelineTestSupport.settings;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+import static org.awaitility.Awaitility.await;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.kinfer.kafka.embedded.EmbeddedKafka;
+import io.kinfer.kafka.embedded.WithKafka;
+import io.kinfer.worker.InferenceWorker;
+import io.kinfer.worker.WorkerConfig;
+import io.kinfer.worker.testing.OnnxModels;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Every endpoint with valid input, and each error status, against a real worker and a real broker. */
+@WithKafka
+class GatewayApiTest {
+
+    private static InferenceWorker worker;
+    private static GatewayServer gateway;
+    private static String url;
+
+    @BeforeAll
+    static void start(EmbeddedKafka kafka) throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(2, 3), null, null);
+        worker = InferenceWorker.start(new WorkerConfig(settings(kafka, WorkerConfig.MODELS, "sentiment,gemm",
+                WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1, WorkerConfig.TOPICS_PARTITIONS, 2,
+                WorkerConfig.ONNX_INTRA_OP_THREADS, 1)));
+        gateway = GatewayServer.start(new GatewayConfig(settings(kafka, GatewayConfig.PORT, 0,
+                GatewayConfig.BODY_LIMIT_BYTES, 4096)));
+        url = gateway.url();
+        await().atMost(Duration.ofSeconds(30)).until(() -> gateway.catalog().ready("sentiment", null)
+                && gateway.catalog().ready("gemm", null) && worker.ready());
+    }
+
+    @AfterAll
+    static void stop() {
+        gateway.close();
+        worker.close();
+    }
+
+    @Test
+    void predictBatchKeepsTheInputOrder() throws Exception {
+        var response = post(url + "/predict_batch", "{\"texts\":[\"I love it, wonderful\",\"Broken on arrival, "
+                + "awful\",\"Fantastic quality\",\"Worst purchase ever\"]}");
+
+        assertThat(response.status()).isEqualTo(200);
+        JsonNode predictions = response.body().get("predictions");
+        assertThat(predictions).hasSize(4);
+        assertThat(predictions.get(0).get("label").asText()).isEqualTo("positive");
+        assertThat(predictions.get(1).get("label").asText()).isEqualTo("negative");
+        assertThat(predictions.get(2).get("label").asText()).isEqualTo("positive");
+        assertThat(predictions.get(3).get("label").asText()).isEqualTo("negative");
+        assertThat(predictions.get(0).get("timings").get("batch_size").asInt()).isPositive();
+    }
+
+    @Test
+    void openInferenceProtocolHealthAndMetadata() throws Exception {
+        assertThat(get(url + "/v2/health/live").status()).isEqualTo(200);
+        assertThat(get(url + "/v2/health/ready").body().get("ready").asBoolean()).isTrue();
+        var server = get(url + "/v2");
+        assertThat(server.body().get("name").asText()).isEqualTo("kinfer");
+        assertThat(server.body().has("extensions")).isTrue();
+
+        var metadata = get(url + "/v2/models/gemm");
+        assertThat(metadata.status()).isEqualTo(200);
+        assertThat(metadata.body().get("name").asText()).isEqualTo("gemm");
+        assertThat(metadata.body().get("versions").get(0).asText()).isEqualTo("1");
+        assertThat(metadata.body().get("platform").asText()).isEqualTo("onnxruntime_onnx");
+        assertThat(metadata.body().get("inputs").get(0).toString())
+                .isEqualTo("{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[-1,2]}");
+        assertThat(get(url + "/v2/models/gemm/versions/1").status()).isEqualTo(200);
+        assertThat(get(url + "/v2/models/gemm/ready").body().get("ready").asBoolean()).isTrue();
+        assertThat(get(url + "/v2/models/gemm/versions/1/ready").status()).isEqualTo(200);
+        assertThat(get(url + "/v2/models/gemm/versions/7").status()).isEqualTo(404);
+        assertThat(get(url + "/v2/models/nope").body().get("error").asText()).contains("unknown model");
+    }
+
+    @Test
+    void openInferenceProtocolInferWithTheSpecsRequestShape() throws Exception {
+        // The specification's example request, with FP32 data for this model (the example's UINT32/BOOL inputs
+        // are not types this model takes); nested data and a requested output as the spec allows.
+        String body = """
+                {
+                  "id" : "42",
+                  "inputs" : [
+                    {
+                      "name" : "x",
+                      "shape" : [ 2, 2 ],
+                      "datatype" : "FP32",
+                      "data" : [ [1, 2], [3, 4] ]
+                    }
+                  ],
+                  "outputs" : [
+                    {
+                      "name" : "y"
+                    }
+                  ]
+                }
+                """;
+
+        var response = post(url + "/v2/models/gemm/infer", body, "Content-Type", "application/json");
+
+        assertThat(response.status()).isEqualTo(200);
+        assertThat(response.body().get("id").asText()).isEqualTo("42");
+        assertThat(response.body().get("model_name").asText()).isEqualTo("gemm");
+        assertThat(response.body().get("model_version").asText()).isEqualTo("1");
+        JsonNode y = response.body().get("outputs").get(0);
+        assertThat(y.get("name").asText()).isEqualTo("y");
+        assertThat(y.get("datatype").asText()).isEqualTo("FP32");
+        assertThat(y.get("shape").toString()).isEqualTo("[2,3]");
+        float[] expected = OnnxModels.gemmExpected(new float[] {1, 2}, 3);
+        assertThat((float) y.get("data").get(2).asDouble()).isCloseTo(expected[2], within(1e-4f));
+    }
+
+    @Test
+    void openInferenceProtocolTextsAsBytesTensor() throws Exception {
+        var response = post(url + "/v2/models/sentiment/infer",
+                "{\"inputs\":[{\"name\":\"text\",\"shape\":[2],\"datatype\":\"BYTES\",\"data\":[\"I love this product\","
+                        + "\"This is terrible\"]}]}");
+
+        assertThat(response.status()).isEqualTo(200);
+        JsonNode outputs = response.body().get("outputs");
+        assertThat(outputs.get(0).get("name").asText()).isEqualTo("label");
+        assertThat(outputs.get(0).get("data").toString()).isEqualTo("[\"positive\",\"negative\"]");
+        assertThat(outputs.get(1).get("shape").toString()).isEqualTo("[2,2]");
+        assertThat(response.body().get("id").asText()).isNotBlank();
+    }
+
+    @Test
+    void theSpecsUnsupportedTypesAndBinaryDataGetClearErrors() throws Exception {
+        var uint32 = post(url + "/v2/models/gemm/infer", "{\"id\":\"42\",\"inputs\":[{\"name\":\"input0\",\"shape\":[2,2],"
+                + "\"datatype\":\"UINT32\",\"data\":[1,2,3,4]}]}");
+        assertThat(uint32.status()).isEqualTo(400);
+        assertThat(uint32.body().get("error").asText()).contains("UINT32").contains("FP32");
+
+        var binary = post(url + "/v2/models/gemm/infer", "{}", "Content-Type", "application/octet-stream");
+        assertThat(binary.status()).isEqualTo(400);
+        assertThat(binary.body().get("error").asText()).contains("binary");
+
+        var unknownOutput = post(url + "/v2/models/gemm/infer", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],"
+                + "\"datatype\":\"FP32\",\"data\":[1,2]}],\"outputs\":[{\"name\":\"DUMMY\"}]}");
+        assertThat(unknownOutput.status()).isEqualTo(400);
+        assertThat(unknownOutput.body().get("error").asText()).contains("unexpected inference output 'DUMMY'");
+
+        var wrongShape = post(url + "/v2/models/gemm/infer", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,3],"
+                + "\"datatype\":\"FP32\",\"data\":[1,2,3]}]}");
+        assertThat(wrongShape.status()).isEqualTo(400);
+        assertThat(wrongShape.body().get("code").asText()).isEqualTo("invalid_tensor");
+    }
+
+    @Test
+    void errorStatusesSayWhatIsWrong() throws Exception {
+        var malformed = post(url + "/predict", "{\"text\":");
+        assertThat(malformed.status()).isEqualTo(400);
+        assertThat(malformed.body().get("code").asText()).isEqualTo("malformed");
+
+        var wrongField = post(url + "/predict", "{\"text\":42}");
+        assertThat(wrongField.status()).isEqualTo(400);
+        assertThat(wrongField.body().get("error").asText()).contains("'text' must be a string");
+
+        var empty = post(url + "/predict", "{\"text\":\"   \"}");
+        assertThat(empty.status()).isEqualTo(400);
+
+        var unknown = post(url + "/predict", "{\"text\":\"hi\",\"model\":\"nope\"}");
+        assertThat(unknown.status()).isEqualTo(404);
+
+        var tooBig = post(url + "/predict", "{\"text\":\"" + "x".repeat(5000) + "\"}");
+        assertThat(tooBig.status()).isEqualTo(413);
+
+        var tensorModel = post(url + "/predict", "{\"text\":\"hi\",\"model\":\"gemm\"}");
+        assertThat(tensorModel.status()).isEqualTo(400);
+        assertThat(tensorModel.body().get("error").asText()).contains("/v2/models/gemm/infer");
+
+        var deadline = post(url + "/predict", "{\"text\":\"I love it\"}", Inference.TIMEOUT_HEADER, "1");
+        assertThat(deadline.status()).isEqualTo(504);
+        assertThat(deadline.body().get("code").asText()).isEqualTo("deadline_exceeded");
+
+        var badTimeout = post(url + "/predict", "{\"text\":\"I love it\"}", Inference.TIMEOUT_HEADER, "soon");
+        assertThat(badTimeout.status()).isEqualTo(400);
+
+        var noRoute = get(url + "/nope");
+        assertThat(noRoute.status()).isEqualTo(404);
+        for (var response : new PipelineTestSupport.Response[] {malformed, wrongField, unknown, tooBig, deadline}) {
+            assertThat(response.raw().body()).doesNotContain("Exception").doesNotContain("\tat ");
+        }
+    }
+
+    @Test
+    void metricsCountHttpRequestsByRouteAndStatus() throws Exception {
+        post(url + "/predict", "{\"text\":\"Great\"}");
+        post(url + "/predict", "{\"text\":\"hi\",\"model\":\"nope\"}");
+
+        String metrics = get(url + "/metrics").raw().body();
+
+        assertThat(metrics).contains("kinfer_http_requests_seconds_count{method=\"POST\",route=\"/predict\",status=\"200\"")
+                .contains("status=\"404\"")
+                .contains("kinfer_client_inflight")
+                .contains("kinfer_client_latency_seconds_bucket");
+    }
+}

@@ -1,0 +1,229 @@
+package io.kinfer.perf;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
+
+import io.kinfer.protocol.Timings;
+import org.HdrHistogram.Histogram;
+
+/**
+ * Generates one load against a {@link Target} and measures it.
+ *
+ * <p>Closed loop ({@code users}): each user sends its next call when the previous one is answered, as Locust
+ * does. Open loop ({@code rate}): calls start at planned times (Poisson or evenly spaced) whether or not earlier
+ * ones were answered, and each latency is measured from its planned start, so a stalled server cannot hide its
+ * stall by slowing the generator down (no coordinated omission).
+ */
+final class LoadRunner {
+
+    /** How to load. For closed loop {@code rate} is 0; for open loop {@code users} is 0. */
+    record Plan(String name, int users, double rate, boolean poisson, int batchSize, Duration warmup,
+                Duration duration) {
+        boolean open() {
+            return rate > 0;
+        }
+    }
+
+    /** Receives the live figures once a second. */
+    interface Progress {
+        void update(Plan plan, double elapsedSeconds, double requestsPerSecond, double p99Ms, long failures,
+                    boolean warmingUp);
+    }
+
+    private final Target target;
+    private final Corpus corpus;
+    private final Progress progress;
+
+    LoadRunner(Target target, Corpus corpus, Progress progress) {
+        this.target = target;
+        this.corpus = corpus;
+        this.progress = progress;
+    }
+
+    /** The shared state of one run: what the callbacks record into. */
+    private static final class Measurement {
+        final LatencyRecorder latency = new LatencyRecorder();
+        final LatencyRecorder queue = new LatencyRecorder();
+        final LatencyRecorder inference = new LatencyRecorder();
+        final Map<Integer, LongAdder> batchSizes = new ConcurrentHashMap<>();
+        final Map<String, LongAdder> failures = new ConcurrentHashMap<>();
+        final LongAdder requests = new LongAdder();
+        final LongAdder items = new LongAdder();
+        final LongAdder cached = new LongAdder();
+        final AtomicLong intervalFailures = new AtomicLong();
+        volatile boolean measuring;
+
+        void record(long latencyNanos, Target.Outcome outcome) {
+            if (!measuring) {
+                return;
+            }
+            latency.recordNanos(latencyNanos);
+            requests.increment();
+            if (!outcome.ok()) {
+                failures.computeIfAbsent(outcome.failure(), k -> new LongAdder()).increment();
+                intervalFailures.incrementAndGet();
+                return;
+            }
+            items.add(outcome.items());
+            for (Timings timings : outcome.timings()) {
+                if (timings.cached()) {
+                    cached.increment();
+                    continue;
+                }
+                queue.recordMillis(timings.queueMs());
+                inference.recordMillis(timings.inferenceMs());
+                batchSizes.computeIfAbsent(timings.batchSize(), k -> new LongAdder()).increment();
+            }
+        }
+
+        void reset() {
+            latency.reset();
+            queue.reset();
+            inference.reset();
+            batchSizes.clear();
+            failures.clear();
+            requests.reset();
+            items.reset();
+            cached.reset();
+            intervalFailures.set(0);
+        }
+    }
+
+    PerfReport.RunResult run(Plan plan) throws InterruptedException {
+        Measurement m = new Measurement();
+        ExecutorService callbacks = Executors.newFixedThreadPool(2, r -> {
+            Thread thread = new Thread(r, "perf-users");
+            thread.setDaemon(true);
+            return thread;
+        });
+        long start = System.nanoTime();
+        long measureFrom = start + plan.warmup().toNanos();
+        long end = measureFrom + plan.duration().toNanos();
+        List<PerfReport.Interval> timeline = new ArrayList<>();
+        CountDownLatch finished = new CountDownLatch(1);
+        Thread generator = new Thread(() -> {
+            try {
+                if (plan.open()) {
+                    openLoop(plan, m, end);
+                } else {
+                    closedLoop(plan, m, end, callbacks);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                finished.countDown();
+            }
+        }, "perf-generator");
+        generator.setDaemon(true);
+        generator.start();
+
+        // The warm-up ends exactly at measureFrom; then, once a second, a timeline point and the live figures.
+        long nextTick = Math.min(start + TimeUnit.SECONDS.toNanos(1), measureFrom);
+        while (System.nanoTime() < end) {
+            LockSupport.parkNanos(Math.max(0, nextTick - System.nanoTime()));
+            long now = System.nanoTime();
+            if (!m.measuring && now >= measureFrom) {
+                m.reset();
+                m.measuring = true;
+                nextTick = measureFrom + TimeUnit.SECONDS.toNanos(1);
+                continue;
+            }
+            if (m.measuring) {
+                Histogram interval = m.latency.interval();
+                double second = (now - measureFrom) / 1e9;
+                long failures = m.intervalFailures.getAndSet(0);
+                double p50 = interval.getTotalCount() == 0 ? 0 : interval.getValueAtPercentile(50) / 1000.0;
+                double p99 = interval.getTotalCount() == 0 ? 0 : interval.getValueAtPercentile(99) / 1000.0;
+                timeline.add(new PerfReport.Interval(Math.round(second * 10) / 10.0, interval.getTotalCount(), p50,
+                        p99, failures));
+                progress.update(plan, second, interval.getTotalCount(), p99,
+                        m.failures.values().stream().mapToLong(LongAdder::sum).sum(), false);
+            } else {
+                progress.update(plan, (now - start) / 1e9, 0, 0, 0, true);
+            }
+            nextTick = m.measuring ? nextTick + TimeUnit.SECONDS.toNanos(1)
+                    : Math.min(nextTick + TimeUnit.SECONDS.toNanos(1), measureFrom);
+        }
+        m.measuring = false;
+        double seconds = (System.nanoTime() - measureFrom) / 1e9;
+        generator.interrupt();
+        finished.await(30, TimeUnit.SECONDS);
+        callbacks.shutdownNow();
+
+        Map<String, Long> failures = new TreeMap<>();
+        m.failures.forEach((kind, count) -> failures.put(kind, count.sum()));
+        Map<Integer, Long> batches = new TreeMap<>();
+        m.batchSizes.forEach((size, count) -> batches.put(size, count.sum()));
+        long requests = m.requests.sum();
+        long items = m.items.sum();
+        return new PerfReport.RunResult(plan.name(), target.name(), target.endpoint(plan.batchSize()), null,
+                plan.open() ? "open" : "closed", plan.users(), plan.rate(),
+                plan.open() ? (plan.poisson() ? "poisson" : "constant") : null, plan.batchSize(),
+                round(seconds), requests, items, failures.values().stream().mapToLong(Long::longValue).sum(),
+                failures, round(requests / seconds), round(items / seconds),
+                LatencyRecorder.summary(m.latency.total()),
+                new PerfReport.ServerBreakdown(LatencyRecorder.summary(m.queue.total()),
+                        LatencyRecorder.summary(m.inference.total()), batches, m.cached.sum()),
+                timeline, null);
+    }
+
+    /** Each user sends its next call as soon as its previous one is answered. */
+    private void closedLoop(Plan plan, Measurement m, long end, ExecutorService callbacks)
+            throws InterruptedException {
+        CountDownLatch users = new CountDownLatch(plan.users());
+        for (int u = 0; u < plan.users(); u++) {
+            nextCall(plan, m, end, callbacks, users);
+        }
+        users.await();
+    }
+
+    private void nextCall(Plan plan, Measurement m, long end, ExecutorService callbacks, CountDownLatch users) {
+        if (System.nanoTime() >= end) {
+            users.countDown();
+            return;
+        }
+        long started = System.nanoTime();
+        target.call(corpus.next(plan.batchSize())).whenCompleteAsync((outcome, error) -> {
+            m.record(System.nanoTime() - started, outcome != null ? outcome : Target.Outcome.failed("client_error"));
+            nextCall(plan, m, end, callbacks, users);
+        }, callbacks);
+    }
+
+    /** Calls start at planned times; latency counts from the plan, so falling behind shows as latency. */
+    private void openLoop(Plan plan, Measurement m, long end) throws InterruptedException {
+        SplittableRandom random = new SplittableRandom(42);
+        double meanGapNanos = 1e9 / plan.rate();
+        long planned = System.nanoTime();
+        while (planned < end) {
+            double gap = plan.poisson() ? -Math.log(1 - random.nextDouble()) * meanGapNanos : meanGapNanos;
+            planned += (long) gap;
+            long wait = planned - System.nanoTime();
+            if (wait > 0) {
+                LockSupport.parkNanos(wait);
+            }
+            if (Thread.interrupted()) {
+                throw new InterruptedException();
+            }
+            long intended = planned;
+            target.call(corpus.next(plan.batchSize()))
+                    .whenComplete((outcome, error) -> m.record(System.nanoTime() - intended,
+                            outcome != null ? outcome : Target.Outcome.failed("client_error")));
+        }
+    }
+
+    private static double round(double value) {
+        return Math.round(value * 100) / 100.0;
+    }
+}

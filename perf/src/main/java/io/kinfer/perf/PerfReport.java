@@ -1,0 +1,105 @@
+package io.kinfer.perf;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+
+/**
+ * Everything a perf run measured, as written by {@code --json} and read by {@code perf compare} and the HTML
+ * report. Latencies are milliseconds; rates are per second.
+ *
+ * @param runs    one entry per load (a scenario, or one step of a sweep)
+ * @param ceiling the raw model measured in-process in the same run, when asked for
+ */
+public record PerfReport(String tool, String startedAt, Environment environment, List<RunResult> runs,
+                         CeilingResult ceiling, List<ProfileResult> profiles) {
+
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .setSerializationInclusion(JsonInclude.Include.NON_NULL)
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+    /** Where it ran: the figures mean little without it. */
+    public record Environment(String host, int cpus, long maxHeapMb, String java, String os, String command) {
+    }
+
+    /**
+     * One load: how it was generated and what came back.
+     *
+     * @param mode       {@code closed} (users send again when answered) or {@code open} (arrivals at a rate)
+     * @param batchSize  texts per HTTP call (1: /predict; more: /predict_batch) or per Kafka request
+     * @param requests   calls completed (successes and failures) during the measured window
+     * @param items      texts answered successfully
+     * @param latency    end-to-end per call; open loop measures from the intended send time
+     * @param server     the workers' own breakdown, from the replies' timings
+     * @param timeline   one point per second: throughput and latency over time
+     * @param ratioToCeiling items per second over the raw model's ceiling, when the ceiling was measured
+     */
+    public record RunResult(String name, String target, String endpoint, String model, String mode, int users,
+                            double rate, String arrivals, int batchSize, double durationSeconds, long requests,
+                            long items, long failures, Map<String, Long> failuresByKind, double requestsPerSecond,
+                            double itemsPerSecond, Latency latency, ServerBreakdown server, List<Interval> timeline,
+                            Double ratioToCeiling) {
+    }
+
+    /** Percentiles in milliseconds, from an HdrHistogram. */
+    public record Latency(long count, double mean, double p50, double p90, double p95, double p99, double p999,
+                          double max) {
+    }
+
+    /**
+     * Queue and inference time as the workers report them, and how big the batches were: {@code batchSizes} counts
+     * replies by the size of the batch they were computed in (a batch of 8 contributes 8), cached replies apart.
+     */
+    public record ServerBreakdown(Latency queueMs, Latency inferenceMs, Map<Integer, Long> batchSizes,
+                                  long cachedReplies) {
+    }
+
+    /** One second of a run. */
+    public record Interval(double second, double requestsPerSecond, double p50, double p99, long failures) {
+    }
+
+    /**
+     * The raw model in this process: no Kafka, no HTTP, the same ONNX model and thread count. Throughput at the
+     * largest batch is the ceiling the pipeline is compared with; batch-1 latency is the floor of a lone call.
+     */
+    public record CeilingResult(String model, int threads, int batchSize, double itemsPerSecond,
+                                Latency batchLatency, Latency batch1Latency) {
+    }
+
+    /** The hottest methods of one profiled process, by self time and by total time (cProfile's two views). */
+    public record ProfileResult(String process, String jfrFile, long samples, List<MethodShare> bySelfTime,
+                                List<MethodShare> byTotalTime) {
+    }
+
+    public record MethodShare(String method, long samples, double percent) {
+    }
+
+    public void write(Path file) throws IOException {
+        if (file.getParent() != null) {
+            Files.createDirectories(file.getParent());
+        }
+        JSON.writeValue(file.toFile(), this);
+    }
+
+    public static PerfReport read(Path file) throws IOException {
+        return JSON.readValue(file.toFile(), PerfReport.class);
+    }
+
+    public String toJson() throws IOException {
+        return JSON.writeValueAsString(this);
+    }
+
+    public static ObjectMapper mapper() {
+        return JSON;
+    }
+}

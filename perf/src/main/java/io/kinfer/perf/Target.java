@@ -1,0 +1,36 @@
+package io.kinfer.perf;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+import io.kinfer.protocol.Timings;
+
+/** What a load is sent to: the gateway over HTTP (simple API or OIP), or Kafka through the Java client. */
+interface Target extends AutoCloseable {
+
+    /** How one call ended: texts answered, or why not, plus the workers' timings per text when reported. */
+    record Outcome(int items, String failure, List<Timings> timings) {
+        static Outcome ok(int items, List<Timings> timings) {
+            return new Outcome(items, null, timings);
+        }
+
+        static Outcome failed(String kind) {
+            return new Outcome(0, kind, List.of());
+        }
+
+        boolean ok() {
+            return failure == null;
+        }
+    }
+
+    String name();
+
+    /** A short description of where calls go, e.g. {@code POST http://127.0.0.1:8080/predict}. */
+    String endpoint(int batchSize);
+
+    /** Sends one call carrying these texts; never completes exceptionally (failures are outcomes). */
+    CompletableFuture<Outcome> call(List<String> texts);
+
+    @Override
+    void close();
+}

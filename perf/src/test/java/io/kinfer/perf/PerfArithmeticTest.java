@@ -1,0 +1,77 @@
+package io.kinfer.perf;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+
+/** The generator's arithmetic on known inputs: percentiles, the corpus, the comparison table. */
+class PerfArithmeticTest {
+
+    @Test
+    void percentilesComeFromTheRecordedValues() {
+        LatencyRecorder recorder = new LatencyRecorder();
+        for (int ms = 1; ms <= 100; ms++) {
+            recorder.recordMillis(ms);
+        }
+
+        PerfReport.Latency latency = LatencyRecorder.summary(recorder.total());
+
+        assertThat(latency.count()).isEqualTo(100);
+        assertThat(latency.p50()).isCloseTo(50, within(0.1));
+        assertThat(latency.p99()).isCloseTo(99, within(0.1));
+        assertThat(latency.max()).isCloseTo(100, within(0.1));
+        assertThat(latency.mean()).isCloseTo(50.5, within(0.1));
+    }
+
+    @Test
+    void theCorpusSpreadsLengthsAndCanDefeatTheCache() {
+        Corpus repeated = Corpus.builtIn();
+        Corpus unique = Corpus.builtIn().unique();
+        int size = repeated.texts().size();
+
+        assertThat(repeated.next(size)).containsExactlyElementsOf(repeated.texts());
+        assertThat(repeated.next(1)).containsExactly(repeated.texts().get(0));
+        List<String> a = unique.next(size + 1);
+        assertThat(a.get(size)).startsWith(repeated.texts().get(0)).isNotEqualTo(a.get(0));
+        assertThat(repeated.texts().stream().mapToInt(t -> t.split(" ").length).max().getAsInt()).isGreaterThan(30);
+    }
+
+    @Test
+    void compareShowsAfterOverBefore() {
+        PerfReport before = report(100, 20);
+        PerfReport after = report(250, 10);
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+
+        Tables.compare(new PrintStream(bytes, true, StandardCharsets.UTF_8), before, after);
+
+        String table = bytes.toString(StandardCharsets.UTF_8);
+        assertThat(table).contains("| ten-users | req/s | 100.0 | 250.0 | 2.50x |")
+                .contains("|  | P99 ms | 20.0 | 10.0 | 0.50x |");
+    }
+
+    @Test
+    void reportsRoundTripThroughJson(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        PerfReport report = report(123, 45);
+        report.write(dir.resolve("r.json"));
+
+        assertThat(PerfReport.read(dir.resolve("r.json"))).isEqualTo(report);
+    }
+
+    static PerfReport report(double rps, double p99) {
+        PerfReport.Latency latency = new PerfReport.Latency(1000, p99 / 2, p99 / 3, p99 / 2, p99 * 0.8, p99, p99 * 2,
+                p99 * 3);
+        PerfReport.RunResult run = new PerfReport.RunResult("ten-users", "http", "POST /predict", "sentiment",
+                "closed", 10, 0, null, 1, 20, (long) (rps * 20), (long) (rps * 20), 0, Map.of(), rps, rps, latency,
+                new PerfReport.ServerBreakdown(latency, latency, Map.of(1, 10L, 4, 40L), 0),
+                List.of(new PerfReport.Interval(1, rps, p99 / 3, p99, 0)), 0.5);
+        return new PerfReport("kinfer perf", "2026-11-28T00:00:00Z",
+                new PerfReport.Environment("h", 2, 1024, "java", "linux", "kinfer perf"), List.of(run), null, null);
+    }
+}

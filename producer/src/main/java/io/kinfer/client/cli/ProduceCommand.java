@@ -1,0 +1,235 @@
+package io.kinfer.client.cli;
+
+import java.io.BufferedReader;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.kinfer.client.ClientConfig;
+import io.kinfer.client.InferenceClient;
+import io.kinfer.client.InferenceException;
+import io.kinfer.config.ConfigOptions;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.JsonCodec;
+import io.kinfer.protocol.ProtocolException;
+import io.kinfer.protocol.Topics;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code kinfer produce}: batch work for upstream systems. Reads JSON lines (wire-format requests, or the short
+ * forms {@code {"text": ...}} / {@code {"texts": [...]}}), publishes them to {@code kinfer.requests.<model>},
+ * and with {@code --wait} collects the replies and writes them as JSON lines; prints progress and a summary by
+ * outcome.
+ */
+@Command(name = "produce", mixinStandardHelpOptions = true,
+        description = {"Publishes prediction requests from JSON lines (a file or stdin) to Kafka; with --wait, "
+                + "writes each reply as a JSON line.",
+                "A line is a request {\"id\", \"model\", \"inputs\": [...]} or a short form {\"text\": ...} / "
+                        + "{\"texts\": [...]} (id and model optional)."})
+public final class ProduceCommand implements Callable<Integer> {
+
+    @Mixin
+    ConfigOptions configOptions;
+
+    @Option(names = {"-i", "--input"}, defaultValue = "-", description = "JSON lines to read; - for stdin "
+            + "(default).")
+    String input;
+
+    @Option(names = {"-o", "--output"}, defaultValue = "-", description = "Where --wait writes replies; - for "
+            + "stdout (default).")
+    String output;
+
+    @Option(names = {"-m", "--model"}, defaultValue = "sentiment", description = "Model of lines that name none. "
+            + "Default: ${DEFAULT-VALUE}.")
+    String model;
+
+    @Option(names = {"-w", "--wait"}, description = "Wait for each reply and write it (request-reply); without it, "
+            + "fire-and-forget.")
+    boolean waitForReplies;
+
+    @Option(names = "--reply-topic", description = "Fire-and-forget: where the workers should reply "
+            + "(default: kinfer.replies).")
+    String replyTopic;
+
+    @Option(names = "--rate", description = "At most this many requests per second (default: as fast as Kafka "
+            + "takes them).")
+    Double rate;
+
+    @Option(names = "--timeout", defaultValue = "30000", description = "Per-request timeout in ms with --wait "
+            + "(the request's deadline). Default: ${DEFAULT-VALUE}.")
+    long timeoutMs;
+
+    @Option(names = "--max-in-flight", defaultValue = "1000", description = "Requests outstanding at once. "
+            + "Default: ${DEFAULT-VALUE}.")
+    int maxInFlight;
+
+    @Option(names = {"-q", "--quiet"}, description = "No progress bar.")
+    boolean quiet;
+
+    private final JsonCodec codec = new JsonCodec();
+    private final Map<String, LongAdder> outcomes = new ConcurrentHashMap<>();
+
+    @Override
+    public Integer call() throws Exception {
+        Map<String, String> settings = configOptions.load(Map.of());
+        Map<String, Object> clientSettings = new LinkedHashMap<>(settings);
+        clientSettings.putIfAbsent(ClientConfig.REQUEST_TIMEOUT_MS, Long.toString(timeoutMs));
+        clientSettings.putIfAbsent(ClientConfig.MAX_IN_FLIGHT, Integer.toString(Math.max(maxInFlight, 1)));
+        List<String> lines = readLines();
+        ProgressBar progress = new ProgressBar(System.err, lines.size(), !quiet);
+        Semaphore window = new Semaphore(maxInFlight);
+        AtomicLong sent = new AtomicLong();
+        long started = System.nanoTime();
+        try (InferenceClient client = InferenceClient.create(new ClientConfig(clientSettings));
+             Writer out = waitForReplies ? writer() : Writer.nullWriter()) {
+            List<CompletableFuture<Void>> pending = new ArrayList<>();
+            long lineNumber = 0;
+            for (String line : lines) {
+                lineNumber++;
+                InferenceRequest request;
+                try {
+                    request = parse(line, lineNumber);
+                } catch (ProtocolException e) {
+                    count("invalid_line");
+                    System.err.printf("%nline %d skipped: %s%n", lineNumber, e.getMessage());
+                    progress.step();
+                    continue;
+                }
+                pace(started, sent.getAndIncrement());
+                window.acquire();
+                CompletableFuture<Void> done = waitForReplies
+                        ? client.request(request, Duration.ofMillis(timeoutMs)).thenAccept(reply -> {
+                            count(reply.error() == null ? "success" : "error_" + reply.error().code().wireName());
+                            write(out, codec.encodeReply(reply));
+                        })
+                        : client.submit(request, replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic, 0,
+                                Map.of()).thenRun(() -> count("published"));
+                pending.add(done.exceptionally(error -> {
+                    count(failureKind(error));
+                    return null;
+                }).whenComplete((ok, error) -> {
+                    window.release();
+                    progress.step();
+                }));
+            }
+            CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new)).join();
+        }
+        progress.finish();
+        printSummary(lines.size(), (System.nanoTime() - started) / 1e9);
+        return outcomes.keySet().stream().allMatch(k -> k.equals("success") || k.equals("published")) ? 0 : 1;
+    }
+
+    private List<String> readLines() throws IOException {
+        List<String> lines = new ArrayList<>();
+        try (BufferedReader reader = "-".equals(input)
+                ? new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))
+                : Files.newBufferedReader(Path.of(input))) {
+            String line;
+            while ((line = reader.readLine()) != null) {
+                if (!line.isBlank()) {
+                    lines.add(line);
+                }
+            }
+        }
+        return lines;
+    }
+
+    private Writer writer() throws IOException {
+        return "-".equals(output) ? new BufferedWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8))
+                : Files.newBufferedWriter(Path.of(output));
+    }
+
+    private static void write(Writer out, byte[] json) {
+        synchronized (out) {
+            try {
+                out.write(new String(json, StandardCharsets.UTF_8));
+                out.write('\n');
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
+    }
+
+    /** A wire-format request, or {"text": ...} / {"texts": [...]} with optional id and model. */
+    InferenceRequest parse(String line, long lineNumber) throws ProtocolException {
+        JsonNode node = codec.parse(line.getBytes(StandardCharsets.UTF_8));
+        if (node.has("inputs")) {
+            if (!node.has("model")) {
+                ((com.fasterxml.jackson.databind.node.ObjectNode) node).put("model", model);
+            }
+            if (!node.has("id")) {
+                ((com.fasterxml.jackson.databind.node.ObjectNode) node).put("id", "line-" + lineNumber);
+            }
+            return codec.decodeRequest(node.toString().getBytes(StandardCharsets.UTF_8));
+        }
+        List<String> texts = new ArrayList<>();
+        if (node.path("text").isTextual()) {
+            texts.add(node.get("text").textValue());
+        } else if (node.path("texts").isArray()) {
+            node.get("texts").forEach(t -> texts.add(t.asText()));
+        } else {
+            throw new ProtocolException(io.kinfer.protocol.ErrorCode.INVALID_REQUEST,
+                    "a line needs 'inputs', 'text' or 'texts'");
+        }
+        String id = node.path("id").isTextual() ? node.get("id").textValue() : "line-" + lineNumber;
+        String lineModel = node.path("model").isTextual() ? node.get("model").textValue() : model;
+        return codec.decodeRequest(codec.encodeRequest(InferenceRequest.ofTexts(id, lineModel, texts)));
+    }
+
+    private void pace(long started, long index) {
+        if (rate == null || rate <= 0) {
+            return;
+        }
+        long due = started + (long) (index * 1e9 / rate);
+        long wait = due - System.nanoTime();
+        if (wait > 0) {
+            LockSupport.parkNanos(wait);
+        }
+    }
+
+    private void count(String outcome) {
+        outcomes.computeIfAbsent(outcome, o -> new LongAdder()).increment();
+    }
+
+    private static String failureKind(Throwable error) {
+        Throwable cause = error.getCause() != null ? error.getCause() : error;
+        if (cause instanceof InferenceException.DeadlineExceeded) {
+            return "timeout";
+        }
+        if (cause instanceof InferenceException.KafkaUnavailable) {
+            return "kafka_unavailable";
+        }
+        if (cause instanceof InferenceException.Overloaded) {
+            return "overloaded";
+        }
+        return "failed";
+    }
+
+    private void printSummary(int lines, double seconds) {
+        Map<String, Long> sorted = new TreeMap<>();
+        outcomes.forEach((k, v) -> sorted.put(k, v.sum()));
+        System.err.printf("%d lines in %.1f s (%.1f/s): %s%n", lines, seconds, lines / Math.max(seconds, 1e-9),
+                sorted.isEmpty() ? "nothing" : sorted.toString().replaceAll("[{}]", ""));
+    }
+}

@@ -1,0 +1,183 @@
+package io.kinfer.client;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import io.kinfer.kafka.embedded.EmbeddedKafka;
+import io.kinfer.kafka.embedded.WithKafka;
+import io.kinfer.protocol.Embedding;
+import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.KinferHeaders;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+@WithKafka
+class InferenceClientTest {
+
+    private static FakeWorker worker;
+
+    @BeforeAll
+    static void start(EmbeddedKafka kafka) {
+        kafka.createTopic("kinfer.requests.echo", 3);
+        worker = new FakeWorker(kafka, "echo");
+    }
+
+    @AfterAll
+    static void stop() {
+        worker.close();
+    }
+
+    static ClientConfig config(EmbeddedKafka kafka, String clientId, Object... keyValues) {
+        Map<String, Object> settings = new HashMap<>();
+        kafka.clientProperties().forEach((k, v) -> settings.put("kafka." + k, v));
+        settings.put(ClientConfig.CLIENT_ID, clientId);
+        for (int i = 0; i < keyValues.length; i += 2) {
+            settings.put((String) keyValues[i], String.valueOf(keyValues[i + 1]));
+        }
+        return new ClientConfig(settings);
+    }
+
+    private static InferenceRequest echo(String id, String text) {
+        return InferenceRequest.ofTexts(id, "echo", List.of(text));
+    }
+
+    @Test
+    void theFirstRequestRightAfterCreateGetsItsReply(EmbeddedKafka kafka) throws Exception {
+        try (InferenceClient client = InferenceClient.create(config(kafka, "first"))) {
+            assertThat(client.ready()).isTrue();
+            assertThat(client.replyTopic()).isEqualTo("kinfer.replies.first");
+
+            InferenceReply reply = client.request(echo("r1", "hello")).get(30, TimeUnit.SECONDS);
+
+            assertThat(reply.id()).isEqualTo("r1");
+            assertThat(((Embedding) reply.outputs().get(0)).vector()).containsExactly(5f);
+        }
+    }
+
+    @Test
+    void eachInstanceReceivesOnlyItsOwnReplies(EmbeddedKafka kafka) throws Exception {
+        SimpleMeterRegistry metricsA = new SimpleMeterRegistry();
+        SimpleMeterRegistry metricsB = new SimpleMeterRegistry();
+        try (InferenceClient a = InferenceClient.create(config(kafka, "inst-a"), metricsA);
+             InferenceClient b = InferenceClient.create(config(kafka, "inst-b"), metricsB)) {
+            List<CompletableFuture<InferenceReply>> calls = new ArrayList<>();
+            for (int i = 0; i < 50; i++) {
+                calls.add(a.request(echo("a" + i, "x".repeat(i + 1))));
+                calls.add(b.request(echo("b" + i, "y".repeat(i + 1))));
+            }
+            CompletableFuture.allOf(calls.toArray(CompletableFuture[]::new)).get(60, TimeUnit.SECONDS);
+
+            for (int i = 0; i < 100; i++) {
+                InferenceReply reply = calls.get(i).get();
+                assertThat(reply.id()).isEqualTo((i % 2 == 0 ? "a" : "b") + i / 2);
+                assertThat(((Embedding) reply.outputs().get(0)).vector()[0]).isEqualTo(i / 2 + 1);
+            }
+            // Neither instance saw the other's replies.
+            assertThat(metricsA.find("kinfer.client.replies.dropped").counters()).isEmpty();
+            assertThat(metricsB.find("kinfer.client.replies.dropped").counters()).isEmpty();
+        }
+    }
+
+    @Test
+    void theTimeoutBecomesTheDeadlineAndALateReplyIsCountedAndDropped(EmbeddedKafka kafka) throws Exception {
+        SimpleMeterRegistry metrics = new SimpleMeterRegistry();
+        try (InferenceClient client = InferenceClient.create(config(kafka, "late"), metrics)) {
+            long before = System.currentTimeMillis();
+            CompletableFuture<InferenceReply> call = client.request(echo("hold-1", "slow"), Duration.ofMillis(500));
+
+            assertThatThrownBy(() -> call.get(30, TimeUnit.SECONDS))
+                    .hasCauseInstanceOf(InferenceException.DeadlineExceeded.class);
+            await().atMost(Duration.ofSeconds(10)).until(() -> worker.holds("hold-1"));
+            var record = worker.received.stream().filter(r -> new String(r.value()).contains("hold-1")).findFirst()
+                    .orElseThrow();
+            long deadline = Long.parseLong(KinferHeaders.string(record.headers(), KinferHeaders.DEADLINE).orElseThrow());
+            assertThat(deadline).isBetween(before + 500, System.currentTimeMillis() + 500);
+
+            worker.release("hold-1");
+
+            await().atMost(Duration.ofSeconds(10)).until(() ->
+                    metrics.find("kinfer.client.replies.dropped").tag("reason", "late").counter() != null);
+            assertThat(client.inFlight()).isZero();
+        }
+    }
+
+    @Test
+    void aDuplicateReplyCompletesNothingTwice(EmbeddedKafka kafka) throws Exception {
+        SimpleMeterRegistry metrics = new SimpleMeterRegistry();
+        try (InferenceClient client = InferenceClient.create(config(kafka, "dups"), metrics)) {
+            InferenceReply reply = client.request(echo("dup-1", "twice")).get(30, TimeUnit.SECONDS);
+
+            assertThat(reply.id()).isEqualTo("dup-1");
+            await().atMost(Duration.ofSeconds(10)).until(() ->
+                    metrics.find("kinfer.client.replies.dropped").tag("reason", "duplicate").counter() != null);
+        }
+    }
+
+    @Test
+    void beyondTheInFlightLimitCallsFailFast(EmbeddedKafka kafka) throws Exception {
+        try (InferenceClient client = InferenceClient.create(config(kafka, "limited",
+                ClientConfig.MAX_IN_FLIGHT, 2))) {
+            CompletableFuture<InferenceReply> first = client.request(echo("hold-a", "1"), Duration.ofSeconds(30));
+            CompletableFuture<InferenceReply> second = client.request(echo("hold-b", "2"), Duration.ofSeconds(30));
+
+            CompletableFuture<InferenceReply> third = client.request(echo("c", "3"));
+
+            assertThat(third).isCompletedExceptionally();
+            assertThatThrownBy(third::get).hasCauseInstanceOf(InferenceException.Overloaded.class);
+            assertThat(first).isNotDone();
+            assertThat(second).isNotDone();
+        }
+    }
+
+    @Test
+    void closingFailsPendingCallsAtOnceAndRemovesItsReplyTopic(EmbeddedKafka kafka) throws Exception {
+        InferenceClient client = InferenceClient.create(config(kafka, "closing"));
+        CompletableFuture<InferenceReply> pending = client.request(echo("hold-close", "x"), Duration.ofMinutes(5));
+
+        client.close();
+
+        assertThatThrownBy(() -> pending.get(5, TimeUnit.SECONDS))
+                .isInstanceOf(ExecutionException.class)
+                .hasCauseInstanceOf(InferenceException.ClientClosed.class);
+        assertThat(client.request(echo("after", "x"))).isCompletedExceptionally();
+        try (var admin = kafka.admin()) {
+            await().atMost(Duration.ofSeconds(30)).until(() -> !admin.listTopics().names().get(10, TimeUnit.SECONDS)
+                    .contains("kinfer.replies.closing"));
+        }
+    }
+
+    @Test
+    void fireAndForgetWritesTheRequestWithTheGivenReplyTopic(EmbeddedKafka kafka) throws Exception {
+        kafka.createTopic("ff.replies", 1);
+        try (InferenceClient client = InferenceClient.create(config(kafka, "ff"))) {
+            client.submit(echo("ff-1", "abc"), "ff.replies", 0, Map.of("traceparent", "00-1-2-01"))
+                    .get(30, TimeUnit.SECONDS);
+
+            await().atMost(Duration.ofSeconds(10)).until(() -> worker.received.stream()
+                    .anyMatch(r -> new String(r.value()).contains("ff-1")));
+            var record = worker.received.stream().filter(r -> new String(r.value()).contains("ff-1")).findFirst()
+                    .orElseThrow();
+            assertThat(KinferHeaders.string(record.headers(), KinferHeaders.REPLY_TOPIC)).contains("ff.replies");
+            assertThat(KinferHeaders.string(record.headers(), "traceparent")).contains("00-1-2-01");
+        }
+    }
+
+    @Test
+    void aSharedReplyTopicNeedsAPartitionPerInstance() {
+        assertThatThrownBy(() -> new ClientConfig(Map.of(ClientConfig.REPLY_TOPIC, "shared.replies")))
+                .hasMessageContaining("reply.partition");
+    }
+}

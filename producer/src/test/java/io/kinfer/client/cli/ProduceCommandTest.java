@@ -1,0 +1,50 @@
+package io.kinfer.client.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import io.kinfer.client.FakeWorker;
+import io.kinfer.kafka.embedded.EmbeddedKafka;
+import io.kinfer.kafka.embedded.WithKafka;
+import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.JsonCodec;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+@WithKafka
+class ProduceCommandTest {
+
+    @Test
+    void publishesJsonLinesWaitsForRepliesAndWritesThemAsJsonLines(EmbeddedKafka kafka, @TempDir Path dir)
+            throws Exception {
+        kafka.createTopic("kinfer.requests.echo", 2);
+        Path input = dir.resolve("in.jsonl");
+        Path output = dir.resolve("out.jsonl");
+        Files.write(input, List.of(
+                "{\"id\":\"full\",\"model\":\"echo\",\"inputs\":[\"abcd\"]}",
+                "{\"text\":\"hello\"}",
+                "not json at all",
+                "{\"id\":\"many\",\"texts\":[\"a\",\"bb\"]}"));
+        try (AutoCloseable worker = new FakeWorker(kafka, "echo")) {
+            int exit = new CommandLine(new ProduceCommand()).execute("--kafka", kafka.bootstrapServers(),
+                    "--set", "client.id=produce-test", "--model", "echo", "--input", input.toString(),
+                    "--output", output.toString(), "--wait", "--quiet");
+
+            assertThat(exit).as("one line was invalid").isEqualTo(1);
+        }
+        JsonCodec codec = new JsonCodec();
+        List<InferenceReply> replies = Files.readAllLines(output).stream().map(line -> {
+            try {
+                return codec.decodeReply(line.getBytes());
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        }).toList();
+        assertThat(replies).extracting(InferenceReply::id).containsExactlyInAnyOrder("full", "line-2", "many");
+        assertThat(replies).allMatch(InferenceReply::isSuccess);
+    }
+}
