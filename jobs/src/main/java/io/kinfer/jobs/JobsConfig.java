@@ -1,0 +1,211 @@
+package io.kinfer.jobs;
+
+import static org.apache.kafka.common.config.ConfigDef.Importance.HIGH;
+import static org.apache.kafka.common.config.ConfigDef.Importance.LOW;
+import static org.apache.kafka.common.config.ConfigDef.Importance.MEDIUM;
+import static org.apache.kafka.common.config.ConfigDef.Range.between;
+
+import java.net.URI;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+
+import io.kinfer.config.KafkaClientProperties;
+import org.apache.kafka.common.config.AbstractConfig;
+import org.apache.kafka.common.config.ConfigDef.Type;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigException;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.errors.LogAndContinueExceptionHandler;
+
+/**
+ * Settings of the jobs service. It reads the same settings map as the gateway: Kafka client settings pass through
+ * under {@code kafka.*} (as for every kinfer part), and Kafka Streams settings under {@code jobs.streams.*}
+ * ({@code jobs.streams.num.standby.replicas=1}, {@code jobs.streams.commit.interval.ms=1000}, ...).
+ */
+public final class JobsConfig extends AbstractConfig {
+
+    public static final String ENABLED = "jobs.enabled";
+    public static final String RETENTION_MS = "jobs.retention.ms";
+    public static final String EXPIRY_SCAN_INTERVAL_MS = "jobs.expiry.scan.interval.ms";
+    public static final String STATE_DIR = "jobs.state.dir";
+    public static final String ADVERTISED_URL = "jobs.advertised.url";
+    public static final String MAX_ITEMS = "jobs.max.items";
+    public static final String APPLICATION_ID = "jobs.application.id";
+    public static final String TOPIC_PARTITIONS = "jobs.topic.partitions";
+    public static final String REPLICATION_FACTOR = "jobs.topics.replication.factor";
+    public static final String FORWARD_TIMEOUT_MS = "jobs.forward.timeout.ms";
+    /** Prefix of Kafka Streams settings passed through unchanged ({@code jobs.streams.<streams key>}). */
+    public static final String STREAMS_PREFIX = "jobs.streams.";
+
+    /** Most items a job may hold; item keys in the store are zero-padded to this many digits. */
+    static final int MAX_ITEMS_LIMIT = 100_000;
+
+    public static final ConfigDef DEFINITION = new ConfigDef()
+            .define(ENABLED, Type.BOOLEAN, true, HIGH, "Serve asynchronous jobs (POST /v1/jobs, GET /v1/jobs/{id}), "
+                    + "materialized by Kafka Streams.")
+            .define(RETENTION_MS, Type.LONG, 86_400_000L, between(1, 366L * 86_400_000L), HIGH,
+                    "How long a job and its results are kept after it is created; then GET answers 404 and the "
+                    + "results are deleted from the state store and its changelog.")
+            .define(EXPIRY_SCAN_INTERVAL_MS, Type.LONG, 60_000L, between(10, 3_600_000), LOW,
+                    "How often (wall-clock) each store partition deletes its expired jobs.")
+            .define(STATE_DIR, Type.STRING, "", MEDIUM, "Directory of the local RocksDB state (rebuilt from the "
+                    + "changelog when missing); empty: <java.io.tmpdir>/kinfer-jobs/<advertised host>-<port>. Two "
+                    + "instances on one host need different directories.")
+            .define(ADVERTISED_URL, Type.STRING, "", HIGH, "This instance's base URL as other gateway instances reach "
+                    + "it (e.g. http://10.0.0.7:8080): a GET for a job held by another instance is forwarded there. "
+                    + "Empty: derived from gateway.host and gateway.port.")
+            .define(MAX_ITEMS, Type.INT, 256, between(1, MAX_ITEMS_LIMIT), MEDIUM,
+                    "Most texts in one job (413 beyond).")
+            .define(APPLICATION_ID, Type.STRING, "kinfer-jobs", MEDIUM, "Kafka Streams application.id, the same on "
+                    + "every gateway instance: they share the work and the state.")
+            .define(TOPIC_PARTITIONS, Type.INT, 6, between(1, 10_000), LOW,
+                    "Partitions of kinfer.jobs and kinfer.jobs.results when this service creates them; the most "
+                    + "gateway instances that hold job state.")
+            .define(REPLICATION_FACTOR, Type.SHORT, (short) -1, LOW,
+                    "Replication factor of the topics this service creates; -1: the broker's default.")
+            .define(FORWARD_TIMEOUT_MS, Type.LONG, 5_000L, between(100, 600_000), LOW,
+                    "Time to wait for another instance answering a forwarded GET (then 503).");
+
+    /** Consumer settings of the gateway that must not reach the Streams consumers (Streams owns them). */
+    private static final Set<String> STREAMS_OWNED = Set.of("group.id", "group.instance.id", "enable.auto.commit",
+            "auto.offset.reset", "isolation.level", "client.id");
+
+    private final URI advertised;
+
+    public JobsConfig(Map<String, ?> settings) {
+        super(DEFINITION, settings, false);
+        String url = getString(ADVERTISED_URL).trim();
+        this.advertised = url.isEmpty() ? null : parseUrl(url);
+    }
+
+    /** A copy whose advertised URL is {@code url} unless one is configured: how the gateway fills in its own. */
+    public JobsConfig withDefaultAdvertisedUrl(String url) {
+        if (advertised != null) {
+            return this;
+        }
+        Map<String, Object> settings = new HashMap<>(originals());
+        settings.put(ADVERTISED_URL, url);
+        return new JobsConfig(settings);
+    }
+
+    public boolean enabled() {
+        return getBoolean(ENABLED);
+    }
+
+    public long retentionMs() {
+        return getLong(RETENTION_MS);
+    }
+
+    public int maxItems() {
+        return getInt(MAX_ITEMS);
+    }
+
+    /** This instance's base URL; an error when none is configured. */
+    public URI advertisedUrl() {
+        if (advertised == null) {
+            throw new ConfigException(ADVERTISED_URL, "", "this instance's URL is needed so other instances can "
+                    + "forward job queries to it");
+        }
+        return advertised;
+    }
+
+    /** {@code host:port} for Kafka Streams' {@code application.server}. */
+    public String applicationServer() {
+        URI url = advertisedUrl();
+        return url.getHost() + ":" + port(url);
+    }
+
+    public Path stateDir() {
+        String dir = getString(STATE_DIR).trim();
+        if (!dir.isEmpty()) {
+            return Path.of(dir);
+        }
+        URI url = advertisedUrl();
+        String instance = (url.getHost() + "-" + port(url)).replaceAll("[^A-Za-z0-9._-]", "_");
+        return Path.of(System.getProperty("java.io.tmpdir"), "kinfer-jobs", instance);
+    }
+
+    public Map<String, Object> adminProperties() {
+        return KafkaClientProperties.admin(originals());
+    }
+
+    public Map<String, Object> producerProperties() {
+        return KafkaClientProperties.producer(originals());
+    }
+
+    /**
+     * Kafka Streams settings: the common {@code kafka.*} client settings, {@code kafka.producer.*},
+     * {@code kafka.consumer.*} and {@code kafka.admin.*} under Streams' own prefixes, then ours, then
+     * {@code jobs.streams.*} over everything.
+     */
+    public Map<String, Object> streamsProperties() {
+        Map<String, Object> props = new HashMap<>();
+        Map<String, ?> originals = originals();
+        originals.forEach((key, value) -> {
+            if (key.startsWith(KafkaClientProperties.PRODUCER_PREFIX)) {
+                props.put(StreamsConfig.producerPrefix(key.substring(KafkaClientProperties.PRODUCER_PREFIX.length())),
+                        value);
+            } else if (key.startsWith(KafkaClientProperties.CONSUMER_PREFIX)) {
+                String name = key.substring(KafkaClientProperties.CONSUMER_PREFIX.length());
+                if (!STREAMS_OWNED.contains(name)) {
+                    props.put(StreamsConfig.consumerPrefix(name), value);
+                }
+            } else if (key.startsWith(KafkaClientProperties.ADMIN_PREFIX)) {
+                props.put(StreamsConfig.adminClientPrefix(key.substring(KafkaClientProperties.ADMIN_PREFIX.length())),
+                        value);
+            } else if (key.startsWith(KafkaClientProperties.PREFIX)) {
+                String name = key.substring(KafkaClientProperties.PREFIX.length());
+                if (!STREAMS_OWNED.contains(name)) {
+                    props.put(name, value);
+                }
+            }
+        });
+        props.putIfAbsent(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, KafkaClientProperties.BOOTSTRAP_SERVERS_DEFAULT);
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, getString(APPLICATION_ID));
+        props.put(StreamsConfig.APPLICATION_SERVER_CONFIG, applicationServer());
+        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir().toString());
+        // Streams lingers 100 ms by default; a result should reach its job store without that wait.
+        props.putIfAbsent(StreamsConfig.producerPrefix("linger.ms"), 5);
+        // Source values are bytes and parsed inside the topology; should a record still fail to deserialize, skip
+        // it rather than fail the thread on it forever (the thread is replaced, and meets it again).
+        props.putIfAbsent(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG,
+                LogAndContinueExceptionHandler.class.getName());
+        // There is no global store; this only stops Streams warning about it at every start.
+        props.putIfAbsent(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_GLOBAL_ENABLED_CONFIG, true);
+        short replication = getShort(REPLICATION_FACTOR);
+        if (replication > 0) {
+            props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, (int) replication);
+        }
+        originals.forEach((key, value) -> {
+            if (key.startsWith(STREAMS_PREFIX)) {
+                props.put(key.substring(STREAMS_PREFIX.length()), value);
+            }
+        });
+        return props;
+    }
+
+    private static URI parseUrl(String url) {
+        URI uri;
+        try {
+            uri = URI.create(url);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(ADVERTISED_URL, url, "not a URL: " + e.getMessage());
+        }
+        if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme())) {
+            throw new ConfigException(ADVERTISED_URL, url, "must start with http:// or https://");
+        }
+        if (uri.getHost() == null || uri.getHost().equals("0.0.0.0")) {
+            throw new ConfigException(ADVERTISED_URL, url, "needs a host other instances can reach");
+        }
+        return uri;
+    }
+
+    static int port(URI url) {
+        if (url.getPort() > 0) {
+            return url.getPort();
+        }
+        return "https".equals(url.getScheme()) ? 443 : 80;
+    }
+}

@@ -1,0 +1,492 @@
+package io.kinfer.jobs;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Function;
+
+import io.kinfer.client.InferenceClient;
+import io.kinfer.protocol.ErrorCode;
+import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.JsonCodec;
+import io.kinfer.protocol.KinferHeaders;
+import io.kinfer.protocol.ModelMetadata;
+import io.kinfer.protocol.ProtocolLimits;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.config.TopicConfig;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.CloseOptions;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.KeyQueryMetadata;
+import org.apache.kafka.streams.StoreQueryParameters;
+import org.apache.kafka.streams.errors.InvalidStateStoreException;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
+import org.apache.kafka.streams.state.HostInfo;
+import org.apache.kafka.streams.state.QueryableStoreTypes;
+import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Asynchronous jobs: {@code POST /v1/jobs} writes the job's metadata to {@code kinfer.jobs} and each text as its
+ * own fire-and-forget request (reply topic {@code kinfer.jobs.results}, correlation id {@code <jobId>:<index>});
+ * Kafka Streams ({@link JobsTopology}) materializes job state by id; {@code GET /v1/jobs/{id}} reads it on
+ * whichever instance holds the id, found with interactive queries, and forwards the GET there over HTTP when
+ * that is another instance. Every instance shares one application.id, so they share the work and any of them
+ * answers any job. Nothing here blocks an event loop: Kafka sends run on a sender thread, store reads on Vert.x
+ * worker threads, forwards on the JDK HTTP client.
+ */
+public final class JobsService implements AutoCloseable {
+
+    public static final String JOBS_PATH = "/v1/jobs";
+    public static final String INTERNAL_PATH = "/internal/jobs";
+    /** Set on forwarded GETs: which instance forwarded it (for logs; the internal route never forwards again). */
+    static final String FORWARDED_HEADER = "kinfer-forwarded-by";
+    /** Headers of the caller's GET a forward carries along: credentials (instances share their API keys), traces. */
+    private static final List<String> FORWARDED_REQUEST_HEADERS = List.of("Authorization", "X-API-Key",
+            "traceparent", "tracestate", "baggage");
+    private static final Serializer<String> KEYS = new StringSerializer();
+    private static final Logger log = LoggerFactory.getLogger(JobsService.class);
+
+    private final JobsConfig config;
+    private final InferenceClient client;
+    private final Function<String, Optional<ModelMetadata>> models;
+    private final JobsMetrics metrics;
+    private final JsonCodec codec;
+    private final JobIds ids = new JobIds();
+    private final HostInfo self;
+    private final URI advertised;
+    private final Producer<String, byte[]> producer;
+    private final ExecutorService sender;
+    private final HttpClient http;
+    private final Duration forwardTimeout;
+    private final KafkaStreams streams;
+    private volatile boolean everRunning;
+    private volatile boolean closed;
+    private Function<RoutingContext, byte[]> body = ctx -> ctx.body() == null || ctx.body().buffer() == null
+            ? null : ctx.body().buffer().getBytes();
+
+    private JobsService(JobsConfig config, InferenceClient client, Function<String, Optional<ModelMetadata>> models,
+                        MeterRegistry registry) {
+        this.config = config;
+        this.client = client;
+        this.models = models;
+        this.advertised = config.advertisedUrl();
+        this.self = HostInfo.buildFromEndpoint(config.applicationServer());
+        // The body's size is the HTTP body limit's business; this codec only parses and checks items.
+        this.codec = new JsonCodec(new ProtocolLimits(256 << 20, config.maxItems(),
+                ProtocolLimits.DEFAULTS.maxTextChars(), ProtocolLimits.DEFAULTS.maxTensorElements(),
+                ProtocolLimits.DEFAULTS.maxNestingDepth()));
+        this.metrics = new JobsMetrics(registry);
+        this.forwardTimeout = Duration.ofMillis(config.getLong(JobsConfig.FORWARD_TIMEOUT_MS));
+        Map<String, Object> producerProps = new HashMap<>();
+        producerProps.put(ProducerConfig.CLIENT_ID_CONFIG, "kinfer-jobs-" + self.host() + "-" + self.port());
+        producerProps.put(ProducerConfig.ACKS_CONFIG, "all");
+        producerProps.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        producerProps.put(ProducerConfig.LINGER_MS_CONFIG, 0);
+        // As the client's: the sender thread must not hang for a minute when Kafka is gone.
+        producerProps.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 5_000);
+        producerProps.putAll(config.producerProperties());
+        this.producer = new KafkaProducer<>(producerProps, new StringSerializer(), new ByteArraySerializer());
+        this.sender = Executors.newSingleThreadExecutor(runnable -> {
+            Thread thread = new Thread(runnable, "kinfer-jobs-send");
+            thread.setDaemon(true);
+            return thread;
+        });
+        this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(forwardTimeout).build();
+        JobsTopology.Settings settings = new JobsTopology.Settings(config.retentionMs(),
+                config.getLong(JobsConfig.EXPIRY_SCAN_INTERVAL_MS));
+        Properties props = new Properties();
+        props.putAll(config.streamsProperties());
+        try {
+            this.streams = new KafkaStreams(JobsTopology.build(settings, metrics), props);
+        } catch (RuntimeException e) {
+            producer.close(Duration.ZERO);
+            sender.shutdown();
+            metrics.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Creates the topics {@code kinfer.jobs} and {@code kinfer.jobs.results} if missing, and starts Kafka Streams
+     * (which restores this instance's stores from their changelogs first). Returns without waiting for Streams to
+     * be running: until it is, GETs answer 503 with Retry-After, and {@link #ready()} is false.
+     */
+    public static JobsService start(JobsConfig config, InferenceClient client,
+                                    Function<String, Optional<ModelMetadata>> models, MeterRegistry registry) {
+        try (Admin admin = Admin.create(config.adminProperties())) {
+            ensureTopics(admin, config);
+        }
+        JobsService service = new JobsService(config, client, models, registry);
+        try {
+            service.startStreams();
+            return service;
+        } catch (RuntimeException e) {
+            service.close();
+            throw e;
+        }
+    }
+
+    private static void ensureTopics(Admin admin, JobsConfig config) {
+        int partitions = config.getInt(JobsConfig.TOPIC_PARTITIONS);
+        short replication = config.getShort(JobsConfig.REPLICATION_FACTOR);
+        Optional<Short> factor = replication > 0 ? Optional.of(replication) : Optional.empty();
+        String retention = Long.toString(config.retentionMs());
+        // Job ids are unique, so compaction alone would keep every job forever: records also go after the
+        // retention, when their jobs are expired anyway (the state lives in the changelogs).
+        NewTopic jobs = new NewTopic(JobsTopology.JOBS_TOPIC, Optional.of(partitions), factor).configs(Map.of(
+                TopicConfig.CLEANUP_POLICY_CONFIG,
+                TopicConfig.CLEANUP_POLICY_COMPACT + "," + TopicConfig.CLEANUP_POLICY_DELETE,
+                TopicConfig.RETENTION_MS_CONFIG, retention));
+        NewTopic results = new NewTopic(JobsTopology.RESULTS_TOPIC, Optional.of(partitions), factor).configs(Map.of(
+                TopicConfig.RETENTION_MS_CONFIG, retention));
+        for (NewTopic topic : List.of(jobs, results)) {
+            try {
+                admin.createTopics(List.of(topic)).all().get(30, TimeUnit.SECONDS);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof TopicExistsException)) {
+                    throw new IllegalStateException("cannot create topic " + topic.name() + ": "
+                            + e.getCause().getMessage(), e.getCause());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while creating topic " + topic.name(), e);
+            } catch (TimeoutException e) {
+                throw new IllegalStateException("Kafka did not answer within 30 s", e);
+            }
+        }
+    }
+
+    private void startStreams() {
+        streams.setStateListener((now, before) -> {
+            if (now == KafkaStreams.State.RUNNING) {
+                everRunning = true;
+            }
+            log.info("jobs streams {} -> {}", before, now);
+        });
+        streams.setUncaughtExceptionHandler(error -> {
+            log.error("a jobs stream thread failed; replacing it", error);
+            return StreamThreadExceptionResponse.REPLACE_THREAD;
+        });
+        streams.start();
+        log.info("jobs service started: application.id {}, this instance {}, state in {}",
+                config.getString(JobsConfig.APPLICATION_ID), advertised, config.stateDir());
+    }
+
+    /**
+     * Registers {@code POST /v1/jobs}, {@code GET /v1/jobs/:id} and the internal {@code GET /internal/jobs/:id}.
+     * {@code bodyReader} reads the POST body (with the host's size limit) and {@code body} returns what it read, so
+     * the host keeps one body policy for all its routes.
+     */
+    public void mount(Router router, Handler<RoutingContext> bodyReader, Function<RoutingContext, byte[]> body) {
+        this.body = body;
+        router.post(JOBS_PATH).handler(bodyReader).handler(this::handleCreate);
+        router.get(JOBS_PATH + "/:id").handler(ctx -> handleGet(ctx, true));
+        router.get(INTERNAL_PATH + "/:id").handler(ctx -> handleGet(ctx, false));
+    }
+
+    /**
+     * True once Kafka Streams has been running and still is (also while it rebalances, which is brief and during
+     * which GETs answer 503 with Retry-After; gating a readiness probe on every rebalance would make it flap).
+     */
+    public boolean ready() {
+        if (closed) {
+            return false;
+        }
+        KafkaStreams.State state = streams.state();
+        return state == KafkaStreams.State.RUNNING || (everRunning && state == KafkaStreams.State.REBALANCING);
+    }
+
+    // ------------------------------------------------------------------------------------------------ submit
+
+    private void handleCreate(RoutingContext ctx) {
+        long now = System.currentTimeMillis();
+        JobRequest request;
+        try {
+            request = JobRequest.parse(body.apply(ctx), codec, config.maxItems());
+            ModelMetadata model = models.apply(request.model()).orElseThrow(() -> new JobsHttpError(404,
+                    "unknown_model", "unknown model '" + request.model() + "'"));
+            if (!model.isText()) {
+                throw JobsHttpError.badRequest("model '" + request.model() + "' takes tensors; jobs take texts");
+            }
+        } catch (JobsHttpError e) {
+            write(ctx, e.answer());
+            return;
+        }
+        if (closed) {
+            write(ctx, Answer.error(503, "shutting_down", "the gateway is shutting down"));
+            return;
+        }
+        String jobId = ids.next(now);
+        JobSubmitted job = new JobSubmitted(jobId, request.model(), request.version(), request.texts().size(), now,
+                now + config.retentionMs(), request.callback());
+        Map<String, String> trace = traceHeaders(ctx);
+        // The metadata first, so no item is sent for a job that could not be recorded.
+        CompletableFuture<Void> accepted = send(JobsTopology.JOBS_TOPIC, jobId, job.toJson())
+                .thenCompose(ok -> submitItems(job, request.texts(), trace));
+        Future.fromCompletionStage(accepted, ctx.vertx().getOrCreateContext())
+                .onSuccess(ok -> {
+                    metrics.submitted();
+                    String location = JOBS_PATH + "/" + jobId;
+                    byte[] body = Json.write(gen -> {
+                        gen.writeStartObject();
+                        gen.writeStringField("job_id", jobId);
+                        gen.writeStringField("status", "pending");
+                        gen.writeStringField("location", location);
+                        gen.writeNumberField("total", job.total());
+                        gen.writeNumberField("created_ms", job.createdMs());
+                        gen.writeNumberField("expires_ms", job.expiresMs());
+                        gen.writeEndObject();
+                    });
+                    write(ctx, new Answer(202, body, null, location));
+                })
+                .onFailure(error -> {
+                    log.warn("job {} could not be submitted: {}", jobId, error.toString());
+                    write(ctx, Answer.error(503, "kafka_unavailable", "Kafka did not take the job; retry later"));
+                });
+    }
+
+    /**
+     * Sends every item as its own request. An item Kafka refuses gets an error result in its place, so the job
+     * still completes (with that item failed) instead of staying pending until it expires.
+     */
+    private CompletableFuture<Void> submitItems(JobSubmitted job, List<String> texts, Map<String, String> headers) {
+        List<CompletableFuture<Void>> sends = new ArrayList<>(texts.size());
+        for (int i = 0; i < texts.size(); i++) {
+            InferenceRequest item = new InferenceRequest(job.jobId() + ":" + i, job.model(), job.version(),
+                    List.of(texts.get(i)), null);
+            sends.add(client.submit(item, JobsTopology.RESULTS_TOPIC, job.expiresMs(), headers)
+                    .exceptionallyCompose(error -> send(JobsTopology.RESULTS_TOPIC, item.id(), codec.encodeReply(
+                            InferenceReply.failure(item.id(), job.model(), ErrorCode.UNAVAILABLE,
+                                    "the request could not be written to Kafka: " + rootMessage(error))))));
+        }
+        return CompletableFuture.allOf(sends.toArray(CompletableFuture[]::new));
+    }
+
+    /** A send on the sender thread (a Kafka send can block on metadata), completed when Kafka acknowledged it. */
+    private CompletableFuture<Void> send(String topic, String key, byte[] value) {
+        CompletableFuture<Void> acked = new CompletableFuture<>();
+        try {
+            sender.execute(() -> {
+                try {
+                    producer.send(new ProducerRecord<>(topic, key, value), (metadata, error) -> {
+                        if (error == null) {
+                            acked.complete(null);
+                        } else {
+                            acked.completeExceptionally(error);
+                        }
+                    });
+                } catch (RuntimeException e) {
+                    acked.completeExceptionally(e);
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            acked.completeExceptionally(new IllegalStateException("the jobs service is closed"));
+        }
+        return acked;
+    }
+
+    // --------------------------------------------------------------------------------------------------- query
+
+    /** Where a job is answered: here (the answer itself), or on another instance. */
+    private sealed interface Lookup permits Local, Remote {
+    }
+
+    private record Local(Answer answer) implements Lookup {
+    }
+
+    private record Remote(HostInfo host) implements Lookup {
+    }
+
+    private void handleGet(RoutingContext ctx, boolean mayForward) {
+        String jobId = ctx.pathParam("id");
+        if (!JobIds.isValid(jobId)) {
+            write(ctx, Answer.error(400, "invalid_request", "invalid job id '" + shorten(jobId) + "': job ids are "
+                    + JobIds.describeFormat()));
+            return;
+        }
+        // Metadata lookups and RocksDB reads are fast but may block briefly: never on the event loop.
+        ctx.vertx().executeBlocking(() -> locate(jobId, mayForward), false)
+                .onSuccess(lookup -> {
+                    if (lookup instanceof Remote remote) {
+                        forward(ctx, remote.host(), jobId);
+                    } else {
+                        metrics.query(mayForward ? "local" : "internal");
+                        write(ctx, ((Local) lookup).answer());
+                    }
+                })
+                .onFailure(error -> {
+                    log.error("reading job {} failed", jobId, error);
+                    write(ctx, Answer.error(500, "internal", "internal error"));
+                });
+    }
+
+    private Lookup locate(String jobId, boolean mayForward) {
+        if (closed) {
+            return new Local(Answer.error(503, "shutting_down", "the gateway is shutting down"));
+        }
+        KeyQueryMetadata where;
+        try {
+            where = streams.queryMetadataForKey(JobsTopology.JOBS_STORE, jobId, KEYS);
+        } catch (RuntimeException e) {
+            return new Local(Answer.unavailable("job state is not available yet (" + e.getClass().getSimpleName()
+                    + "); retry"));
+        }
+        if (where == null || KeyQueryMetadata.NOT_AVAILABLE.equals(where) || where.activeHost() == null
+                || where.activeHost().port() < 0) {
+            return new Local(Answer.unavailable("job state is being assigned to instances (rebalancing); retry"));
+        }
+        if (!where.activeHost().equals(self)) {
+            return mayForward ? new Remote(where.activeHost())
+                    : new Local(Answer.unavailable("job " + jobId + " is no longer held here (rebalancing); retry"));
+        }
+        try {
+            ReadOnlyKeyValueStore<String, JobRecord> jobs = streams.store(StoreQueryParameters
+                    .fromNameAndType(JobsTopology.JOBS_STORE, QueryableStoreTypes.<String, JobRecord>keyValueStore())
+                    .withPartition(where.partition()));
+            ReadOnlyKeyValueStore<String, byte[]> items = streams.store(StoreQueryParameters
+                    .fromNameAndType(JobsTopology.ITEMS_STORE, QueryableStoreTypes.<String, byte[]>keyValueStore())
+                    .withPartition(where.partition()));
+            long now = System.currentTimeMillis();
+            return new Local(Answer.job(jobId, JobViews.read(jobs, items, jobId, now), now, config.retentionMs()));
+        } catch (InvalidStateStoreException e) {
+            return new Local(Answer.unavailable("job state is being restored or moved (rebalancing); retry"));
+        }
+    }
+
+    /** Asks the instance holding the job (its internal route reads only its own store) and relays the answer. */
+    private void forward(RoutingContext ctx, HostInfo host, String jobId) {
+        String authority = host.host().contains(":") && !host.host().startsWith("[")
+                ? "[" + host.host() + "]:" + host.port() : host.host() + ":" + host.port();
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(advertised.getScheme() + "://" + authority
+                        + INTERNAL_PATH + "/" + jobId))
+                .timeout(forwardTimeout)
+                .header(FORWARDED_HEADER, self.host() + ":" + self.port())
+                .GET();
+        for (String name : FORWARDED_REQUEST_HEADERS) {
+            String value = ctx.request().getHeader(name);
+            if (value != null) {
+                request.header(name, value);
+            }
+        }
+        CompletableFuture<HttpResponse<byte[]>> response = http.sendAsync(request.build(),
+                HttpResponse.BodyHandlers.ofByteArray());
+        Future.fromCompletionStage(response, ctx.vertx().getOrCreateContext())
+                .onSuccess(answer -> {
+                    metrics.query("remote");
+                    write(ctx, new Answer(answer.statusCode(), answer.body(),
+                            answer.headers().firstValue("Retry-After").orElse(null), null));
+                })
+                .onFailure(error -> {
+                    log.warn("forwarding job {} to {} failed: {}", jobId, authority, error.toString());
+                    write(ctx, Answer.unavailable("the instance holding job " + jobId + " did not answer; retry"));
+                });
+    }
+
+    private static void write(RoutingContext ctx, Answer answer) {
+        if (ctx.response().ended() || ctx.response().closed()) {
+            return;
+        }
+        ctx.response().setStatusCode(answer.status()).putHeader("Content-Type", "application/json");
+        if (answer.retryAfter() != null) {
+            ctx.response().putHeader("Retry-After", answer.retryAfter());
+        }
+        if (answer.location() != null) {
+            ctx.response().putHeader("Location", answer.location());
+        }
+        ctx.response().end(Buffer.buffer(answer.body()));
+    }
+
+    private static Map<String, String> traceHeaders(RoutingContext ctx) {
+        Map<String, String> headers = new HashMap<>();
+        for (String name : KinferHeaders.PASSED_THROUGH) {
+            String value = ctx.request().getHeader(name);
+            if (value != null && value.length() <= 1024) {
+                headers.put(name, value);
+            }
+        }
+        return headers;
+    }
+
+    private static String shorten(String text) {
+        return text == null ? "" : text.length() <= 64 ? text : text.substring(0, 64) + "...";
+    }
+
+    private static String rootMessage(Throwable error) {
+        Throwable cause = error;
+        while (cause.getCause() != null && cause.getCause() != cause) {
+            cause = cause.getCause();
+        }
+        return cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
+    }
+
+    // --------------------------------------------------------------------------------------------- for tests
+
+    KafkaStreams streams() {
+        return streams;
+    }
+
+    JobsMetrics metrics() {
+        return metrics;
+    }
+
+    /** Whether this instance holds {@code jobId} right now (Streams' metadata). */
+    boolean holds(String jobId) {
+        KeyQueryMetadata where = streams.queryMetadataForKey(JobsTopology.JOBS_STORE, jobId, KEYS);
+        return where != null && self.equals(where.activeHost());
+    }
+
+    /**
+     * Stops Kafka Streams, leaving its group at once so another instance takes this one's jobs over in one
+     * rebalance (not after the session timeout); the local state stays on disk for a quick restart.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        streams.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
+                .withTimeout(Duration.ofSeconds(30)));
+        sender.shutdown();
+        try {
+            sender.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        producer.close(Duration.ofSeconds(5));
+        metrics.close();
+        log.info("jobs service stopped");
+    }
+}

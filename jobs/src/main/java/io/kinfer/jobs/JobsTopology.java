@@ -1,0 +1,318 @@
+package io.kinfer.jobs;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import io.kinfer.protocol.JsonCodec;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.Named;
+import org.apache.kafka.streams.kstream.Repartitioned;
+import org.apache.kafka.streams.processor.PunctuationType;
+import org.apache.kafka.streams.processor.TaskId;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.ProcessorSupplier;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.StoreBuilder;
+import org.apache.kafka.streams.state.Stores;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Kafka Streams topology that materializes job state:
+ *
+ * <pre>
+ * kinfer.jobs (key jobId) ─────── decode ─┐
+ *                                         ├─ merge ─► repartition "by-job" (key jobId) ─► job-state processor
+ * kinfer.jobs.results (jobId:i) ─ rekey ──┘                                               │ stores: kinfer-jobs,
+ *                                                                                         │ kinfer-jobs-items,
+ *                                                          wall-clock punctuator ─────────┘ kinfer-jobs-expiry
+ * </pre>
+ *
+ * Both inputs go through one repartition topic keyed by job id, so a job's metadata and all its results meet in
+ * one task whatever the input topics' partition counts, and {@code queryMetadataForKey(store, jobId)} finds it.
+ * Three persistent (RocksDB), changelogged stores: job records by id; item results by {@code <jobId>/<index>}
+ * (zero-padded, so a range scan returns input order); and an expiry index by {@code <expiresMs>/<jobId>}, so the
+ * punctuator reads only what is due instead of scanning every job. Retention is enforced on wall-clock time
+ * because stream time does not advance on an idle system (windowed stores would then never drop anything), and
+ * the deletes are tombstones in the changelogs, so a restored instance does not bring expired jobs back.
+ */
+final class JobsTopology {
+
+    static final String JOBS_TOPIC = "kinfer.jobs";
+    static final String RESULTS_TOPIC = "kinfer.jobs.results";
+    static final String JOBS_STORE = "kinfer-jobs";
+    static final String ITEMS_STORE = "kinfer-jobs-items";
+    static final String EXPIRY_STORE = "kinfer-jobs-expiry";
+    static final String REPARTITION = "by-job";
+
+    /** Expired jobs deleted per punctuation at most, so one punctuation never stalls processing for long. */
+    static final int EXPIRY_BATCH = 10_000;
+    private static final int INDEX_DIGITS = Integer.toString(JobsConfig.MAX_ITEMS_LIMIT - 1).length();
+    private static final byte[] EMPTY = new byte[0];
+    private static final Logger log = LoggerFactory.getLogger(JobsTopology.class);
+
+    /** What the processor needs to know: how long jobs without metadata live, and how often to expire. */
+    record Settings(long retentionMs, long expiryScanIntervalMs) {
+    }
+
+    private JobsTopology() {
+    }
+
+    static Topology build(Settings settings, JobsMetrics metrics) {
+        StreamsBuilder builder = new StreamsBuilder();
+        KStream<String, JobEvent> submitted = builder
+                .stream(JOBS_TOPIC, Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("jobs"))
+                .flatMap((key, value) -> decodeSubmitted(key, value, metrics), Named.as("decode-jobs"));
+        KStream<String, JobEvent> results = builder
+                .stream(RESULTS_TOPIC, Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("results"))
+                .flatMap((key, value) -> keyResultByJob(key, value, metrics), Named.as("key-by-job"));
+        submitted.merge(results, Named.as("merge"))
+                .repartition(Repartitioned.with(Serdes.String(), new JobEventSerde()).withName(REPARTITION))
+                .process(new JobStateSupplier(settings, metrics), Named.as("job-state"));
+        return builder.build();
+    }
+
+    static List<KeyValue<String, JobEvent>> decodeSubmitted(String key, byte[] value, JobsMetrics metrics) {
+        if (value == null) {
+            return List.of();
+        }
+        try {
+            JobSubmitted job = JobSubmitted.fromJson(value);
+            return List.of(KeyValue.pair(job.jobId(), job));
+        } catch (IllegalArgumentException e) {
+            log.warn("dropping an unreadable record on {} (key {}): {}", JOBS_TOPIC, key, e.getMessage());
+            metrics.dropped("bad_job");
+            return List.of();
+        }
+    }
+
+    /** {@code <jobId>:<index>} becomes key {@code jobId} and an {@link JobEvent.ItemResult} for {@code index}. */
+    static List<KeyValue<String, JobEvent>> keyResultByJob(String key, byte[] value, JobsMetrics metrics) {
+        int colon = key == null ? -1 : key.lastIndexOf(':');
+        String jobId = colon < 0 ? null : key.substring(0, colon);
+        int index = colon < 0 ? -1 : parseIndex(key.substring(colon + 1));
+        if (value == null || !JobIds.isValid(jobId) || index < 0) {
+            metrics.dropped("bad_result");
+            return List.of();
+        }
+        return List.of(KeyValue.pair(jobId, new JobEvent.ItemResult(index, value)));
+    }
+
+    private static int parseIndex(String text) {
+        if (text.isEmpty() || text.length() > INDEX_DIGITS) {
+            return -1;
+        }
+        for (int i = 0; i < text.length(); i++) {
+            if (text.charAt(i) < '0' || text.charAt(i) > '9') {
+                return -1;
+            }
+        }
+        return Integer.parseInt(text);
+    }
+
+    static String itemKey(String jobId, int index) {
+        String digits = Integer.toString(index);
+        return jobId + "/" + "0".repeat(INDEX_DIGITS - digits.length()) + digits;
+    }
+
+    static String itemsFrom(String jobId) {
+        return jobId + "/";
+    }
+
+    /** Inclusive upper bound of a job's item keys: '~' sorts after every digit. */
+    static String itemsTo(String jobId) {
+        return jobId + "/~";
+    }
+
+    static String expiryKey(long expiresMs, String jobId) {
+        return String.format("%013d/%s", expiresMs, jobId);
+    }
+
+    static StoreBuilder<KeyValueStore<String, JobRecord>> jobsStore() {
+        return Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(JOBS_STORE), Serdes.String(),
+                JobRecord.serde()).withCachingDisabled();
+    }
+
+    static StoreBuilder<KeyValueStore<String, byte[]>> bytesStore(String name) {
+        // No cache: interactive queries then see every write at once, and items are written before their
+        // job record, so a record that says "done" always finds all its items.
+        return Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(name), Serdes.String(), Serdes.ByteArray())
+                .withCachingDisabled();
+    }
+
+    private static final class JobStateSupplier implements ProcessorSupplier<String, JobEvent, Void, Void> {
+
+        private final Settings settings;
+        private final JobsMetrics metrics;
+
+        JobStateSupplier(Settings settings, JobsMetrics metrics) {
+            this.settings = settings;
+            this.metrics = metrics;
+        }
+
+        @Override
+        public Processor<String, JobEvent, Void, Void> get() {
+            return new JobStateProcessor(settings, metrics);
+        }
+
+        @Override
+        public Set<StoreBuilder<?>> stores() {
+            return Set.of(jobsStore(), bytesStore(ITEMS_STORE), bytesStore(EXPIRY_STORE));
+        }
+    }
+
+    /** Keeps one task's jobs: merges metadata and results (in any order), completes jobs, expires them. */
+    static final class JobStateProcessor implements Processor<String, JobEvent, Void, Void> {
+
+        private final Settings settings;
+        private final JobsMetrics metrics;
+        private final JsonCodec codec = new JsonCodec();
+        private ProcessorContext<Void, Void> context;
+        private KeyValueStore<String, JobRecord> jobs;
+        private KeyValueStore<String, byte[]> items;
+        private KeyValueStore<String, byte[]> expiry;
+        private TaskId taskId;
+
+        JobStateProcessor(Settings settings, JobsMetrics metrics) {
+            this.settings = settings;
+            this.metrics = metrics;
+        }
+
+        @Override
+        public void init(ProcessorContext<Void, Void> context) {
+            this.context = context;
+            this.jobs = context.getStateStore(JOBS_STORE);
+            this.items = context.getStateStore(ITEMS_STORE);
+            this.expiry = context.getStateStore(EXPIRY_STORE);
+            this.taskId = context.taskId();
+            context.schedule(Duration.ofMillis(settings.expiryScanIntervalMs()), PunctuationType.WALL_CLOCK_TIME,
+                    this::expire);
+            metrics.storeSize(taskId, jobs.approximateNumEntries());
+        }
+
+        @Override
+        public void process(Record<String, JobEvent> record) {
+            String jobId = record.key();
+            long now = context.currentSystemTimeMs();
+            if (record.value() instanceof JobSubmitted job) {
+                onSubmitted(job, now);
+            } else if (record.value() instanceof JobEvent.ItemResult result) {
+                onResult(jobId, result, now);
+            }
+        }
+
+        private void onSubmitted(JobSubmitted job, long now) {
+            JobRecord existing = jobs.get(job.jobId());
+            if (existing != null && existing.known()) {
+                return; // the same metadata again (at-least-once): nothing new
+            }
+            JobRecord state = JobRecord.of(job);
+            if (existing != null) {
+                // Results came first: count those that belong to the job, drop any beyond its size.
+                expiry.delete(expiryKey(existing.expiresMs(), job.jobId()));
+                state = recount(state);
+            }
+            expiry.put(expiryKey(state.expiresMs(), job.jobId()), EMPTY);
+            if (state.complete()) {
+                state = state.completedAt(now);
+                metrics.completed();
+            }
+            jobs.put(job.jobId(), state);
+        }
+
+        private JobRecord recount(JobRecord state) {
+            int done = 0;
+            int failed = 0;
+            List<String> beyond = new ArrayList<>();
+            try (KeyValueIterator<String, byte[]> it = items.range(itemsFrom(state.jobId()), itemsTo(state.jobId()))) {
+                while (it.hasNext()) {
+                    KeyValue<String, byte[]> item = it.next();
+                    int index = Integer.parseInt(item.key.substring(item.key.indexOf('/') + 1));
+                    if (index >= state.total()) {
+                        beyond.add(item.key);
+                    } else {
+                        done++;
+                        failed += Items.isError(item.value) ? 1 : 0;
+                    }
+                }
+            }
+            beyond.forEach(items::delete);
+            return state.withCounts(done, failed);
+        }
+
+        private void onResult(String jobId, JobEvent.ItemResult result, long now) {
+            JobRecord state = jobs.get(jobId);
+            if (state != null && state.known() && result.index() >= state.total()) {
+                metrics.dropped("bad_result");
+                return;
+            }
+            String key = itemKey(jobId, result.index());
+            if (items.get(key) != null) {
+                metrics.dropped("duplicate"); // at-least-once delivery: the first reply stands
+                return;
+            }
+            if (state == null) {
+                long created = JobIds.createdMs(jobId);
+                if (created + settings.retentionMs() <= now) {
+                    // A very late reply for a job that has certainly expired: do not bring it back.
+                    metrics.dropped("expired");
+                    return;
+                }
+                state = JobRecord.placeholder(jobId, created, created + settings.retentionMs());
+                expiry.put(expiryKey(state.expiresMs(), jobId), EMPTY);
+            }
+            Items.Item item = Items.normalize(codec, result.index(), result.reply());
+            // The item first: a reader that sees the record's new count then always finds the item.
+            items.put(key, item.json());
+            state = state.withCounts(state.done() + 1, state.failed() + (item.failed() ? 1 : 0));
+            if (state.complete() && state.completedMs() == 0) {
+                state = state.completedAt(now);
+                metrics.completed();
+            }
+            jobs.put(jobId, state);
+        }
+
+        /** Deletes the jobs whose time is up (their items and index entries too), a bounded batch at a time. */
+        void expire(long now) {
+            List<String> due = new ArrayList<>();
+            try (KeyValueIterator<String, byte[]> it = expiry.range(expiryKey(0, ""), expiryKey(now, "~"))) {
+                while (it.hasNext() && due.size() < EXPIRY_BATCH) {
+                    due.add(it.next().key);
+                }
+            }
+            for (String key : due) {
+                String jobId = key.substring(key.indexOf('/') + 1);
+                JobRecord state = jobs.get(jobId);
+                if (state != null && state.expiresMs() <= now) {
+                    List<String> itemKeys = new ArrayList<>();
+                    try (KeyValueIterator<String, byte[]> it = items.range(itemsFrom(jobId), itemsTo(jobId))) {
+                        it.forEachRemaining(item -> itemKeys.add(item.key));
+                    }
+                    itemKeys.forEach(items::delete);
+                    jobs.delete(jobId);
+                    metrics.expired();
+                }
+                expiry.delete(key);
+            }
+            if (!due.isEmpty()) {
+                log.debug("task {} expired {} job(s)", taskId, due.size());
+            }
+            metrics.storeSize(taskId, jobs.approximateNumEntries());
+        }
+
+        @Override
+        public void close() {
+            metrics.removeTask(taskId);
+        }
+    }
+}

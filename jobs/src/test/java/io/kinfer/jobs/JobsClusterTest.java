@@ -1,0 +1,132 @@
+package io.kinfer.jobs;
+
+import static io.kinfer.jobs.JobsTestSupport.get;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.concurrent.atomic.AtomicReference;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.kinfer.client.FakeWorker;
+import io.kinfer.client.InferenceClient;
+import io.kinfer.jobs.JobsTestSupport.Instance;
+import io.kinfer.jobs.JobsTestSupport.Response;
+import io.kinfer.kafka.embedded.EmbeddedKafka;
+import io.kinfer.kafka.embedded.WithKafka;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsMetadata;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Several instances of one application: each holds part of the jobs, any answers any job (forwarding to the one
+ * that holds it), and an instance started again on an empty disk rebuilds its state from the changelogs.
+ */
+@WithKafka
+class JobsClusterTest {
+
+    private static FakeWorker worker;
+    private static InferenceClient client;
+
+    @BeforeAll
+    static void start(EmbeddedKafka kafka) {
+        kafka.createTopic("kinfer.requests.echo", 2);
+        worker = new FakeWorker(kafka, "echo");
+        client = JobsTestSupport.client(kafka, "jobs-cluster-test");
+    }
+
+    @AfterAll
+    static void stop() {
+        if (client != null) {
+            client.close();
+        }
+        if (worker != null) {
+            worker.close();
+        }
+    }
+
+    private static JsonNode awaitDone(Instance on, String jobId) {
+        AtomicReference<Response> last = new AtomicReference<>();
+        await().atMost(Duration.ofSeconds(30)).until(() -> {
+            last.set(on.job(jobId));
+            return last.get().status() == 200;
+        });
+        return last.get().json();
+    }
+
+    /** Both instances running, and each holding some of the job store's partitions. */
+    private static boolean shared(Instance a, Instance b) {
+        if (a.jobs.streams().state() != KafkaStreams.State.RUNNING
+                || b.jobs.streams().state() != KafkaStreams.State.RUNNING) {
+            return false;
+        }
+        Collection<StreamsMetadata> hosts = a.jobs.streams().streamsMetadataForStore(JobsTopology.JOBS_STORE);
+        return hosts.size() == 2 && hosts.stream().allMatch(host -> !host.topicPartitions().isEmpty());
+    }
+
+    @Test
+    void anyInstanceAnswersAnyJobByForwardingToTheOneHoldingIt(EmbeddedKafka kafka, @TempDir Path dirs) {
+        try (Instance a = Instance.start(kafka, client, "jobs-cluster", dirs.resolve("a"));
+             Instance b = Instance.start(kafka, client, "jobs-cluster", dirs.resolve("b"))) {
+            await().atMost(Duration.ofSeconds(60)).until(() -> shared(a, b));
+
+            // Jobs land by id on either instance; make one of each, all created through A.
+            String onA = null;
+            String onB = null;
+            for (int i = 0; i < 60 && (onA == null || onB == null); i++) {
+                String jobId = a.submit("{\"model\":\"echo\",\"texts\":[\"x\",\"yy\",\"zzz\"]}");
+                if (a.jobs.holds(jobId)) {
+                    onA = onA == null ? jobId : onA;
+                } else if (b.jobs.holds(jobId)) {
+                    onB = onB == null ? jobId : onB;
+                }
+            }
+            assertThat(onA).as("a job held by A").isNotNull();
+            assertThat(onB).as("a job held by B").isNotNull();
+
+            // B answers A's job: the GET goes to A's internal route and the answer comes back unchanged.
+            double forwardedBefore = b.jobs.metrics().queries("remote");
+            double servedBefore = a.jobs.metrics().queries("internal");
+            JsonNode fromB = awaitDone(b, onA);
+            assertThat(fromB.get("job_id").asText()).isEqualTo(onA);
+            assertThat(fromB.get("results")).extracting(r -> r.at("/outputs/0/embedding/0").floatValue())
+                    .containsExactly(1f, 2f, 3f);
+            assertThat(b.jobs.metrics().queries("remote")).isGreaterThan(forwardedBefore);
+            assertThat(a.jobs.metrics().queries("internal")).isGreaterThan(servedBefore);
+            assertThat(fromB).isEqualTo(awaitDone(a, onA));
+
+            // And A answers the job it created but B holds.
+            assertThat(awaitDone(a, onB).get("results")).hasSize(3);
+            assertThat(awaitDone(b, onB).get("results")).hasSize(3);
+
+            // The internal route only reads its own store: asked for a job held elsewhere it says "retry".
+            Response moved = get(b.url + JobsService.INTERNAL_PATH + "/" + onA);
+            assertThat(moved.status()).isEqualTo(503);
+            assertThat(moved.header("Retry-After")).isEqualTo("1");
+            assertThat(moved.json().get("code").asText()).isEqualTo("unavailable");
+        }
+    }
+
+    @Test
+    void anInstanceStartedAgainOnAnEmptyDiskRebuildsItsJobsFromTheChangelog(EmbeddedKafka kafka,
+                                                                             @TempDir Path dirs) {
+        String jobId;
+        JsonNode before;
+        try (Instance first = Instance.start(kafka, client, "jobs-restart", dirs.resolve("first"))) {
+            jobId = first.submit("{\"model\":\"echo\",\"texts\":[\"kept\",\"across\",\"restarts\"]}");
+            before = awaitDone(first, jobId);
+        }
+
+        try (Instance again = Instance.start(kafka, client, "jobs-restart", dirs.resolve("again"))) {
+            // A fresh state directory: everything it answers was restored from the changelog topics.
+            Response after = again.job(jobId);
+            assertThat(after.status()).isEqualTo(200);
+            assertThat(after.json()).isEqualTo(before);
+        }
+    }
+}

@@ -1,0 +1,270 @@
+package io.kinfer.jobs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Properties;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.kinfer.protocol.Embedding;
+import io.kinfer.protocol.ErrorCode;
+import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.JsonCodec;
+import io.kinfer.protocol.Timings;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.TestInputTopic;
+import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The job-state topology on Kafka Streams' own test driver: ordering, completion, errors, placeholders, expiry. */
+class JobsTopologyTest {
+
+    private static final Instant T0 = Instant.parse("2026-03-01T12:00:00Z");
+    private static final long RETENTION_MS = Duration.ofHours(1).toMillis();
+    private static final Duration SCAN = Duration.ofMinutes(1);
+
+    private final JsonCodec codec = new JsonCodec();
+    private final JobIds ids = new JobIds();
+    private SimpleMeterRegistry registry;
+    private TopologyTestDriver driver;
+    private TestInputTopic<String, byte[]> jobsTopic;
+    private TestInputTopic<String, byte[]> resultsTopic;
+    private KeyValueStore<String, JobRecord> jobs;
+    private KeyValueStore<String, byte[]> items;
+    private KeyValueStore<String, byte[]> expiry;
+    private long wallClock = T0.toEpochMilli();
+
+    @BeforeEach
+    void start(@TempDir Path stateDir) {
+        registry = new SimpleMeterRegistry();
+        JobsMetrics metrics = new JobsMetrics(registry);
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, "jobs-topology-test");
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "127.0.0.1:1");
+        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+        driver = new TopologyTestDriver(JobsTopology.build(new JobsTopology.Settings(RETENTION_MS, SCAN.toMillis()),
+                metrics), props, T0);
+        jobsTopic = driver.createInputTopic(JobsTopology.JOBS_TOPIC, new StringSerializer(), new ByteArraySerializer());
+        resultsTopic = driver.createInputTopic(JobsTopology.RESULTS_TOPIC, new StringSerializer(),
+                new ByteArraySerializer());
+        jobs = driver.getKeyValueStore(JobsTopology.JOBS_STORE);
+        items = driver.getKeyValueStore(JobsTopology.ITEMS_STORE);
+        expiry = driver.getKeyValueStore(JobsTopology.EXPIRY_STORE);
+    }
+
+    @AfterEach
+    void stop() {
+        driver.close();
+    }
+
+    private String submit(int total) {
+        String id = ids.next(T0.toEpochMilli());
+        JobSubmitted job = new JobSubmitted(id, "echo", null, total, T0.toEpochMilli(),
+                T0.toEpochMilli() + RETENTION_MS, null);
+        jobsTopic.pipeInput(id, job.toJson());
+        return id;
+    }
+
+    private void result(String jobId, int index, float value) {
+        String id = jobId + ":" + index;
+        resultsTopic.pipeInput(id, codec.encodeReply(InferenceReply.success(id, "echo", "1",
+                List.of(new Embedding(new float[] {value})), new Timings(0.5, 1.5, 4, "w-1", false))));
+    }
+
+    private void failure(String jobId, int index, ErrorCode code, String message) {
+        String id = jobId + ":" + index;
+        resultsTopic.pipeInput(id, codec.encodeReply(InferenceReply.failure(id, "echo", code, message)));
+    }
+
+    private Optional<JobViews.JobView> view(String jobId) {
+        return JobViews.read(jobs, items, jobId, wallClock);
+    }
+
+    private void advance(Duration duration) {
+        wallClock += duration.toMillis();
+        driver.advanceWallClockTime(duration);
+    }
+
+    private static List<JsonNode> results(JobViews.JobView view) throws IOException {
+        List<JsonNode> nodes = new ArrayList<>();
+        for (byte[] item : view.results()) {
+            nodes.add(Json.MAPPER.readTree(item));
+        }
+        return nodes;
+    }
+
+    private double counter(String name) {
+        return registry.find(name).counter() == null ? 0 : registry.find(name).counter().count();
+    }
+
+    @Test
+    void itemsArrivingOutOfOrderAreReturnedInInputOrder() throws IOException {
+        String id = submit(12);
+        for (int index : new int[] {7, 2, 11, 0, 5, 9, 1, 10, 3, 8, 6, 4}) {
+            result(id, index, 100 + index);
+        }
+
+        JobViews.JobView view = view(id).orElseThrow();
+
+        assertThat(view.record().complete()).isTrue();
+        List<JsonNode> results = results(view);
+        assertThat(results).hasSize(12);
+        for (int i = 0; i < 12; i++) {
+            assertThat(results.get(i).get("index").asInt()).isEqualTo(i);
+            assertThat(results.get(i).at("/outputs/0/embedding/0").floatValue()).isEqualTo(100f + i);
+            assertThat(results.get(i).has("id")).isFalse();
+        }
+        assertThat(results.get(0).get("version").asText()).isEqualTo("1");
+        assertThat(results.get(0).at("/timings/worker").asText()).isEqualTo("w-1");
+    }
+
+    @Test
+    void aJobCompletesOnlyWhenAllItsItemsAreIn() {
+        String id = submit(3);
+        result(id, 0, 1);
+        result(id, 2, 3);
+
+        JobViews.JobView pending = view(id).orElseThrow();
+        assertThat(pending.record().complete()).isFalse();
+        assertThat(pending.record().done()).isEqualTo(2);
+        assertThat(pending.record().total()).isEqualTo(3);
+        assertThat(pending.results()).isEmpty();
+        assertThat(counter("kinfer.jobs.completed")).isZero();
+
+        advance(Duration.ofSeconds(5));
+        result(id, 1, 2);
+
+        JobRecord done = view(id).orElseThrow().record();
+        assertThat(done.complete()).isTrue();
+        assertThat(done.completedMs()).isEqualTo(T0.toEpochMilli() + 5_000);
+        assertThat(counter("kinfer.jobs.completed")).isEqualTo(1);
+    }
+
+    @Test
+    void errorsOfSingleItemsAreKeptAndTheJobStillCompletes() throws IOException {
+        String id = submit(3);
+        result(id, 0, 1);
+        failure(id, 1, ErrorCode.EXPIRED, "the deadline passed");
+        resultsTopic.pipeInput(id + ":2", "not json".getBytes());
+
+        JobViews.JobView view = view(id).orElseThrow();
+
+        assertThat(view.record().complete()).isTrue();
+        assertThat(view.record().failed()).isEqualTo(2);
+        List<JsonNode> results = results(view);
+        assertThat(results.get(0).has("error")).isFalse();
+        assertThat(results.get(1).at("/error/code").asText()).isEqualTo("expired");
+        assertThat(results.get(1).at("/error/message").asText()).isEqualTo("the deadline passed");
+        assertThat(results.get(1).has("outputs")).isFalse();
+        assertThat(results.get(2).at("/error/code").asText()).isEqualTo("internal");
+        assertThat(results.get(2).at("/error/message").asText()).contains("could not be read");
+    }
+
+    @Test
+    void resultsThatArriveBeforeTheirJobAreKeptUntilItComes() throws IOException {
+        String id = ids.next(T0.toEpochMilli());
+        result(id, 1, 2);
+        result(id, 0, 1);
+        JobRecord placeholder = view(id).orElseThrow().record();
+        assertThat(placeholder.known()).isFalse();
+        assertThat(placeholder.done()).isEqualTo(2);
+
+        jobsTopic.pipeInput(id, new JobSubmitted(id, "echo", "1", 2, T0.toEpochMilli(),
+                T0.toEpochMilli() + RETENTION_MS, "https://example.test/done").toJson());
+
+        JobViews.JobView view = view(id).orElseThrow();
+        assertThat(view.record().complete()).isTrue();
+        assertThat(view.record().model()).isEqualTo("echo");
+        assertThat(view.record().callback()).isEqualTo("https://example.test/done");
+        assertThat(results(view)).extracting(node -> node.get("index").asInt()).containsExactly(0, 1);
+        assertThat(counter("kinfer.jobs.completed")).isEqualTo(1);
+        // One expiry entry: the placeholder's was replaced by the job's own.
+        assertThat(count(expiry)).isEqualTo(1);
+    }
+
+    @Test
+    void duplicateRepliesCountOnce() {
+        String id = submit(2);
+        result(id, 0, 1);
+        result(id, 0, 99);
+
+        JobRecord record = view(id).orElseThrow().record();
+
+        assertThat(record.done()).isEqualTo(1);
+        assertThat(record.complete()).isFalse();
+        assertThat(registry.get("kinfer.jobs.records.dropped").tag("reason", "duplicate").counter().count())
+                .isEqualTo(1);
+    }
+
+    @Test
+    void jobsAreDeletedWithTheirResultsAfterTheRetention() {
+        String expiring = submit(2);
+        result(expiring, 0, 1);
+        result(expiring, 1, 2);
+        advance(Duration.ofMinutes(30));
+        String younger = ids.next(T0.toEpochMilli() + Duration.ofMinutes(30).toMillis());
+        jobsTopic.pipeInput(younger, new JobSubmitted(younger, "echo", null, 1,
+                T0.toEpochMilli() + Duration.ofMinutes(30).toMillis(),
+                T0.toEpochMilli() + Duration.ofMinutes(90).toMillis(), null).toJson());
+        assertThat(count(items)).isEqualTo(2);
+        // Past its expiry a job is gone for readers at once, even before the scan deletes it.
+        long later = T0.toEpochMilli() + RETENTION_MS;
+        assertThat(Answer.job(expiring, JobViews.read(jobs, items, expiring, later), later, RETENTION_MS).status())
+                .isEqualTo(404);
+        assertThat(Answer.job(expiring, view(expiring), wallClock, RETENTION_MS).status()).isEqualTo(200);
+
+        advance(Duration.ofMinutes(31));
+
+        assertThat(jobs.get(expiring)).isNull();
+        assertThat(jobs.get(younger)).isNotNull();
+        assertThat(count(items)).isZero();
+        assertThat(count(expiry)).isEqualTo(1);
+        assertThat(counter("kinfer.jobs.expired")).isEqualTo(1);
+        // RocksDB's estimate, refreshed by the scan: approximate, but there.
+        assertThat(registry.get("kinfer.jobs.store.size").gauge().value()).isPositive();
+
+        // A reply that comes after its job expired does not bring the job back.
+        result(expiring, 0, 1);
+        assertThat(jobs.get(expiring)).isNull();
+    }
+
+    @Test
+    void anUnknownJobIsAbsentAndMalformedRecordsAreDropped() {
+        jobsTopic.pipeInput("x", "{\"job_id\":\"nope\"}".getBytes());
+        resultsTopic.pipeInput("no-index", "{}".getBytes());
+        resultsTopic.pipeInput(null, "{}".getBytes());
+
+        assertThat(view(ids.next(T0.toEpochMilli()))).isEmpty();
+        assertThat(count(jobs)).isZero();
+        assertThat(registry.get("kinfer.jobs.records.dropped").tag("reason", "bad_job").counter().count())
+                .isEqualTo(1);
+        assertThat(registry.get("kinfer.jobs.records.dropped").tag("reason", "bad_result").counter().count())
+                .isEqualTo(2);
+    }
+
+    private static int count(KeyValueStore<String, ?> store) {
+        int n = 0;
+        try (KeyValueIterator<String, ?> it = store.all()) {
+            while (it.hasNext()) {
+                KeyValue<String, ?> ignored = it.next();
+                n++;
+            }
+        }
+        return n;
+    }
+}
