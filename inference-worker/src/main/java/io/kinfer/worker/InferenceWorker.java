@@ -207,17 +207,28 @@ public final class InferenceWorker implements AutoCloseable {
     }
 
     /**
-     * A share group starts at the log end by default; records written before its first member joined would never
-     * be served. Kafka 4.x sets this per group, through the Admin client.
+     * A share group starts at the log end by default, so records written before its first member joined would
+     * never be served; and its record lock decides how soon a crashed member's records go to another. Kafka 4.x
+     * sets both per group, through the Admin client.
      */
     private void enableEarliestForShareGroup(String groupId) {
         ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, groupId);
-        AlterConfigOp earliest = new AlterConfigOp(new ConfigEntry("share.auto.offset.reset", "earliest"),
-                AlterConfigOp.OpType.SET);
+        alterGroup(group, "share.auto.offset.reset", "earliest", true);
+        alterGroup(group, "share.record.lock.duration.ms",
+                Integer.toString(config.getInt(WorkerConfig.SHARE_LOCK_DURATION_MS)), false);
+    }
+
+    private void alterGroup(ConfigResource group, String key, String value, boolean required) {
+        AlterConfigOp op = new AlterConfigOp(new ConfigEntry(key, value), AlterConfigOp.OpType.SET);
         try {
-            admin.incrementalAlterConfigs(Map.of(group, List.of(earliest))).all().get(30, TimeUnit.SECONDS);
+            admin.incrementalAlterConfigs(Map.of(group, List.of(op))).all().get(30, TimeUnit.SECONDS);
         } catch (ExecutionException | TimeoutException e) {
-            throw new IllegalStateException("cannot configure share group " + groupId + ": " + e.getMessage(), e);
+            if (required) {
+                throw new IllegalStateException("cannot set " + key + " on share group " + group.name() + ": "
+                        + e.getMessage(), e);
+            }
+            log.warn("share group {}: {}={} refused by the broker ({}); keeping the broker's value", group.name(),
+                    key, value, e.getCause() != null ? e.getCause().getMessage() : e.getMessage());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);

@@ -33,7 +33,7 @@ class ShareGroupTest {
         return new WorkerConfig(TestSettings.forKafka(kafka, WorkerConfig.MODELS, "gemm",
                 WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1, WorkerConfig.WORKER_ID, id,
                 WorkerConfig.GROUP_MODE, "share", WorkerConfig.TOPICS_PARTITIONS, 1, WorkerConfig.BATCH_MAX_SIZE, 4,
-                WorkerConfig.CACHE_ENABLED, false));
+                WorkerConfig.CACHE_ENABLED, false, WorkerConfig.SHARE_LOCK_DURATION_MS, 2000));
     }
 
     @Test

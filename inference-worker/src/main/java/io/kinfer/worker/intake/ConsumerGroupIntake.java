@@ -49,6 +49,8 @@ public final class ConsumerGroupIntake implements Intake {
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile boolean running = true;
     private volatile boolean crashed;
+    /** Set once the shutdown drained and committed: the revocation that close() triggers has nothing left to do. */
+    private volatile boolean drained;
     private volatile boolean assigned;
     private volatile long lag;
     private boolean paused;
@@ -74,6 +76,10 @@ public final class ConsumerGroupIntake implements Intake {
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         // Requests written before the group first joined must still be answered.
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        // A dead replica's partitions move after the session timeout; Kafka's 45 s default would stall its
+        // callers past their deadlines. 10 s with 3 s heartbeats fails over well inside a 30 s timeout.
+        props.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 10_000);
+        props.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 3_000);
         props.putAll(overrides);
         Object protocol = props.getOrDefault(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
         if ("classic".equalsIgnoreCase(String.valueOf(protocol))) {
@@ -183,16 +189,18 @@ public final class ConsumerGroupIntake implements Intake {
             consumer.close(Duration.ZERO);
             return;
         }
+        // One deadline for the whole drain, so a dead broker cannot stretch shutdown past what an orchestrator
+        // waits (kinfer up: 45 s; Kubernetes: terminationGracePeriodSeconds).
+        long deadline = System.currentTimeMillis() + drainTimeoutMs;
         try {
             pipeline.drain(drainTimeoutMs);
-            long deadline = System.currentTimeMillis() + Math.max(1000, drainTimeoutMs);
             while (tracker.inFlight(consumer.assignment()) > 0 && System.currentTimeMillis() < deadline) {
                 TimeUnit.MILLISECONDS.sleep(10);
             }
             Map<TopicPartition, OffsetAndMetadata> offsets = tracker.committable();
             offsets.keySet().retainAll(consumer.assignment());
             if (!offsets.isEmpty()) {
-                consumer.commitSync(offsets, Duration.ofSeconds(10));
+                consumer.commitSync(offsets, Duration.ofSeconds(5));
                 tracker.markCommitted(offsets);
             }
         } catch (InterruptedException e) {
@@ -200,8 +208,9 @@ public final class ConsumerGroupIntake implements Intake {
         } catch (RuntimeException e) {
             log.warn("final commit of {} failed; uncommitted records will be delivered again: {}", topic, e.toString());
         } finally {
+            drained = true;
             try {
-                consumer.close(Duration.ofSeconds(10));
+                consumer.close(Duration.ofSeconds(5));
             } catch (RuntimeException e) {
                 log.warn("closing the consumer of {} failed: {}", topic, e.toString());
             }
@@ -251,7 +260,7 @@ public final class ConsumerGroupIntake implements Intake {
                 return;
             }
             Set<TopicPartition> revoked = new HashSet<>(partitions);
-            if (crashed) {
+            if (crashed || drained) {
                 tracker.forget(revoked);
                 return;
             }

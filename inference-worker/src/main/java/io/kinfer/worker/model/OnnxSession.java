@@ -31,9 +31,7 @@ final class OnnxSession implements AutoCloseable {
             options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
             options.setExecutionMode(OrtSession.SessionOptions.ExecutionMode.SEQUENTIAL);
             options.setInterOpNumThreads(1);
-            if (settings.intraOpThreads() > 0) {
-                options.setIntraOpNumThreads(settings.intraOpThreads());
-            }
+            options.setIntraOpNumThreads(settings.effectiveIntraOpThreads());
             options.addConfigEntry("session.intra_op.allow_spinning", settings.allowSpinning() ? "1" : "0");
             return new OnnxSession(env, env.createSession(model, options));
         } catch (OrtException e) {
