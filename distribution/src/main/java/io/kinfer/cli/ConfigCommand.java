@@ -8,6 +8,7 @@ import java.util.concurrent.Callable;
 import io.kinfer.client.ClientConfig;
 import io.kinfer.config.ConfigDocs;
 import io.kinfer.gateway.GatewayConfig;
+import io.kinfer.jobs.JobsConfig;
 import io.kinfer.worker.WorkerConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -57,6 +58,10 @@ public final class ConfigCommand implements Callable<Integer> {
 
                 ## Inference client (the gateway's Kafka side, `kinfer produce`, and the Java producer library)
 
-                """ + ConfigDocs.markdownTable(ClientConfig.DEFINITION);
+                """ + ConfigDocs.markdownTable(ClientConfig.DEFINITION) + """
+
+                ## Asynchronous jobs (in the gateway)
+
+                """ + ConfigDocs.markdownTable(JobsConfig.DEFINITION);
     }
 }

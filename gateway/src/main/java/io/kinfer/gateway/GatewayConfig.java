@@ -37,6 +37,7 @@ public final class GatewayConfig extends AbstractConfig {
     public static final String API_KEYS_FILE = "gateway.api.keys.file";
     public static final String PUBLIC_OPS = "gateway.public.ops";
     public static final String EVENT_LOOPS = "gateway.event.loops";
+    public static final String SHUTDOWN_TIMEOUT_MS = "gateway.shutdown.timeout.ms";
 
     public static final ConfigDef DEFINITION = new ConfigDef()
             .define(HOST, Type.STRING, "127.0.0.1", HIGH, "Address the HTTP server binds (0.0.0.0 in containers).")
@@ -57,7 +58,9 @@ public final class GatewayConfig extends AbstractConfig {
             .define(API_KEYS_FILE, Type.STRING, "", MEDIUM, "File with one API key per line (# comments allowed).")
             .define(PUBLIC_OPS, Type.BOOLEAN, true, LOW, "Whether /metrics, the health endpoints and the status page "
                     + "stay open when API keys are set.")
-            .define(EVENT_LOOPS, Type.INT, 0, atLeast(0), LOW, "Vert.x event-loop threads; 0: two per core.");
+            .define(EVENT_LOOPS, Type.INT, 0, atLeast(0), LOW, "Vert.x event-loop threads; 0: two per core.")
+            .define(SHUTDOWN_TIMEOUT_MS, Type.LONG, 5_000L, between(0, 600_000), MEDIUM, "On SIGTERM: new calls get "
+                    + "503 and readiness turns false at once; calls in flight get this long to be answered, then 503.");
 
     private final ClientConfig clientConfig;
 

@@ -1,5 +1,7 @@
 package io.kinfer.gateway;
 
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -11,6 +13,8 @@ import java.util.concurrent.TimeUnit;
 
 import io.kinfer.client.InferenceClient;
 import io.kinfer.config.Redaction;
+import io.kinfer.jobs.JobsConfig;
+import io.kinfer.jobs.JobsService;
 import io.kinfer.protocol.Topics;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
@@ -26,7 +30,6 @@ import io.vertx.core.http.HttpServerOptions;
 import io.vertx.ext.web.Route;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
-import io.vertx.ext.web.handler.BodyHandler;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.common.config.TopicConfig;
@@ -50,6 +53,10 @@ public final class GatewayServer implements AutoCloseable {
     private final Vertx vertx;
     private final List<byte[]> apiKeyDigests;
     private HttpServer server;
+    private Router router;
+    private LimitedBody body;
+    private JobsService jobs;
+    private volatile boolean draining;
 
     private GatewayServer(GatewayConfig config, PrometheusMeterRegistry registry, InferenceClient client,
                           ModelCatalog catalog, Vertx vertx) {
@@ -84,6 +91,7 @@ public final class GatewayServer implements AutoCloseable {
             vertx = Vertx.vertx(options);
             GatewayServer gateway = new GatewayServer(config, registry, client, catalog, vertx);
             gateway.listen();
+            gateway.startJobs();
             return gateway;
         } catch (RuntimeException e) {
             client.close();
@@ -95,6 +103,38 @@ public final class GatewayServer implements AutoCloseable {
             }
             throw e;
         }
+    }
+
+    /**
+     * Asynchronous jobs (POST/GET /v1/jobs), started once the port is known, because other gateway instances forward
+     * job lookups to this one's advertised address.
+     */
+    private void startJobs() {
+        JobsConfig jobsConfig = new JobsConfig(config.originals());
+        if (!jobsConfig.enabled()) {
+            return;
+        }
+        try {
+            jobs = JobsService.start(jobsConfig.withDefaultAdvertisedUrl(advertisedUrl()), client,
+                    model -> catalog.metadata(model, null), registry);
+            jobs.mount(router, body, ctx -> LimitedBody.of(ctx).getBytes());
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Where other instances reach this one: the bound host, or this machine's address when bound to all. */
+    String advertisedUrl() {
+        String host = config.getString(GatewayConfig.HOST);
+        if (host.isBlank() || host.equals("0.0.0.0") || host.equals("::")) {
+            try {
+                host = InetAddress.getLocalHost().getHostAddress();
+            } catch (UnknownHostException e) {
+                host = "127.0.0.1";
+            }
+        }
+        return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port();
     }
 
     private static void ensureCatalogTopic(Admin admin) {
@@ -115,14 +155,15 @@ public final class GatewayServer implements AutoCloseable {
     }
 
     private void listen() {
-        Router router = Router.router(vertx);
+        router = Router.router(vertx);
         Inference inference = new Inference(client, catalog, config);
         SimpleApi simple = new SimpleApi(inference);
-        OipApi oip = new OipApi(inference, client);
+        OipApi oip = new OipApi(inference, client, this::draining);
 
         router.route().handler(this::measure);
+        router.route().handler(this::refuseWhileDraining);
         router.route().handler(this::authenticate);
-        BodyHandler body = BodyHandler.create(false).setBodyLimit(config.getLong(GatewayConfig.BODY_LIMIT_BYTES));
+        body = new LimitedBody(config.getLong(GatewayConfig.BODY_LIMIT_BYTES));
 
         // The route table.
         post(router, "/predict", body).handler(simple::handlePredict);
@@ -139,8 +180,10 @@ public final class GatewayServer implements AutoCloseable {
         router.get("/metrics").handler(this::handleMetrics);
 
         router.route().failureHandler(this::handleFailure);
-        router.route().last().handler(ctx -> Responses.error(ctx, 404, "not_found",
+        router.errorHandler(404, ctx -> Responses.error(ctx, 404, "not_found",
                 "no route for " + ctx.request().method() + " " + safePath(ctx)));
+        router.errorHandler(405, ctx -> Responses.error(ctx, 405, "method_not_allowed",
+                ctx.request().method() + " is not allowed on " + safePath(ctx)));
 
         HttpServerOptions options = new HttpServerOptions()
                 .setHost(config.getString(GatewayConfig.HOST))
@@ -157,9 +200,24 @@ public final class GatewayServer implements AutoCloseable {
         log.info("gateway listening on http://{}:{}", options.getHost(), server.actualPort());
     }
 
-    private static Route post(Router router, String path, BodyHandler body) {
+    private static Route post(Router router, String path, LimitedBody body) {
         router.post(path).handler(body);
         return router.post(path);
+    }
+
+    /** Once shutdown began, new calls get 503 at once (a load balancer retries them elsewhere); ops stay open. */
+    private void refuseWhileDraining(RoutingContext ctx) {
+        if (draining && !isOpsPath(ctx.normalizedPath())) {
+            ctx.response().putHeader("Connection", "close");
+            Responses.error(ctx, 503, "shutting_down", "the gateway is shutting down; retry on another instance");
+            return;
+        }
+        ctx.next();
+    }
+
+    /** Whether shutdown has begun (readiness reports false then). */
+    public boolean draining() {
+        return draining;
     }
 
     /** HTTP requests by route and status, with a latency histogram. */
@@ -267,11 +325,21 @@ public final class GatewayServer implements AutoCloseable {
     }
 
     /**
-     * Fails pending calls at once (their callers get 503, not silence, and new calls get 503 too), lets those
-     * responses go out while the server shuts down gracefully, then closes the catalog and Vert.x.
+     * Drains like a good citizen of a rolling update: new calls get 503 and readiness turns false at once; calls in
+     * flight get {@code gateway.shutdown.timeout.ms} (5 s) to be answered; whatever is still pending then fails with
+     * 503 at once (callers get an error, not silence); then the server, the catalog and Vert.x close.
      */
     @Override
     public void close() {
+        draining = true;
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(config.getLong(GatewayConfig.SHUTDOWN_TIMEOUT_MS));
+        try {
+            while (client.inFlight() > 0 && System.nanoTime() < deadline) {
+                TimeUnit.MILLISECONDS.sleep(20);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         client.close();
         try {
             if (server != null) {
@@ -279,6 +347,9 @@ public final class GatewayServer implements AutoCloseable {
             }
         } catch (Exception e) {
             log.warn("closing the HTTP server: {}", e.toString());
+        }
+        if (jobs != null) {
+            jobs.close();
         }
         catalog.close();
         try {

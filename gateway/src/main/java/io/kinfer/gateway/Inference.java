@@ -67,7 +67,7 @@ final class Inference {
 
     /** The body as a JSON object, or a 400/413 that says what is wrong. */
     JsonNode body(RoutingContext ctx) {
-        byte[] bytes = ctx.body() == null || ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes();
+        byte[] bytes = LimitedBody.of(ctx).getBytes();
         JsonNode node;
         try {
             node = codec.parse(bytes);

@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.BooleanSupplier;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -37,10 +38,12 @@ final class OipApi {
 
     private final Inference inference;
     private final InferenceClient client;
+    private final BooleanSupplier draining;
 
-    OipApi(Inference inference, InferenceClient client) {
+    OipApi(Inference inference, InferenceClient client, BooleanSupplier draining) {
         this.inference = inference;
         this.client = client;
+        this.draining = draining;
     }
 
     void handleServerMetadata(RoutingContext ctx) {
@@ -64,7 +67,7 @@ final class OipApi {
 
     /** Ready when Kafka is reachable and the reply consumer is positioned. The spec answers false with a 4xx. */
     void handleReady(RoutingContext ctx) {
-        boolean ready = client.ready();
+        boolean ready = client.ready() && !draining.getAsBoolean();
         Responses.json(ctx, ready ? 200 : 400, gen -> {
             gen.writeStartObject();
             gen.writeBooleanField("ready", ready);

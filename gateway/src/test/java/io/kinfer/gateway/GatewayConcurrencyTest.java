@@ -114,7 +114,7 @@ class GatewayConcurrencyTest {
 
     @Test
     void shutdownFailsPendingCallsWith503InsteadOfHanging(EmbeddedKafka kafka) throws Exception {
-        GatewayServer gateway = gateway(kafka);
+        GatewayServer gateway = gateway(kafka, GatewayConfig.SHUTDOWN_TIMEOUT_MS, 0);
         worker.holdAll(true);
         try {
             CompletableFuture<HttpResponse<String>> pending = predictAsync(gateway.url(), "never answered");
@@ -125,6 +125,30 @@ class GatewayConcurrencyTest {
             HttpResponse<String> response = pending.get(30, TimeUnit.SECONDS);
             assertThat(response.statusCode()).isEqualTo(503);
             assertThat(response.body()).contains("shutting down");
+        } finally {
+            worker.holdAll(false);
+            worker.releaseAll();
+        }
+    }
+
+    @Test
+    void shutdownLetsCallsInFlightFinishAndRefusesNewOnes(EmbeddedKafka kafka) throws Exception {
+        GatewayServer gateway = gateway(kafka, GatewayConfig.SHUTDOWN_TIMEOUT_MS, 60_000);
+        worker.holdAll(true);
+        try {
+            CompletableFuture<HttpResponse<String>> inFlight = predictAsync(gateway.url(), "answered while draining");
+            await().atMost(Duration.ofSeconds(30)).until(() -> gateway.client().inFlight() == 1);
+
+            CompletableFuture<Void> closing = CompletableFuture.runAsync(gateway::close);
+            await().atMost(Duration.ofSeconds(30)).until(gateway::draining);
+            var refused = post(gateway.url() + "/predict", "{\"text\":\"too late\"}");
+            assertThat(refused.status()).isEqualTo(503);
+            assertThat(get(gateway.url() + "/v2/health/ready").status()).isEqualTo(400);
+            worker.holdAll(false);
+            worker.releaseAll();
+
+            assertThat(inFlight.get(30, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
+            closing.get(60, TimeUnit.SECONDS);
         } finally {
             worker.holdAll(false);
             worker.releaseAll();
