@@ -27,14 +27,15 @@ final class Ceiling {
             throws ModelException, ProtocolException {
         ModelRepository repo = new ModelRepository(repository);
         String version = repo.latestVersion(model).orElseThrow(() -> new ModelException("no model " + model));
-        try (LoadedModel loaded = repo.load(model, version, new OnnxSettings(threads, false))) {
+        OnnxSettings settings = new OnnxSettings(threads, false);
+        try (LoadedModel loaded = repo.load(model, version, settings)) {
             LatencyRecorder batchLatency = new LatencyRecorder();
             LatencyRecorder singleLatency = new LatencyRecorder();
             run(loaded, model, corpus, batchSize, warmup, new LatencyRecorder());
             Throughput batched = run(loaded, model, corpus, batchSize, duration, batchLatency);
             run(loaded, model, corpus, 1, warmup.dividedBy(2), new LatencyRecorder());
             run(loaded, model, corpus, 1, duration.dividedBy(2), singleLatency);
-            return new PerfReport.CeilingResult(model, threads, batchSize,
+            return new PerfReport.CeilingResult(model, settings.effectiveIntraOpThreads(), batchSize,
                     Math.round(batched.items / batched.seconds * 100) / 100.0,
                     LatencyRecorder.summary(batchLatency.total()), LatencyRecorder.summary(singleLatency.total()));
         }

@@ -64,6 +64,8 @@ public final class Corpus {
 
     private final List<String> texts;
     private final boolean unique;
+    /** Differs per run, so texts stay unique across runs against the same long-lived workers and their caches. */
+    private final String runToken = Long.toString(System.nanoTime() ^ Double.doubleToLongBits(Math.random()), 36);
     private final AtomicLong next = new AtomicLong();
 
     private Corpus(List<String> texts, boolean unique) {
@@ -103,7 +105,7 @@ public final class Corpus {
         for (int i = 0; i < count; i++) {
             long n = next.getAndIncrement();
             String text = texts.get((int) (n % texts.size()));
-            batch.add(unique ? text + " #" + n : text);
+            batch.add(unique ? text + " #" + runToken + "-" + n : text);
         }
         return batch;
     }

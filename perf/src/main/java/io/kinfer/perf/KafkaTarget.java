@@ -3,9 +3,9 @@ package io.kinfer.perf;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicLong;
 
 import io.kinfer.client.ClientConfig;
 import io.kinfer.client.InferenceClient;
@@ -22,6 +22,7 @@ final class KafkaTarget implements Target {
     private final InferenceClient client;
     private final String model;
     private final Duration timeout;
+    private final AtomicLong ids = new AtomicLong();
 
     KafkaTarget(Map<String, Object> clientSettings, String model, Duration timeout) {
         this.client = InferenceClient.create(new ClientConfig(clientSettings));
@@ -41,7 +42,7 @@ final class KafkaTarget implements Target {
 
     @Override
     public CompletableFuture<Outcome> call(List<String> texts) {
-        InferenceRequest request = InferenceRequest.ofTexts(UUID.randomUUID().toString(), model, texts);
+        InferenceRequest request = InferenceRequest.ofTexts("perf-" + ids.incrementAndGet(), model, texts);
         return client.request(request, timeout).thenApply(KafkaTarget::outcome)
                 .exceptionally(KafkaTarget::failure);
     }

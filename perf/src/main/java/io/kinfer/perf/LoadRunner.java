@@ -102,6 +102,11 @@ final class LoadRunner {
     }
 
     PerfReport.RunResult run(Plan plan) throws InterruptedException {
+        return run(plan, null);
+    }
+
+    /** Runs the plan; {@code cpu}, when given, is started and stopped with the measured window. */
+    PerfReport.RunResult run(Plan plan, CpuSampler cpu) throws InterruptedException {
         Measurement m = new Measurement();
         ExecutorService callbacks = Executors.newFixedThreadPool(2, r -> {
             Thread thread = new Thread(r, "perf-users");
@@ -137,6 +142,9 @@ final class LoadRunner {
             if (!m.measuring && now >= measureFrom) {
                 m.reset();
                 m.measuring = true;
+                if (cpu != null) {
+                    cpu.start();
+                }
                 nextTick = measureFrom + TimeUnit.SECONDS.toNanos(1);
                 continue;
             }
@@ -157,6 +165,9 @@ final class LoadRunner {
                     : Math.min(nextTick + TimeUnit.SECONDS.toNanos(1), measureFrom);
         }
         m.measuring = false;
+        if (cpu != null) {
+            cpu.stop();
+        }
         double seconds = (System.nanoTime() - measureFrom) / 1e9;
         generator.interrupt();
         finished.await(30, TimeUnit.SECONDS);
@@ -176,7 +187,7 @@ final class LoadRunner {
                 LatencyRecorder.summary(m.latency.total()),
                 new PerfReport.ServerBreakdown(LatencyRecorder.summary(m.queue.total()),
                         LatencyRecorder.summary(m.inference.total()), batches, m.cached.sum()),
-                timeline, null);
+                timeline, null, null);
     }
 
     /** Each user sends its next call as soon as its previous one is answered. */

@@ -106,7 +106,7 @@ public final class PerfCommand implements Runnable {
         boolean ceiling;
 
         @Option(names = "--threads", defaultValue = "0", description = "ONNX Runtime threads of the ceiling; match "
-                + "the workers' onnx.intra.op.threads (0: one per core). Default: ${DEFAULT-VALUE}.")
+                + "the workers' onnx.intra.op.threads (0: one per processor). Default: ${DEFAULT-VALUE}.")
         int threads;
 
         @Option(names = "--ceiling-batch", defaultValue = "32", description = "Batch size of the ceiling (the "
@@ -183,9 +183,10 @@ public final class PerfCommand implements Runnable {
             Progress progress = new Progress(System.err);
             LoadRunner runner = new LoadRunner(target, corpus, progress);
             for (LoadRunner.Plan plan : plans) {
-                PerfReport.RunResult result = runner.run(plan);
+                CpuSampler cpu = new CpuSampler();
+                PerfReport.RunResult result = runner.run(plan, cpu);
                 progress.done();
-                runs.add(withModelAndRatio(result, options.model, ceiling));
+                runs.add(withModelAndRatio(result, options.model, ceiling, cpu.coresUsed()));
             }
         }
         List<PerfReport.ProfileResult> profiles = new ArrayList<>();
@@ -210,13 +211,14 @@ public final class PerfCommand implements Runnable {
     }
 
     private static PerfReport.RunResult withModelAndRatio(PerfReport.RunResult r, String model,
-                                                          PerfReport.CeilingResult ceiling) {
+                                                          PerfReport.CeilingResult ceiling,
+                                                          Map<String, Double> cpuCores) {
         Double ratio = ceiling == null || ceiling.itemsPerSecond() == 0 ? null
                 : Math.round(r.itemsPerSecond() / ceiling.itemsPerSecond() * 1000) / 1000.0;
         return new PerfReport.RunResult(r.name(), r.target(), r.endpoint(), model, r.mode(), r.users(), r.rate(),
                 r.arrivals(), r.batchSize(), r.durationSeconds(), r.requests(), r.items(), r.failures(),
                 r.failuresByKind(), r.requestsPerSecond(), r.itemsPerSecond(), r.latency(), r.server(), r.timeline(),
-                ratio);
+                ratio, cpuCores);
     }
 
     static PerfReport.Environment environment(String command) {

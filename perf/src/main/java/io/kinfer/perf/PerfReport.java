@@ -43,12 +43,15 @@ public record PerfReport(String tool, String startedAt, Environment environment,
      * @param server     the workers' own breakdown, from the replies' timings
      * @param timeline   one point per second: throughput and latency over time
      * @param ratioToCeiling items per second over the raw model's ceiling, when the ceiling was measured
+     * @param cpuCores       CPU used during the measured window by each local kinfer process (broker, workers,
+     *                       gateway) and by this load generator, in cores (1.0 = one core busy all the time):
+     *                       on a small machine it shows who the model shares its cores with
      */
     public record RunResult(String name, String target, String endpoint, String model, String mode, int users,
                             double rate, String arrivals, int batchSize, double durationSeconds, long requests,
                             long items, long failures, Map<String, Long> failuresByKind, double requestsPerSecond,
                             double itemsPerSecond, Latency latency, ServerBreakdown server, List<Interval> timeline,
-                            Double ratioToCeiling) {
+                            Double ratioToCeiling, Map<String, Double> cpuCores) {
     }
 
     /** Percentiles in milliseconds, from an HdrHistogram. */

@@ -34,6 +34,12 @@ final class Tables {
                         s.inferenceMs().p50(), meanBatch(s.batchSizes()), histogram(s.batchSizes()));
             }
         }
+        for (PerfReport.RunResult r : report.runs()) {
+            if (r.cpuCores() != null && !r.cpuCores().isEmpty()) {
+                out.printf("CPU during %s (cores): %s%n", r.name(), r.cpuCores().entrySet().stream()
+                        .map(e -> e.getKey() + " " + e.getValue()).collect(Collectors.joining(", ")));
+            }
+        }
         PerfReport.CeilingResult c = report.ceiling();
         if (c != null) {
             out.println();

@@ -97,7 +97,7 @@ class HtmlReportTest {
         assumeTrue(Files.isExecutable(CHROMIUM), "no " + CHROMIUM);
         Path file = dir.resolve("sparse.html");
         var run = new RunResult("lone", "gateway", null, null, "closed", 1, 0, null, 1, 5, 0, 0, 0, null, 0, 0,
-                null, null, null, null);
+                null, null, null, null, null);
         HtmlReport.write(new PerfReport(null, null, null, List.of(run), null, null), file);
 
         String dom = chromium("--dump-dom", file.toUri().toString());
@@ -185,7 +185,8 @@ class HtmlReportTest {
         double itemsPerSecond = rps * batch;
         return new RunResult(name, "gateway", batch == 1 ? "/predict" : "/predict_batch", "sentiment", mode, users,
                 rate, rate > 0 ? "poisson" : null, batch, seconds, requests, (requests - failures) * batch, failures,
-                failuresByKind, rps, itemsPerSecond, latency, server, timeline, itemsPerSecond / 410.5);
+                failuresByKind, rps, itemsPerSecond, latency, server, timeline, itemsPerSecond / 410.5,
+                Map.of("worker-1", 1.4, "broker", 0.3));
     }
 
     private static Latency latency(double p50, double p95, double p99) {

@@ -70,7 +70,7 @@ class PerfArithmeticTest {
         PerfReport.RunResult run = new PerfReport.RunResult("ten-users", "http", "POST /predict", "sentiment",
                 "closed", 10, 0, null, 1, 20, (long) (rps * 20), (long) (rps * 20), 0, Map.of(), rps, rps, latency,
                 new PerfReport.ServerBreakdown(latency, latency, Map.of(1, 10L, 4, 40L), 0),
-                List.of(new PerfReport.Interval(1, rps, p99 / 3, p99, 0)), 0.5);
+                List.of(new PerfReport.Interval(1, rps, p99 / 3, p99, 0)), 0.5, Map.of("worker-1", 1.5));
         return new PerfReport("kinfer perf", "2026-11-28T00:00:00Z",
                 new PerfReport.Environment("h", 2, 1024, "java", "linux", "kinfer perf"), List.of(run), null, null);
     }

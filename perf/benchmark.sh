@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Reproduces the figures of docs/PERFORMANCE.md on this machine. Run it with nothing else busy:
+#   perf/benchmark.sh [main|tuning|failover|all] [results-dir]
+# main (~10 min): ceiling, Kafka floor, Kafka path, HTTP and OIP paths at saturation, the seed's scenarios,
+#                 an open-loop sweep, and a profile.
+# tuning (~8 min): pad-aware batching on/off, max queue delay 0 vs 2 ms, consumer vs share group throughput.
+# failover (~3 min): SIGKILL one of two workers under open-loop load, consumer group vs share group.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+out="${2:-perf-results/$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+jar="distribution/target/kinfer.jar"
+[ -f "$jar" ] || ./kinfer --version >/dev/null
+k() { java -jar "$jar" "$@"; }
+log() { printf '\n=== %s\n' "$*" | tee -a "$out/benchmark.log"; }
+
+up_pid=""
+up() { # up <name> [kinfer up options...]
+  local name="$1"; shift
+  k up --fresh --data-dir "$out/data-$name" --models sentiment "$@" > "$out/up-$name.log" 2>&1 &
+  up_pid=$!
+  for _ in $(seq 1 120); do
+    grep -q "kinfer is up" "$out/up-$name.log" && return 0
+    kill -0 "$up_pid" 2>/dev/null || { cat "$out/up-$name.log"; return 1; }
+    sleep 1
+  done
+  return 1
+}
+down() { [ -n "$up_pid" ] && kill -TERM "$up_pid" 2>/dev/null && wait "$up_pid" 2>/dev/null || true; up_pid=""; }
+trap 'down; pkill -f "kinfer.jar (broker|worker|gateway) .*$out" 2>/dev/null || true' EXIT
+
+warm() { k perf run --users 32 --duration 20s --warmup 0s > /dev/null 2>&1; }
+run() { # run <name> <perf args...>
+  local name="$1"; shift
+  log "$name: kinfer perf $*"
+  k perf "$@" --json "$out/$name.json" 2>>"$out/benchmark.log" | tee -a "$out/benchmark.log"
+}
+
+if [[ "$what" == main || "$what" == all ]]; then
+  log "environment: $(nproc) cpus, $(java -version 2>&1 | head -1), $(uname -srm), $(date -u +%FT%TZ)"
+  up main --workers 1
+  warm
+  run ceiling ceiling --duration 20s
+  run kafka-saturation run --target kafka --users 64 --duration 20s --ceiling
+  run http-saturation run --target http --users 64 --duration 20s --ceiling
+  run oip-saturation run --target oip --users 64 --duration 20s --ceiling
+  run http-one-user run --target http --users 1 --duration 20s --ceiling
+  run http-ten-users run --target http --users 10 --duration 20s
+  run scenarios scenarios --duration 20s --ceiling --html "$out/scenarios.html"
+  run scenarios-repeated-texts scenarios --duration 10s --warmup 3s --repeat-texts
+  run open-loop run --sweep-rates 50,100,200,300,400 --duration 15s --html "$out/open-loop.html"
+  run profile run --target kafka --users 64 --duration 20s --profile --out "$out"
+  log "Kafka floor: EndToEndLatency, 10000 records of 200 bytes, acks=1"
+  ./mvnw -B -q -f perf/kafka-floor/pom.xml dependency:build-classpath -Dmdep.outputFile="$out/kafka-tools.cp" >/dev/null
+  java -cp "$(cat "$out/kafka-tools.cp")" org.apache.kafka.tools.EndToEndLatency 127.0.0.1:9092 kinfer.floor 10000 1 200 \
+    2>/dev/null | tail -2 | tee -a "$out/benchmark.log"
+  down
+fi
+
+if [[ "$what" == tuning || "$what" == all ]]; then
+  for variant in "pad-aware:--set batch.pad.aware=true" "no-pad-aware:--set batch.pad.aware=false" \
+                 "delay-0:--set batch.max.queue.delay.ms=0" "delay-2:--set batch.max.queue.delay.ms=2" \
+                 "consumer-group:--set group.mode=consumer" "share-group:--set group.mode=share"; do
+    name="${variant%%:*}"; opts="${variant#*:}"
+    # shellcheck disable=SC2086
+    up "$name" --workers 1 $opts
+    warm
+    run "tuning-$name-saturation" run --target kafka --users 64 --duration 20s
+    run "tuning-$name-ten-users" run --target http --users 10 --duration 20s
+    down
+  done
+fi
+
+if [[ "$what" == failover || "$what" == all ]]; then
+  for mode in consumer share; do
+    log "failover, group.mode=$mode: 2 workers, 60 calls/s open loop, SIGKILL worker-1 15 s into the measurement"
+    data="$out/data-failover-$mode"
+    k broker --port 9392 --controller-port 9393 --data-dir "$data" --fresh > "$out/failover-$mode-broker.log" 2>&1 &
+    until grep -q KAFKA_READY "$out/failover-$mode-broker.log"; do sleep 1; done
+    for i in 1 2; do
+      k worker --kafka 127.0.0.1:9392 --id "worker-$i" --models sentiment --metrics-port -1 \
+        --set group.mode=$mode --set cache.enabled=false > "$out/failover-$mode-worker-$i.log" 2>&1 &
+    done
+    k gateway --kafka 127.0.0.1:9392 --port 18580 > "$out/failover-$mode-gateway.log" 2>&1 &
+    until curl -sf localhost:18580/v2/models/sentiment/ready >/dev/null; do sleep 1; done
+    until grep -q WORKER_READY "$out/failover-$mode-worker-2.log"; do sleep 1; done
+    k perf run --url http://127.0.0.1:18580 --rate 60 --arrivals constant --duration 45s --warmup 5s \
+      --json "$out/failover-$mode.json" --html "$out/failover-$mode.html" > "$out/failover-$mode-perf.log" 2>&1 &
+    perf_pid=$!
+    sleep 20
+    pkill -9 -f "kinfer.jar worker .*--id worker-1 " || true
+    log "worker-1 killed at $(date -u +%T)"
+    wait "$perf_pid" || true
+    tail -8 "$out/failover-$mode-perf.log" | tee -a "$out/benchmark.log"
+    pkill -TERM -f "kinfer.jar gateway --kafka 127.0.0.1:9392" || true
+    pkill -TERM -f "kinfer.jar worker --kafka 127.0.0.1:9392" || true
+    sleep 5
+    pkill -TERM -f "kinfer.jar broker --port 9392" || true
+    sleep 3
+  done
+fi
+log "results in $out"
