@@ -20,6 +20,7 @@ import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -56,6 +57,7 @@ public final class GatewayServer implements AutoCloseable {
     private Router router;
     private LimitedBody body;
     private JobsService jobs;
+    private StatusPage status;
     private volatile boolean draining;
 
     private GatewayServer(GatewayConfig config, PrometheusMeterRegistry registry, InferenceClient client,
@@ -75,6 +77,7 @@ public final class GatewayServer implements AutoCloseable {
         new JvmGcMetrics().bindTo(registry);
         new JvmThreadMetrics().bindTo(registry);
         new ProcessorMetrics().bindTo(registry);
+        new FileDescriptorMetrics().bindTo(registry);
         log.info("gateway starting with settings {}", Redaction.redact(config.originals()));
         try (Admin admin = Admin.create(config.clientConfig().adminProperties())) {
             ensureCatalogTopic(admin);
@@ -156,6 +159,7 @@ public final class GatewayServer implements AutoCloseable {
 
     private void listen() {
         router = Router.router(vertx);
+        status = new StatusPage(vertx, catalog, client::inFlight);
         Inference inference = new Inference(client, catalog, config);
         SimpleApi simple = new SimpleApi(inference);
         OipApi oip = new OipApi(inference, client, this::draining);
@@ -178,6 +182,8 @@ public final class GatewayServer implements AutoCloseable {
         post(router, "/v2/models/:model/infer", body).handler(oip::handleInfer);
         post(router, "/v2/models/:model/versions/:version/infer", body).handler(oip::handleInfer);
         router.get("/metrics").handler(this::handleMetrics);
+        router.get("/").handler(status::handlePage);
+        router.get("/status.json").handler(status::handleJson);
 
         router.route().failureHandler(this::handleFailure);
         router.errorHandler(404, ctx -> Responses.error(ctx, 404, "not_found",
@@ -223,7 +229,11 @@ public final class GatewayServer implements AutoCloseable {
     /** HTTP requests by route and status, with a latency histogram. */
     private void measure(RoutingContext ctx) {
         long started = System.nanoTime();
+        boolean api = !isOpsPath(ctx.normalizedPath());
         ctx.addEndHandler(done -> {
+            if (api) {
+                status.record(System.nanoTime() - started, ctx.response().getStatusCode());
+            }
             String route = ctx.currentRoute() != null && ctx.currentRoute().getPath() != null
                     ? ctx.currentRoute().getPath() : "unmatched";
             Timer.builder("kinfer.http.requests")

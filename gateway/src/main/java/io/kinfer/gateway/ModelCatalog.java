@@ -163,6 +163,12 @@ public final class ModelCatalog implements AutoCloseable {
         return List.copyOf(byVersion.values());
     }
 
+    /** The announcements of live workers, for the status page. */
+    public List<ModelAnnouncement> liveAnnouncements() {
+        long now = clock.getAsLong();
+        return announcements.values().stream().filter(a -> a.aliveAt(now)).toList();
+    }
+
     /** Every known model, sorted. */
     public List<String> models() {
         return lastKnown.keySet().stream().sorted().toList();

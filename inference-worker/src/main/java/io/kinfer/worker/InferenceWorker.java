@@ -33,6 +33,7 @@ import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -83,6 +84,7 @@ public final class InferenceWorker implements AutoCloseable {
         new JvmGcMetrics().bindTo(registry);
         new JvmThreadMetrics().bindTo(registry);
         new ProcessorMetrics().bindTo(registry);
+        new FileDescriptorMetrics().bindTo(registry);
         this.metrics = new WorkerMetrics(registry);
         this.codec = new JsonCodec(config.protocolLimits());
         String repo = config.getString(WorkerConfig.MODEL_REPOSITORY);
@@ -287,9 +289,15 @@ public final class InferenceWorker implements AutoCloseable {
     private void announce() {
         long now = System.currentTimeMillis();
         long interval = config.getLong(WorkerConfig.ANNOUNCE_INTERVAL_MS);
-        for (ModelPipeline pipeline : pipelines) {
+        for (int i = 0; i < pipelines.size(); i++) {
+            ModelPipeline pipeline = pipelines.get(i);
+            Map<String, Double> stats = new HashMap<>(pipeline.stats());
+            if (i < intakes.size()) {
+                stats.put("consumer_lag", (double) intakes.get(i).lag());
+                stats.put("inflight", (double) intakes.get(i).inFlight());
+            }
             ModelAnnouncement announcement = new ModelAnnouncement(pipeline.model(), workerId, now, interval,
-                    pipeline.metadata());
+                    pipeline.metadata(), stats);
             producer.send(new ProducerRecord<>(Topics.CATALOG, key(announcement.key()),
                     codec.encodeAnnouncement(announcement)), (metadata, error) -> {
                         if (error != null) {

@@ -6,6 +6,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -129,6 +130,14 @@ public final class ModelPipeline implements AutoCloseable {
 
     public boolean ready() {
         return latest != null;
+    }
+
+    /** Current levels and running totals over every served version, for the catalog announcement. */
+    public Map<String, Double> stats() {
+        Map<String, Double> stats = new TreeMap<>();
+        stats.put("queue_depth", (double) queued());
+        versions.values().forEach(v -> v.meters.addTotals(stats));
+        return stats;
     }
 
     /** Requests queued over all versions. */

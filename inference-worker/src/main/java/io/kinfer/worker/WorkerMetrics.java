@@ -1,6 +1,8 @@
 package io.kinfer.worker;
 
 import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 
@@ -114,6 +116,17 @@ public final class WorkerMetrics {
 
         public long batches() {
             return batchSize.count();
+        }
+
+        /** Running totals for the catalog announcements (the gateway's status page turns them into rates). */
+        public void addTotals(Map<String, Double> totals) {
+            totals.merge("requests_total", outcomes.values().stream().mapToDouble(Counter::count).sum(), Double::sum);
+            totals.merge("batches_total", (double) batchSize.count(), Double::sum);
+            totals.merge("batch_rows_total", batchSize.totalAmount(), Double::sum);
+            totals.merge("inference_seconds_total", inferenceTime.totalTime(TimeUnit.SECONDS), Double::sum);
+            totals.merge("queue_seconds_total", queueTime.totalTime(TimeUnit.SECONDS), Double::sum);
+            totals.merge("queued_total", (double) queueTime.count(), Double::sum);
+            totals.merge("cache_hits_total", cacheHits.count(), Double::sum);
         }
 
         public double maxBatch() {

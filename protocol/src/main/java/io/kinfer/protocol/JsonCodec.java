@@ -7,6 +7,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 import com.fasterxml.jackson.core.JsonEncoding;
 import com.fasterxml.jackson.core.JsonFactory;
@@ -453,6 +454,13 @@ public final class JsonCodec {
                 writeMetadata(gen, version);
             }
             gen.writeEndArray();
+            if (!announcement.stats().isEmpty()) {
+                gen.writeObjectFieldStart("stats");
+                for (Map.Entry<String, Double> stat : new TreeMap<>(announcement.stats()).entrySet()) {
+                    gen.writeNumberField(stat.getKey(), stat.getValue());
+                }
+                gen.writeEndObject();
+            }
             gen.writeEndObject();
         });
     }
@@ -466,8 +474,14 @@ public final class JsonCodec {
         for (JsonNode version : root.path("versions")) {
             versions.add(decodeMetadata(version));
         }
+        Map<String, Double> stats = new LinkedHashMap<>();
+        root.path("stats").fields().forEachRemaining(field -> {
+            if (field.getValue().isNumber()) {
+                stats.put(field.getKey(), field.getValue().doubleValue());
+            }
+        });
         return new ModelAnnouncement(requiredString(root, "model", 100), requiredString(root, "worker", 256),
-                root.path("timestamp_ms").asLong(), root.path("interval_ms").asLong(5000), versions);
+                root.path("timestamp_ms").asLong(), root.path("interval_ms").asLong(5000), versions, stats);
     }
 
     private static void writeMetadata(JsonGenerator gen, ModelMetadata metadata) throws IOException {

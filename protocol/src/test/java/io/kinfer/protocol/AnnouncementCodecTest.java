@@ -17,7 +17,8 @@ class AnnouncementCodecTest {
                 List.of(new TensorMetadata("label", DataType.BYTES, new long[] {-1}),
                         new TensorMetadata("scores", DataType.FP32, new long[] {-1, 2})),
                 List.of("positive", "negative"), 32, "demo");
-        ModelAnnouncement announcement = new ModelAnnouncement("sentiment", "w-1", 1_000L, 5_000L, List.of(sentiment));
+        ModelAnnouncement announcement = new ModelAnnouncement("sentiment", "w-1", 1_000L, 5_000L, List.of(sentiment),
+                java.util.Map.of("queue_depth", 3.0, "batches_total", 120.0));
 
         ModelAnnouncement decoded = codec.decodeAnnouncement(codec.encodeAnnouncement(announcement));
 

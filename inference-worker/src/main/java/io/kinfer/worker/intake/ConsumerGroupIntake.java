@@ -245,12 +245,16 @@ public final class ConsumerGroupIntake implements Intake {
         }
     }
 
+    private static List<String> sorted(Collection<TopicPartition> partitions) {
+        return partitions.stream().map(TopicPartition::toString).sorted().toList();
+    }
+
     private final class Rebalance implements ConsumerRebalanceListener {
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
             assigned = !consumer.assignment().isEmpty();
             if (!partitions.isEmpty()) {
-                log.info("{}: assigned {}", topic, partitions);
+                log.info("{}: assigned {} (now holds {})", topic, partitions, sorted(consumer.assignment()));
             }
         }
 
@@ -282,7 +286,8 @@ public final class ConsumerGroupIntake implements Intake {
             }
             tracker.forget(revoked);
             assigned = !consumer.assignment().isEmpty() && !revoked.containsAll(consumer.assignment());
-            log.info("{}: revoked {} ({} queued requests left to the next owner)", topic, partitions, dropped);
+            log.info("{}: revoked {} ({} queued requests left to the next owner; now holds {})", topic, partitions,
+                    dropped, sorted(consumer.assignment().stream().filter(p -> !revoked.contains(p)).toList()));
         }
 
         @Override
