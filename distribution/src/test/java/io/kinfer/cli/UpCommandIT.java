@@ -52,7 +52,8 @@ class UpCommandIT {
                 String line;
                 while ((line = lines.readLine()) != null) {
                     output.add(line);
-                    if (line.startsWith("kinfer is up")) {
+                    // The banner's last line: everything it promises (URLs, curl examples) has been read.
+                    if (line.contains("Ctrl-C stops everything")) {
                         ready.complete(null);
                     }
                 }

@@ -156,6 +156,39 @@ class GatewayConcurrencyTest {
     }
 
     @Test
+    void stoppingOneInstanceFailsOnlyItsOwnPendingCallsTheOtherServesOn(EmbeddedKafka kafka) throws Exception {
+        GatewayServer stopped = gateway(kafka, GatewayConfig.SHUTDOWN_TIMEOUT_MS, 0);
+        try (GatewayServer survivor = gateway(kafka)) {
+            worker.holdAll(true);
+            List<CompletableFuture<HttpResponse<String>>> onStopped = new ArrayList<>();
+            List<CompletableFuture<HttpResponse<String>>> onSurvivor = new ArrayList<>();
+            for (int i = 0; i < 5; i++) {
+                onStopped.add(predictAsync(stopped.url(), "to the stopped one " + i));
+                onSurvivor.add(predictAsync(survivor.url(), "to the survivor " + i));
+            }
+            await().atMost(Duration.ofSeconds(30)).until(() -> worker.held() == 10);
+
+            stopped.close();
+            for (var call : onStopped) {
+                assertThat(call.get(30, TimeUnit.SECONDS).statusCode()).isEqualTo(503);
+            }
+            assertThat(onSurvivor).noneMatch(CompletableFuture::isDone);
+            worker.holdAll(false);
+            worker.releaseAll();
+
+            for (int i = 0; i < 5; i++) {
+                HttpResponse<String> response = onSurvivor.get(i).get(30, TimeUnit.SECONDS);
+                assertThat(response.statusCode()).isEqualTo(200);
+                assertThat(response.body()).contains("[" + ("to the survivor " + i).length() + ".0]");
+            }
+            assertThat(post(survivor.url() + "/predict", "{\"text\":\"after\"}").status()).isEqualTo(200);
+        } finally {
+            worker.holdAll(false);
+            worker.releaseAll();
+        }
+    }
+
+    @Test
     void twoGatewayInstancesEachGetExactlyTheirOwnReplies(EmbeddedKafka kafka) throws Exception {
         try (GatewayServer a = gateway(kafka); GatewayServer b = gateway(kafka)) {
             assertThat(a.client().replyTopic()).isNotEqualTo(b.client().replyTopic());
