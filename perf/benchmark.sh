@@ -19,7 +19,8 @@ log() { printf '\n=== %s\n' "$*" | tee -a "$out/benchmark.log"; }
 up_pid=""
 up() { # up <name> [kinfer up options...]
   local name="$1"; shift
-  k up --fresh --data-dir "$out/data-$name" --models sentiment "$@" > "$out/up-$name.log" 2>&1 &
+  # java itself in the background (not the k function, whose subshell would take the SIGTERM of down())
+  java -jar "$jar" up --fresh --data-dir "$out/data-$name" --models sentiment "$@" > "$out/up-$name.log" 2>&1 &
   up_pid=$!
   for _ in $(seq 1 120); do
     grep -q "kinfer is up" "$out/up-$name.log" && return 0

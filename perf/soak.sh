@@ -13,7 +13,7 @@ jar="distribution/target/kinfer.jar"
 [ -f "$jar" ] || ./kinfer --version >/dev/null
 k() { java -jar "$jar" "$@"; }
 
-k up --workers 2 --models sentiment --fresh --data-dir "$out/data" --port 18680 --kafka-port 19692 \
+java -jar "$jar" up --workers 2 --models sentiment --fresh --data-dir "$out/data" --port 18680 --kafka-port 19692 \
   --metrics-base-port 19700 > "$out/up.log" 2>&1 &
 up=$!
 trap 'kill -TERM $up 2>/dev/null; wait $up 2>/dev/null || true' EXIT

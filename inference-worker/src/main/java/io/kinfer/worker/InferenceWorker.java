@@ -121,6 +121,10 @@ public final class InferenceWorker implements AutoCloseable {
         props.put(ProducerConfig.LINGER_MS_CONFIG, 0);
         // Never block a batch thread long on metadata; unknown reply topics are checked first anyway.
         props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 10_000);
+        // A reply nobody can receive (its topic deleted, its broker gone) fails within 30 s instead of Kafka's
+        // 120 s default, so a share-group member waiting for its poll's replies is not stalled for two minutes.
+        props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 15_000);
+        props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 30_000);
         props.putAll(config.producerProperties());
         return props;
     }
@@ -210,14 +214,17 @@ public final class InferenceWorker implements AutoCloseable {
 
     /**
      * A share group starts at the log end by default, so records written before its first member joined would
-     * never be served; and its record lock decides how soon a crashed member's records go to another. Kafka 4.x
-     * sets both per group, through the Admin client.
+     * never be served; its record lock decides how soon a crashed member's records go to another, and its session
+     * timeout how soon that member's partitions do. Kafka 4.x sets these per group, through the Admin client.
      */
     private void enableEarliestForShareGroup(String groupId) {
         ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, groupId);
         alterGroup(group, "share.auto.offset.reset", "earliest", true);
         alterGroup(group, "share.record.lock.duration.ms",
                 Integer.toString(config.getInt(WorkerConfig.SHARE_LOCK_DURATION_MS)), false);
+        int session = config.getInt(WorkerConfig.SHARE_SESSION_TIMEOUT_MS);
+        alterGroup(group, "share.session.timeout.ms", Integer.toString(session), false);
+        alterGroup(group, "share.heartbeat.interval.ms", Integer.toString(Math.max(1_000, session / 3)), false);
     }
 
     private void alterGroup(ConfigResource group, String key, String value, boolean required) {

@@ -40,6 +40,7 @@ public final class WorkerConfig extends AbstractConfig {
     public static final String GROUP_STATIC_MEMBERSHIP = "group.static.membership";
     public static final String SHARE_CONSUMERS = "share.consumers";
     public static final String SHARE_LOCK_DURATION_MS = "share.record.lock.duration.ms";
+    public static final String SHARE_SESSION_TIMEOUT_MS = "share.session.timeout.ms";
     public static final String BATCH_MAX_SIZE = "batch.max.size";
     public static final String BATCH_MAX_QUEUE_DELAY_MS = "batch.max.queue.delay.ms";
     public static final String BATCH_MAX_QUEUE_SIZE = "batch.max.queue.size";
@@ -94,6 +95,10 @@ public final class WorkerConfig extends AbstractConfig {
             .define(SHARE_LOCK_DURATION_MS, Type.INT, 15_000, between(1_000, 3_600_000), MEDIUM, "Share-group "
                     + "mode: how long a worker holds records before the broker gives them to another (set on the "
                     + "group; the broker bounds it, 15-60 s by default). Shorter: faster failover after a crash.")
+            .define(SHARE_SESSION_TIMEOUT_MS, Type.INT, 10_000, between(1_000, 3_600_000), MEDIUM, "Share-group "
+                    + "mode: how soon the broker gives a silent member's partitions to the others (set on the group; "
+                    + "brokers allow 45-60 s by default, kinfer's embedded broker 6 s and up; refused values are "
+                    + "logged and the broker's kept).")
             .define(BATCH_MAX_SIZE, Type.INT, 32, between(1, 4096), HIGH,
                     "Largest batch, in rows (texts or first-dimension rows); a model's config may override it.")
             .define(BATCH_MAX_QUEUE_DELAY_MS, Type.DOUBLE, 0.0, between(0, 60_000), HIGH,

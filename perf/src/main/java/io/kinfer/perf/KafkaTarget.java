@@ -70,6 +70,7 @@ final class KafkaTarget implements Target {
 
     @Override
     public void close() {
-        client.close();
+        // Calls still in flight at the end of a run are answered before the reply topic goes away.
+        client.close(Duration.ofSeconds(10));
     }
 }

@@ -108,6 +108,8 @@ public final class InferenceClient implements AutoCloseable {
     private volatile boolean replyConsumerReady;
     private volatile boolean reachable;
     private volatile boolean closed;
+    /** Set by {@link #close(Duration)}: no new calls, while those in flight may still be answered. */
+    private volatile boolean draining;
     private List<TopicPartition> replyPartitions = List.of();
 
     private InferenceClient(ClientConfig config, MeterRegistry registry) {
@@ -236,7 +238,7 @@ public final class InferenceClient implements AutoCloseable {
      */
     public CompletableFuture<InferenceReply> request(InferenceRequest request, RequestOptions options) {
         CompletableFuture<InferenceReply> future = new CompletableFuture<>();
-        if (closed) {
+        if (closed || draining) {
             return failed(future, new InferenceException.ClientClosed("the inference client is closed"));
         }
         if (!reachable) {
@@ -282,7 +284,7 @@ public final class InferenceClient implements AutoCloseable {
      */
     public CompletableFuture<Void> submit(InferenceRequest request, String replyTopic, long deadlineEpochMs,
                                           Map<String, String> headers) {
-        if (closed) {
+        if (closed || draining) {
             return CompletableFuture.failedFuture(new InferenceException.ClientClosed("the inference client is closed"));
         }
         RequestEnvelope envelope = new RequestEnvelope(request.id(),
@@ -401,6 +403,25 @@ public final class InferenceClient implements AutoCloseable {
 
     public String replyTopic() {
         return replyTopic;
+    }
+
+    /**
+     * Refuses new calls, gives those in flight up to {@code drain} to be answered, then closes as {@link #close()}.
+     * Closing with calls in flight deletes the reply topic under replies still on their way, which workers then
+     * have to dead-letter; a short drain avoids that wherever the calls are about to finish anyway.
+     */
+    public void close(Duration drain) {
+        draining = true;
+        CompletableFuture<?>[] inFlight = pending.values().stream().map(Pending::future)
+                .toArray(CompletableFuture[]::new);
+        try {
+            CompletableFuture.allOf(inFlight).get(drain.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            // a call failed, or the drain ran out: close() fails what is left
+        }
+        close();
     }
 
     /** Fails every pending call at once (callers see an error, not silence), then closes the Kafka clients. */

@@ -160,6 +160,22 @@ class InferenceClientTest {
     }
 
     @Test
+    void closingWithADrainRefusesNewCallsButLetsThoseInFlightBeAnswered(EmbeddedKafka kafka) throws Exception {
+        InferenceClient client = InferenceClient.create(config(kafka, "draining"));
+        CompletableFuture<InferenceReply> inFlight = client.request(echo("hold-drain", "x"), Duration.ofMinutes(5));
+        await().atMost(Duration.ofSeconds(30)).until(() -> worker.holds("hold-drain"));
+
+        CompletableFuture<Void> closing = CompletableFuture.runAsync(() -> client.close(Duration.ofMinutes(1)));
+        await().atMost(Duration.ofSeconds(30)).until(() -> client.request(echo("refused", "x")).isCompletedExceptionally());
+        assertThat(inFlight).isNotDone();
+        assertThat(closing).isNotDone();
+
+        worker.release("hold-drain");
+        assertThat(inFlight.get(30, TimeUnit.SECONDS).isSuccess()).isTrue();
+        closing.get(30, TimeUnit.SECONDS);
+    }
+
+    @Test
     void fireAndForgetWritesTheRequestWithTheGivenReplyTopic(EmbeddedKafka kafka) throws Exception {
         kafka.createTopic("ff.replies", 1);
         try (InferenceClient client = InferenceClient.create(config(kafka, "ff"))) {

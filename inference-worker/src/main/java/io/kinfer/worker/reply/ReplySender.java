@@ -71,8 +71,22 @@ public final class ReplySender {
                         + " partitions)"));
             }
             Integer partition = to.replyPartition() == RequestEnvelope.ANY_PARTITION ? null : to.replyPartition();
-            return send(new ProducerRecord<>(to.replyTopic(), partition, key, value, headers));
+            return send(new ProducerRecord<>(to.replyTopic(), partition, key, value, headers))
+                    .exceptionallyCompose(error -> unlessDeleted(to.replyTopic(), error));
         });
+    }
+
+    /**
+     * A send that failed may have gone to a topic deleted after it was checked (a client that closed with calls
+     * in flight deletes its reply topic; the producer then retries until its delivery timeout and says only
+     * "expiring"). Look again: a topic that is gone makes the reply undeliverable (dead-lettered, so the record is
+     * done); any other failure stands and the record is left for redelivery.
+     */
+    private CompletionStage<Void> unlessDeleted(String topic, Throwable error) {
+        topics.forget(topic);
+        return topics.check(topic).thenCompose(state -> state.exists() ? CompletableFuture.failedFuture(error)
+                : CompletableFuture.failedFuture(new UndeliverableReplyException("reply topic " + topic
+                        + " was deleted before the reply reached it")));
     }
 
     /** Dead-letters a record's original bytes, with why and where from in headers. */
