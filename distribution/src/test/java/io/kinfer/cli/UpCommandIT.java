@@ -90,6 +90,16 @@ class UpCommandIT {
                 .filter(p -> p.info().commandLine().orElse("").contains("--kafka-port " + kafkaPort)
                         || p.info().commandLine().orElse("").contains("--port " + kafkaPort))
                 .toList()).isEmpty();
+        // The first run recorded each role's class archive for a faster next start; none was left half-written.
+        try (var files = Files.list(work.resolve("data").resolve("cds"))) {
+            assertThat(files.map(f -> f.getFileName().toString()).toList())
+                    .hasSize(3)
+                    .allMatch(name -> name.endsWith(".jsa"))
+                    .anyMatch(name -> name.startsWith("broker-"))
+                    .anyMatch(name -> name.startsWith("worker-"))
+                    .anyMatch(name -> name.startsWith("gateway-"));
+        }
+        assertThat(output).noneMatch(line -> line.contains("[cds"));
     }
 
     private static int freePort() throws IOException {
