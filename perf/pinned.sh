@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The worker on cores of its own, as in any real deployment: the Kafka path at saturation against the raw-model
+# ceiling on the same cores with the same ONNX Runtime thread count, while the broker and the load generator run on
+# the other cores (taskset). What is left between the two is the pipeline's own cost inside the worker: polling,
+# decoding, tokenizing, batching, replying, committing.
+#   perf/pinned.sh [results-dir] [worker cpus] [onnx threads] [other cpus]
+# Defaults fit a 2-core machine: the worker on cpu 1 with 1 thread, everything else on cpu 0. On 16 cores, e.g.:
+#   perf/pinned.sh perf-results/pinned-16 0-1 2 2-15
+# WORKER_OPTS adds worker flags (e.g. WORKER_OPTS="--set batch.pad.aware=false"); DURATION sets each load's length;
+# PROFILE=1 records JFR on the worker during the Kafka run and prints its hottest methods.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-perf-results/pinned}"
+worker_cpus="${2:-1}"
+threads="${3:-1}"
+other_cpus="${4:-0}"
+duration="${DURATION:-20s}"
+jar="distribution/target/kinfer.jar"
+[ -f "$jar" ] || ./kinfer --version > /dev/null
+command -v taskset > /dev/null || { echo "pinned.sh needs taskset (util-linux)" >&2; exit 1; }
+mkdir -p "$out"
+port=19892
+
+taskset -c "$other_cpus" java -jar "$jar" broker --port $port --controller-port $((port + 1)) \
+  --data-dir "$out/kafka" --fresh -p num.partitions=12 > "$out/broker.log" 2>&1 &
+broker=$!
+worker=""
+trap 'kill $worker $broker 2> /dev/null; wait 2> /dev/null || true' EXIT
+until grep -q KAFKA_READY "$out/broker.log"; do kill -0 $broker; sleep 0.5; done
+
+taskset -c "$worker_cpus" java -jar "$jar" worker --kafka 127.0.0.1:$port --models sentiment --metrics-port 19899 \
+  --set topics.partitions=12 --set onnx.intra.op.threads="$threads" ${WORKER_OPTS:-} > "$out/worker.log" 2>&1 &
+worker=$!
+until grep -q WORKER_READY "$out/worker.log"; do kill -0 $worker; sleep 0.5; done
+
+# Ceiling and Kafka path alternate REPEAT times (default 3): on a shared machine the ceiling alone moves by +-15 %
+# from one minute to the next, so each Kafka run is compared with the ceiling measured just before it, and the
+# median of those ratios is the figure.
+repeat="${REPEAT:-3}"
+for i in $(seq "$repeat"); do
+  echo "== [$i] ceiling: the raw model on cpus $worker_cpus, $threads thread(s), while the worker idles"
+  taskset -c "$worker_cpus" java -jar "$jar" perf ceiling --threads "$threads" --duration "$duration" \
+    --json "$out/ceiling-$i.json" | tee "$out/ceiling-$i.log"
+  echo "== [$i] the Kafka path at saturation: worker on cpus $worker_cpus, broker and load generator on cpus $other_cpus"
+  taskset -c "$other_cpus" java -jar "$jar" perf run --target kafka --kafka 127.0.0.1:$port --users 64 \
+    --duration "$duration" --json "$out/kafka-$i.json" ${PROFILE:+--profile --profile-pid $worker --out "$out"} \
+    | tee "$out/kafka-$i.log"
+done
+
+python3 - "$out" "$repeat" <<'EOF'
+import json, statistics, sys
+out, repeat = sys.argv[1], int(sys.argv[2])
+ratios = []
+for i in range(1, repeat + 1):
+    ceiling = json.load(open(f"{out}/ceiling-{i}.json"))["ceiling"]
+    run = json.load(open(f"{out}/kafka-{i}.json"))["runs"][0]
+    sizes = run["server"]["batch_sizes"]
+    mean_batch = sum(int(k) * v for k, v in sizes.items()) / max(1, sum(sizes.values()))
+    ratio = run["items_per_second"] / ceiling["items_per_second"]
+    ratios.append(ratio)
+    print(f"[{i}] ceiling {ceiling['items_per_second']:.1f} texts/s (batch {ceiling['batch_size']}: P50 "
+          f"{ceiling['batch_latency']['p50']:.1f} ms) | Kafka path {run['items_per_second']:.1f} texts/s, "
+          f"{run['failures']} failures, mean batch {mean_batch:.1f}, inference P50 "
+          f"{run['server']['inference_ms']['p50']:.1f} ms | ratio {100 * ratio:.1f} %")
+print(f"median ratio {100 * statistics.median(ratios):.1f} % (runs: {', '.join(f'{100 * r:.1f} %' for r in ratios)})")
+EOF
