@@ -294,6 +294,7 @@ public final class InferenceWorker implements AutoCloseable {
     }
 
     private void announce() {
+        intakes.forEach(intake -> intake.refreshLag(admin)); // asynchronous: the next announcement carries it
         long now = System.currentTimeMillis();
         long interval = config.getLong(WorkerConfig.ANNOUNCE_INTERVAL_MS);
         for (int i = 0; i < pipelines.size(); i++) {

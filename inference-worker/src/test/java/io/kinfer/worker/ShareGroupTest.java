@@ -68,6 +68,42 @@ class ShareGroupTest {
         }
     }
 
+    @Test
+    void theGroupsBacklogIsReportedAsLagAndFallsToZeroOnceServed(EmbeddedKafka kafka) throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
+        kafka.createTopic("lag.replies", 1);
+        kafka.createTopic("kinfer.requests.gemm", 1);
+        try (KafkaTestClient client = new KafkaTestClient(kafka)) {
+            KafkaTestClient.Collector replies = client.collect("lag.replies");
+            InferenceWorker idle = InferenceWorker.start(lagConfig(kafka, repo, "lag-a"));
+            try {
+                client.requestAll(requests("warm-", 5), "lag.replies", "");
+                await().atMost(Duration.ofSeconds(60)).until(() -> answered(replies, "warm-", 5));
+                // Its consumers stop but the worker stays up, as a stalled replica would: the backlog must show.
+                idle.intakes().get(0).crash();
+                client.requestAll(requests("backlog-", 120), "lag.replies", "");
+                await().atMost(Duration.ofSeconds(30)).until(() -> idle.intakes().get(0).lag() >= 120);
+
+                try (InferenceWorker serving = InferenceWorker.start(lagConfig(kafka, repo, "lag-b"))) {
+                    await().atMost(Duration.ofSeconds(60)).until(() -> answered(replies, "backlog-", 120));
+                    await().atMost(Duration.ofSeconds(30)).until(() -> idle.intakes().get(0).lag() == 0
+                            && serving.intakes().get(0).lag() == 0);
+                }
+            } finally {
+                idle.close();
+            }
+        }
+    }
+
+    private static WorkerConfig lagConfig(EmbeddedKafka kafka, Path repo, String id) {
+        return new WorkerConfig(TestSettings.forKafka(kafka, WorkerConfig.MODELS, "gemm",
+                WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1, WorkerConfig.WORKER_ID, id,
+                WorkerConfig.GROUP_MODE, "share", WorkerConfig.TOPICS_PARTITIONS, 1, WorkerConfig.BATCH_MAX_SIZE, 4,
+                WorkerConfig.CACHE_ENABLED, false, WorkerConfig.SHARE_LOCK_DURATION_MS, 2000,
+                WorkerConfig.ANNOUNCE_INTERVAL_MS, 300));
+    }
+
     private static List<InferenceRequest> requests(String prefix, int count) {
         return IntStream.range(0, count).mapToObj(i -> InferenceRequest.ofTensors(prefix + i, "gemm",
                 List.of(Tensor.fp32("x", new long[] {1, 4}, new float[] {i, 2, 0, 1})))).toList();

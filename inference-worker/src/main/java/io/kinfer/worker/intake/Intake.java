@@ -1,5 +1,7 @@
 package io.kinfer.worker.intake;
 
+import org.apache.kafka.clients.admin.Admin;
+
 /** Where a model's requests come from: a consumer group, a share group, or a transactional consumer group. */
 public interface Intake extends AutoCloseable {
 
@@ -8,8 +10,15 @@ public interface Intake extends AutoCloseable {
     /** Whether it is receiving: partitions assigned (groups) or subscribed and polling (share groups). */
     boolean ready();
 
-    /** Records behind the log end on what this intake reads, where Kafka reports it (consumer groups). */
+    /**
+     * Records behind the log end on what this intake reads: this member's partitions in a consumer group; in a share
+     * group, the whole group's backlog (the same figure on every member, so aggregate it with max, not sum).
+     */
     long lag();
+
+    /** Asks Kafka for the lag where it is not known locally (share groups); returns at once. */
+    default void refreshLag(Admin admin) {
+    }
 
     /** Records received and not yet finished. */
     int inFlight();

@@ -11,6 +11,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import io.kinfer.worker.ModelPipeline;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
@@ -38,6 +40,8 @@ public final class ShareGroupIntake implements Intake {
 
     private final ModelPipeline pipeline;
     private final String topic;
+    private final String groupId;
+    private volatile long backlog;
     private final List<Member> members = new ArrayList<>();
     private final long drainTimeoutMs;
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -50,6 +54,7 @@ public final class ShareGroupIntake implements Intake {
                             long drainTimeoutMs) {
         this.pipeline = pipeline;
         this.topic = topic;
+        this.groupId = groupId;
         this.drainTimeoutMs = drainTimeoutMs;
         for (int i = 0; i < consumers; i++) {
             members.add(new Member(i, properties(groupId, clientId + "-" + i, recordsPerPoll, consumerProperties)));
@@ -86,10 +91,31 @@ public final class ShareGroupIntake implements Intake {
         return polled && running;
     }
 
-    /** Share groups have no per-consumer lag; the group's backlog shows in the broker's share-group metrics. */
+    /** The group's backlog as the broker last reported it (see {@link #refreshLag}); the same on every member. */
     @Override
     public long lag() {
-        return 0;
+        return backlog;
+    }
+
+    /**
+     * Share groups have no per-member partitions, so no consumer lag; the broker reports each share-partition's lag
+     * instead (records from its start offset not yet acknowledged, Admin.listShareGroupOffsets). Their sum over the
+     * request topic is what a queue-length autoscaler needs.
+     */
+    @Override
+    public void refreshLag(Admin admin) {
+        admin.listShareGroupOffsets(Map.of(groupId, new ListShareGroupOffsetsSpec()))
+                .partitionsToOffsetInfo(groupId)
+                .whenComplete((offsets, error) -> {
+                    if (error != null) {
+                        log.debug("share-group lag of {} unknown: {}", groupId, error.toString());
+                        return;
+                    }
+                    backlog = offsets.entrySet().stream()
+                            .filter(e -> e.getKey().topic().equals(topic) && e.getValue() != null)
+                            .mapToLong(e -> e.getValue().lag().orElse(0L))
+                            .sum();
+                });
     }
 
     @Override
