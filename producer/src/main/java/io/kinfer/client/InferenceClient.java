@@ -287,12 +287,18 @@ public final class InferenceClient implements AutoCloseable {
      */
     public CompletableFuture<Void> submit(InferenceRequest request, String replyTopic, long deadlineEpochMs,
                                           Map<String, String> headers) {
+        return submit(request, replyTopic, deadlineEpochMs, 0, headers);
+    }
+
+    /** As {@link #submit(InferenceRequest, String, long, Map)}, with a priority (higher is served first; 0 default). */
+    public CompletableFuture<Void> submit(InferenceRequest request, String replyTopic, long deadlineEpochMs,
+                                          int priority, Map<String, String> headers) {
         if (closed || draining) {
             return CompletableFuture.failedFuture(new InferenceException.ClientClosed("the inference client is closed"));
         }
         RequestEnvelope envelope = new RequestEnvelope(request.id(),
                 replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic, RequestEnvelope.ANY_PARTITION,
-                deadlineEpochMs, 0);
+                deadlineEpochMs, priority);
         return send(request, envelope, headers == null ? Map.of() : headers);
     }
 

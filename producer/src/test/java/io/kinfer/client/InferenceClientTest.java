@@ -188,6 +188,14 @@ class InferenceClientTest {
                     .orElseThrow();
             assertThat(KinferHeaders.string(record.headers(), KinferHeaders.REPLY_TOPIC)).contains("ff.replies");
             assertThat(KinferHeaders.string(record.headers(), "traceparent")).contains("00-1-2-01");
+            assertThat(KinferHeaders.string(record.headers(), KinferHeaders.PRIORITY)).as("default priority").isEmpty();
+
+            client.submit(echo("ff-2", "urgent"), "ff.replies", 0, 7, Map.of()).get(30, TimeUnit.SECONDS);
+            await().atMost(Duration.ofSeconds(10)).until(() -> worker.received.stream()
+                    .anyMatch(r -> new String(r.value()).contains("ff-2")));
+            var urgent = worker.received.stream().filter(r -> new String(r.value()).contains("ff-2")).findFirst()
+                    .orElseThrow();
+            assertThat(KinferHeaders.string(urgent.headers(), KinferHeaders.PRIORITY)).contains("7");
         }
     }
 
