@@ -7,7 +7,8 @@
 # Defaults fit a 2-core machine: the worker on cpu 1 with 1 thread, everything else on cpu 0. On 16 cores, e.g.:
 #   perf/pinned.sh perf-results/pinned-16 0-1 2 2-15
 # WORKER_OPTS adds worker flags (e.g. WORKER_OPTS="--set batch.pad.aware=false"); DURATION sets each load's length;
-# PROFILE=1 records JFR on the worker during the Kafka run and prints its hottest methods.
+# PROFILE=1 records JFR on the worker during the Kafka run and prints its hottest methods; TARGET=http or oip
+# measures through a gateway (on the other cpus) instead of the Kafka client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-perf-results/pinned}"
@@ -25,13 +26,23 @@ taskset -c "$other_cpus" java -jar "$jar" broker --port $port --controller-port 
   --data-dir "$out/kafka" --fresh -p num.partitions=12 > "$out/broker.log" 2>&1 &
 broker=$!
 worker=""
-trap 'kill $worker $broker 2> /dev/null; wait 2> /dev/null || true' EXIT
+gateway=""
+target="${TARGET:-kafka}"
+trap 'kill $gateway $worker $broker 2> /dev/null; wait 2> /dev/null || true' EXIT
 until grep -q KAFKA_READY "$out/broker.log"; do kill -0 $broker; sleep 0.5; done
 
 taskset -c "$worker_cpus" java -jar "$jar" worker --kafka 127.0.0.1:$port --models sentiment --metrics-port 19899 \
   --set topics.partitions=12 --set onnx.intra.op.threads="$threads" ${WORKER_OPTS:-} > "$out/worker.log" 2>&1 &
 worker=$!
 until grep -q WORKER_READY "$out/worker.log"; do kill -0 $worker; sleep 0.5; done
+load=(--target kafka --kafka 127.0.0.1:$port)
+if [ "$target" != kafka ]; then
+  taskset -c "$other_cpus" java -jar "$jar" gateway --kafka 127.0.0.1:$port --port 18890 > "$out/gateway.log" 2>&1 &
+  gateway=$!
+  until grep -q GATEWAY_READY "$out/gateway.log"; do kill -0 $gateway; sleep 0.5; done
+  until curl -sf http://127.0.0.1:18890/v2/models/sentiment/ready > /dev/null; do sleep 0.5; done
+  load=(--target "$target" --url http://127.0.0.1:18890)
+fi
 
 # Ceiling and Kafka path alternate REPEAT times (default 3): on a shared machine the ceiling alone moves by +-15 %
 # from one minute to the next, so each Kafka run is compared with the ceiling measured just before it, and the
@@ -41,8 +52,8 @@ for i in $(seq "$repeat"); do
   echo "== [$i] ceiling: the raw model on cpus $worker_cpus, $threads thread(s), while the worker idles"
   taskset -c "$worker_cpus" java -jar "$jar" perf ceiling --threads "$threads" --duration "$duration" \
     --json "$out/ceiling-$i.json" | tee "$out/ceiling-$i.log"
-  echo "== [$i] the Kafka path at saturation: worker on cpus $worker_cpus, broker and load generator on cpus $other_cpus"
-  taskset -c "$other_cpus" java -jar "$jar" perf run --target kafka --kafka 127.0.0.1:$port --users 64 \
+  echo "== [$i] the $target path at saturation: worker on cpus $worker_cpus, the rest on cpus $other_cpus"
+  taskset -c "$other_cpus" java -jar "$jar" perf run "${load[@]}" --users 64 \
     --duration "$duration" --json "$out/kafka-$i.json" ${PROFILE:+--profile --profile-pid $worker --out "$out"} \
     | tee "$out/kafka-$i.log"
 done
@@ -59,7 +70,7 @@ for i in range(1, repeat + 1):
     ratio = run["items_per_second"] / ceiling["items_per_second"]
     ratios.append(ratio)
     print(f"[{i}] ceiling {ceiling['items_per_second']:.1f} texts/s (batch {ceiling['batch_size']}: P50 "
-          f"{ceiling['batch_latency']['p50']:.1f} ms) | Kafka path {run['items_per_second']:.1f} texts/s, "
+          f"{ceiling['batch_latency']['p50']:.1f} ms) | {run['target']} path {run['items_per_second']:.1f} texts/s, "
           f"{run['failures']} failures, mean batch {mean_batch:.1f}, inference P50 "
           f"{run['server']['inference_ms']['p50']:.1f} ms | ratio {100 * ratio:.1f} %")
 print(f"median ratio {100 * statistics.median(ratios):.1f} % (runs: {', '.join(f'{100 * r:.1f} %' for r in ratios)})")
