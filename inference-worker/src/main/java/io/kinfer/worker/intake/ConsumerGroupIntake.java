@@ -76,16 +76,17 @@ public final class ConsumerGroupIntake implements Intake {
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         // Requests written before the group first joined must still be answered.
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        // A dead replica's partitions move after the session timeout; Kafka's 45 s default would stall its
-        // callers past their deadlines. 10 s with 3 s heartbeats fails over well inside a 30 s timeout.
-        props.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 10_000);
-        props.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 3_000);
         props.putAll(overrides);
         Object protocol = props.getOrDefault(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
         if ("classic".equalsIgnoreCase(String.valueOf(protocol))) {
             // Incremental rebalances: a joining replica takes partitions without stopping the others.
             props.putIfAbsent(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG,
                     CooperativeStickyAssignor.class.getName());
+            // A dead replica's partitions move after the session timeout; Kafka's 45 s default would stall its
+            // callers past their deadlines. 10 s with 3 s heartbeats fails over well inside a 30 s timeout.
+            // Classic protocol only: with group.protocol=consumer the broker owns these and the client refuses them.
+            props.putIfAbsent(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 10_000);
+            props.putIfAbsent(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 3_000);
         }
         return props;
     }

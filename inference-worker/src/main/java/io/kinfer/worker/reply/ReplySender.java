@@ -2,6 +2,7 @@ package io.kinfer.worker.reply;
 
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 
 import io.kinfer.protocol.ErrorCode;
@@ -12,6 +13,8 @@ import io.kinfer.protocol.RequestEnvelope;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.TimeoutException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
@@ -61,9 +64,14 @@ public final class ReplySender {
         byte[] key = to.correlationId().getBytes(StandardCharsets.UTF_8);
         byte[] value = codec.encodeReply(reply);
         return topics.check(to.replyTopic()).thenCompose(state -> {
-            if (!state.exists()) {
+            if (state.missing()) {
                 return CompletableFuture.failedFuture(new UndeliverableReplyException(
                         "reply topic " + to.replyTopic() + " does not exist"));
+            }
+            if (!state.exists()) {
+                // Kafka did not answer the lookup: fail this reply so its record is redelivered, not dead-lettered.
+                return CompletableFuture.failedFuture(new TimeoutException(
+                        "reply topic " + to.replyTopic() + " could not be looked up"));
             }
             if (to.replyPartition() != RequestEnvelope.ANY_PARTITION && to.replyPartition() >= state.partitions()) {
                 return CompletableFuture.failedFuture(new UndeliverableReplyException("reply partition "
@@ -83,10 +91,16 @@ public final class ReplySender {
      * done); any other failure stands and the record is left for redelivery.
      */
     private CompletionStage<Void> unlessDeleted(String topic, Throwable error) {
+        Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+        if (!(cause instanceof TimeoutException
+                || cause instanceof UnknownTopicOrPartitionException)) {
+            return CompletableFuture.failedFuture(error); // not how a deleted topic shows
+        }
         topics.forget(topic);
-        return topics.check(topic).thenCompose(state -> state.exists() ? CompletableFuture.failedFuture(error)
-                : CompletableFuture.failedFuture(new UndeliverableReplyException("reply topic " + topic
-                        + " was deleted before the reply reached it")));
+        return topics.check(topic).thenCompose(state -> state.missing()
+                ? CompletableFuture.failedFuture(new UndeliverableReplyException("reply topic " + topic
+                        + " was deleted before the reply reached it"))
+                : CompletableFuture.failedFuture(error));
     }
 
     /** Dead-letters a record's original bytes, with why and where from in headers. */

@@ -10,6 +10,7 @@ import java.util.function.LongSupplier;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.common.errors.InvalidTopicException;
+import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 /**
@@ -20,10 +21,14 @@ import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
  */
 public final class TopicChecker {
 
-    /** A topic's partition count, or 0 when it does not exist. */
+    /** A topic's partition count; 0 when it does not exist, -1 when Kafka could not say (a timeout, an outage). */
     public record TopicState(int partitions) {
         public boolean exists() {
             return partitions > 0;
+        }
+
+        public boolean missing() {
+            return partitions == 0;
         }
     }
 
@@ -34,6 +39,7 @@ public final class TopicChecker {
     }
 
     private static final TopicState MISSING = new TopicState(0);
+    private static final TopicState UNKNOWN = new TopicState(-1);
 
     private final Describer describer;
     private final LongSupplier clock;
@@ -54,7 +60,7 @@ public final class TopicChecker {
         this.missingTtlNanos = missingTtl.toNanos();
     }
 
-    /** Completes at once for a known topic; otherwise after one Admin round trip. Never fails: errors say missing. */
+    /** Completes at once for a known topic; otherwise after one Admin round trip. Never fails. */
     public CompletionStage<TopicState> check(String topic) {
         long now = clock.getAsLong();
         Entry existing = cache.get(topic);
@@ -73,9 +79,12 @@ public final class TopicChecker {
         return entry != null && (entry.expiresNanos > now || !entry.state.isDone());
     }
 
-    /** Forgets a topic, e.g. after a send to it failed because it was deleted. */
+    /**
+     * Forgets what is known of a topic, e.g. after a send to it failed as if it had been deleted; a lookup already
+     * under way stays, so many replies failing together share one.
+     */
     public void forget(String topic) {
-        cache.remove(topic);
+        cache.computeIfPresent(topic, (name, entry) -> entry.state.isDone() ? null : entry);
     }
 
     private void describe(String topic, CompletableFuture<TopicState> result) {
@@ -84,12 +93,14 @@ public final class TopicChecker {
                 result.complete(new TopicState(partitions));
                 return;
             }
-            // Missing topics are remembered briefly; other errors (timeouts, authorization) not at all.
+            // Missing topics are remembered briefly; other errors not at all. Kafka not answering in time says
+            // nothing about the topic (unknown: the reply is retried, never dead-lettered for it); any other
+            // refusal (authorization) counts as missing, so a reply nobody may write does not loop forever.
             Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
             boolean missing = cause instanceof UnknownTopicOrPartitionException || cause instanceof InvalidTopicException;
             long expires = missing ? clock.getAsLong() + missingTtlNanos : clock.getAsLong();
             cache.computeIfPresent(topic, (name, entry) -> entry.state == result ? new Entry(result, expires) : entry);
-            result.complete(MISSING);
+            result.complete(missing || !(cause instanceof RetriableException) ? MISSING : UNKNOWN);
         });
     }
 }

@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 
 import io.kinfer.protocol.ErrorCode;
 import io.kinfer.protocol.InferenceReply;
@@ -28,6 +29,8 @@ class ReplySenderTest {
     private final Map<String, Integer> topics = new java.util.concurrent.ConcurrentHashMap<>();
     private final TopicChecker checker = new TopicChecker(topic -> topics.containsKey(topic)
             ? CompletableFuture.completedFuture(topics.get(topic))
+            : topic.startsWith("slow")
+            ? CompletableFuture.failedFuture(new org.apache.kafka.common.errors.TimeoutException("no answer"))
             : CompletableFuture.failedFuture(new UnknownTopicOrPartitionException(topic)),
             Duration.ofSeconds(10), System::nanoTime);
     private final ReplySender sender = new ReplySender(producer, new JsonCodec(), checker, "kinfer.dlq", "w-1");
@@ -64,6 +67,44 @@ class ReplySenderTest {
         assertThat(missingTopic).isCompletedExceptionally();
         assertThat(missingPartition).isCompletedExceptionally();
         assertThat(producer.history()).isEmpty();
+    }
+
+    @Test
+    void aTopicKafkaCouldNotLookUpIsRetriedNotDeadLettered() {
+        var missing = sender.reply(new RequestEnvelope("c", "nope", -1, 0, 0),
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+        var unknown = sender.reply(new RequestEnvelope("c", "slow.replies", -1, 0, 0),
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+
+        assertThat(missing).failsWithin(Duration.ofSeconds(5)).withThrowableOfType(ExecutionException.class)
+                .withCauseInstanceOf(ReplySender.UndeliverableReplyException.class);
+        assertThat(unknown).failsWithin(Duration.ofSeconds(5)).withThrowableOfType(ExecutionException.class)
+                .withCauseInstanceOf(org.apache.kafka.common.errors.TimeoutException.class);
+        assertThat(producer.history()).isEmpty();
+    }
+
+    @Test
+    void aSendThatTimesOutToATopicDeletedMeanwhileIsUndeliverableButOtherFailuresStand() {
+        topics.put("gone", 1);
+        topics.put("kept", 1);
+        var toGone = sender.reply(new RequestEnvelope("c1", "gone", -1, 0, 0),
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+        var toKept = sender.reply(new RequestEnvelope("c2", "kept", -1, 0, 0),
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+        var tooLarge = sender.reply(new RequestEnvelope("c3", "kept", -1, 0, 0),
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+        topics.remove("gone");
+
+        producer.errorNext(new org.apache.kafka.common.errors.TimeoutException("Expiring 1 record(s)"));
+        producer.errorNext(new org.apache.kafka.common.errors.TimeoutException("Expiring 1 record(s)"));
+        producer.errorNext(new org.apache.kafka.common.errors.RecordTooLargeException("too large"));
+
+        assertThat(toGone).failsWithin(Duration.ofSeconds(5)).withThrowableOfType(ExecutionException.class)
+                .withCauseInstanceOf(ReplySender.UndeliverableReplyException.class);
+        assertThat(toKept).failsWithin(Duration.ofSeconds(5)).withThrowableOfType(ExecutionException.class)
+                .withCauseInstanceOf(org.apache.kafka.common.errors.TimeoutException.class);
+        assertThat(tooLarge).failsWithin(Duration.ofSeconds(5)).withThrowableOfType(ExecutionException.class)
+                .withCauseInstanceOf(org.apache.kafka.common.errors.RecordTooLargeException.class);
     }
 
     @Test
