@@ -2,7 +2,6 @@ package io.kinfer.gateway;
 
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
@@ -181,13 +180,6 @@ final class Inference {
     }
 
     private static Map<String, String> trace(RoutingContext ctx) {
-        Map<String, String> headers = new HashMap<>();
-        for (String name : KinferHeaders.PASSED_THROUGH) {
-            String value = ctx.request().getHeader(name);
-            if (value != null && value.length() <= 1024) {
-                headers.put(name, value);
-            }
-        }
-        return headers;
+        return KinferHeaders.passedThrough(ctx.request()::getHeader);
     }
 }

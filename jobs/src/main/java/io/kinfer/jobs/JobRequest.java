@@ -64,16 +64,11 @@ record JobRequest(String model, String version, List<String> texts, String callb
     }
 
     private static String version(JsonNode node) {
-        if (node == null || node.isNull()) {
-            return null;
+        try {
+            return JsonCodec.optionalVersion(node);
+        } catch (ProtocolException e) {
+            throw JobsHttpError.badRequest(e.getMessage());
         }
-        if (node.isTextual() && !node.textValue().isEmpty() && node.textValue().length() <= 64) {
-            return node.textValue();
-        }
-        if (node.isIntegralNumber() && node.canConvertToLong() && node.longValue() >= 0) {
-            return Long.toString(node.longValue());
-        }
-        throw JobsHttpError.badRequest("field 'version' must be a non-empty string (or a non-negative integer)");
     }
 
     private static List<String> texts(JsonNode node, JsonCodec codec, int maxItems) {

@@ -4,18 +4,15 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
@@ -36,13 +33,9 @@ import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.TopicExistsException;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.Serializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.CloseOptions;
@@ -86,8 +79,6 @@ public final class JobsService implements AutoCloseable {
     private final JobIds ids = new JobIds();
     private final HostInfo self;
     private final URI advertised;
-    private final Producer<String, byte[]> producer;
-    private final ExecutorService sender;
     private final HttpClient http;
     private final Duration forwardTimeout;
     private final KafkaStreams streams;
@@ -109,20 +100,6 @@ public final class JobsService implements AutoCloseable {
                 ProtocolLimits.DEFAULTS.maxNestingDepth()));
         this.metrics = new JobsMetrics(registry);
         this.forwardTimeout = Duration.ofMillis(config.getLong(JobsConfig.FORWARD_TIMEOUT_MS));
-        Map<String, Object> producerProps = new HashMap<>();
-        producerProps.put(ProducerConfig.CLIENT_ID_CONFIG, "kinfer-jobs-" + self.host() + "-" + self.port());
-        producerProps.put(ProducerConfig.ACKS_CONFIG, "all");
-        producerProps.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-        producerProps.put(ProducerConfig.LINGER_MS_CONFIG, 0);
-        // As the client's: the sender thread must not hang for a minute when Kafka is gone.
-        producerProps.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 5_000);
-        producerProps.putAll(config.producerProperties());
-        this.producer = new KafkaProducer<>(producerProps, new StringSerializer(), new ByteArraySerializer());
-        this.sender = Executors.newSingleThreadExecutor(runnable -> {
-            Thread thread = new Thread(runnable, "kinfer-jobs-send");
-            thread.setDaemon(true);
-            return thread;
-        });
         this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(forwardTimeout).build();
         JobsTopology.Settings settings = new JobsTopology.Settings(config.retentionMs(),
                 config.getLong(JobsConfig.EXPIRY_SCAN_INTERVAL_MS));
@@ -131,8 +108,6 @@ public final class JobsService implements AutoCloseable {
         try {
             this.streams = new KafkaStreams(JobsTopology.build(settings, metrics), props);
         } catch (RuntimeException e) {
-            producer.close(Duration.ZERO);
-            sender.shutdown();
             metrics.close();
             throw e;
         }
@@ -294,27 +269,9 @@ public final class JobsService implements AutoCloseable {
         return CompletableFuture.allOf(sends.toArray(CompletableFuture[]::new));
     }
 
-    /** A send on the sender thread (a Kafka send can block on metadata), completed when Kafka acknowledged it. */
+    /** Written with the inference client's producer, off the event loop; completes once Kafka acknowledged it. */
     private CompletableFuture<Void> send(String topic, String key, byte[] value) {
-        CompletableFuture<Void> acked = new CompletableFuture<>();
-        try {
-            sender.execute(() -> {
-                try {
-                    producer.send(new ProducerRecord<>(topic, key, value), (metadata, error) -> {
-                        if (error == null) {
-                            acked.complete(null);
-                        } else {
-                            acked.completeExceptionally(error);
-                        }
-                    });
-                } catch (RuntimeException e) {
-                    acked.completeExceptionally(e);
-                }
-            });
-        } catch (RejectedExecutionException e) {
-            acked.completeExceptionally(new IllegalStateException("the jobs service is closed"));
-        }
-        return acked;
+        return client.publish(new ProducerRecord<>(topic, key.getBytes(StandardCharsets.UTF_8), value));
     }
 
     // --------------------------------------------------------------------------------------------------- query
@@ -429,14 +386,7 @@ public final class JobsService implements AutoCloseable {
     }
 
     private static Map<String, String> traceHeaders(RoutingContext ctx) {
-        Map<String, String> headers = new HashMap<>();
-        for (String name : KinferHeaders.PASSED_THROUGH) {
-            String value = ctx.request().getHeader(name);
-            if (value != null && value.length() <= 1024) {
-                headers.put(name, value);
-            }
-        }
-        return headers;
+        return KinferHeaders.passedThrough(ctx.request()::getHeader);
     }
 
     private static String shorten(String text) {
@@ -479,13 +429,6 @@ public final class JobsService implements AutoCloseable {
         closed = true;
         streams.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
                 .withTimeout(Duration.ofSeconds(30)));
-        sender.shutdown();
-        try {
-            sender.awaitTermination(5, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        producer.close(Duration.ofSeconds(5));
         metrics.close();
         log.info("jobs service stopped");
     }

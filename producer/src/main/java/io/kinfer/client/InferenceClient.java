@@ -304,13 +304,20 @@ public final class InferenceClient implements AutoCloseable {
 
     private CompletableFuture<Void> send(InferenceRequest request, RequestEnvelope envelope,
                                          Map<String, String> extraHeaders) {
-        CompletableFuture<Void> acked = new CompletableFuture<>();
         byte[] value = codec.encodeRequest(request);
         Headers headers = new RecordHeaders();
         extraHeaders.forEach((name, text) -> headers.add(name, text.getBytes(StandardCharsets.UTF_8)));
         KinferHeaders.write(envelope, headers);
-        ProducerRecord<byte[], byte[]> record = new ProducerRecord<>(Topics.requestTopic(request.model()), null,
-                envelope.correlationId().getBytes(StandardCharsets.UTF_8), value, headers);
+        return publish(new ProducerRecord<>(Topics.requestTopic(request.model()), null,
+                envelope.correlationId().getBytes(StandardCharsets.UTF_8), value, headers));
+    }
+
+    /**
+     * Writes any record with this client's producer, on its sender thread (a Kafka send can block on metadata);
+     * completes once Kafka acknowledged it. For services built on the client that write their own records.
+     */
+    public CompletableFuture<Void> publish(ProducerRecord<byte[], byte[]> record) {
+        CompletableFuture<Void> acked = new CompletableFuture<>();
         try {
             sender.execute(() -> {
                 try {

@@ -591,7 +591,8 @@ public final class JsonCodec {
         return text;
     }
 
-    private static String optionalVersion(JsonNode node) throws ProtocolException {
+    /** A request's optional {@code version} field: null, a non-empty string, or a non-negative integer. */
+    public static String optionalVersion(JsonNode node) throws ProtocolException {
         if (node == null || node.isNull()) {
             return null;
         }

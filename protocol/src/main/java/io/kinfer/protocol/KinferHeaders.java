@@ -1,8 +1,11 @@
 package io.kinfer.protocol;
 
 import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
 
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.Headers;
@@ -33,6 +36,18 @@ public final class KinferHeaders {
 
     /** W3C trace context headers are copied from a request to its reply unchanged. */
     public static final List<String> PASSED_THROUGH = List.of("traceparent", "tracestate", "baggage");
+
+    /** The pass-through headers of an incoming call, read with {@code lookup}; values over 1 KiB are dropped. */
+    public static Map<String, String> passedThrough(Function<String, String> lookup) {
+        Map<String, String> headers = new HashMap<>();
+        for (String name : PASSED_THROUGH) {
+            String value = lookup.apply(name);
+            if (value != null && value.length() <= 1024) {
+                headers.put(name, value);
+            }
+        }
+        return headers;
+    }
 
     private static final int MAX_CORRELATION_ID = 256;
 
