@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 import io.kinfer.client.InferenceClient;
@@ -119,7 +120,7 @@ public final class GatewayServer implements AutoCloseable {
         }
         try {
             jobs = JobsService.start(jobsConfig.withDefaultAdvertisedUrl(advertisedUrl()), client,
-                    model -> catalog.metadata(model, null), registry);
+                    catalog::metadata, registry);
             jobs.mount(router, body, ctx -> LimitedBody.of(ctx).getBytes());
         } catch (RuntimeException e) {
             close();
@@ -226,6 +227,8 @@ public final class GatewayServer implements AutoCloseable {
         return draining;
     }
 
+    private final ConcurrentHashMap<String, Timer> httpTimers = new ConcurrentHashMap<>();
+
     /** HTTP requests by route and status, with a latency histogram. */
     private void measure(RoutingContext ctx) {
         long started = System.nanoTime();
@@ -236,13 +239,15 @@ public final class GatewayServer implements AutoCloseable {
             }
             String route = ctx.currentRoute() != null && ctx.currentRoute().getPath() != null
                     ? ctx.currentRoute().getPath() : "unmatched";
-            Timer.builder("kinfer.http.requests")
-                    .description("HTTP requests by route, method and status")
-                    .tags("route", route, "method", ctx.request().method().name(),
-                            "status", Integer.toString(ctx.response().getStatusCode()))
-                    .publishPercentileHistogram()
-                    .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(60))
-                    .register(registry)
+            String method = ctx.request().method().name();
+            int code = ctx.response().getStatusCode();
+            // Looked up once per route, method and status, not built and registered on every request.
+            httpTimers.computeIfAbsent(route + ' ' + method + ' ' + code, key -> Timer.builder("kinfer.http.requests")
+                            .description("HTTP requests by route, method and status")
+                            .tags("route", route, "method", method, "status", Integer.toString(code))
+                            .publishPercentileHistogram()
+                            .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(60))
+                            .register(registry))
                     .record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
         });
         ctx.next();
@@ -342,15 +347,8 @@ public final class GatewayServer implements AutoCloseable {
     @Override
     public void close() {
         draining = true;
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(config.getLong(GatewayConfig.SHUTDOWN_TIMEOUT_MS));
-        try {
-            while (client.inFlight() > 0 && System.nanoTime() < deadline) {
-                TimeUnit.MILLISECONDS.sleep(20);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        client.close();
+        // Calls in flight may still be answered until the shutdown timeout; then the rest fail.
+        client.close(Duration.ofMillis(config.getLong(GatewayConfig.SHUTDOWN_TIMEOUT_MS)));
         try {
             if (server != null) {
                 server.shutdown(5, TimeUnit.SECONDS).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);

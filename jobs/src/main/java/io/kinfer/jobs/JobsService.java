@@ -15,6 +15,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 
 import io.kinfer.client.InferenceClient;
@@ -73,7 +74,7 @@ public final class JobsService implements AutoCloseable {
 
     private final JobsConfig config;
     private final InferenceClient client;
-    private final Function<String, Optional<ModelMetadata>> models;
+    private final BiFunction<String, String, Optional<ModelMetadata>> models;
     private final JobsMetrics metrics;
     private final JsonCodec codec;
     private final JobIds ids = new JobIds();
@@ -87,7 +88,7 @@ public final class JobsService implements AutoCloseable {
     private Function<RoutingContext, byte[]> body = ctx -> ctx.body() == null || ctx.body().buffer() == null
             ? null : ctx.body().buffer().getBytes();
 
-    private JobsService(JobsConfig config, InferenceClient client, Function<String, Optional<ModelMetadata>> models,
+    private JobsService(JobsConfig config, InferenceClient client, BiFunction<String, String, Optional<ModelMetadata>> models,
                         MeterRegistry registry) {
         this.config = config;
         this.client = client;
@@ -119,7 +120,7 @@ public final class JobsService implements AutoCloseable {
      * be running: until it is, GETs answer 503 with Retry-After, and {@link #ready()} is false.
      */
     public static JobsService start(JobsConfig config, InferenceClient client,
-                                    Function<String, Optional<ModelMetadata>> models, MeterRegistry registry) {
+                                    BiFunction<String, String, Optional<ModelMetadata>> models, MeterRegistry registry) {
         try (Admin admin = Admin.create(config.adminProperties())) {
             ensureTopics(admin, config);
         }
@@ -210,8 +211,13 @@ public final class JobsService implements AutoCloseable {
         JobRequest request;
         try {
             request = JobRequest.parse(body.apply(ctx), codec, config.maxItems());
-            ModelMetadata model = models.apply(request.model()).orElseThrow(() -> new JobsHttpError(404,
+            ModelMetadata model = models.apply(request.model(), null).orElseThrow(() -> new JobsHttpError(404,
                     "unknown_model", "unknown model '" + request.model() + "'"));
+            if (request.version() != null) {
+                // As /predict and /v2 do: a version no worker serves is refused now, not failed item by item later.
+                model = models.apply(request.model(), request.version()).orElseThrow(() -> new JobsHttpError(404,
+                        "unknown_version", "model '" + request.model() + "' has no version '" + request.version() + "'"));
+            }
             if (!model.isText()) {
                 throw JobsHttpError.badRequest("model '" + request.model() + "' takes tensors; jobs take texts");
             }

@@ -152,6 +152,8 @@ class JobsServiceTest {
         assertThat(missing.json().get("error").asText()).contains(unknown);
 
         assertError(post(jobs, "{\"model\":\"nope\",\"texts\":[\"a\"]}"), 404, "unknown_model", "unknown model 'nope'");
+        assertError(post(jobs, "{\"model\":\"echo\",\"version\":\"9\",\"texts\":[\"a\"]}"), 404, "unknown_version",
+                "model 'echo' has no version '9'");
         assertError(post(jobs, "{\"texts\":[\"a\"]}"), 400, "invalid_request", "'model' is required");
         assertError(post(jobs, "{\"model\":\"echo\""), 400, "malformed", "not valid JSON");
         assertError(post(jobs, ""), 400, "malformed", "needs a JSON body");

@@ -15,7 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Function;
+import java.util.function.BiFunction;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.kinfer.client.ClientConfig;
@@ -36,7 +36,8 @@ final class JobsTestSupport {
     static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
 
     /** The models the tests' gateway knows: {@code echo} (text, served by the FakeWorker) and a tensor model. */
-    static final Function<String, Optional<ModelMetadata>> MODELS = name -> switch (name) {
+    static final BiFunction<String, String, Optional<ModelMetadata>> MODELS = (name, version) ->
+            version != null && !version.equals("1") ? Optional.empty() : switch (name) {
         case "echo" -> Optional.of(new ModelMetadata("echo", "1", ModelMetadata.TEXT, "embedding",
                 List.of(new TensorMetadata("text", DataType.BYTES, new long[] {-1})),
                 List.of(new TensorMetadata("embedding", DataType.FP32, new long[] {-1, 1})), List.of(), 8, "fake"));
