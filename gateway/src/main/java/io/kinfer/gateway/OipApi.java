@@ -214,14 +214,8 @@ final class OipApi {
                 gen.writeStringField("model_version", reply.version());
             }
             gen.writeStringField("id", id);
-            if (reply.timings() != null) {
-                // OIP allows response parameters; these say where the time went in the worker.
-                gen.writeObjectFieldStart("parameters");
-                gen.writeNumberField("queue_ms", reply.timings().queueMs());
-                gen.writeNumberField("inference_ms", reply.timings().inferenceMs());
-                gen.writeNumberField("batch_size", reply.timings().batchSize());
-                gen.writeEndObject();
-            }
+            // OIP allows response parameters; these say where the time went in the worker.
+            JsonCodec.writeTimings(gen, "parameters", reply.timings(), false);
             gen.writeArrayFieldStart("outputs");
             for (Tensor tensor : outputs) {
                 JsonCodec.writeTensor(gen, tensor);

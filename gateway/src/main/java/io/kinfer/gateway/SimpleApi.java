@@ -11,9 +11,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.kinfer.protocol.Classification;
 import io.kinfer.protocol.Embedding;
 import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.JsonCodec;
 import io.kinfer.protocol.ModelMetadata;
 import io.kinfer.protocol.Output;
-import io.kinfer.protocol.Timings;
 import io.vertx.ext.web.RoutingContext;
 
 /**
@@ -47,7 +47,7 @@ final class SimpleApi {
                         writePrediction(gen, reply.outputs().get(0));
                         gen.writeStringField("model", reply.model());
                         gen.writeStringField("version", reply.version());
-                        writeTimings(gen, reply.timings());
+                        JsonCodec.writeTimings(gen, "timings", reply.timings(), false);
                         gen.writeEndObject();
                     });
                 })
@@ -88,7 +88,7 @@ final class SimpleApi {
                         for (InferenceReply reply : replies) {
                             gen.writeStartObject();
                             writePrediction(gen, reply.outputs().get(0));
-                            writeTimings(gen, reply.timings());
+                            JsonCodec.writeTimings(gen, "timings", reply.timings(), false);
                             gen.writeEndObject();
                         }
                         gen.writeEndArray();
@@ -120,20 +120,6 @@ final class SimpleApi {
     }
 
     /** Where the time went in the worker, for callers and the perf tool's server-side breakdown. */
-    static void writeTimings(JsonGenerator gen, Timings timings) throws IOException {
-        if (timings == null) {
-            return;
-        }
-        gen.writeObjectFieldStart("timings");
-        gen.writeNumberField("queue_ms", timings.queueMs());
-        gen.writeNumberField("inference_ms", timings.inferenceMs());
-        gen.writeNumberField("batch_size", timings.batchSize());
-        if (timings.cached()) {
-            gen.writeBooleanField("cached", true);
-        }
-        gen.writeEndObject();
-    }
-
     private static void writePrediction(JsonGenerator gen, Output output) throws IOException {
         if (output instanceof Classification c) {
             gen.writeStringField("label", c.label());

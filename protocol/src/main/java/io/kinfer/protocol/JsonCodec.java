@@ -297,20 +297,7 @@ public final class JsonCodec {
                 }
                 gen.writeEndArray();
             }
-            Timings timings = reply.timings();
-            if (timings != null) {
-                gen.writeObjectFieldStart("timings");
-                gen.writeNumberField("queue_ms", round3(timings.queueMs()));
-                gen.writeNumberField("inference_ms", round3(timings.inferenceMs()));
-                gen.writeNumberField("batch_size", timings.batchSize());
-                if (timings.worker() != null) {
-                    gen.writeStringField("worker", timings.worker());
-                }
-                if (timings.cached()) {
-                    gen.writeBooleanField("cached", true);
-                }
-                gen.writeEndObject();
-            }
+            writeTimings(gen, "timings", reply.timings(), true);
             gen.writeEndObject();
         });
     }
@@ -402,6 +389,28 @@ public final class JsonCodec {
     }
 
     /** Writes a tensor in OIP form (flat row-major data). Public for the gateway's OIP responses. */
+    /**
+     * A reply's timings as an object field (nothing when null), milliseconds rounded to microseconds: the one
+     * writer for Kafka replies and the gateway's answers. The worker's id is left out of HTTP answers.
+     */
+    public static void writeTimings(JsonGenerator gen, String field, Timings timings, boolean withWorker)
+            throws IOException {
+        if (timings == null) {
+            return;
+        }
+        gen.writeObjectFieldStart(field);
+        gen.writeNumberField("queue_ms", round3(timings.queueMs()));
+        gen.writeNumberField("inference_ms", round3(timings.inferenceMs()));
+        gen.writeNumberField("batch_size", timings.batchSize());
+        if (withWorker && timings.worker() != null) {
+            gen.writeStringField("worker", timings.worker());
+        }
+        if (timings.cached()) {
+            gen.writeBooleanField("cached", true);
+        }
+        gen.writeEndObject();
+    }
+
     public static void writeTensor(JsonGenerator gen, Tensor tensor) throws IOException {
         gen.writeStartObject();
         gen.writeStringField("name", tensor.name());
