@@ -84,8 +84,9 @@ public final class ModelPipeline implements AutoCloseable {
         VersionRuntime runtime = load(version);
         versions.put(version, runtime);
         latest = runtime;
-        log.info("model {} version {} ready (max batch {}, queue delay {} us)", model, version,
-                runtime.settings.maxBatchSize(), TimeUnit.NANOSECONDS.toMicros(runtime.settings.maxQueueDelayNanos()));
+        log.info("model {} version {} ready (max batch {}, queue delay {} us, {} instance(s))", model, version,
+                runtime.settings.maxBatchSize(), TimeUnit.NANOSECONDS.toMicros(runtime.settings.maxQueueDelayNanos()),
+                runtime.settings.instances());
     }
 
     /**
@@ -113,9 +114,9 @@ public final class ModelPipeline implements AutoCloseable {
     }
 
     private VersionRuntime load(String version) throws ModelException {
-        LoadedModel loaded = repository.load(model, version, config.onnxSettings());
         ModelConfig modelConfig = repository.config(model);
         BatchSettings settings = config.batchSettings(modelConfig.batching());
+        LoadedModel loaded = repository.load(model, version, config.onnxSettings(settings.instances()));
         boolean cache = config.getBoolean(WorkerConfig.CACHE_ENABLED) && config.getLong(WorkerConfig.CACHE_MAX_ENTRIES) > 0;
         return new VersionRuntime(loaded, settings, cache ? config.getLong(WorkerConfig.CACHE_MAX_ENTRIES) : 0);
     }

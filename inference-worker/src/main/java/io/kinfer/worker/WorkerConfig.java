@@ -35,6 +35,7 @@ public final class WorkerConfig extends AbstractConfig {
     public static final String MODELS = "worker.models";
     public static final String MODEL_REPOSITORY = "model.repository";
     public static final String MODEL_POLL_INTERVAL_MS = "model.poll.interval.ms";
+    public static final String MODEL_INSTANCES = "model.instances";
     public static final String GROUP_MODE = "group.mode";
     public static final String GROUP_ID_PREFIX = "group.id.prefix";
     public static final String GROUP_STATIC_MEMBERSHIP = "group.static.membership";
@@ -80,6 +81,9 @@ public final class WorkerConfig extends AbstractConfig {
                     "Models this worker serves, each with its own consumer group; * for every model in the repository.")
             .define(MODEL_REPOSITORY, Type.STRING, "", HIGH, "Directory laid out as <model>/<version>/model.onnx "
                     + "(+ <model>/config.json); empty: the built-in models only.")
+            .define(MODEL_INSTANCES, Type.INT, 1, between(1, 64), MEDIUM, "Batches of one model version "
+                    + "computed at once, each on its own thread taking the next batch from the version's one queue "
+                    + "(Triton's instance_group count); a model's config may override it.")
             .define(MODEL_POLL_INTERVAL_MS, Type.LONG, 5000L, atLeast(0), LOW,
                     "How often the repository is scanned for new or removed versions (0: never).")
             .define(GROUP_MODE, Type.STRING, MODE_CONSUMER, ValidString.in(MODE_CONSUMER, MODE_SHARE), HIGH,
@@ -118,8 +122,8 @@ public final class WorkerConfig extends AbstractConfig {
                     + "from a bounded cache (models can turn it off in their config).")
             .define(CACHE_MAX_ENTRIES, Type.LONG, 10_000L, atLeast(0), LOW, "Result cache entries per model version.")
             .define(ONNX_INTRA_OP_THREADS, Type.INT, 0, between(0, 1024), MEDIUM,
-                    "ONNX Runtime threads per model call; 0: one per available processor (ONNX Runtime's own "
-                            + "default picked 1 on a 2-vCPU machine, 33 % slower).")
+                    "ONNX Runtime threads per model call; 0: the available processors shared among the model's "
+                            + "instances (ONNX Runtime's own default picked 1 on a 2-vCPU machine, 33 % slower).")
             .define(ONNX_ALLOW_SPINNING, Type.BOOLEAN, false, LOW,
                     "Let idle ONNX Runtime threads spin (off: spinning next to Kafka on a small machine made "
                             + "latency 3-4x more spread, measured).")
@@ -197,11 +201,15 @@ public final class WorkerConfig extends AbstractConfig {
                 overrides.maxQueueSize() != null ? overrides.maxQueueSize() : getInt(BATCH_MAX_QUEUE_SIZE),
                 overrides.priorityLevels() != null ? overrides.priorityLevels() : getInt(BATCH_PRIORITY_LEVELS),
                 overrides.padAware() != null ? overrides.padAware() : getBoolean(BATCH_PAD_AWARE),
-                POLICY_REJECT.equals(getString(BATCH_QUEUE_FULL_POLICY)));
+                POLICY_REJECT.equals(getString(BATCH_QUEUE_FULL_POLICY)),
+                overrides.instances() != null ? overrides.instances() : getInt(MODEL_INSTANCES));
     }
 
-    public OnnxSettings onnxSettings() {
-        return new OnnxSettings(getInt(ONNX_INTRA_OP_THREADS), getBoolean(ONNX_ALLOW_SPINNING));
+    /** Session settings for a model run by {@code instances} threads at once: 0 threads shares the processors. */
+    public OnnxSettings onnxSettings(int instances) {
+        int threads = getInt(ONNX_INTRA_OP_THREADS);
+        return new OnnxSettings(threads > 0 ? threads
+                : Math.max(1, Runtime.getRuntime().availableProcessors() / instances), getBoolean(ONNX_ALLOW_SPINNING));
     }
 
     public ProtocolLimits protocolLimits() {

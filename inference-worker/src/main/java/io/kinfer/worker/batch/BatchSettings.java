@@ -1,7 +1,7 @@
 package io.kinfer.worker.batch;
 
 /**
- * A model version's batching policy, after Triton's dynamic batcher.
+ * A model version's batching policy, after Triton's dynamic batcher and instance groups.
  *
  * @param maxBatchSize       most rows in one model call
  * @param maxQueueDelayNanos wait for a fuller batch only while the oldest request has waited less than this
@@ -9,14 +9,21 @@ package io.kinfer.worker.batch;
  * @param priorityLevels     priority levels honoured (1: FIFO)
  * @param padAware           group texts of similar length when more than a batch is queued
  * @param rejectWhenFull     answer {@code overloaded} beyond maxQueueSize (else the consumer pauses fetching)
+ * @param instances          batches computed at once, each on its own thread from the one queue
  */
 public record BatchSettings(int maxBatchSize, long maxQueueDelayNanos, int maxQueueSize, int priorityLevels,
-                            boolean padAware, boolean rejectWhenFull) {
+                            boolean padAware, boolean rejectWhenFull, int instances) {
 
     public BatchSettings {
-        if (maxBatchSize < 1 || maxQueueDelayNanos < 0 || maxQueueSize < 1 || priorityLevels < 1) {
+        if (maxBatchSize < 1 || maxQueueDelayNanos < 0 || maxQueueSize < 1 || priorityLevels < 1 || instances < 1) {
             throw new IllegalArgumentException("invalid batch settings: " + maxBatchSize + "/" + maxQueueDelayNanos
-                    + "/" + maxQueueSize + "/" + priorityLevels);
+                    + "/" + maxQueueSize + "/" + priorityLevels + "/" + instances);
         }
+    }
+
+    /** One instance: one batch at a time. */
+    public BatchSettings(int maxBatchSize, long maxQueueDelayNanos, int maxQueueSize, int priorityLevels,
+                         boolean padAware, boolean rejectWhenFull) {
+        this(maxBatchSize, maxQueueDelayNanos, maxQueueSize, priorityLevels, padAware, rejectWhenFull, 1);
     }
 }

@@ -13,16 +13,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The dynamic batcher of one model version: one thread that waits as {@link BatchPolicy} says, takes a batch
- * from the {@link RequestQueue}, and hands it to the {@link Runner}. Producers enqueue under a short lock and
- * signal after it. Requests whose deadline passed are handed to the runner's {@code expired} instead of
- * being computed.
+ * The dynamic batcher of one model version: one thread per model instance (Triton's {@code instance_group}
+ * count), each waiting as {@link BatchPolicy} says, taking a batch from the one shared {@link RequestQueue} and
+ * handing it to the {@link Runner}; an instance that is free takes the next batch while the others compute.
+ * Producers enqueue under a short lock and signal after it. Requests whose deadline passed are handed to the
+ * runner's {@code expired} instead of being computed.
  */
 public final class Batcher<T extends BatchItem> implements AutoCloseable {
 
-    /** Runs on the batcher's thread. */
+    /** Runs on the batcher's threads, as many batches at once as there are instances. */
     public interface Runner<T> {
-        /** Computes a batch and replies to each request in it. Must not throw. */
+        /** Computes a batch and replies to each request in it. Must not throw; must be thread-safe. */
         void run(List<T> batch);
 
         /** Answers requests whose deadline passed before they were computed. Must not throw. */
@@ -38,7 +39,7 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
     private final RequestQueue<T> queue;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
-    private final Thread thread;
+    private final List<Thread> threads = new ArrayList<>();
     private volatile long expectedComputeNanos;
     private boolean stopping;
     private long drainDeadlineNanos = Long.MAX_VALUE;
@@ -50,12 +51,15 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
         this.clock = clock;
         this.runner = runner;
         this.queue = new RequestQueue<>(settings.priorityLevels());
-        this.thread = new Thread(this::loop, "kinfer-batcher-" + name);
-        this.thread.setDaemon(true);
+        for (int i = 0; i < settings.instances(); i++) {
+            Thread thread = new Thread(this::loop, "kinfer-batcher-" + name + (settings.instances() > 1 ? "-" + i : ""));
+            thread.setDaemon(true);
+            threads.add(thread);
+        }
     }
 
     public Batcher<T> start() {
-        thread.start();
+        threads.forEach(Thread::start);
         return this;
     }
 
@@ -144,7 +148,10 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
         } finally {
             lock.unlock();
         }
-        thread.join(Math.max(1, unit.toMillis(timeout) + 1000));
+        long joinBy = System.nanoTime() + unit.toNanos(timeout) + TimeUnit.SECONDS.toNanos(1);
+        for (Thread thread : threads) {
+            thread.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(joinBy - System.nanoTime())));
+        }
         lock.lock();
         try {
             return queue.removeIf(item -> true);
@@ -177,7 +184,10 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
                     BatchPolicy.Decision decision = BatchPolicy.decide(queue.view(), now, settings, expectedComputeNanos);
                     if (decision instanceof BatchPolicy.Dispatch || (stopping && !queue.isEmpty())) {
                         batch = queue.takeBatch(settings.maxBatchSize(), settings.padAware());
-                        running = batch.size();
+                        running += batch.size();
+                        if (!queue.isEmpty()) {
+                            changed.signal(); // what is left is another free instance's to take
+                        }
                     } else if (decision instanceof BatchPolicy.Wait wait) {
                         changed.awaitNanos(wait.nanos());
                     } else {
@@ -202,7 +212,7 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
                 expectedComputeNanos = expectedComputeNanos == 0 ? took : (expectedComputeNanos * 7 + took) / 8;
                 lock.lock();
                 try {
-                    running = 0;
+                    running -= toRun.size();
                 } finally {
                     lock.unlock();
                 }

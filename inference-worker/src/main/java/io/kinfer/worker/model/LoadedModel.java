@@ -9,7 +9,8 @@ import io.kinfer.protocol.ProtocolException;
 
 /**
  * One model version, ready to run: one ONNX Runtime session plus its pre- and post-processing.
- * {@link #prepare} is thread-safe; {@link #infer} is called by one batch thread at a time.
+ * Both methods are thread-safe: {@link #prepare} runs on the consumer thread, {@link #infer} on as many batch
+ * threads at once as the version has instances (ONNX Runtime sessions take concurrent runs).
  */
 public interface LoadedModel extends AutoCloseable {
 

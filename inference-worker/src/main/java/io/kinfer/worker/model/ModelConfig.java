@@ -16,7 +16,7 @@ import java.util.Map;
  *   "tokenizer": {"file": "tokenizer.json", "max_length": 256},
  *   "postprocessing": {"kind": "classify", "labels": {"positive": ["..."], "negative": ["..."]}, "temperature": 0.05},
  *   "batching": {"max_batch_size": 32, "max_queue_delay_ms": 2, "max_queue_size": 512, "priority_levels": 1,
- *                "pad_aware": true},
+ *                "pad_aware": true, "instances": 2},
  *   "cache": {"enabled": true}
  * }
  * }</pre>
@@ -79,8 +79,8 @@ public record ModelConfig(String kind, String modelFile, List<String> versions, 
 
     /** Batching settings for this model; null fields take the worker's defaults. */
     public record BatchingOverrides(Integer maxBatchSize, Double maxQueueDelayMs, Integer maxQueueSize,
-                                    Integer priorityLevels, Boolean padAware) {
-        public static final BatchingOverrides NONE = new BatchingOverrides(null, null, null, null, null);
+                                    Integer priorityLevels, Boolean padAware, Integer instances) {
+        public static final BatchingOverrides NONE = new BatchingOverrides(null, null, null, null, null, null);
     }
 
     /** {@code enabled: false} for models whose outputs are not a pure function of their inputs. */

@@ -107,4 +107,45 @@ class BatcherTest {
         assertThat(runner.batches).containsExactly(List.of("a", "b"), List.of("c"));
         assertThat(batcher.enqueue(List.of(Item.of("after", 0, 5)))).extracting(Item::name).containsExactly("after");
     }
+
+    @Test
+    void instancesComputeBatchesAtOnceFromTheOneQueue() throws Exception {
+        // Each batch waits until two are running: with one instance the second never starts and this fails.
+        CountDownLatch bothRunning = new CountDownLatch(2);
+        List<List<String>> batches = new CopyOnWriteArrayList<>();
+        List<Boolean> sawTheOther = new CopyOnWriteArrayList<>();
+        Batcher.Runner<Item> runner = new Batcher.Runner<>() {
+            @Override
+            public void run(List<Item> batch) {
+                bothRunning.countDown();
+                try {
+                    sawTheOther.add(bothRunning.await(30, TimeUnit.SECONDS));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                batches.add(batch.stream().map(Item::name).toList());
+            }
+
+            @Override
+            public void expired(List<Item> requests) {
+            }
+        };
+        List<Item> items = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            items.add(Item.of("r" + i, System.nanoTime(), 5));
+        }
+        Batcher<Item> batcher = new Batcher<>("t", new BatchSettings(3, 0, 100, 1, false, false, 2),
+                System::nanoTime, runner).start();
+        batcher.enqueue(items);
+
+        await().atMost(Duration.ofSeconds(30)).until(() -> batches.stream().mapToInt(List::size).sum() == 7);
+        assertThat(batcher.drain(30, TimeUnit.SECONDS)).isEmpty();
+
+        assertThat(sawTheOther).hasSizeGreaterThanOrEqualTo(2).first().isEqualTo(true);
+        assertThat(sawTheOther.get(1)).isTrue();
+        assertThat(batches).allSatisfy(batch -> assertThat(batch).hasSizeLessThanOrEqualTo(3));
+        assertThat(batches.stream().flatMap(List::stream)).containsExactlyInAnyOrder(
+                "r0", "r1", "r2", "r3", "r4", "r5", "r6");
+        assertThat(batcher.idle()).isTrue();
+    }
 }
