@@ -232,9 +232,10 @@ public final class HtmlReport {
                       + 'latency is the floor of a lone call.'));
                   const b = c.batch_latency || {};
                   const one = c.batch1_latency || {};
-                  s.append(table([col('model'), col('threads', 'num'), col('batch', 'num'), col('items/s', 'num'),
-                      col('batch p50 ms', 'num'), col('batch p99 ms', 'num'), col('batch-1 p50 ms', 'num'),
-                      col('batch-1 p99 ms', 'num')], [[c.model || '–', num(c.threads), num(c.batch_size),
+                  s.append(table([col('model'), col('threads', 'num'), col('instances', 'num'), col('batch', 'num'),
+                      col('items/s', 'num'), col('batch p50 ms', 'num'), col('batch p99 ms', 'num'),
+                      col('batch-1 p50 ms', 'num'), col('batch-1 p99 ms', 'num')],
+                      [[c.model || '–', num(c.threads), num(c.instances || 1), num(c.batch_size),
                       num(c.items_per_second), num(b.p50), num(b.p99), num(one.p50), num(one.p99)]]));
                 }
                 const env = report.environment;

@@ -106,8 +106,13 @@ public final class PerfCommand implements Runnable {
         boolean ceiling;
 
         @Option(names = "--threads", defaultValue = "0", description = "ONNX Runtime threads of the ceiling; match "
-                + "the workers' onnx.intra.op.threads (0: one per processor). Default: ${DEFAULT-VALUE}.")
+                + "the workers' onnx.intra.op.threads (0: the processors shared among the instances). Default: ${DEFAULT-VALUE}.")
         int threads;
+
+        @Option(names = "--instances", defaultValue = "1", description = "Batches the ceiling runs at once on its "
+                + "one session; match the workers' model.instances (--threads 0 then shares the processors among "
+                + "them). Default: ${DEFAULT-VALUE}.")
+        int instances;
 
         @Option(names = "--ceiling-batch", defaultValue = "32", description = "Batch size of the ceiling (the "
                 + "workers' batch.max.size). Default: ${DEFAULT-VALUE}.")
@@ -162,10 +167,10 @@ public final class PerfCommand implements Runnable {
         Corpus corpus = options.corpus();
         PerfReport.CeilingResult ceiling = null;
         if (options.ceiling) {
-            System.err.printf("measuring the raw model's ceiling (%s, batch %d, %d threads) ...%n", options.model,
-                    options.ceilingBatch, options.threads);
-            ceiling = Ceiling.measure(options.model, options.repository, options.threads, options.ceilingBatch,
-                    corpus, options.duration.dividedBy(2).plusSeconds(1), Duration.ofSeconds(3));
+            System.err.printf("measuring the raw model's ceiling (%s, batch %d, %d threads, %d instances) ...%n",
+                    options.model, options.ceilingBatch, options.threads, options.instances);
+            ceiling = Ceiling.measure(options.model, options.repository, options.threads, options.instances,
+                    options.ceilingBatch, corpus, options.duration.dividedBy(2).plusSeconds(1), Duration.ofSeconds(3));
         }
         List<Profiler.Process> profiled = new ArrayList<>();
         if (options.profile) {
@@ -342,7 +347,7 @@ public final class PerfCommand implements Runnable {
         public Integer call() throws Exception {
             options.ceiling = true;
             PerfReport.CeilingResult ceiling = Ceiling.measure(options.model, options.repository, options.threads,
-                    options.ceilingBatch, options.corpus(), options.duration, options.warmup);
+                    options.instances, options.ceilingBatch, options.corpus(), options.duration, options.warmup);
             PerfReport report = new PerfReport("kinfer perf", Instant.now().toString(), environment(commandLine(spec)),
                     List.of(), ceiling, null);
             Tables.print(System.out, report);

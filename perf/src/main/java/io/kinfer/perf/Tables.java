@@ -43,9 +43,10 @@ final class Tables {
         PerfReport.CeilingResult c = report.ceiling();
         if (c != null) {
             out.println();
-            out.printf("Ceiling (raw %s in-process, %s threads): %.1f texts/s at batch %d (batch P50 %.1f ms); "
+            out.printf("Ceiling (raw %s in-process, %s threads%s): %.1f texts/s at batch %d (batch P50 %.1f ms); "
                             + "batch-1 latency P50 %.2f ms, P99 %.2f ms%n", c.model(),
-                    c.threads() == 0 ? "default" : Integer.toString(c.threads()), c.itemsPerSecond(), c.batchSize(),
+                    c.threads() == 0 ? "default" : Integer.toString(c.threads()),
+                    c.instances() > 1 ? " x " + c.instances() + " instances" : "", c.itemsPerSecond(), c.batchSize(),
                     c.batchLatency().p50(), c.batch1Latency().p50(), c.batch1Latency().p99());
         }
         if (report.profiles() != null) {
