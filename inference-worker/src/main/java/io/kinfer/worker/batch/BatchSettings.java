@@ -16,8 +16,10 @@ public record BatchSettings(int maxBatchSize, long maxQueueDelayNanos, int maxQu
 
     public BatchSettings {
         if (maxBatchSize < 1 || maxQueueDelayNanos < 0 || maxQueueSize < 1 || priorityLevels < 1 || instances < 1) {
-            throw new IllegalArgumentException("invalid batch settings: " + maxBatchSize + "/" + maxQueueDelayNanos
-                    + "/" + maxQueueSize + "/" + priorityLevels + "/" + instances);
+            throw new IllegalArgumentException("invalid batch settings (max_batch_size, max_queue_size, "
+                    + "priority_levels and instances must be at least 1, the delay not negative): max_batch_size="
+                    + maxBatchSize + ", max_queue_delay_ns=" + maxQueueDelayNanos + ", max_queue_size=" + maxQueueSize
+                    + ", priority_levels=" + priorityLevels + ", instances=" + instances);
         }
     }
 

@@ -1,0 +1,55 @@
+package io.kinfer.worker;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import io.kinfer.worker.batch.BatchSettings;
+import io.kinfer.worker.model.ModelConfig;
+import io.kinfer.worker.model.ModelRepository;
+import io.kinfer.worker.testing.OnnxModels;
+import org.junit.jupiter.api.Test;
+
+/** How model.instances, a model config's override and onnx.intra.op.threads combine. */
+class InstanceSettingsTest {
+
+    @Test
+    void aModelConfigOverridesTheWorkersInstanceCount() throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3),
+                "{\"batching\": {\"max_batch_size\": 8, \"instances\": 3}}", null);
+        OnnxModels.writeVersion(repo, "plain", "1", OnnxModels.gemm(4, 3), null, null);
+        ModelRepository repository = new ModelRepository(repo);
+        WorkerConfig config = new WorkerConfig(Map.of(WorkerConfig.MODEL_INSTANCES, 2));
+
+        BatchSettings overridden = config.batchSettings(repository.config("gemm").batching());
+        BatchSettings inherited = config.batchSettings(repository.config("plain").batching());
+
+        assertThat(overridden.instances()).isEqualTo(3);
+        assertThat(overridden.maxBatchSize()).isEqualTo(8);
+        assertThat(inherited.instances()).isEqualTo(2);
+        assertThat(new WorkerConfig(Map.of()).batchSettings(ModelConfig.BatchingOverrides.NONE).instances())
+                .isEqualTo(1);
+    }
+
+    @Test
+    void automaticThreadsAreSharedAmongTheInstancesAndExplicitOnesAreKept() {
+        int processors = Runtime.getRuntime().availableProcessors();
+        WorkerConfig automatic = new WorkerConfig(Map.of());
+        WorkerConfig explicit = new WorkerConfig(Map.of(WorkerConfig.ONNX_INTRA_OP_THREADS, 3));
+
+        assertThat(automatic.onnxSettings(1).intraOpThreads()).isEqualTo(processors);
+        assertThat(automatic.onnxSettings(2).intraOpThreads()).isEqualTo(Math.max(1, processors / 2));
+        assertThat(automatic.onnxSettings(processors * 4).intraOpThreads()).isEqualTo(1);
+        assertThat(explicit.onnxSettings(2).intraOpThreads()).isEqualTo(3);
+    }
+
+    @Test
+    void anInstanceCountBelowOneIsRefusedByName() {
+        assertThatThrownBy(() -> new BatchSettings(8, 0, 100, 1, true, false, 0))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("instances=0");
+    }
+}
