@@ -1,0 +1,20 @@
+# Shared by the perf scripts: start and stop a local one-worker pipeline. Source it after setting $out.
+jar="distribution/target/kinfer.jar"
+[ -f "$jar" ] || ./kinfer --version >/dev/null
+k() { java -jar "$jar" "$@"; }
+up_pid=""
+down() { [ -n "$up_pid" ] && kill -TERM "$up_pid" 2>/dev/null && wait "$up_pid" 2>/dev/null || true; up_pid=""; }
+trap down EXIT
+pipeline_up() { # pipeline_up <name> [kinfer up options...]: a fresh broker and one worker, JIT-warmed
+  local name="$1"; shift
+  java -jar "$jar" up --fresh --data-dir "$out/data" --models sentiment --workers 1 "$@" > "$out/up-$name.log" 2>&1 &
+  up_pid=$!
+  for _ in $(seq 1 120); do
+    grep -q "kinfer is up" "$out/up-$name.log" && break
+    kill -0 "$up_pid" 2>/dev/null || { cat "$out/up-$name.log"; return 1; }
+    sleep 1
+  done
+  # JIT warm-up of the worker and of both paths through the gateway
+  k perf run --target kafka --users 32 --duration 15s --warmup 0s > /dev/null 2>&1
+  k perf run --target http --users 32 --duration 10s --warmup 0s > /dev/null 2>&1
+}
