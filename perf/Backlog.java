@@ -72,6 +72,7 @@ public class Backlog {
             Map<String, Long> errors = new TreeMap<>();
             Set<String> seen = new HashSet<>();
             long quietSince = System.nanoTime();
+            int reported = 0;
             while (seen.size() < count && System.nanoTime() - quietSince < Duration.ofSeconds(60).toNanos()) {
                 for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(500))) {
                     InferenceReply reply = codec.decodeReply(r.value());
@@ -87,8 +88,9 @@ public class Backlog {
                     queueMs.add(reply.timings().queueMs());
                     batchSizes.merge(reply.timings().batchSize(), 1L, Long::sum);
                 }
-                if (seen.size() > 0 && seen.size() % 1000 == 0) {
-                    System.err.printf("  %d/%d replies%n", seen.size(), count);
+                if (seen.size() >= reported + 1000 || (seen.size() == count && reported < count)) {
+                    reported = seen.size();
+                    System.err.printf("  %d/%d replies%n", reported, count);
                 }
             }
             createTimes.sort(null);
