@@ -2,6 +2,7 @@
 -- cache must not answer); the summary counts non-2xx answers. A C load generator costs the shared cores far less than the
 -- JVM one, so the worker keeps more of them:
 --   wrk -t1 -c64 -d20s --latency -s perf/wrk-predict.lua http://127.0.0.1:8080
+-- With KINFER_OIP=1 in the environment it posts Open Inference Protocol bodies to /v2/models/sentiment/infer.
 -- The corpus is copied from perf/src/main/java/io/kinfer/perf/Corpus.java.
 local texts = {
   "Great product.",
@@ -47,9 +48,14 @@ local texts = {
 }
 local n = 0
 local run = tostring(os.time()) .. "-" .. tostring(math.random(1000000))
+local oip = os.getenv("KINFER_OIP") == "1"
 request = function()
   n = n + 1
   local text = texts[(n % #texts) + 1] .. " #" .. run .. "-" .. n
+  if oip then
+    return wrk.format("POST", "/v2/models/sentiment/infer", {["Content-Type"] = "application/json"},
+      '{"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["' .. text .. '"]}]}')
+  end
   return wrk.format("POST", "/predict", {["Content-Type"] = "application/json"}, '{"text":"' .. text .. '"}')
 end
 
