@@ -231,6 +231,45 @@ class DeploymentFilesTest {
         }
     }
 
+    @Test
+    void theShareGroupOverlaySwitchesTheModeAndScalesOnTheBacklogTheWorkersReport() throws IOException {
+        Path overlay = ROOT.resolve("deploy/k8s-share-group");
+        JsonNode kustomization = documents(overlay.resolve("kustomization.yaml")).get(0);
+        List<String> resources = new ArrayList<>();
+        kustomization.path("resources").forEach(r -> resources.add(r.asText()));
+        assertThat(resources).containsExactly("../k8s");
+        List<String> patches = kustomization.path("patches").findValuesAsText("path");
+        assertThat(patches).containsExactlyInAnyOrder("configmap-share.yaml", "scaledobject-prometheus.yaml");
+
+        JsonNode configPatch = documents(overlay.resolve("configmap-share.yaml")).get(0);
+        assertThat(configPatch.path("metadata").path("name").asText())
+                .isEqualTo(kind("ConfigMap").get(0).path("metadata").path("name").asText());
+        String mode = configPatch.path("data").path("KINFER_GROUP_MODE").asText();
+        assertThat(new WorkerConfig(Map.of(ConfigLoader.envToKey("KINFER_GROUP_MODE"), mode)).shareGroups()).isTrue();
+
+        // A JSON 6902 patch: a list of operations.
+        JsonNode ops = YAML.readTree(overlay.resolve("scaledobject-prometheus.yaml").toFile());
+        Map<String, JsonNode> replaced = new LinkedHashMap<>();
+        ops.forEach(op -> {
+            assertThat(op.path("op").asText()).isEqualTo("replace");
+            replaced.put(op.path("path").asText(), op.path("value"));
+        });
+        // Share-group members are not capped by the partitions.
+        assertThat(replaced.get("/spec/maxReplicaCount").asInt()).isGreaterThan(Topics.DEFAULT_REQUEST_PARTITIONS);
+        Set<String> meters = meterNames();
+        List<String> queries = new ArrayList<>();
+        for (JsonNode trigger : replaced.get("/spec/triggers")) {
+            assertThat(trigger.path("type").asText()).isEqualTo("prometheus");
+            assertThat(trigger.path("metadata").path("threshold").asText()).isNotEmpty();
+            queries.add(trigger.path("metadata").path("query").asText());
+        }
+        assertThat(meterOf("kinfer_consumer_lag", meters)).isPresent();
+        for (String model : defaultModels()) {
+            // Every member reports the whole group's backlog: max, not sum.
+            assertThat(queries).contains("max(kinfer_consumer_lag{model=\"" + model + "\"})");
+        }
+    }
+
     // ---- Grafana ----
 
     @Test
