@@ -357,7 +357,8 @@ public final class GatewayServer implements AutoCloseable {
             log.warn("closing the HTTP server: {}", e.toString());
         }
         if (jobs != null) {
-            jobs.close();
+            // Bounded like the drain: with Kafka gone, Streams would otherwise retry its group leave for 30 s.
+            jobs.close(Duration.ofMillis(Math.max(1_000, config.getLong(GatewayConfig.SHUTDOWN_TIMEOUT_MS))));
         }
         catalog.close();
         try {

@@ -429,13 +429,26 @@ public final class JobsService implements AutoCloseable {
      */
     @Override
     public void close() {
+        close(Duration.ofSeconds(30));
+    }
+
+    /**
+     * As {@link #close()}, waiting at most {@code timeout} for Kafka Streams: with Kafka gone its threads would
+     * retry the group leave and the last commit for the whole timeout, and nothing is lost by not waiting (the
+     * results are in Kafka; uncommitted input is read again by the next owner).
+     */
+    public void close(Duration timeout) {
         if (closed) {
             return;
         }
         closed = true;
-        streams.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
-                .withTimeout(Duration.ofSeconds(30)));
+        boolean stopped = streams.close(CloseOptions.groupMembershipOperation(
+                CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(timeout));
         metrics.close();
-        log.info("jobs service stopped");
+        if (stopped) {
+            log.info("jobs service stopped");
+        } else {
+            log.warn("jobs service: Kafka Streams did not stop within {} ms; leaving it behind", timeout.toMillis());
+        }
     }
 }

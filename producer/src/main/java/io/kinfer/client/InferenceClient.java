@@ -461,10 +461,13 @@ public final class InferenceClient implements AutoCloseable {
         }
         closeQuietly(() -> producer.close(Duration.ofSeconds(5)));
         closeQuietly(() -> replyConsumer.close(Duration.ofSeconds(5)));
+        boolean brokerAnswered = true;
         if (config.ownReplyTopic() && config.getBoolean(ClientConfig.REPLY_TOPIC_DELETE_ON_CLOSE) && replyConsumerReady) {
-            closeQuietly(() -> admin.deleteTopics(List.of(replyTopic)).all().get(5, TimeUnit.SECONDS));
+            brokerAnswered = closeQuietly(() -> admin.deleteTopics(List.of(replyTopic)).all().get(5, TimeUnit.SECONDS));
         }
-        closeQuietly(() -> admin.close(Duration.ofSeconds(5)));
+        // When Kafka did not answer the deletion, waiting for the admin client's pending calls would only wait again.
+        Duration adminClose = brokerAnswered ? Duration.ofSeconds(5) : Duration.ZERO;
+        closeQuietly(() -> admin.close(adminClose));
     }
 
     private void failAll(InferenceException error) {
@@ -482,11 +485,14 @@ public final class InferenceClient implements AutoCloseable {
         void run() throws Exception;
     }
 
-    private static void closeQuietly(Action action) {
+    /** Runs a closing step; returns whether it succeeded (a failure is logged at debug and otherwise ignored). */
+    private static boolean closeQuietly(Action action) {
         try {
             action.run();
+            return true;
         } catch (Exception e) {
             log.debug("ignored while closing: {}", e.toString());
+            return false;
         }
     }
 
