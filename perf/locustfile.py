@@ -45,34 +45,10 @@ import random
 
 from locust import FastHttpUser, constant, tag, task
 
-TEXTS = [
-    "Great product.",
-    "Terrible.",
-    "I love this product",
-    "Not worth the money.",
-    "Works as described, fast shipping.",
-    "The battery died after two days of light use.",
-    "Absolutely fantastic, I would buy it again without a second thought.",
-    "It is fine for the price, but the buttons feel cheap and the case scratches easily.",
-    "Customer service never answered my emails, and the replacement part arrived broken.",
-    "My kids use it every day and it still looks new after six months.",
-    "Setup took five minutes and everything just worked, which is rare these days.",
-    "Do not buy this: it overheats, the fan is noisy, and the software crashes constantly.",
-    "Meh.",
-    "Arrived late and the box was damaged, but the item itself works perfectly well.",
-    "The instructions were confusing and two screws were missing from the package, so I had to drive to the "
-    "hardware store before I could even start assembling the shelf.",
-    "After comparing a dozen similar models in the store, I chose this one for its quiet motor and long warranty, "
-    "and so far it has been reliable through daily use in a busy kitchen.",
-    "I wanted to like this blender, but it leaks from the base every single time, the lid does not seal properly, "
-    "and the company's support team keeps sending me the same useless troubleshooting guide instead of a "
-    "replacement.",
-    "Five stars!",
-    "Honestly the best purchase I made this year; it saves me an hour every morning.",
-    "Returned it.",
-    "We have had this vacuum for three years now; it still picks up pet hair from carpets and hard floors alike, "
-    "the filter is easy to clean, and replacement brushes are cheap.",
-]
+# The perf module's built-in corpus (the texts `kinfer perf` and perf/wrk-predict.lua send), one per line.
+_CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "src/main/resources/io/kinfer/perf/corpus.txt")
+with open(_CORPUS, encoding="utf-8") as _file:
+    TEXTS = [line.strip() for line in _file if line.strip()]
 
 MODEL = os.environ.get("KINFER_MODEL") or None
 UNIQUE = os.environ.get("KINFER_UNIQUE_TEXTS", "").lower() in ("1", "true", "yes")
