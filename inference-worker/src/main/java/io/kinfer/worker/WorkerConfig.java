@@ -207,9 +207,7 @@ public final class WorkerConfig extends AbstractConfig {
 
     /** Session settings for a model run by {@code instances} threads at once: 0 threads shares the processors. */
     public OnnxSettings onnxSettings(int instances) {
-        int threads = getInt(ONNX_INTRA_OP_THREADS);
-        return new OnnxSettings(threads > 0 ? threads
-                : Math.max(1, Runtime.getRuntime().availableProcessors() / instances), getBoolean(ONNX_ALLOW_SPINNING));
+        return OnnxSettings.forInstances(getInt(ONNX_INTRA_OP_THREADS), getBoolean(ONNX_ALLOW_SPINNING), instances);
     }
 
     public ProtocolLimits protocolLimits() {

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -35,17 +36,16 @@ final class Ceiling {
         }
         ModelRepository repo = new ModelRepository(repository);
         String version = repo.latestVersion(model).orElseThrow(() -> new ModelException("no model " + model));
-        // The worker's rule: threads 0 shares the processors among the instances (WorkerConfig.onnxSettings).
-        OnnxSettings settings = new OnnxSettings(
-                threads > 0 ? threads : Math.max(1, Runtime.getRuntime().availableProcessors() / instances), false);
+        // The worker's rule, so that the ceiling runs as a worker with the same settings does.
+        OnnxSettings settings = OnnxSettings.forInstances(threads, false, instances);
         ExecutorService callers = Executors.newFixedThreadPool(instances);
         try (LoadedModel loaded = repo.load(model, version, settings)) {
             LatencyRecorder batchLatency = new LatencyRecorder();
             LatencyRecorder singleLatency = new LatencyRecorder();
             concurrently(callers, instances, () -> run(loaded, model, corpus, batchSize, warmup, new LatencyRecorder()));
             long begin = System.nanoTime();
-            long items = concurrently(callers, instances,
-                    () -> run(loaded, model, corpus, batchSize, duration, batchLatency).items);
+            long items = concurrently(callers, instances, () -> run(loaded, model, corpus, batchSize, duration,
+                    batchLatency));
             double seconds = (System.nanoTime() - begin) / 1e9;
             run(loaded, model, corpus, 1, warmup.dividedBy(2), new LatencyRecorder());
             run(loaded, model, corpus, 1, duration.dividedBy(2), singleLatency);
@@ -57,33 +57,23 @@ final class Ceiling {
         }
     }
 
-    private interface Load {
-        Object call() throws Exception;
-    }
-
-    /** Runs the load on {@code instances} threads at once; returns the sum of their counts (if they count). */
-    private static long concurrently(ExecutorService callers, int instances, Load load) throws Exception {
-        List<Future<Object>> running = new ArrayList<>();
+    /** Runs the load on {@code instances} threads at once; returns the texts they answered together. */
+    private static long concurrently(ExecutorService callers, int instances, Callable<Long> load) throws Exception {
+        List<Future<Long>> running = new ArrayList<>();
         for (int i = 0; i < instances; i++) {
-            running.add(callers.submit(load::call));
+            running.add(callers.submit(load));
         }
-        long total = 0;
-        for (Future<Object> f : running) {
-            if (f.get() instanceof Long count) {
-                total += count;
-            }
+        long items = 0;
+        for (Future<Long> done : running) {
+            items += done.get();
         }
-        return total;
+        return items;
     }
 
-    private record Throughput(long items, double seconds) {
-    }
-
-    /** Runs back-to-back batches for {@code duration}; returns the texts answered and the time taken. */
-    private static Throughput run(LoadedModel loaded, String model, Corpus corpus, int batchSize, Duration duration,
+    /** Runs back-to-back batches for {@code duration}; returns the texts answered. */
+    private static long run(LoadedModel loaded, String model, Corpus corpus, int batchSize, Duration duration,
                             LatencyRecorder latency) throws ModelException, ProtocolException {
-        long begin = System.nanoTime();
-        long end = begin + duration.toNanos();
+        long end = System.nanoTime() + duration.toNanos();
         long items = 0;
         while (System.nanoTime() < end) {
             long started = System.nanoTime();
@@ -95,6 +85,6 @@ final class Ceiling {
             latency.recordNanos(System.nanoTime() - started);
             items += batchSize;
         }
-        return new Throughput(items, (System.nanoTime() - begin) / 1e9);
+        return items;
     }
 }

@@ -13,6 +13,15 @@ public record OnnxSettings(int intraOpThreads, boolean allowSpinning) {
 
     public static final OnnxSettings DEFAULTS = new OnnxSettings(0, false);
 
+    /**
+     * Settings for a session that {@code instances} threads run at once: 0 threads divides the available
+     * processors among them (at least one each), a positive count is kept.
+     */
+    public static OnnxSettings forInstances(int intraOpThreads, boolean allowSpinning, int instances) {
+        return new OnnxSettings(intraOpThreads > 0 ? intraOpThreads
+                : Math.max(1, Runtime.getRuntime().availableProcessors() / instances), allowSpinning);
+    }
+
     public int effectiveIntraOpThreads() {
         return intraOpThreads > 0 ? intraOpThreads : Runtime.getRuntime().availableProcessors();
     }
