@@ -38,10 +38,7 @@ class ShareGroupTest {
 
     @Test
     void twoWorkersShareOnePartitionAndACrashedWorkersRecordsAreRedelivered(EmbeddedKafka kafka) throws Exception {
-        Path repo = Files.createTempDirectory("repo");
-        OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
-        kafka.createTopic("share.replies", 1);
-        kafka.createTopic("kinfer.requests.gemm", 1);
+        Path repo = gemmRepositoryAndTopics(kafka, "share.replies");
         try (KafkaTestClient client = new KafkaTestClient(kafka)) {
             KafkaTestClient.Collector replies = client.collect("share.replies");
             // Written before any member joins: the worker sets share.auto.offset.reset=earliest for its group.
@@ -70,10 +67,7 @@ class ShareGroupTest {
 
     @Test
     void theGroupsBacklogIsReportedAsLagAndFallsToZeroOnceServed(EmbeddedKafka kafka) throws Exception {
-        Path repo = Files.createTempDirectory("repo");
-        OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
-        kafka.createTopic("lag.replies", 1);
-        kafka.createTopic("kinfer.requests.gemm", 1);
+        Path repo = gemmRepositoryAndTopics(kafka, "lag.replies");
         try (KafkaTestClient client = new KafkaTestClient(kafka)) {
             KafkaTestClient.Collector replies = client.collect("lag.replies");
             InferenceWorker idle = InferenceWorker.start(lagConfig(kafka, repo, "lag-a"));
@@ -111,5 +105,14 @@ class ShareGroupTest {
 
     private static boolean answered(KafkaTestClient.Collector replies, String prefix, int count) {
         return IntStream.range(0, count).allMatch(i -> replies.reply(prefix + i) != null);
+    }
+
+    /** A repository with the generated Gemm model, its one-partition request topic and the given reply topic. */
+    private static Path gemmRepositoryAndTopics(EmbeddedKafka kafka, String replyTopic) throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
+        kafka.createTopic(replyTopic, 1);
+        kafka.createTopic("kinfer.requests.gemm", 1);
+        return repo;
     }
 }
