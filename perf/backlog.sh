@@ -8,8 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-perf-results/backlog-$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$out"
-out="$(cd "$out" && pwd)"
 . perf/lib.sh
 log() { printf '%s\n' "$*" | tee -a "$out/backlog.log"; }
 for pad in false true; do

@@ -7,8 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-perf-results/instances-$(date +%Y%m%d-%H%M%S)}"
 n="${2:-2}"
-mkdir -p "$out"
-out="$(cd "$out" && pwd)"
 . perf/lib.sh
 for pair in $(seq 1 "${REPEAT:-3}"); do
   for instances in 1 "$n"; do

@@ -1,4 +1,7 @@
-# Shared by the perf scripts: start and stop a local one-worker pipeline. Source it after setting $out.
+# Shared by the perf scripts: the results directory and a local one-worker pipeline to start and stop.
+# Source it from the repository root after setting $out (the results directory; made absolute here).
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 jar="distribution/target/kinfer.jar"
 [ -f "$jar" ] || ./kinfer --version >/dev/null
 k() { java -jar "$jar" "$@"; }
