@@ -330,6 +330,9 @@ public final class ModelPipeline implements AutoCloseable {
             this.meters = metrics.version(ModelPipeline.this.model, version);
             this.batcher = new Batcher<>(ModelPipeline.this.model + "-" + version, settings, System::nanoTime, this);
             metrics.gauge("kinfer.queue.depth", "Requests queued for a batch", meters.tags(), batcher::queued);
+            metrics.gauge("kinfer.batch.call.cost.tokens", "What one model call costs in padded tokens, learned "
+                    + "from past batches (NaN until known); pad-aware splitting uses it", meters.tags(),
+                    batcher::callCostTokens);
             batcher.start();
         }
 

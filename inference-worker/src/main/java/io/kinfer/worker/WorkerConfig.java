@@ -117,7 +117,8 @@ public final class WorkerConfig extends AbstractConfig {
                     "Priority levels honoured from the kinfer-priority header (0..levels-1, higher first); 1: FIFO.")
             .define(BATCH_PAD_AWARE, Type.BOOLEAN, true, MEDIUM,
                     "Group texts of similar token length when more than a batch is queued, so short texts do not "
-                            + "pay for the longest one.")
+                            + "pay for the longest one; when fewer are queued, split them by length into two or more "
+                            + "model calls if the cost learned from past batches says that is clearly cheaper.")
             .define(CACHE_ENABLED, Type.BOOLEAN, true, MEDIUM, "Answer identical inputs to the same model version "
                     + "from a bounded cache (models can turn it off in their config).")
             .define(CACHE_MAX_ENTRIES, Type.LONG, 10_000L, atLeast(0), LOW, "Result cache entries per model version.")

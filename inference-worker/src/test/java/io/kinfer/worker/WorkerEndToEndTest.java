@@ -124,6 +124,7 @@ class WorkerEndToEndTest {
         assertThat(worker.scrape())
                 .contains("kinfer_requests_total{model=\"sentiment\",outcome=\"success\",version=\"1\"")
                 .contains("kinfer_batch_size_bucket")
-                .contains("kinfer_queue_time_seconds_bucket");
+                .contains("kinfer_queue_time_seconds_bucket")
+                .contains("kinfer_batch_call_cost_tokens{model=\"sentiment\",version=\"1\"");
     }
 }

@@ -7,7 +7,8 @@ package io.kinfer.worker.batch;
  * @param maxQueueDelayNanos wait for a fuller batch only while the oldest request has waited less than this
  * @param maxQueueSize       requests queued before the queue counts as full
  * @param priorityLevels     priority levels honoured (1: FIFO)
- * @param padAware           group texts of similar length when more than a batch is queued
+ * @param padAware           group texts of similar length when more than a batch is queued, and split a batch
+ *                           that fits in two or more calls when padding it whole would cost more
  * @param rejectWhenFull     answer {@code overloaded} beyond maxQueueSize (else the consumer pauses fetching)
  * @param instances          batches computed at once, each on its own thread from the one queue
  */

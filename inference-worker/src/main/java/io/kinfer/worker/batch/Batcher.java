@@ -17,7 +17,8 @@ import org.slf4j.LoggerFactory;
  * count), each waiting as {@link BatchPolicy} says, taking a batch from the one shared {@link RequestQueue} and
  * handing it to the {@link Runner}; an instance that is free takes the next batch while the others compute.
  * Producers enqueue under a short lock and signal after it. Requests whose deadline passed are handed to the
- * runner's {@code expired} instead of being computed.
+ * runner's {@code expired} instead of being computed. Each batch's time also teaches {@link RunCost} what a model
+ * call costs, which pad-aware selection uses to decide whether splitting a mixed-length batch pays.
  */
 public final class Batcher<T extends BatchItem> implements AutoCloseable {
 
@@ -40,6 +41,8 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
     private final List<Thread> threads = new ArrayList<>();
+    /** Guarded by the lock; learns from every batch, used by pad-aware splitting. */
+    private final RunCost runCost = new RunCost();
     private volatile long expectedComputeNanos;
     private boolean stopping;
     private long drainDeadlineNanos = Long.MAX_VALUE;
@@ -130,6 +133,17 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
         }
     }
 
+    /** What one model call costs in padded tokens, as learned so far ({@link RunCost}); NaN while unknown. */
+    public double callCostTokens() {
+        lock.lock();
+        try {
+            double tokens = runCost.overheadTokens();
+            return tokens < 0 ? Double.NaN : tokens;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** The running average time of a batch, which deadline-aware dispatch uses. */
     public long expectedComputeNanos() {
         return expectedComputeNanos;
@@ -183,7 +197,8 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
                     }
                     BatchPolicy.Decision decision = BatchPolicy.decide(queue.view(), now, settings, expectedComputeNanos);
                     if (decision instanceof BatchPolicy.Dispatch || (stopping && !queue.isEmpty())) {
-                        batch = queue.takeBatch(settings.maxBatchSize(), settings.padAware());
+                        batch = queue.takeBatch(settings.maxBatchSize(), settings.padAware(),
+                                runCost.overheadTokens());
                         running += batch.size();
                         if (!queue.isEmpty()) {
                             changed.signal(); // what is left is another free instance's to take
@@ -210,14 +225,27 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
                 long took = clock.getAsLong() - started;
                 // An exponential moving average: recent batches count most, one outlier little.
                 expectedComputeNanos = expectedComputeNanos == 0 ? took : (expectedComputeNanos * 7 + took) / 8;
+                long paddedTokens = paddedTokens(toRun);
                 lock.lock();
                 try {
                     running -= toRun.size();
+                    runCost.record(paddedTokens, took);
                 } finally {
                     lock.unlock();
                 }
             }
         }
+    }
+
+    /** Rows times the longest row: what the batch costs once padded. */
+    private static long paddedTokens(List<? extends BatchItem> batch) {
+        long rows = 0;
+        int longest = 0;
+        for (BatchItem item : batch) {
+            rows += item.items();
+            longest = Math.max(longest, item.length());
+        }
+        return rows * longest;
     }
 
     private void safely(Runnable action) {

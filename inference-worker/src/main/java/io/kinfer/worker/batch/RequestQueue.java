@@ -18,6 +18,8 @@ final class RequestQueue<T extends BatchItem> {
 
     /** How far past one batch pad-aware selection looks for requests of similar length. */
     private static final int PAD_AWARE_WINDOW_BATCHES = 4;
+    /** A split must cost at most this share of the whole batch, so that an estimate's noise does not split. */
+    private static final double SPLIT_AT_MOST = 0.9;
 
     private final ArrayDeque<T>[] levels;
     private int requests;
@@ -88,23 +90,35 @@ final class RequestQueue<T extends BatchItem> {
         return removed;
     }
 
+    /** {@link #takeBatch(int, boolean, double)} with the cost of a model call not known yet. */
+    List<T> takeBatch(int maxItems, boolean padAware) {
+        return takeBatch(maxItems, padAware, -1);
+    }
+
     /**
      * Takes the next batch of at most {@code maxItems} rows from the highest non-empty priority level: the oldest
-     * request always, then the others in arrival order, or, with {@code padAware} when more than a batch is queued,
-     * the requests closest in length to the oldest one.
+     * request always, then the others in arrival order. With {@code padAware}: when more than a batch is queued,
+     * the requests closest in length to the oldest one; when it all fits, the oldest request's part of the cheapest
+     * split by length, if splitting is clearly cheaper than padding everything to the longest row.
+     *
+     * @param runOverheadTokens the fixed cost of one model call in padded tokens ({@link RunCost}); negative
+     *                          while unknown, which never splits
      */
-    List<T> takeBatch(int maxItems, boolean padAware) {
+    List<T> takeBatch(int maxItems, boolean padAware, double runOverheadTokens) {
         for (int l = levels.length - 1; l >= 0; l--) {
             ArrayDeque<T> level = levels[l];
             if (level.isEmpty()) {
                 continue;
             }
-            int levelItems = 0;
-            for (T item : level) {
-                levelItems += item.items();
+            int levelItems = levelItems(level);
+            List<T> batch;
+            if (padAware && levelItems > maxItems) {
+                batch = closestInLength(level, maxItems);
+            } else if (padAware && runOverheadTokens >= 0 && level.size() > 1) {
+                batch = oldestsPartOfCheapestSplit(level, levelItems, runOverheadTokens);
+            } else {
+                batch = inArrivalOrder(level, maxItems);
             }
-            List<T> batch = padAware && levelItems > maxItems ? closestInLength(level, maxItems)
-                    : inArrivalOrder(level, maxItems);
             for (T item : batch) {
                 requests--;
                 items -= item.items();
@@ -172,8 +186,60 @@ final class RequestQueue<T extends BatchItem> {
                 maxLength = right.length();
             }
         }
+        return removeInArrivalOrder(level, sorted.subList(lo, hi + 1));
+    }
+
+    /**
+     * Everything queued fits one batch, padded to its longest row. Partitions it, sorted by length, into the runs
+     * of least total cost (each run: the call's fixed cost plus rows × longest row), by dynamic programming over
+     * the sorted rows, and takes the oldest request's run; the rest stays queued for the next call, or for a free
+     * instance, and may gain newcomers. Takes everything when the split is not clearly cheaper.
+     */
+    private List<T> oldestsPartOfCheapestSplit(ArrayDeque<T> level, int levelItems, double runOverheadTokens) {
+        List<T> sorted = new ArrayList<>(level);
+        sorted.sort(Comparator.comparingInt(BatchItem::length));
+        int n = sorted.size();
+        double[] cheapest = new double[n + 1];
+        int[] runStart = new int[n + 1];
+        for (int end = 1; end <= n; end++) {
+            cheapest[end] = Double.MAX_VALUE;
+            int rows = 0;
+            int longest = sorted.get(end - 1).length();
+            for (int start = end - 1; start >= 0; start--) {
+                rows += sorted.get(start).items();
+                double cost = cheapest[start] + runOverheadTokens + (double) rows * longest;
+                if (cost < cheapest[end]) {
+                    cheapest[end] = cost;
+                    runStart[end] = start;
+                }
+            }
+        }
+        double whole = runOverheadTokens + (double) levelItems * sorted.get(n - 1).length();
+        if (runStart[n] == 0 || cheapest[n] > SPLIT_AT_MOST * whole) {
+            return inArrivalOrder(level, Integer.MAX_VALUE);
+        }
+        T oldest = level.peekFirst();
+        for (int end = n; end > 0; end = runStart[end]) {
+            List<T> run = sorted.subList(runStart[end], end);
+            if (indexOfIdentity(run, oldest) >= 0) {
+                return removeInArrivalOrder(level, run);
+            }
+        }
+        throw new IllegalStateException("the oldest request is in no run");
+    }
+
+    private static <T extends BatchItem> int levelItems(ArrayDeque<T> level) {
+        int items = 0;
+        for (T item : level) {
+            items += item.items();
+        }
+        return items;
+    }
+
+    /** Removes the chosen requests from the level and returns them in arrival order. */
+    private List<T> removeInArrivalOrder(ArrayDeque<T> level, List<T> chosenRequests) {
         Set<T> chosen = Collections.newSetFromMap(new IdentityHashMap<>());
-        chosen.addAll(sorted.subList(lo, hi + 1));
+        chosen.addAll(chosenRequests);
         List<T> batch = new ArrayList<>(chosen.size());
         Iterator<T> it = level.iterator();
         while (it.hasNext() && batch.size() < chosen.size()) {
@@ -186,13 +252,14 @@ final class RequestQueue<T extends BatchItem> {
         return batch;
     }
 
+    /** The position of exactly this object in the list (not an equal one), or -1. */
     private static <T> int indexOfIdentity(List<T> list, T target) {
         for (int i = 0; i < list.size(); i++) {
             if (list.get(i) == target) {
                 return i;
             }
         }
-        throw new IllegalStateException("item not in list");
+        return -1;
     }
 
     private int level(int priority) {

@@ -1,6 +1,7 @@
 package io.kinfer.worker.batch;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
@@ -9,6 +10,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 import io.kinfer.worker.batch.RequestQueueTest.Item;
 import org.junit.jupiter.api.Test;
@@ -147,5 +149,47 @@ class BatcherTest {
         assertThat(batches.stream().flatMap(List::stream)).containsExactlyInAnyOrder(
                 "r0", "r1", "r2", "r3", "r4", "r5", "r6");
         assertThat(batcher.idle()).isTrue();
+    }
+
+    @Test
+    void learnsWhatACallCostsAndSplitsAMixedBatchByLength() throws Exception {
+        // The batcher's clock is this counter and each batch advances it by what a model call would cost:
+        // 1 ms plus 10 µs per padded token, so one call is worth 100 tokens. Nothing here depends on real time.
+        AtomicLong clock = new AtomicLong();
+        List<List<String>> batches = new CopyOnWriteArrayList<>();
+        Batcher.Runner<Item> runner = new Batcher.Runner<>() {
+            @Override
+            public void run(List<Item> batch) {
+                int longest = batch.stream().mapToInt(Item::length).max().orElse(0);
+                clock.addAndGet(1_000_000 + 10_000L * batch.size() * longest);
+                batches.add(batch.stream().map(Item::name).toList());
+            }
+
+            @Override
+            public void expired(List<Item> requests) {
+            }
+        };
+        try (Batcher<Item> batcher = new Batcher<>("t", new BatchSettings(8, 0, 100, 1, true, false),
+                clock::get, runner).start()) {
+            assertThat(batcher.callCostTokens()).isNaN();
+            // Lone requests of varied lengths, one at a time: the batcher learns the cost from them.
+            int[] lengths = {6, 50, 12, 200, 30, 120, 8, 64};
+            for (int i = 0; i < 40; i++) {
+                batcher.enqueue(List.of(Item.of("warm" + i, clock.get(), lengths[i % lengths.length])));
+                int done = i + 1;
+                await().atMost(Duration.ofSeconds(10)).until(() -> batches.size() == done);
+            }
+            assertThat(batcher.callCostTokens()).isCloseTo(100, within(0.5));
+            batches.clear();
+            // Three long and three short texts at once (one enqueue: the batcher sees them together).
+            batcher.enqueue(List.of(Item.of("long0", clock.get(), 200), Item.of("short0", clock.get(), 5),
+                    Item.of("long1", clock.get(), 190), Item.of("short1", clock.get(), 6),
+                    Item.of("long2", clock.get(), 210), Item.of("short2", clock.get(), 5)));
+
+            await().atMost(Duration.ofSeconds(10)).until(() -> batches.stream().mapToInt(List::size).sum() == 6);
+        }
+        // Whole: 100 + 6 × 210 tokens; split: 100 + 3 × 6 + 100 + 3 × 210. The oldest's run goes first.
+        assertThat(batches).containsExactly(List.of("long0", "long1", "long2"),
+                List.of("short0", "short1", "short2"));
     }
 }

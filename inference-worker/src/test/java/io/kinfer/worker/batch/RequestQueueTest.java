@@ -83,6 +83,62 @@ class RequestQueueTest {
     }
 
     @Test
+    void padAwareSplitsAMixedBatchThatFitsWhenTwoCallsCostLessThanThePadding() {
+        RequestQueue<Item> queue = new RequestQueue<>(1);
+        // The oldest is long; three short texts and two more long ones queued behind it.
+        int[] lengths = {40, 5, 42, 6, 41, 5};
+        for (int i = 0; i < lengths.length; i++) {
+            queue.add(Item.of("r" + i, i, lengths[i]));
+        }
+        // A call is worth 10 padded tokens: whole 10 + 6 × 42 = 262; split 10 + 3 × 6 + 10 + 3 × 42 = 164.
+
+        List<Item> first = queue.takeBatch(8, true, 10);
+        List<Item> second = queue.takeBatch(8, true, 10);
+
+        assertThat(first).extracting(Item::name).containsExactly("r0", "r2", "r4");
+        assertThat(second).extracting(Item::name).containsExactly("r1", "r3", "r5");
+        assertThat(queue.isEmpty()).isTrue();
+    }
+
+    @Test
+    void padAwareKeepsTheBatchWholeWhenACallCostsMoreThanThePaddingSaved() {
+        RequestQueue<Item> queue = new RequestQueue<>(1);
+        int[] lengths = {40, 5, 42, 6, 41, 5};
+        for (int i = 0; i < lengths.length; i++) {
+            queue.add(Item.of("r" + i, i, lengths[i]));
+        }
+        // A call is worth 200 tokens: whole 200 + 252 = 452; the best split 200 + 18 + 200 + 126 = 544.
+
+        assertThat(queue.takeBatch(8, true, 200)).extracting(Item::name)
+                .containsExactly("r0", "r1", "r2", "r3", "r4", "r5");
+    }
+
+    @Test
+    void aSplitThatSavesLittleIsNotWorthTheEstimatesNoise() {
+        RequestQueue<Item> queue = new RequestQueue<>(1);
+        queue.add(Item.of("long", 0, 20));
+        queue.add(Item.of("short", 1, 14));
+        // A call is worth 5 tokens: whole 5 + 2 × 20 = 45; split 5 + 14 + 5 + 20 = 44, under 3 % saved.
+
+        assertThat(queue.takeBatch(8, true, 5)).extracting(Item::name).containsExactly("long", "short");
+    }
+
+    @Test
+    void withoutPadAwareOrACostEstimateABatchThatFitsIsNeverSplit() {
+        for (boolean padAware : new boolean[] {false, true}) {
+            RequestQueue<Item> queue = new RequestQueue<>(1);
+            int[] lengths = {40, 5, 42, 6};
+            for (int i = 0; i < lengths.length; i++) {
+                queue.add(Item.of("r" + i, i, lengths[i]));
+            }
+
+            List<Item> batch = padAware ? queue.takeBatch(8, true, -1) : queue.takeBatch(8, false, 10);
+
+            assertThat(batch).extracting(Item::name).containsExactly("r0", "r1", "r2", "r3");
+        }
+    }
+
+    @Test
     void expiredRequestsAreRemovedNotBatched() {
         RequestQueue<Item> queue = new RequestQueue<>(1);
         queue.add(new Item("expired", 0, 50, 0, 1, 5));
