@@ -1,6 +1,5 @@
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -22,7 +21,11 @@ import io.kinfer.worker.model.PreparedRequest;
  * No Kafka, no HTTP, so what differs between the two is the batching policy alone (at N ≤ the batch size,
  * pad-aware means splitting a mixed batch by length, since more than a batch is never queued).
  *
- * <pre>java -cp distribution/target/kinfer.jar perf/Batching.java [users] [seconds] [pairs]</pre>
+ * <pre>java -cp distribution/target/kinfer.jar perf/Batching.java [users] [seconds] [pairs]
+ * java -cp distribution/target/kinfer.jar perf/Batching.java costs</pre>
+ *
+ * {@code costs} times single model calls of R rows padded to L tokens instead: what a call costs, fixed and per
+ * padded token, which the batcher learns by itself while it runs.
  */
 public class Batching {
 
@@ -34,12 +37,14 @@ public class Batching {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("costs")) {
+            costs();
+            return;
+        }
         int users = args.length > 0 ? Integer.parseInt(args[0]) : 10;
         int seconds = args.length > 1 ? Integer.parseInt(args[1]) : 20;
         int pairs = args.length > 2 ? Integer.parseInt(args[2]) : 3;
-        List<String> corpus = new String(Batching.class.getClassLoader()
-                .getResourceAsStream("io/kinfer/perf/corpus.txt").readAllBytes()).lines()
-                .filter(line -> !line.isBlank()).toList();
+        List<String> corpus = corpus();
         ModelRepository repo = new ModelRepository(null);
         try (LoadedModel model = repo.load("sentiment", repo.latestVersion("sentiment").orElseThrow(),
                 OnnxSettings.forInstances(0, false, 1))) {
@@ -48,6 +53,44 @@ public class Batching {
                 for (boolean padAware : new boolean[] {false, true}) {
                     System.out.printf("pair %d pad-aware %-5s %s%n", pair, padAware,
                             run(model, corpus, users, seconds, padAware));
+                }
+            }
+        }
+    }
+
+    private static List<String> corpus() throws Exception {
+        return new String(Batching.class.getClassLoader().getResourceAsStream("io/kinfer/perf/corpus.txt")
+                .readAllBytes()).lines().filter(line -> !line.isBlank()).toList();
+    }
+
+    /** Mean time of 30 calls for rows × longest-text combinations drawn from the corpus. */
+    private static void costs() throws Exception {
+        ModelRepository repo = new ModelRepository(null);
+        try (LoadedModel model = repo.load("sentiment", repo.latestVersion("sentiment").orElseThrow(),
+                OnnxSettings.forInstances(0, false, 1))) {
+            List<PreparedRequest> prepared = new ArrayList<>();
+            for (String text : corpus()) {
+                prepared.add(model.prepare(InferenceRequest.ofTexts("c", "sentiment", List.of(text))));
+            }
+            prepared.sort((a, b) -> b.length() - a.length());
+            for (int i = 0; i < 200; i++) {
+                model.infer(prepared.subList(0, 1 + i % 16)); // warm-up
+            }
+            System.out.println("rows  longest  ms per call");
+            for (int rows : new int[] {1, 2, 4, 8, 16, 32}) {
+                for (int cap : new int[] {8, 16, 32, 64}) {
+                    List<PreparedRequest> fit = prepared.stream().filter(p -> p.length() <= cap).toList();
+                    List<PreparedRequest> batch = new ArrayList<>();
+                    for (int i = 0; i < rows; i++) {
+                        batch.add(fit.get(i % fit.size()));
+                    }
+                    long total = 0;
+                    for (int i = 0; i < 30; i++) {
+                        long started = System.nanoTime();
+                        model.infer(batch);
+                        total += System.nanoTime() - started;
+                    }
+                    System.out.printf("%4d  %7d  %6.2f%n", rows, fit.get(0).length(), total / 30 / 1e6);
                 }
             }
         }
