@@ -1,10 +1,14 @@
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Queue;
+import java.util.Random;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.worker.batch.BatchItem;
@@ -16,12 +20,12 @@ import io.kinfer.worker.model.OnnxSettings;
 import io.kinfer.worker.model.PreparedRequest;
 
 /**
- * The worker's batcher and model with nothing around them: N closed-loop users in this process submit unique
- * corpus texts to the real {@link Batcher} over the real ONNX Runtime session, pad-aware on and off alternating.
- * No Kafka, no HTTP, so what differs between the two is the batching policy alone (at N ≤ the batch size,
- * pad-aware means splitting a mixed batch by length, since more than a batch is never queued).
+ * The worker's batcher and model with nothing around them: the real {@link Batcher} over the real ONNX Runtime
+ * session, fed unique corpus texts in this process, pad-aware off and on alternating. No Kafka, no HTTP, so what
+ * differs between the two is the batching policy alone. Closed loop (N users, each waiting for its answer) or
+ * open loop (Poisson arrivals at a rate, latency from the intended arrival time).
  *
- * <pre>java -cp distribution/target/kinfer.jar perf/Batching.java [users] [seconds] [pairs]
+ * <pre>java -cp distribution/target/kinfer.jar perf/Batching.java users|rate N [seconds] [pairs]
  * java -cp distribution/target/kinfer.jar perf/Batching.java costs</pre>
  *
  * {@code costs} times single model calls of R rows padded to L tokens instead: what a call costs, fixed and per
@@ -36,25 +40,130 @@ public class Batching {
         public int length() { return prepared.length(); }
     }
 
+    /** One load against one batcher: the texts it sends and the latencies it saw. */
+    interface Load {
+        void drive(Batcher<Item> batcher, Texts texts, AtomicBoolean stop, Queue<Long> latencies) throws Exception;
+    }
+
+    /** Unique corpus texts, prepared by the model as a worker's consumer thread would. */
+    record Texts(LoadedModel model, List<String> corpus, AtomicLong next) {
+        Item next(long arrivalNanos) throws Exception {
+            long i = next.getAndIncrement();
+            String text = corpus.get((int) (i % corpus.size())) + " #" + i;
+            return new Item(model.prepare(InferenceRequest.ofTexts("b" + i, "sentiment", List.of(text))),
+                    arrivalNanos, new CompletableFuture<>());
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         if (args.length > 0 && args[0].equals("costs")) {
             costs();
             return;
         }
-        int users = args.length > 0 ? Integer.parseInt(args[0]) : 10;
-        int seconds = args.length > 1 ? Integer.parseInt(args[1]) : 20;
-        int pairs = args.length > 2 ? Integer.parseInt(args[2]) : 3;
-        List<String> corpus = corpus();
+        String mode = args.length > 0 ? args[0] : "users";
+        double amount = args.length > 1 ? Double.parseDouble(args[1]) : 10;
+        int seconds = args.length > 2 ? Integer.parseInt(args[2]) : 20;
+        int pairs = args.length > 3 ? Integer.parseInt(args[3]) : 3;
+        Load load = switch (mode) {
+            case "users" -> closedLoop((int) amount);
+            case "rate" -> openLoop(amount);
+            default -> throw new IllegalArgumentException("users, rate or costs, not " + mode);
+        };
         ModelRepository repo = new ModelRepository(null);
         try (LoadedModel model = repo.load("sentiment", repo.latestVersion("sentiment").orElseThrow(),
                 OnnxSettings.forInstances(0, false, 1))) {
-            run(model, corpus, users, 10, true); // JIT and ONNX Runtime warm-up
+            Texts texts = new Texts(model, corpus(), new AtomicLong());
+            measure(texts, closedLoop(10), 10, true); // JIT and ONNX Runtime warm-up
             for (int pair = 1; pair <= pairs; pair++) {
                 for (boolean padAware : new boolean[] {false, true}) {
-                    System.out.printf("pair %d pad-aware %-5s %s%n", pair, padAware,
-                            run(model, corpus, users, seconds, padAware));
+                    System.out.printf("%s %s pair %d pad-aware %-5s %s%n", mode, args.length > 1 ? args[1] : "10",
+                            pair, padAware, measure(texts, load, seconds, padAware));
                 }
             }
+        }
+    }
+
+    /** N users, each sending its next text when its last one is answered. */
+    private static Load closedLoop(int users) {
+        return (batcher, texts, stop, latencies) -> {
+            List<Thread> threads = new ArrayList<>();
+            for (int u = 0; u < users; u++) {
+                Thread user = new Thread(() -> {
+                    while (!stop.get()) {
+                        try {
+                            Item item = texts.next(System.nanoTime());
+                            batcher.enqueue(List.of(item));
+                            item.done().get(30, TimeUnit.SECONDS);
+                            latencies.add(System.nanoTime() - item.arrivalNanos());
+                        } catch (Exception e) {
+                            throw new IllegalStateException(e);
+                        }
+                    }
+                });
+                user.start();
+                threads.add(user);
+            }
+            for (Thread t : threads) {
+                t.join();
+            }
+        };
+    }
+
+    /** Poisson arrivals at {@code rate} per second; each latency runs from the arrival's intended time. */
+    private static Load openLoop(double rate) {
+        return (batcher, texts, stop, latencies) -> {
+            Random random = new Random(42);
+            long next = System.nanoTime();
+            List<CompletableFuture<Void>> pending = new ArrayList<>();
+            while (!stop.get()) {
+                next += (long) (-Math.log(1 - random.nextDouble()) / rate * 1e9);
+                LockSupport.parkNanos(next - System.nanoTime());
+                Item item = texts.next(next);
+                item.done().thenRun(() -> latencies.add(System.nanoTime() - item.arrivalNanos()));
+                pending.add(item.done());
+                batcher.enqueue(List.of(item));
+            }
+            CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new)).get(60, TimeUnit.SECONDS);
+        };
+    }
+
+    private static String measure(Texts texts, Load load, int seconds, boolean padAware) throws Exception {
+        AtomicLong batches = new AtomicLong();
+        Batcher.Runner<Item> runner = new Batcher.Runner<>() {
+            public void run(List<Item> batch) {
+                try {
+                    texts.model().infer(batch.stream().map(Item::prepared).toList());
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+                batches.incrementAndGet();
+                batch.forEach(item -> item.done().complete(null));
+            }
+
+            public void expired(List<Item> requests) {
+            }
+        };
+        BatchSettings settings = new BatchSettings(32, 0, 100_000, 1, padAware, false);
+        AtomicBoolean stop = new AtomicBoolean();
+        Queue<Long> latencies = new ConcurrentLinkedQueue<>();
+        try (Batcher<Item> batcher = new Batcher<>("bench", settings, System::nanoTime, runner).start()) {
+            long begin = System.nanoTime();
+            Thread driver = new Thread(() -> {
+                try {
+                    load.drive(batcher, texts, stop, latencies);
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            driver.start();
+            Thread.sleep(Duration.ofSeconds(seconds).toMillis()); // the measured interval, not synchronisation
+            stop.set(true);
+            driver.join();
+            double elapsed = (System.nanoTime() - begin) / 1e9;
+            long[] sorted = latencies.stream().mapToLong(Long::longValue).sorted().toArray();
+            return String.format("%7.1f texts/s  P50 %6.1f ms  P99 %6.1f ms  mean batch %4.1f", sorted.length / elapsed,
+                    sorted[sorted.length / 2] / 1e6, sorted[(int) (sorted.length * 0.99)] / 1e6,
+                    (double) sorted.length / Math.max(1, batches.get()));
         }
     }
 
@@ -62,8 +171,6 @@ public class Batching {
         return new String(Batching.class.getClassLoader().getResourceAsStream("io/kinfer/perf/corpus.txt")
                 .readAllBytes()).lines().filter(line -> !line.isBlank()).toList();
     }
-
-    /** Mean time of 30 calls for rows × longest-text combinations drawn from the corpus. */
     private static void costs() throws Exception {
         ModelRepository repo = new ModelRepository(null);
         try (LoadedModel model = repo.load("sentiment", repo.latestVersion("sentiment").orElseThrow(),
@@ -93,72 +200,6 @@ public class Batching {
                     System.out.printf("%4d  %7d  %6.2f%n", rows, fit.get(0).length(), total / 30 / 1e6);
                 }
             }
-        }
-    }
-
-    private static String run(LoadedModel model, List<String> corpus, int users, int seconds, boolean padAware)
-            throws Exception {
-        AtomicLong unique = new AtomicLong();
-        AtomicLong batches = new AtomicLong();
-        Batcher.Runner<Item> runner = new Batcher.Runner<>() {
-            public void run(List<Item> batch) {
-                try {
-                    model.infer(batch.stream().map(Item::prepared).toList());
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-                batches.incrementAndGet();
-                batch.forEach(item -> item.done().complete(null));
-            }
-
-            public void expired(List<Item> requests) {
-            }
-        };
-        BatchSettings settings = new BatchSettings(32, 0, 256, 1, padAware, false);
-        AtomicBoolean stop = new AtomicBoolean();
-        List<long[]> latencies = new ArrayList<>();
-        List<Thread> threads = new ArrayList<>();
-        try (Batcher<Item> batcher = new Batcher<>("bench", settings, System::nanoTime, runner).start()) {
-            for (int u = 0; u < users; u++) {
-                long[] mine = new long[1 << 20];
-                latencies.add(mine);
-                Thread user = new Thread(() -> {
-                    int n = 0;
-                    while (!stop.get() && n < mine.length - 1) {
-                        long i = unique.getAndIncrement();
-                        String text = corpus.get((int) (i % corpus.size())) + " #" + i;
-                        try {
-                            Item item = new Item(model.prepare(InferenceRequest.ofTexts("b" + i, "sentiment",
-                                    List.of(text))), System.nanoTime(), new CompletableFuture<>());
-                            batcher.enqueue(List.of(item));
-                            item.done().get(30, TimeUnit.SECONDS);
-                            mine[++n] = System.nanoTime() - item.arrivalNanos();
-                        } catch (Exception e) {
-                            throw new IllegalStateException(e);
-                        }
-                    }
-                    mine[0] = n;
-                });
-                threads.add(user);
-            }
-            long begin = System.nanoTime();
-            threads.forEach(Thread::start);
-            Thread.sleep(Duration.ofSeconds(seconds).toMillis()); // the measured interval, not synchronisation
-            stop.set(true);
-            for (Thread t : threads) {
-                t.join();
-            }
-            double elapsed = (System.nanoTime() - begin) / 1e9;
-            List<Long> all = new ArrayList<>();
-            for (long[] mine : latencies) {
-                for (int i = 1; i <= mine[0]; i++) {
-                    all.add(mine[i]);
-                }
-            }
-            long[] sorted = all.stream().mapToLong(Long::longValue).sorted().toArray();
-            return String.format("%7.1f texts/s  P50 %5.1f ms  P99 %5.1f ms  mean batch %4.1f", sorted.length / elapsed,
-                    sorted[sorted.length / 2] / 1e6, sorted[(int) (sorted.length * 0.99)] / 1e6,
-                    (double) sorted.length / Math.max(1, batches.get()));
         }
     }
 }
