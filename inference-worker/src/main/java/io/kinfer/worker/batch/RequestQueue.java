@@ -90,11 +90,6 @@ final class RequestQueue<T extends BatchItem> {
         return removed;
     }
 
-    /** {@link #takeBatch(int, boolean, double)} with the cost of a model call not known yet. */
-    List<T> takeBatch(int maxItems, boolean padAware) {
-        return takeBatch(maxItems, padAware, -1);
-    }
-
     /**
      * Takes the next batch of at most {@code maxItems} rows from the highest non-empty priority level: the oldest
      * request always, then the others in arrival order. With {@code padAware}: when more than a batch is queued,

@@ -8,6 +8,9 @@ import org.junit.jupiter.api.Test;
 
 class RequestQueueTest {
 
+    /** What the batcher passes while it does not know what a model call costs yet. */
+    private static final double NO_ESTIMATE = -1;
+
     record Item(String name, long arrivalNanos, long deadlineNanos, int priority, int items, int length)
             implements BatchItem {
         static Item of(String name, long arrival, int length) {
@@ -22,7 +25,7 @@ class RequestQueueTest {
             queue.add(Item.of("r" + i, i, 10));
         }
 
-        List<Item> batch = queue.takeBatch(3, false);
+        List<Item> batch = queue.takeBatch(3, false, NO_ESTIMATE);
 
         assertThat(batch).extracting(Item::name).containsExactly("r0", "r1", "r2");
         assertThat(queue.requests()).isEqualTo(2);
@@ -36,11 +39,11 @@ class RequestQueueTest {
         queue.add(new Item("three", 1, Long.MAX_VALUE, 0, 3, 5));
         queue.add(new Item("one", 2, Long.MAX_VALUE, 0, 1, 5));
 
-        List<Item> batch = queue.takeBatch(4, false);
+        List<Item> batch = queue.takeBatch(4, false, NO_ESTIMATE);
 
         assertThat(batch).extracting(Item::name).containsExactly("two");
         assertThat(batch.stream().mapToInt(Item::items).sum()).isLessThanOrEqualTo(4);
-        assertThat(queue.takeBatch(4, false)).extracting(Item::name).containsExactly("three", "one");
+        assertThat(queue.takeBatch(4, false, NO_ESTIMATE)).extracting(Item::name).containsExactly("three", "one");
     }
 
     @Test
@@ -51,22 +54,18 @@ class RequestQueueTest {
         queue.add(new Item("mid", 2, Long.MAX_VALUE, 1, 1, 5));
         queue.add(new Item("above-max", 3, Long.MAX_VALUE, 99, 1, 5));
 
-        assertThat(queue.takeBatch(8, false)).extracting(Item::name).containsExactly("high", "above-max");
-        assertThat(queue.takeBatch(8, false)).extracting(Item::name).containsExactly("mid");
-        assertThat(queue.takeBatch(8, false)).extracting(Item::name).containsExactly("low");
+        assertThat(queue.takeBatch(8, false, NO_ESTIMATE)).extracting(Item::name).containsExactly("high", "above-max");
+        assertThat(queue.takeBatch(8, false, NO_ESTIMATE)).extracting(Item::name).containsExactly("mid");
+        assertThat(queue.takeBatch(8, false, NO_ESTIMATE)).extracting(Item::name).containsExactly("low");
     }
 
     @Test
     void padAwareSelectionGroupsSimilarLengthsAroundTheOldest() {
-        RequestQueue<Item> queue = new RequestQueue<>(1);
         // Oldest is short; queued behind it: long, short, long, short, long.
-        int[] lengths = {8, 120, 9, 118, 7, 121};
-        for (int i = 0; i < lengths.length; i++) {
-            queue.add(Item.of("r" + i, i, lengths[i]));
-        }
+        RequestQueue<Item> queue = queueOfLengths(8, 120, 9, 118, 7, 121);
 
-        List<Item> first = queue.takeBatch(3, true);
-        List<Item> second = queue.takeBatch(3, true);
+        List<Item> first = queue.takeBatch(3, true, NO_ESTIMATE);
+        List<Item> second = queue.takeBatch(3, true, NO_ESTIMATE);
 
         assertThat(first).extracting(Item::name).containsExactly("r0", "r2", "r4");
         assertThat(second).extracting(Item::name).containsExactly("r1", "r3", "r5");
@@ -79,17 +78,13 @@ class RequestQueueTest {
         queue.add(Item.of("a", 0, 100));
         queue.add(Item.of("b", 1, 3));
 
-        assertThat(queue.takeBatch(4, true)).extracting(Item::name).containsExactly("a", "b");
+        assertThat(queue.takeBatch(4, true, NO_ESTIMATE)).extracting(Item::name).containsExactly("a", "b");
     }
 
     @Test
     void padAwareSplitsAMixedBatchThatFitsWhenTwoCallsCostLessThanThePadding() {
-        RequestQueue<Item> queue = new RequestQueue<>(1);
         // The oldest is long; three short texts and two more long ones queued behind it.
-        int[] lengths = {40, 5, 42, 6, 41, 5};
-        for (int i = 0; i < lengths.length; i++) {
-            queue.add(Item.of("r" + i, i, lengths[i]));
-        }
+        RequestQueue<Item> queue = queueOfLengths(40, 5, 42, 6, 41, 5);
         // A call is worth 10 padded tokens: whole 10 + 6 × 42 = 262; split 10 + 3 × 6 + 10 + 3 × 42 = 164.
 
         List<Item> first = queue.takeBatch(8, true, 10);
@@ -102,11 +97,7 @@ class RequestQueueTest {
 
     @Test
     void padAwareKeepsTheBatchWholeWhenACallCostsMoreThanThePaddingSaved() {
-        RequestQueue<Item> queue = new RequestQueue<>(1);
-        int[] lengths = {40, 5, 42, 6, 41, 5};
-        for (int i = 0; i < lengths.length; i++) {
-            queue.add(Item.of("r" + i, i, lengths[i]));
-        }
+        RequestQueue<Item> queue = queueOfLengths(40, 5, 42, 6, 41, 5);
         // A call is worth 200 tokens: whole 200 + 252 = 452; the best split 200 + 18 + 200 + 126 = 544.
 
         assertThat(queue.takeBatch(8, true, 200)).extracting(Item::name)
@@ -126,13 +117,9 @@ class RequestQueueTest {
     @Test
     void withoutPadAwareOrACostEstimateABatchThatFitsIsNeverSplit() {
         for (boolean padAware : new boolean[] {false, true}) {
-            RequestQueue<Item> queue = new RequestQueue<>(1);
-            int[] lengths = {40, 5, 42, 6};
-            for (int i = 0; i < lengths.length; i++) {
-                queue.add(Item.of("r" + i, i, lengths[i]));
-            }
+            RequestQueue<Item> queue = queueOfLengths(40, 5, 42, 6);
 
-            List<Item> batch = padAware ? queue.takeBatch(8, true, -1) : queue.takeBatch(8, false, 10);
+            List<Item> batch = padAware ? queue.takeBatch(8, true, NO_ESTIMATE) : queue.takeBatch(8, false, 10);
 
             assertThat(batch).extracting(Item::name).containsExactly("r0", "r1", "r2", "r3");
         }
@@ -148,6 +135,15 @@ class RequestQueueTest {
 
         assertThat(expired).extracting(Item::name).containsExactly("expired");
         assertThat(queue.view()).isEqualTo(new BatchPolicy.QueueView(1, 1, 500));
-        assertThat(queue.takeBatch(4, true)).extracting(Item::name).containsExactly("alive");
+        assertThat(queue.takeBatch(4, true, NO_ESTIMATE)).extracting(Item::name).containsExactly("alive");
+    }
+
+    /** A one-level queue of requests r0, r1, … arriving in that order, with these token lengths. */
+    private static RequestQueue<Item> queueOfLengths(int... lengths) {
+        RequestQueue<Item> queue = new RequestQueue<>(1);
+        for (int i = 0; i < lengths.length; i++) {
+            queue.add(Item.of("r" + i, i, lengths[i]));
+        }
+        return queue;
     }
 }

@@ -13,13 +13,21 @@ class RunCostTest {
         return 2_000_000 + 40_000 * paddedTokens;
     }
 
+    /** Padded sizes as varied as a mixed-length workload's. */
+    private static final long[] SIZES = {8, 51, 120, 26, 300, 14, 640, 40};
+
+    /** Records {@code batches} batches cycling through {@link #SIZES}, each {@code extraNanos} slower than nanos(). */
+    private static void run(RunCost cost, int batches, long extraNanos) {
+        for (int i = 0; i < batches; i++) {
+            long size = SIZES[i % SIZES.length];
+            cost.record(size, nanos(size) + extraNanos);
+        }
+    }
+
     @Test
     void learnsTheFixedCostOfACallInPaddedTokens() {
         RunCost cost = new RunCost();
-        long[] sizes = {8, 51, 120, 26, 300, 14, 640, 40};
-        for (int i = 0; i < 40; i++) {
-            cost.record(sizes[i % sizes.length], nanos(sizes[i % sizes.length]));
-        }
+        run(cost, 40, 0);
 
         assertThat(cost.overheadTokens()).isCloseTo(50, within(0.5));
     }
@@ -27,9 +35,7 @@ class RunCostTest {
     @Test
     void unknownUntilEnoughBatchesRan() {
         RunCost cost = new RunCost();
-        for (int i = 0; i < 10; i++) {
-            cost.record(10L + 30 * i, nanos(10L + 30 * i));
-        }
+        run(cost, 10, 0);
 
         assertThat(cost.overheadTokens()).isNegative();
     }
@@ -68,14 +74,9 @@ class RunCostTest {
     @Test
     void followsTheMachineWhenItsSpeedChanges() {
         RunCost cost = new RunCost();
-        long[] sizes = {8, 51, 120, 26, 300, 14, 640, 40};
-        for (int i = 0; i < 40; i++) {
-            cost.record(sizes[i % sizes.length], nanos(sizes[i % sizes.length]));
-        }
+        run(cost, 40, 0);
         // Now each call costs 8 ms more (say, another process took a core): one call is worth 250 tokens.
-        for (int i = 0; i < 400; i++) {
-            cost.record(sizes[i % sizes.length], nanos(sizes[i % sizes.length]) + 8_000_000);
-        }
+        run(cost, 400, 8_000_000);
 
         assertThat(cost.overheadTokens()).isCloseTo(250, within(1.0));
     }
