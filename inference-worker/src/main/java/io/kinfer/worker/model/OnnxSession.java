@@ -56,6 +56,11 @@ final class OnnxSession implements AutoCloseable {
         return session.run(feeds);
     }
 
+    /** Runs the model writing the named outputs into tensors the caller made (and closes), not new ones. */
+    OrtSession.Result run(Map<String, OnnxTensor> feeds, Map<String, OnnxTensor> pinnedOutputs) throws OrtException {
+        return session.run(feeds, pinnedOutputs);
+    }
+
     @Override
     public void close() {
         try {

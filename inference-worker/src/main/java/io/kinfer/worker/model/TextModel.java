@@ -2,6 +2,8 @@ package io.kinfer.worker.model;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 import java.util.ArrayList;
@@ -12,7 +14,6 @@ import java.util.Map;
 import java.util.Set;
 
 import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
@@ -46,6 +47,9 @@ final class TextModel implements LoadedModel {
     private final String outputName;
     private final Set<String> feeds;
     private final int hidden;
+    /** Whether the output holds token states ([batch, seq, hidden]) to mean-pool, or pooled rows already. */
+    private final boolean pooled;
+    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
     private final boolean classify;
     private final boolean cacheable;
     private final List<String> labels;
@@ -71,6 +75,7 @@ final class TextModel implements LoadedModel {
         }
         long[] outShape = out.getShape();
         this.hidden = (int) outShape[outShape.length - 1];
+        this.pooled = outShape.length == 3;
         if (hidden <= 0 || (outShape.length != 2 && outShape.length != 3)) {
             throw new ModelException("output " + outputName + " must be [batch, hidden] or [batch, seq, hidden]"
                     + " with a fixed hidden size");
@@ -161,46 +166,43 @@ final class TextModel implements LoadedModel {
         for (Tokens t : rows) {
             seq = Math.max(seq, t.length());
         }
-        long[] ids = new long[batch * seq];
-        long[] mask = new long[batch * seq];
-        long[] types = new long[batch * seq];
-        for (int r = 0; r < batch; r++) {
-            Tokens t = rows.get(r);
-            System.arraycopy(t.ids(), 0, ids, r * seq, t.length());
-            System.arraycopy(t.mask(), 0, mask, r * seq, t.length());
-            System.arraycopy(t.types(), 0, types, r * seq, t.length());
-        }
+        Scratch buffers = scratch.get();
+        buffers.fill(rows, seq);
         long[] shape = {batch, seq};
         Map<String, OnnxTensor> inputs = new HashMap<>();
+        OnnxTensor states = null;
         try {
-            inputs.put(INPUT_IDS, OnnxTensor.createTensor(session.env(), LongBuffer.wrap(ids), shape));
+            inputs.put(INPUT_IDS, OnnxTensor.createTensor(session.env(), buffers.ids, shape));
             if (feeds.contains(ATTENTION_MASK)) {
-                inputs.put(ATTENTION_MASK, OnnxTensor.createTensor(session.env(), LongBuffer.wrap(mask), shape));
+                inputs.put(ATTENTION_MASK, OnnxTensor.createTensor(session.env(), buffers.mask, shape));
             }
             if (feeds.contains(TOKEN_TYPE_IDS)) {
-                inputs.put(TOKEN_TYPE_IDS, OnnxTensor.createTensor(session.env(), LongBuffer.wrap(types), shape));
+                inputs.put(TOKEN_TYPE_IDS, OnnxTensor.createTensor(session.env(), buffers.types, shape));
             }
-            try (OrtSession.Result result = session.run(inputs)) {
-                OnnxValue value = result.get(outputName).orElseThrow(() -> new ModelException("no output " + outputName));
-                OnnxTensor tensor = (OnnxTensor) value;
-                FloatBuffer states = tensor.getFloatBuffer();
-                long[] outShape = tensor.getInfo().getShape();
-                return outShape.length == 3 ? meanPool(states, mask, batch, seq) : rowsOf(states, batch);
+            long[] outShape = pooled ? new long[] {batch, seq, hidden} : new long[] {batch, hidden};
+            states = OnnxTensor.createTensor(session.env(), buffers.states(batch * (pooled ? seq : 1) * hidden),
+                    outShape);
+            try (OrtSession.Result ignored = session.run(inputs, Map.of(outputName, states))) {
+                return pooled ? meanPool(buffers.states, rows, seq) : rowsOf(buffers.states, batch);
             }
         } catch (OrtException e) {
             throw new ModelException("ONNX Runtime failed: " + e.getMessage(), e);
         } finally {
             inputs.values().forEach(OnnxTensor::close);
+            if (states != null) {
+                states.close();
+            }
         }
     }
 
-    private float[][] meanPool(FloatBuffer states, long[] mask, int batch, int seq) {
-        float[][] out = new float[batch][hidden];
-        for (int r = 0; r < batch; r++) {
+    private float[][] meanPool(FloatBuffer states, List<Tokens> rows, int seq) {
+        float[][] out = new float[rows.size()][hidden];
+        for (int r = 0; r < rows.size(); r++) {
             float[] sum = out[r];
+            long[] mask = rows.get(r).mask();
             int count = 0;
-            for (int t = 0; t < seq; t++) {
-                if (mask[r * seq + t] == 0) {
+            for (int t = 0; t < mask.length; t++) { // padding (t >= mask.length) has mask 0
+                if (mask[t] == 0) {
                     continue;
                 }
                 count++;
@@ -226,6 +228,65 @@ final class TextModel implements LoadedModel {
             normalize(out[r]);
         }
         return out;
+    }
+
+    /**
+     * One batcher thread's direct buffers for a call's inputs and output. ONNX Runtime reads and writes direct
+     * buffers in place, so a call allocates nothing on the Java heap for its tensors: heap arrays were copied into
+     * fresh direct buffers on the way in, and the output (rows × longest × hidden floats, ~600 KB for 8 texts of
+     * 49 tokens) was copied into a fresh heap buffer on the way out, 65 % of the worker's allocation and so most
+     * of its young collections (JFR, docs/PERFORMANCE.md). Per thread because instances run one session at once.
+     * Grown to the largest call seen, never shrunk: at most max batch × max length × hidden floats.
+     */
+    private static final class Scratch {
+        LongBuffer ids;
+        LongBuffer mask;
+        LongBuffer types;
+        FloatBuffer states;
+
+        /** Writes the rows, each padded with zeros to {@code seq}, as the three inputs (each exactly rows × seq). */
+        void fill(List<Tokens> rows, int seq) {
+            int size = rows.size() * seq;
+            ids = longs(ids, size);
+            mask = longs(mask, size);
+            types = longs(types, size);
+            for (Tokens t : rows) {
+                int pad = seq - t.length();
+                ids.put(t.ids());
+                mask.put(t.mask());
+                types.put(t.types());
+                for (int i = 0; i < pad; i++) {
+                    ids.put(0L);
+                    mask.put(0L);
+                    types.put(0L);
+                }
+            }
+            ids.flip();
+            mask.flip();
+            types.flip();
+        }
+
+        /** The output buffer, cleared and limited to {@code size} floats. */
+        FloatBuffer states(int size) {
+            if (states == null || states.capacity() < size) {
+                states = ByteBuffer.allocateDirect(grown(size) * Float.BYTES).order(ByteOrder.nativeOrder())
+                        .asFloatBuffer();
+            }
+            states.clear().limit(size);
+            return states;
+        }
+
+        private static LongBuffer longs(LongBuffer current, int size) {
+            LongBuffer buffer = current != null && current.capacity() >= size ? current
+                    : ByteBuffer.allocateDirect(grown(size) * Long.BYTES).order(ByteOrder.nativeOrder()).asLongBuffer();
+            buffer.clear();
+            return buffer;
+        }
+
+        /** Room for a somewhat larger call too, so that growing batches do not reallocate every time. */
+        private static int grown(int size) {
+            return Math.max(1024, Integer.highestOneBit(size - 1) << 1);
+        }
     }
 
     static void normalize(float[] v) {

@@ -5,7 +5,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import io.kinfer.protocol.DataType;
 import io.kinfer.protocol.Embedding;
@@ -86,6 +92,57 @@ class GeneratedModelTest {
             assertThat(padded).containsExactly(alone, within(1e-6f));
             assertThat(model.metadata().outputs().get(0).shape()).containsExactly(-1, 4);
         }
+    }
+
+    /**
+     * Each batcher thread reuses one set of direct tensor buffers: a call after a larger one must not see its
+     * leftovers, and instances calling the model at once must not share them.
+     */
+    @Test
+    void textModelCallsShareNoBuffersAcrossSizesOrThreads() throws Exception {
+        List<String> words = List.of("good", "great", "bad", "awful");
+        String config = """
+                {"kind":"text","tokenizer":{"file":"tokenizer.json","max_length":16},"postprocessing":{"kind":"embedding"}}
+                """;
+        OnnxModels.writeVersion(repo, "bag", "1", OnnxModels.bagOfEmbeddings(8, 4), config,
+                OnnxModels.wordLevelTokenizer(words));
+        try (LoadedModel model = new ModelRepository(repo).load("bag", "1", OnnxSettings.DEFAULTS)) {
+            PreparedRequest shortText = model.prepare(InferenceRequest.ofTexts("a", "bag", List.of("good")));
+            PreparedRequest longText = model.prepare(InferenceRequest.ofTexts("b", "bag",
+                    List.of("bad awful bad awful bad awful bad awful")));
+            float[] shortAlone = firstVector(model, List.of(shortText));
+            float[] longAlone = firstVector(model, List.of(longText));
+
+            model.infer(List.of(longText, longText, longText, longText, longText, longText));
+            assertThat(firstVector(model, List.of(shortText))).containsExactly(shortAlone, within(1e-6f));
+
+            ExecutorService pool = Executors.newFixedThreadPool(2);
+            try {
+                List<Future<Boolean>> runs = new ArrayList<>();
+                for (int thread = 0; thread < 2; thread++) {
+                    boolean startShort = thread == 0;
+                    runs.add(pool.submit(() -> {
+                        for (int i = 0; i < 300; i++) {
+                            boolean isShort = startShort == (i % 2 == 0);
+                            float[] got = firstVector(model, List.of(isShort ? shortText : longText));
+                            if (!Arrays.equals(got, isShort ? shortAlone : longAlone)) {
+                                return false;
+                            }
+                        }
+                        return true;
+                    }));
+                }
+                for (Future<Boolean> run : runs) {
+                    assertThat(run.get(60, TimeUnit.SECONDS)).isTrue();
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    private static float[] firstVector(LoadedModel model, List<PreparedRequest> batch) throws ModelException {
+        return ((Embedding) model.infer(batch).get(0).get(0)).vector();
     }
 
     @Test
