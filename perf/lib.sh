@@ -2,7 +2,7 @@
 # Source it from the repository root after setting $out (the results directory; made absolute here).
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-jar="distribution/target/kinfer.jar"
+jar="${KINFER_JAR:-distribution/target/kinfer.jar}" # KINFER_JAR: another build, for A/B runs
 [ -f "$jar" ] || ./kinfer --version >/dev/null
 k() { java -jar "$jar" "$@"; }
 up_pid=""
