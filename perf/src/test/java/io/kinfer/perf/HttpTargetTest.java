@@ -1,0 +1,61 @@
+package io.kinfer.perf;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import org.junit.jupiter.api.Test;
+
+/** How the HTTP load generator names a call that got no answer; answers from a real gateway are in PerfAgainstPipelineTest. */
+class HttpTargetTest {
+
+    @Test
+    void aPortWithNothingListeningIsConnectionRefused() throws Exception {
+        int port;
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = socket.getLocalPort();
+        }
+        try (HttpTarget target = new HttpTarget("http://127.0.0.1:" + port, "sentiment", false, Duration.ofSeconds(5))) {
+            Target.Outcome outcome = target.call(List.of("hello")).get(30, TimeUnit.SECONDS);
+
+            assertThat(outcome.failure()).isEqualTo("connection_refused");
+        }
+    }
+
+    @Test
+    void aServerThatNeverAnswersIsATimeout() throws Exception {
+        // The kernel completes the connection into the backlog; nobody ever reads the request or answers it.
+        try (ServerSocket silent = new ServerSocket(0, 10, InetAddress.getLoopbackAddress());
+             HttpTarget target = new HttpTarget("http://127.0.0.1:" + silent.getLocalPort(), "sentiment", false,
+                     Duration.ofMillis(300))) {
+            Target.Outcome outcome = target.call(List.of("hello")).get(30, TimeUnit.SECONDS);
+
+            assertThat(outcome.failure()).isEqualTo("timeout");
+        }
+    }
+
+    @Test
+    void aStatusOtherThan200IsCountedByItsCode() throws Exception {
+        Vertx vertx = Vertx.vertx();
+        try {
+            HttpServer server = vertx.createHttpServer()
+                    .requestHandler(request -> request.response().setStatusCode(429).end("{\"error\":\"busy\"}"))
+                    .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+            try (HttpTarget target = new HttpTarget("http://127.0.0.1:" + server.actualPort(), "sentiment", true,
+                    Duration.ofSeconds(5))) {
+                Target.Outcome outcome = target.call(List.of("a", "b")).get(30, TimeUnit.SECONDS);
+
+                assertThat(outcome.ok()).isFalse();
+                assertThat(outcome.failure()).isEqualTo("http_429");
+            }
+        } finally {
+            vertx.close().await(10, TimeUnit.SECONDS);
+        }
+    }
+}
