@@ -1,9 +1,6 @@
 package io.kinfer.jobs;
 
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -29,7 +26,12 @@ import io.kinfer.protocol.ProtocolLimits;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
+import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientAgent;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import org.apache.kafka.clients.admin.Admin;
@@ -58,7 +60,7 @@ import org.slf4j.LoggerFactory;
  * whichever instance holds the id, found with interactive queries, and forwards the GET there over HTTP when
  * that is another instance. Every instance shares one application.id, so they share the work and any of them
  * answers any job. Nothing here blocks an event loop: Kafka sends run on a sender thread, store reads on Vert.x
- * worker threads, forwards on the JDK HTTP client.
+ * worker threads, forwards on Vert.x's HTTP client on the caller's event loop.
  */
 public final class JobsService implements AutoCloseable {
 
@@ -80,7 +82,8 @@ public final class JobsService implements AutoCloseable {
     private final JobIds ids = new JobIds();
     private final HostInfo self;
     private final URI advertised;
-    private final HttpClient http;
+    /** Forwards GETs; made on the first forward from the host's Vert.x, whose close closes it too. */
+    private volatile HttpClientAgent http;
     private final Duration forwardTimeout;
     private final KafkaStreams streams;
     private volatile boolean everRunning;
@@ -101,7 +104,6 @@ public final class JobsService implements AutoCloseable {
                 ProtocolLimits.DEFAULTS.maxNestingDepth()));
         this.metrics = new JobsMetrics(registry);
         this.forwardTimeout = Duration.ofMillis(config.getLong(JobsConfig.FORWARD_TIMEOUT_MS));
-        this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(forwardTimeout).build();
         JobsTopology.Settings settings = new JobsTopology.Settings(config.retentionMs(),
                 config.getLong(JobsConfig.EXPIRY_SCAN_INTERVAL_MS));
         Properties props = new Properties();
@@ -352,29 +354,47 @@ public final class JobsService implements AutoCloseable {
     private void forward(RoutingContext ctx, HostInfo host, String jobId) {
         String authority = host.host().contains(":") && !host.host().startsWith("[")
                 ? "[" + host.host() + "]:" + host.port() : host.host() + ":" + host.port();
-        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(advertised.getScheme() + "://" + authority
-                        + INTERNAL_PATH + "/" + jobId))
-                .timeout(forwardTimeout)
-                .header(FORWARDED_HEADER, self.host() + ":" + self.port())
-                .GET();
+        RequestOptions request = new RequestOptions().setMethod(HttpMethod.GET)
+                .setAbsoluteURI(advertised.getScheme() + "://" + authority + INTERNAL_PATH + "/" + jobId)
+                .setConnectTimeout(forwardTimeout.toMillis())
+                .setIdleTimeout(forwardTimeout.toMillis())
+                .putHeader(FORWARDED_HEADER, self.host() + ":" + self.port());
         for (String name : FORWARDED_REQUEST_HEADERS) {
             String value = ctx.request().getHeader(name);
             if (value != null) {
-                request.header(name, value);
+                request.putHeader(name, value);
             }
         }
-        CompletableFuture<HttpResponse<byte[]>> response = http.sendAsync(request.build(),
-                HttpResponse.BodyHandlers.ofByteArray());
-        Future.fromCompletionStage(response, ctx.vertx().getOrCreateContext())
+        forwarder(ctx.vertx()).request(request)
+                .compose(call -> call.send())
+                .compose(answer -> answer.body().map(bytes -> new Answer(answer.statusCode(), bytes.getBytes(),
+                        answer.getHeader("Retry-After"), null)))
                 .onSuccess(answer -> {
                     metrics.query("remote");
-                    write(ctx, new Answer(answer.statusCode(), answer.body(),
-                            answer.headers().firstValue("Retry-After").orElse(null), null));
+                    write(ctx, answer);
                 })
                 .onFailure(error -> {
                     log.warn("forwarding job {} to {} failed: {}", jobId, authority, error.toString());
                     write(ctx, Answer.unavailable("the instance holding job " + jobId + " did not answer; retry"));
                 });
+    }
+
+    /**
+     * Vert.x's client rather than the JDK's: the JDK's {@code sendAsync} hands each response to the common
+     * fork-join pool, which on one or two cores (a small pod) means a new thread per response.
+     */
+    private HttpClientAgent forwarder(Vertx vertx) {
+        HttpClientAgent client = http;
+        if (client == null) {
+            synchronized (this) {
+                client = http;
+                if (client == null) {
+                    client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true));
+                    http = client;
+                }
+            }
+        }
+        return client;
     }
 
     private static void write(RoutingContext ctx, Answer answer) {
@@ -442,6 +462,10 @@ public final class JobsService implements AutoCloseable {
             return;
         }
         closed = true;
+        HttpClientAgent client = http;
+        if (client != null) {
+            client.close();
+        }
         boolean stopped = streams.close(CloseOptions.groupMembershipOperation(
                 CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(timeout));
         metrics.close();

@@ -1,12 +1,19 @@
 package io.kinfer.jobs;
 
 import static io.kinfer.jobs.JobsTestSupport.get;
+import static io.kinfer.jobs.JobsTestSupport.send;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import java.net.URI;
+import java.net.http.HttpRequest;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicReference;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -99,6 +106,23 @@ class JobsClusterTest {
             assertThat(b.jobs.metrics().queries("remote")).isGreaterThan(forwardedBefore);
             assertThat(a.jobs.metrics().queries("internal")).isGreaterThan(servedBefore);
             assertThat(fromB).isEqualTo(awaitDone(a, onA));
+
+            // The forward carries the caller's credentials and trace context, and says who forwarded it.
+            List<Map<String, String>> forwarded = new CopyOnWriteArrayList<>();
+            a.router.route(JobsService.INTERNAL_PATH + "/*").order(-1).handler(ctx -> {
+                Map<String, String> headers = new HashMap<>();
+                for (String name : List.of("traceparent", "X-API-Key", JobsService.FORWARDED_HEADER)) {
+                    headers.put(name, ctx.request().getHeader(name));
+                }
+                forwarded.add(headers);
+                ctx.next();
+            });
+            String trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+            Response traced = send(HttpRequest.newBuilder(URI.create(b.url + JobsService.JOBS_PATH + "/" + onA))
+                    .header("traceparent", trace).header("X-API-Key", "key-1").GET());
+            assertThat(traced.status()).isEqualTo(200);
+            assertThat(forwarded).containsExactly(Map.of("traceparent", trace, "X-API-Key", "key-1",
+                    JobsService.FORWARDED_HEADER, b.url.substring("http://".length())));
 
             // And A answers the job it created but B holds.
             assertThat(awaitDone(a, onB).get("results")).hasSize(3);

@@ -77,7 +77,7 @@ final class JobsTestSupport {
                 .POST(HttpRequest.BodyPublishers.ofString(body)));
     }
 
-    private static Response send(HttpRequest.Builder request) {
+    static Response send(HttpRequest.Builder request) {
         try {
             HttpResponse<String> response = HTTP.send(request.timeout(Duration.ofSeconds(30)).build(),
                     HttpResponse.BodyHandlers.ofString());
@@ -95,13 +95,16 @@ final class JobsTestSupport {
     static final class Instance implements AutoCloseable {
 
         final Vertx vertx;
+        final Router router;
         final HttpServer server;
         final JobsService jobs;
         final SimpleMeterRegistry registry;
         final String url;
 
-        private Instance(Vertx vertx, HttpServer server, JobsService jobs, SimpleMeterRegistry registry, String url) {
+        private Instance(Vertx vertx, Router router, HttpServer server, JobsService jobs, SimpleMeterRegistry registry,
+                         String url) {
             this.vertx = vertx;
+            this.router = router;
             this.server = server;
             this.jobs = jobs;
             this.registry = registry;
@@ -140,7 +143,7 @@ final class JobsTestSupport {
             try {
                 SimpleMeterRegistry registry = new SimpleMeterRegistry();
                 JobsService jobs = JobsService.start(new JobsConfig(settings), client, MODELS, registry);
-                instance = new Instance(vertx, server, jobs, registry, url);
+                instance = new Instance(vertx, router, server, jobs, registry, url);
                 jobs.mount(router, BodyHandler.create(false).setBodyLimit(1 << 20),
                         ctx -> ctx.body() == null || ctx.body().buffer() == null ? null : ctx.body().buffer().getBytes());
                 await().atMost(Duration.ofSeconds(60)).until(jobs::ready);
