@@ -180,10 +180,10 @@ final class TextModel implements LoadedModel {
                 inputs.put(TOKEN_TYPE_IDS, OnnxTensor.createTensor(session.env(), buffers.types, shape));
             }
             long[] outShape = pooled ? new long[] {batch, seq, hidden} : new long[] {batch, hidden};
-            states = OnnxTensor.createTensor(session.env(), buffers.states(batch * (pooled ? seq : 1) * hidden),
-                    outShape);
+            FloatBuffer output = buffers.output(batch * (pooled ? seq : 1) * hidden);
+            states = OnnxTensor.createTensor(session.env(), output, outShape);
             try (OrtSession.Result ignored = session.run(inputs, Map.of(outputName, states))) {
-                return pooled ? meanPool(buffers.states, rows, seq) : rowsOf(buffers.states, batch);
+                return pooled ? meanPool(output, rows, seq) : rowsOf(output, batch);
             }
         } catch (OrtException e) {
             throw new ModelException("ONNX Runtime failed: " + e.getMessage(), e);
@@ -242,7 +242,7 @@ final class TextModel implements LoadedModel {
         LongBuffer ids;
         LongBuffer mask;
         LongBuffer types;
-        FloatBuffer states;
+        FloatBuffer output;
 
         /** Writes the rows, each padded with zeros to {@code seq}, as the three inputs (each exactly rows × seq). */
         void fill(List<Tokens> rows, int seq) {
@@ -267,13 +267,13 @@ final class TextModel implements LoadedModel {
         }
 
         /** The output buffer, cleared and limited to {@code size} floats. */
-        FloatBuffer states(int size) {
-            if (states == null || states.capacity() < size) {
-                states = ByteBuffer.allocateDirect(grown(size) * Float.BYTES).order(ByteOrder.nativeOrder())
+        FloatBuffer output(int size) {
+            if (output == null || output.capacity() < size) {
+                output = ByteBuffer.allocateDirect(grown(size) * Float.BYTES).order(ByteOrder.nativeOrder())
                         .asFloatBuffer();
             }
-            states.clear().limit(size);
-            return states;
+            output.clear().limit(size);
+            return output;
         }
 
         private static LongBuffer longs(LongBuffer current, int size) {
