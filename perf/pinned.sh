@@ -50,10 +50,10 @@ fi
 repeat="${REPEAT:-3}"
 for i in $(seq "$repeat"); do
   echo "== [$i] ceiling: the raw model on cpus $worker_cpus, $threads thread(s), while the worker idles"
-  taskset -c "$worker_cpus" java -jar "$jar" perf ceiling --threads "$threads" --duration "$duration" \
+  taskset -c "$worker_cpus" java -XX:TieredStopAtLevel=1 -jar "$jar" perf ceiling --threads "$threads" --duration "$duration" \
     --json "$out/ceiling-$i.json" | tee "$out/ceiling-$i.log"
   echo "== [$i] the $target path at saturation: worker on cpus $worker_cpus, the rest on cpus $other_cpus"
-  taskset -c "$other_cpus" java -jar "$jar" perf run "${load[@]}" --users 64 \
+  taskset -c "$other_cpus" java -XX:TieredStopAtLevel=1 -jar "$jar" perf run "${load[@]}" --users 64 \
     --duration "$duration" --json "$out/kafka-$i.json" ${PROFILE:+--profile --profile-pid $worker --out "$out"} \
     | tee "$out/kafka-$i.log"
 done
