@@ -72,13 +72,7 @@ class GeneratedModelTest {
 
     @Test
     void bagOfEmbeddingsTextModelPoolsOverTheMask() throws Exception {
-        List<String> words = List.of("good", "great", "bad", "awful");
-        String config = """
-                {"kind":"text","tokenizer":{"file":"tokenizer.json","max_length":16},"postprocessing":{"kind":"embedding"}}
-                """;
-        OnnxModels.writeVersion(repo, "bag", "1", OnnxModels.bagOfEmbeddings(8, 4), config,
-                OnnxModels.wordLevelTokenizer(words));
-        try (LoadedModel model = new ModelRepository(repo).load("bag", "1", OnnxSettings.DEFAULTS)) {
+        try (LoadedModel model = bagOfEmbeddings()) {
             PreparedRequest shortText = model.prepare(InferenceRequest.ofTexts("a", "bag", List.of("good")));
             PreparedRequest longText = model.prepare(InferenceRequest.ofTexts("b", "bag", List.of("good good good bad")));
             assertThat(shortText.length()).isEqualTo(3); // [CLS] good [SEP]
@@ -100,13 +94,7 @@ class GeneratedModelTest {
      */
     @Test
     void textModelCallsShareNoBuffersAcrossSizesOrThreads() throws Exception {
-        List<String> words = List.of("good", "great", "bad", "awful");
-        String config = """
-                {"kind":"text","tokenizer":{"file":"tokenizer.json","max_length":16},"postprocessing":{"kind":"embedding"}}
-                """;
-        OnnxModels.writeVersion(repo, "bag", "1", OnnxModels.bagOfEmbeddings(8, 4), config,
-                OnnxModels.wordLevelTokenizer(words));
-        try (LoadedModel model = new ModelRepository(repo).load("bag", "1", OnnxSettings.DEFAULTS)) {
+        try (LoadedModel model = bagOfEmbeddings()) {
             PreparedRequest shortText = model.prepare(InferenceRequest.ofTexts("a", "bag", List.of("good")));
             PreparedRequest longText = model.prepare(InferenceRequest.ofTexts("b", "bag",
                     List.of("bad awful bad awful bad awful bad awful")));
@@ -139,6 +127,16 @@ class GeneratedModelTest {
                 pool.shutdownNow();
             }
         }
+    }
+
+    /** A BERT-shaped text model (token states = word embeddings, hidden 4) over a four-word vocabulary. */
+    private LoadedModel bagOfEmbeddings() throws Exception {
+        String config = """
+                {"kind":"text","tokenizer":{"file":"tokenizer.json","max_length":16},"postprocessing":{"kind":"embedding"}}
+                """;
+        OnnxModels.writeVersion(repo, "bag", "1", OnnxModels.bagOfEmbeddings(8, 4), config,
+                OnnxModels.wordLevelTokenizer(List.of("good", "great", "bad", "awful")));
+        return new ModelRepository(repo).load("bag", "1", OnnxSettings.DEFAULTS);
     }
 
     private static float[] firstVector(LoadedModel model, List<PreparedRequest> batch) throws ModelException {
