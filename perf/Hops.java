@@ -57,10 +57,7 @@ public class Hops {
         double[] inference = new double[calls];
         try (var producer = new KafkaProducer<>(props, new StringSerializer(), new StringSerializer());
              var consumer = new KafkaConsumer<>(props, new StringDeserializer(), new StringDeserializer())) {
-            TopicPartition partition = new TopicPartition(replies, 0);
-            consumer.assign(List.of(partition));
-            consumer.seekToEnd(List.of(partition));
-            consumer.position(partition);
+            readFromEnd(consumer, replies);
             for (int i = -100; i < calls; i++) { // the first 100 warm up
                 String id = "hops-" + System.nanoTime();
                 String text = repeat ? "I love this product" : "I love this product, order " + id;
@@ -121,16 +118,21 @@ public class Hops {
         return sorted[Math.min(sorted.length - 1, (int) (p * sorted.length))];
     }
 
+    /** Assigns the topic's one partition and positions at its end, before anything is sent. */
+    static void readFromEnd(KafkaConsumer<String, String> consumer, String topic) {
+        TopicPartition partition = new TopicPartition(topic, 0);
+        consumer.assign(List.of(partition));
+        consumer.seekToEnd(List.of(partition));
+        consumer.position(partition);
+    }
+
     /** Answers every record of {@code topic} on the reply topic and partition its headers name, body unchanged. */
     static Thread startEcho(Properties props, String topic) throws InterruptedException {
         var ready = new java.util.concurrent.CountDownLatch(1);
         Thread thread = new Thread(() -> {
             try (var producer = new KafkaProducer<>(props, new StringSerializer(), new StringSerializer());
                  var consumer = new KafkaConsumer<>(props, new StringDeserializer(), new StringDeserializer())) {
-                TopicPartition partition = new TopicPartition(topic, 0);
-                consumer.assign(List.of(partition));
-                consumer.seekToEnd(List.of(partition));
-                consumer.position(partition);
+                readFromEnd(consumer, topic);
                 ready.countDown();
                 while (!Thread.currentThread().isInterrupted()) {
                     for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(100))) {
