@@ -383,18 +383,11 @@ public final class JobsService implements AutoCloseable {
      * Vert.x's client rather than the JDK's: the JDK's {@code sendAsync} hands each response to the common
      * fork-join pool, which on one or two cores (a small pod) means a new thread per response.
      */
-    private HttpClientAgent forwarder(Vertx vertx) {
-        HttpClientAgent client = http;
-        if (client == null) {
-            synchronized (this) {
-                client = http;
-                if (client == null) {
-                    client = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true));
-                    http = client;
-                }
-            }
+    private synchronized HttpClientAgent forwarder(Vertx vertx) {
+        if (http == null) {
+            http = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true));
         }
-        return client;
+        return http;
     }
 
     private static void write(RoutingContext ctx, Answer answer) {
