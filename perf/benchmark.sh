@@ -9,16 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 out="${2:-perf-results/$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$out"
-out="$(cd "$out" && pwd)"
-jar="distribution/target/kinfer.jar"
-[ -f "$jar" ] || ./kinfer --version >/dev/null
-# The load generator on the quick C1 compiler only: C2 compiling it took ~0.15 core from the pipeline under test
-# (docs/PERFORMANCE.md); the pipeline's own processes keep the full JIT.
-k() { if [ "$1" = perf ]; then java -XX:TieredStopAtLevel=1 -jar "$jar" "$@"; else java -jar "$jar" "$@"; fi; }
+source perf/lib.sh # $out made absolute, $jar, k (perf on C1 only), down
 log() { printf '\n=== %s\n' "$*" | tee -a "$out/benchmark.log"; }
 
-up_pid=""
 up() { # up <name> [kinfer up options...]
   local name="$1"; shift
   # java itself in the background (not the k function, whose subshell would take the SIGTERM of down())
@@ -31,7 +24,6 @@ up() { # up <name> [kinfer up options...]
   done
   return 1
 }
-down() { [ -n "$up_pid" ] && kill -TERM "$up_pid" 2>/dev/null && wait "$up_pid" 2>/dev/null || true; up_pid=""; }
 trap 'down; pkill -f "kinfer.jar (broker|worker|gateway) .*$out" 2>/dev/null || true' EXIT
 
 warm() { k perf run --users 32 --duration 20s --warmup 0s > /dev/null 2>&1; }

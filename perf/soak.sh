@@ -10,12 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes="${1:-10}"
 out="${2:-perf-results/soak-$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$out"
-jar="distribution/target/kinfer.jar"
-[ -f "$jar" ] || ./kinfer --version >/dev/null
-# The load generator on the quick C1 compiler only: C2 compiling it took ~0.15 core from the pipeline under test
-# (docs/PERFORMANCE.md); the pipeline's own processes keep the full JIT.
-k() { if [ "$1" = perf ]; then java -XX:TieredStopAtLevel=1 -jar "$jar" "$@"; else java -jar "$jar" "$@"; fi; }
+source perf/lib.sh # $out made absolute, $jar, k (perf on C1 only)
 
 java -jar "$jar" up --workers 2 --models sentiment --fresh --data-dir "$out/data" --port 18680 --kafka-port 19692 \
   --metrics-base-port 19700 > "$out/up.log" 2>&1 &
