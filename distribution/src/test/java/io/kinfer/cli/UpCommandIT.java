@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
@@ -33,9 +34,10 @@ class UpCommandIT {
     void upServesAPredictionAndStopsCleanly() throws Exception {
         Path jar = Path.of(System.getProperty("kinfer.jar"));
         Path work = Files.createDirectories(Path.of("target", "it-up"));
-        int gatewayPort = freePort();
-        int kafkaPort = freePortPair();
-        int metricsBase = freePort();
+        // Four consecutive free ports: the gateway, the broker and its controller (port + 1), one worker's metrics.
+        int gatewayPort = freePorts(4);
+        int kafkaPort = gatewayPort + 1;
+        int metricsBase = gatewayPort + 3;
         ProcessBuilder builder = new ProcessBuilder(ProcessHandle.current().info().command().orElse("java"),
                 "-jar", jar.toString(), "up", "--workers", "1", "--models", "sentiment", "--port",
                 Integer.toString(gatewayPort), "--kafka-port", Integer.toString(kafkaPort), "--metrics-base-port",
@@ -102,22 +104,31 @@ class UpCommandIT {
         assertThat(output).noneMatch(line -> line.contains("[cds"));
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
-        }
-    }
-
-    /** A port whose successor is free too (the broker's controller takes port + 1). */
-    private static int freePortPair() throws IOException {
-        for (int attempt = 0; attempt < 50; attempt++) {
-            int port = freePort();
-            try (ServerSocket next = new ServerSocket(port + 1, 1, InetAddress.getLoopbackAddress())) {
-                return port;
-            } catch (IOException taken) {
-                // try another
+    /**
+     * The first of {@code count} consecutive free ports, below Linux's ephemeral range (32768-60999): a port that
+     * {@code new ServerSocket(0)} hands out is ephemeral, and in the seconds before the pipeline binds it a Kafka
+     * client's outgoing connection can take it as its local port (seen once: "cannot serve metrics on port 43852:
+     * Address already in use"). Ports below the range are only ever taken by an explicit bind.
+     */
+    private static int freePorts(int count) throws IOException {
+        ThreadLocalRandom random = ThreadLocalRandom.current();
+        for (int attempt = 0; attempt < 100; attempt++) {
+            int first = random.nextInt(20_000, 32_000);
+            if (allFree(first, count)) {
+                return first;
             }
         }
-        throw new IOException("no free pair of ports");
+        throw new IOException("no " + count + " free consecutive ports below the ephemeral range");
+    }
+
+    private static boolean allFree(int first, int count) {
+        for (int port = first; port < first + count; port++) {
+            try {
+                new ServerSocket(port, 1, InetAddress.getLoopbackAddress()).close();
+            } catch (IOException taken) {
+                return false;
+            }
+        }
+        return true;
     }
 }
