@@ -8,12 +8,19 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerRequest;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-/** How the HTTP load generator names a call that got no answer; answers from a real gateway are in PerfAgainstPipelineTest. */
+/**
+ * How the HTTP load generator names a call that got no answer, and that a long run of calls gets every answer;
+ * answers from a real gateway are in PerfAgainstPipelineTest.
+ */
 class HttpTargetTest {
+
+    private final Vertx vertx = Vertx.vertx();
 
     @Test
     void aPortWithNothingListeningIsConnectionRefused() throws Exception {
@@ -45,41 +52,36 @@ class HttpTargetTest {
         // Vert.x 5.0.7's client could lose the end of a response that arrived before the caller asked for its body
         // (vert.x#6038): the call never completed, and a closed-loop user silently stopped. Under the full JIT every
         // run of 2000 quick calls here hung, after 90 to 1753 of them; 5.1.6 fixed it.
-        Vertx vertx = Vertx.vertx();
-        try {
-            HttpServer server = vertx.createHttpServer()
-                    .requestHandler(request -> request.response().putHeader("Content-Type", "application/json")
-                            .end("{\"label\":\"positive\",\"scores\":{\"positive\":0.9}}"))
-                    .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
-            try (HttpTarget target = new HttpTarget("http://127.0.0.1:" + server.actualPort(), "sentiment", false,
-                    Duration.ofSeconds(5))) {
-                for (int i = 0; i < 3000; i++) {
-                    Target.Outcome outcome = target.call(List.of("hello")).get(30, TimeUnit.SECONDS);
+        int port = serve(request -> request.response().putHeader("Content-Type", "application/json")
+                .end("{\"label\":\"positive\",\"scores\":{\"positive\":0.9}}"));
+        try (HttpTarget target = new HttpTarget("http://127.0.0.1:" + port, "sentiment", false, Duration.ofSeconds(5))) {
+            for (int i = 0; i < 3000; i++) {
+                Target.Outcome outcome = target.call(List.of("hello")).get(30, TimeUnit.SECONDS);
 
-                    assertThat(outcome.ok()).as("call %d: %s", i, outcome.failure()).isTrue();
-                }
+                assertThat(outcome.ok()).as("call %d: %s", i, outcome.failure()).isTrue();
             }
-        } finally {
-            vertx.close().await(10, TimeUnit.SECONDS);
         }
     }
 
     @Test
     void aStatusOtherThan200IsCountedByItsCode() throws Exception {
-        Vertx vertx = Vertx.vertx();
-        try {
-            HttpServer server = vertx.createHttpServer()
-                    .requestHandler(request -> request.response().setStatusCode(429).end("{\"error\":\"busy\"}"))
-                    .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
-            try (HttpTarget target = new HttpTarget("http://127.0.0.1:" + server.actualPort(), "sentiment", true,
-                    Duration.ofSeconds(5))) {
-                Target.Outcome outcome = target.call(List.of("a", "b")).get(30, TimeUnit.SECONDS);
+        int port = serve(request -> request.response().setStatusCode(429).end("{\"error\":\"busy\"}"));
+        try (HttpTarget target = new HttpTarget("http://127.0.0.1:" + port, "sentiment", true, Duration.ofSeconds(5))) {
+            Target.Outcome outcome = target.call(List.of("a", "b")).get(30, TimeUnit.SECONDS);
 
-                assertThat(outcome.ok()).isFalse();
-                assertThat(outcome.failure()).isEqualTo("http_429");
-            }
-        } finally {
-            vertx.close().await(10, TimeUnit.SECONDS);
+            assertThat(outcome.ok()).isFalse();
+            assertThat(outcome.failure()).isEqualTo("http_429");
         }
+    }
+
+    /** A real Vert.x server on a free local port, answering every request with {@code handler}; returns the port. */
+    private int serve(Handler<HttpServerRequest> handler) throws Exception {
+        return vertx.createHttpServer().requestHandler(handler).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS)
+                .actualPort();
+    }
+
+    @AfterEach
+    void closeServers() throws Exception {
+        vertx.close().await(10, TimeUnit.SECONDS);
     }
 }
