@@ -6,7 +6,8 @@ jar="${KINFER_JAR:-distribution/target/kinfer.jar}" # KINFER_JAR: another build,
 [ -f "$jar" ] || ./kinfer --version >/dev/null
 # The load generator on the quick C1 compiler only: C2 compiling it took ~0.15 core from the pipeline under test
 # (docs/PERFORMANCE.md); the pipeline's own processes keep the full JIT.
-k() { if [ "$1" = perf ]; then java -XX:TieredStopAtLevel=1 -jar "$jar" "$@"; else java -jar "$jar" "$@"; fi; }
+perf_java=(java -XX:TieredStopAtLevel=1) # for a load generator started otherwise (e.g. under taskset)
+k() { if [ "$1" = perf ]; then "${perf_java[@]}" -jar "$jar" "$@"; else java -jar "$jar" "$@"; fi; }
 up_pid=""
 down() { [ -n "$up_pid" ] && kill -TERM "$up_pid" 2>/dev/null && wait "$up_pid" 2>/dev/null || true; up_pid=""; }
 trap down EXIT

@@ -16,10 +16,8 @@ worker_cpus="${2:-1}"
 threads="${3:-1}"
 other_cpus="${4:-0}"
 duration="${DURATION:-20s}"
-jar="distribution/target/kinfer.jar"
-[ -f "$jar" ] || ./kinfer --version > /dev/null
 command -v taskset > /dev/null || { echo "pinned.sh needs taskset (util-linux)" >&2; exit 1; }
-mkdir -p "$out"
+. perf/lib.sh # $out made absolute, $jar, perf_java (the load generator on C1 only); the trap below replaces its own
 port=19892
 
 taskset -c "$other_cpus" java -jar "$jar" broker --port $port --controller-port $((port + 1)) \
@@ -50,10 +48,10 @@ fi
 repeat="${REPEAT:-3}"
 for i in $(seq "$repeat"); do
   echo "== [$i] ceiling: the raw model on cpus $worker_cpus, $threads thread(s), while the worker idles"
-  taskset -c "$worker_cpus" java -XX:TieredStopAtLevel=1 -jar "$jar" perf ceiling --threads "$threads" --duration "$duration" \
+  taskset -c "$worker_cpus" "${perf_java[@]}" -jar "$jar" perf ceiling --threads "$threads" --duration "$duration" \
     --json "$out/ceiling-$i.json" | tee "$out/ceiling-$i.log"
   echo "== [$i] the $target path at saturation: worker on cpus $worker_cpus, the rest on cpus $other_cpus"
-  taskset -c "$other_cpus" java -XX:TieredStopAtLevel=1 -jar "$jar" perf run "${load[@]}" --users 64 \
+  taskset -c "$other_cpus" "${perf_java[@]}" -jar "$jar" perf run "${load[@]}" --users 64 \
     --duration "$duration" --json "$out/kafka-$i.json" ${PROFILE:+--profile --profile-pid $worker --out "$out"} \
     | tee "$out/kafka-$i.log"
 done
