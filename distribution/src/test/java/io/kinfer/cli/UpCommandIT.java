@@ -5,8 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -18,9 +16,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
+import io.kinfer.kafka.embedded.Ports;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -35,7 +33,8 @@ class UpCommandIT {
         Path jar = Path.of(System.getProperty("kinfer.jar"));
         Path work = Files.createDirectories(Path.of("target", "it-up"));
         // Four consecutive free ports: the gateway, the broker and its controller (port + 1), one worker's metrics.
-        int gatewayPort = freePorts(4);
+        // Below the ephemeral range: a Kafka client's outgoing connection cannot take one before it is bound.
+        int gatewayPort = Ports.freeConsecutive(4);
         int kafkaPort = gatewayPort + 1;
         int metricsBase = gatewayPort + 3;
         ProcessBuilder builder = new ProcessBuilder(ProcessHandle.current().info().command().orElse("java"),
@@ -102,33 +101,5 @@ class UpCommandIT {
                     .anyMatch(name -> name.startsWith("gateway-"));
         }
         assertThat(output).noneMatch(line -> line.contains("[cds"));
-    }
-
-    /**
-     * The first of {@code count} consecutive free ports, below Linux's ephemeral range (32768-60999): a port that
-     * {@code new ServerSocket(0)} hands out is ephemeral, and in the seconds before the pipeline binds it a Kafka
-     * client's outgoing connection can take it as its local port (seen once: "cannot serve metrics on port 43852:
-     * Address already in use"). Ports below the range are only ever taken by an explicit bind.
-     */
-    private static int freePorts(int count) throws IOException {
-        ThreadLocalRandom random = ThreadLocalRandom.current();
-        for (int attempt = 0; attempt < 100; attempt++) {
-            int first = random.nextInt(20_000, 32_000);
-            if (allFree(first, count)) {
-                return first;
-            }
-        }
-        throw new IOException("no " + count + " free consecutive ports below the ephemeral range");
-    }
-
-    private static boolean allFree(int first, int count) {
-        for (int port = first; port < first + count; port++) {
-            try {
-                new ServerSocket(port, 1, InetAddress.getLoopbackAddress()).close();
-            } catch (IOException taken) {
-                return false;
-            }
-        }
-        return true;
     }
 }

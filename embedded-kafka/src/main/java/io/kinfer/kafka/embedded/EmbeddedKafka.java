@@ -6,8 +6,6 @@ import java.io.PrintStream;
 import java.io.Reader;
 import java.io.UncheckedIOException;
 import java.lang.reflect.Method;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -81,7 +79,7 @@ public final class EmbeddedKafka implements AutoCloseable {
             throw new UncheckedIOException("cannot create the Kafka data directory", e);
         }
         this.clusterId = existingClusterId(dataDir).orElseGet(() -> Uuid.randomUuid().toString());
-        this.controllerPort = settings.controllerPort > 0 ? settings.controllerPort : freePort();
+        this.controllerPort = settings.controllerPort > 0 ? settings.controllerPort : Ports.free();
         if (settings.brokers == 1) {
             Node combined = new Node(1, true, true, settings.port, dataDir.resolve("node-1"));
             nodes.add(combined);
@@ -334,15 +332,6 @@ public final class EmbeddedKafka implements AutoCloseable {
         }
         props.putAll(settings.brokerProperties);
         return props;
-    }
-
-    private static int freePort() {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            socket.setReuseAddress(true);
-            return socket.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException("no free port", e);
-        }
     }
 
     /** A restart on kept data must use the cluster id it was formatted with. */
