@@ -168,7 +168,7 @@ public class Batching {
     private static LoadedModel sentiment() throws Exception {
         ModelRepository repo = new ModelRepository(null);
         return repo.load("sentiment", repo.latestVersion("sentiment").orElseThrow(),
-                OnnxSettings.forInstances(0, false, 1));
+                OnnxSettings.DEFAULTS);
     }
 
     /** Mean time of 30 calls for each rows × longest-text pair drawn from the corpus. */

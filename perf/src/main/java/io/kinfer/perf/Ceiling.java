@@ -28,8 +28,9 @@ final class Ceiling {
     private Ceiling() {
     }
 
-    static PerfReport.CeilingResult measure(String model, Path repository, int threads, int instances,
-                                            int batchSize, Corpus corpus, Duration duration, Duration warmup)
+    static PerfReport.CeilingResult measure(String model, Path repository, int threads, int singleThreadMaxTokens,
+                                            int instances, int batchSize, Corpus corpus, Duration duration,
+                                            Duration warmup)
             throws Exception {
         if (instances < 1) {
             throw new IllegalArgumentException("instances must be at least 1, not " + instances);
@@ -37,7 +38,7 @@ final class Ceiling {
         ModelRepository repo = new ModelRepository(repository);
         String version = repo.latestVersion(model).orElseThrow(() -> new ModelException("no model " + model));
         // The worker's rule, so that the ceiling runs as a worker with the same settings does.
-        OnnxSettings settings = OnnxSettings.forInstances(threads, false, instances);
+        OnnxSettings settings = OnnxSettings.forInstances(threads, false, singleThreadMaxTokens, instances);
         ExecutorService callers = Executors.newFixedThreadPool(instances);
         try (LoadedModel loaded = repo.load(model, version, settings)) {
             LatencyRecorder batchLatency = new LatencyRecorder();
@@ -49,7 +50,8 @@ final class Ceiling {
             double seconds = (System.nanoTime() - begin) / 1e9;
             run(loaded, model, corpus, 1, warmup.dividedBy(2), new LatencyRecorder());
             run(loaded, model, corpus, 1, duration.dividedBy(2), singleLatency);
-            return new PerfReport.CeilingResult(model, settings.effectiveIntraOpThreads(), instances, batchSize,
+            return new PerfReport.CeilingResult(model, settings.effectiveIntraOpThreads(), singleThreadMaxTokens,
+                    instances, batchSize,
                     Math.round(items / seconds * 100) / 100.0,
                     LatencyRecorder.summary(batchLatency.total()), LatencyRecorder.summary(singleLatency.total()));
         } finally {

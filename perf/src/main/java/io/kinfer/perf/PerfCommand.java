@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 import io.kinfer.config.KafkaClientProperties;
+import io.kinfer.worker.model.OnnxSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -109,6 +110,11 @@ public final class PerfCommand implements Runnable {
                 + "the workers' onnx.intra.op.threads (0: the processors shared among the instances). Default: ${DEFAULT-VALUE}.")
         int threads;
 
+        @Option(names = "--single-thread-max-tokens", defaultValue = "" + OnnxSettings.DEFAULT_SINGLE_THREAD_MAX_TOKENS,
+                description = "Ceiling calls of at most this many padded tokens run on a single-threaded session; "
+                        + "match the workers' onnx.single.thread.max.tokens (0: never). Default: ${DEFAULT-VALUE}.")
+        int singleThreadMaxTokens;
+
         @Option(names = "--instances", defaultValue = "1", description = "Batches the ceiling runs at once on its "
                 + "one session; match the workers' model.instances (--threads 0 then shares the processors among "
                 + "them). Default: ${DEFAULT-VALUE}.")
@@ -169,7 +175,8 @@ public final class PerfCommand implements Runnable {
         if (options.ceiling) {
             System.err.printf("measuring the raw model's ceiling (%s, batch %d, %d threads, %d instances) ...%n",
                     options.model, options.ceilingBatch, options.threads, options.instances);
-            ceiling = Ceiling.measure(options.model, options.repository, options.threads, options.instances,
+            ceiling = Ceiling.measure(options.model, options.repository, options.threads,
+                    options.singleThreadMaxTokens, options.instances,
                     options.ceilingBatch, corpus, options.duration.dividedBy(2).plusSeconds(1), Duration.ofSeconds(3));
         }
         List<Profiler.Process> profiled = new ArrayList<>();
@@ -347,7 +354,7 @@ public final class PerfCommand implements Runnable {
         public Integer call() throws Exception {
             options.ceiling = true;
             PerfReport.CeilingResult ceiling = Ceiling.measure(options.model, options.repository, options.threads,
-                    options.instances, options.ceilingBatch, options.corpus(), options.duration, options.warmup);
+                    options.singleThreadMaxTokens, options.instances, options.ceilingBatch, options.corpus(), options.duration, options.warmup);
             PerfReport report = new PerfReport("kinfer perf", Instant.now().toString(), environment(commandLine(spec)),
                     List.of(), ceiling, null);
             Tables.print(System.out, report);

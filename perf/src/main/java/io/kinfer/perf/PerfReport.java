@@ -75,8 +75,8 @@ public record PerfReport(String tool, String startedAt, Environment environment,
      * The raw model in this process: no Kafka, no HTTP, the same ONNX model and thread count. Throughput at the
      * largest batch is the ceiling the pipeline is compared with; batch-1 latency is the floor of a lone call.
      */
-    public record CeilingResult(String model, int threads, int instances, int batchSize, double itemsPerSecond,
-                                Latency batchLatency, Latency batch1Latency) {
+    public record CeilingResult(String model, int threads, int singleThreadMaxTokens, int instances, int batchSize,
+                                double itemsPerSecond, Latency batchLatency, Latency batch1Latency) {
     }
 
     /** The hottest methods of one profiled process, by self time and by total time (cProfile's two views). */

@@ -156,7 +156,7 @@ class HtmlReportTest {
 
     private static PerfReport fullReport(String firstRunName) {
         var env = new Environment("ci-host", 2, 1024, "17.0.15", "Linux 6.1 amd64", "kinfer perf --scenario all");
-        var ceiling = new CeilingResult("sentiment", 2, 1, 32, 410.5, latency(70, 90, 120), latency(4.1, 5, 9.5));
+        var ceiling = new CeilingResult("sentiment", 2, 64, 1, 32, 410.5, latency(70, 90, 120), latency(4.1, 5, 9.5));
         List<RunResult> runs = List.of(
                 run(firstRunName, "closed", 1, 0, 1, 9.8, latency(6.2, 8, 12.5), Map.of(1, 590L), Map.of()),
                 run("ten-users", "closed", 10, 0, 1, 48.0, latency(21, 35, 58), Map.of(1, 120L, 4, 400L, 8, 1200L),

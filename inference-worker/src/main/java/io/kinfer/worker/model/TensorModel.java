@@ -72,7 +72,7 @@ final class TensorModel implements LoadedModel {
 
     static TensorModel load(String name, String version, ModelConfig config, byte[] onnx, OnnxSettings settings)
             throws ModelException {
-        OnnxSession session = OnnxSession.create(onnx, settings);
+        OnnxSession session = OnnxSession.create(onnx, settings, false);
         try {
             return new TensorModel(name, version, config, session);
         } catch (ModelException | RuntimeException e) {

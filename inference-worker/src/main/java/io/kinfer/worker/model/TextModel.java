@@ -103,7 +103,7 @@ final class TextModel implements LoadedModel {
 
     static TextModel load(String name, String version, ModelConfig config, byte[] onnx, InputStream tokenizerJson,
                           OnnxSettings settings) throws ModelException {
-        OnnxSession session = OnnxSession.create(onnx, settings);
+        OnnxSession session = OnnxSession.create(onnx, settings, true);
         TextEncoder encoder = null;
         try {
             encoder = new TextEncoder(tokenizerJson, config.tokenizer().maxLength());
@@ -182,7 +182,7 @@ final class TextModel implements LoadedModel {
             long[] outShape = pooled ? new long[] {batch, seq, hidden} : new long[] {batch, hidden};
             FloatBuffer output = buffers.output(batch * (pooled ? seq : 1) * hidden);
             states = OnnxTensor.createTensor(session.env(), output, outShape);
-            try (OrtSession.Result ignored = session.run(inputs, Map.of(outputName, states))) {
+            try (OrtSession.Result ignored = session.run(inputs, Map.of(outputName, states), (long) batch * seq)) {
                 return pooled ? meanPool(output, rows, seq) : rowsOf(output, batch);
             }
         } catch (OrtException e) {
@@ -352,6 +352,11 @@ final class TextModel implements LoadedModel {
             }
         }
         return new Classification(labels.get(best), scores);
+    }
+
+    /** Model calls run on the single-threaded session so far (tests). */
+    long singleThreadedRuns() {
+        return session.singleThreadedRuns();
     }
 
     @Override

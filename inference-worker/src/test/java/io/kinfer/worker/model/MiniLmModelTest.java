@@ -94,6 +94,49 @@ class MiniLmModelTest {
         assertThat(sentiment.metadata().labels()).containsExactly("positive", "negative");
     }
 
+    /**
+     * With two threads per call, calls of at most {@code onnx.single.thread.max.tokens} padded tokens go to the
+     * single-threaded second session and larger ones to the two-threaded one; both give the vectors of a model
+     * loaded without the second session.
+     */
+    @Test
+    void smallCallsRunOnTheSingleThreadedSessionWithTheSameResults() throws Exception {
+        ModelRepository repository = ModelRepository.builtInsOnly();
+        List<String> shortText = List.of("Kafka is a log."); // [CLS] + 5 tokens + [SEP]: well under 16
+        List<String> longBatch = List.of("A considerably longer sentence that needs many more tokens than the first.",
+                "Medium length text here.");
+        try (LoadedModel split = repository.load("minilm", "1", new OnnxSettings(2, false, 16));
+             LoadedModel whole = repository.load("minilm", "1", new OnnxSettings(2, false, 0))) {
+            TextModel splitModel = (TextModel) split;
+
+            List<float[]> small = vectors(split, shortText);
+            assertThat(splitModel.singleThreadedRuns()).isEqualTo(1);
+            List<float[]> large = vectors(split, longBatch);
+            assertThat(splitModel.singleThreadedRuns()).as("two rows padded to the longer one (about 18 tokens) are over 16").isEqualTo(1);
+
+            assertThat(dot(small.get(0), vectors(whole, shortText).get(0))).isGreaterThan(0.9999);
+            List<float[]> largeWhole = vectors(whole, longBatch);
+            for (int i = 0; i < longBatch.size(); i++) {
+                assertThat(dot(large.get(i), largeWhole.get(i))).isGreaterThan(0.9999);
+            }
+            assertThat(((TextModel) whole).singleThreadedRuns()).isZero();
+        }
+    }
+
+    @Test
+    void aSingleThreadedModelMakesNoSecondSession() throws Exception {
+        try (LoadedModel model = ModelRepository.builtInsOnly().load("minilm", "1", new OnnxSettings(1, false, 64))) {
+            vectors(model, List.of("Kafka is a log."));
+            assertThat(((TextModel) model).singleThreadedRuns()).isZero();
+        }
+    }
+
+    /** The texts as one request, so one model call. */
+    private static List<float[]> vectors(LoadedModel model, List<String> texts) throws Exception {
+        PreparedRequest prepared = model.prepare(InferenceRequest.ofTexts("t", "minilm", texts));
+        return model.infer(List.of(prepared)).get(0).stream().map(output -> ((Embedding) output).vector()).toList();
+    }
+
     private static float[] embed(String text) throws Exception {
         PreparedRequest prepared = minilm.prepare(InferenceRequest.ofTexts("t", "minilm", List.of(text)));
         return ((Embedding) minilm.infer(List.of(prepared)).get(0).get(0)).vector();
