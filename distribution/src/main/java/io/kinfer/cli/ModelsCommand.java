@@ -47,7 +47,8 @@ public final class ModelsCommand implements Callable<Integer> {
             return 2;
         }
         String chosen = version != null ? version : repo.latestVersion(model).orElseThrow();
-        try (LoadedModel loaded = repo.load(model, chosen, OnnxSettings.DEFAULTS)) {
+        // One thread and one session: enough to read the signature, and no second copy of the model.
+        try (LoadedModel loaded = repo.load(model, chosen, new OnnxSettings(1, false, 0))) {
             ModelMetadata metadata = loaded.metadata();
             ModelConfig config = repo.config(model);
             System.out.println("model:          " + metadata.name() + " (version " + metadata.version() + " of "

@@ -10,6 +10,7 @@ import java.util.Map;
 import io.kinfer.worker.batch.BatchSettings;
 import io.kinfer.worker.model.ModelConfig;
 import io.kinfer.worker.model.ModelRepository;
+import io.kinfer.worker.model.OnnxSettings;
 import io.kinfer.worker.testing.OnnxModels;
 import org.junit.jupiter.api.Test;
 
@@ -45,6 +46,16 @@ class InstanceSettingsTest {
         assertThat(automatic.onnxSettings(2).intraOpThreads()).isEqualTo(Math.max(1, processors / 2));
         assertThat(automatic.onnxSettings(processors * 4).intraOpThreads()).isEqualTo(1);
         assertThat(explicit.onnxSettings(2).intraOpThreads()).isEqualTo(3);
+    }
+
+    @Test
+    void theSingleThreadThresholdPassesThroughWithItsDefault() {
+        assertThat(new WorkerConfig(Map.of()).onnxSettings(1).singleThreadMaxTokens())
+                .isEqualTo(OnnxSettings.DEFAULT_SINGLE_THREAD_MAX_TOKENS).isEqualTo(64);
+        assertThat(new WorkerConfig(Map.of(WorkerConfig.ONNX_SINGLE_THREAD_MAX_TOKENS, 0)).onnxSettings(2)
+                .singleThreadMaxTokens()).isZero();
+        assertThat(new WorkerConfig(Map.of(WorkerConfig.ONNX_SINGLE_THREAD_MAX_TOKENS, 200)).onnxSettings(1)
+                .singleThreadMaxTokens()).isEqualTo(200);
     }
 
     @Test

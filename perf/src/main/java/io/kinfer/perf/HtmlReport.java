@@ -227,15 +227,17 @@ public final class HtmlReport {
                 const c = report.ceiling;
                 if (c) {
                   s.append(el('h3', null, 'Ceiling: the raw model in this process'));
-                  s.append(el('p', {class: 'note'}, 'No Kafka, no HTTP: the same ONNX model and thread count. '
+                  s.append(el('p', {class: 'note'}, 'No Kafka, no HTTP: the same ONNX model and thread settings as a worker. '
                       + 'Items per second at the largest batch is what the pipeline is compared with; the batch-1 '
                       + 'latency is the floor of a lone call.'));
                   const b = c.batch_latency || {};
                   const one = c.batch1_latency || {};
-                  s.append(table([col('model'), col('threads', 'num'), col('instances', 'num'), col('batch', 'num'),
+                  s.append(table([col('model'), col('threads', 'num'), col('1-thread calls up to (tokens)', 'num'),
+                      col('instances', 'num'), col('batch', 'num'),
                       col('items/s', 'num'), col('batch p50 ms', 'num'), col('batch p99 ms', 'num'),
                       col('batch-1 p50 ms', 'num'), col('batch-1 p99 ms', 'num')],
-                      [[c.model || '–', num(c.threads), num(c.instances || 1), num(c.batch_size),
+                      [[c.model || '–', num(c.threads), num(c.single_thread_max_tokens || 0), num(c.instances || 1),
+                      num(c.batch_size),
                       num(c.items_per_second), num(b.p50), num(b.p99), num(one.p50), num(one.p99)]]));
                 }
                 const env = report.environment;

@@ -103,7 +103,7 @@ public final class PerfCommand implements Runnable {
         boolean repeatTexts;
 
         @Option(names = "--ceiling", description = "Also measure the raw model in this process (same model and "
-                + "thread count, no Kafka, no HTTP) and report each load's ratio to it.")
+                + "thread settings, no Kafka, no HTTP) and report each load's ratio to it.")
         boolean ceiling;
 
         @Option(names = "--threads", defaultValue = "0", description = "ONNX Runtime threads of the ceiling; match "

@@ -72,7 +72,8 @@ public record PerfReport(String tool, String startedAt, Environment environment,
     }
 
     /**
-     * The raw model in this process: no Kafka, no HTTP, the same ONNX model and thread count. Throughput at the
+     * The raw model in this process: no Kafka, no HTTP, the same ONNX model and thread settings as a worker
+     * (calls of at most {@code singleThreadMaxTokens} padded tokens on one thread). Throughput at the
      * largest batch is the ceiling the pipeline is compared with; batch-1 latency is the floor of a lone call.
      */
     public record CeilingResult(String model, int threads, int singleThreadMaxTokens, int instances, int batchSize,

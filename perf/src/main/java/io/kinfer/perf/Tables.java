@@ -46,9 +46,9 @@ final class Tables {
             out.printf("Ceiling (raw %s in-process, %s threads%s%s): %.1f texts/s at batch %d (batch P50 %.1f ms); "
                             + "batch-1 latency P50 %.2f ms, P99 %.2f ms%n", c.model(),
                     c.threads() == 0 ? "default" : Integer.toString(c.threads()),
+                    c.instances() > 1 ? " x " + c.instances() + " instances" : "",
                     c.threads() > 1 && c.singleThreadMaxTokens() > 0
-                            ? ", calls up to " + c.singleThreadMaxTokens() + " tokens on 1" : "",
-                    c.instances() > 1 ? " x " + c.instances() + " instances" : "", c.itemsPerSecond(), c.batchSize(),
+                            ? ", calls up to " + c.singleThreadMaxTokens() + " tokens on 1 thread" : "", c.itemsPerSecond(), c.batchSize(),
                     c.batchLatency().p50(), c.batch1Latency().p50(), c.batch1Latency().p99());
         }
         if (report.profiles() != null) {

@@ -86,8 +86,8 @@ class HtmlReportTest {
         assertThat(dom).contains("data-ready=\"true\"").contains("data-errors=\"0\"").contains("<canvas");
         // Three timelines, latency vs throughput, batch sizes and failures.
         assertThat(chartsRendered(dom)).isGreaterThanOrEqualTo(6);
-        assertThat(dom).contains("Ceiling: the raw model in this process", "By self time", "By total time",
-                "io.kinfer.worker.Batcher.run");
+        assertThat(dom).contains("Ceiling: the raw model in this process", "1-thread calls up to (tokens)",
+                "By self time", "By total time", "io.kinfer.worker.Batcher.run");
         // The run name is shown as text, escaped by the DOM, not parsed as markup.
         assertThat(dom).contains("&lt;/script&gt;&lt;b&gt;steady&lt;/b&gt;").doesNotContain("<b>steady</b>");
     }

@@ -10,10 +10,11 @@ import java.util.concurrent.ThreadLocalRandom;
  * Free local ports for servers that must be told their port before they bind it (a KRaft controller in its quorum
  * voters, the pipeline's processes in tests).
  *
- * <p>Taken below the ephemeral ranges (Linux 32768-60999, Windows and macOS 49152-65535): a port that
- * {@code new ServerSocket(0)} hands out is ephemeral, and in the seconds before the server binds it a client's
- * outgoing connection can take it as its local port (seen once in CI: "cannot serve metrics on port 43852: Address
- * already in use"). Ports below the range are only ever taken by an explicit bind.
+ * <p>Taken from 20000-31999, below the default ephemeral ranges (Linux 32768-60999, Windows and macOS
+ * 49152-65535): a port that {@code new ServerSocket(0)} hands out is ephemeral, and in the seconds before the server
+ * binds it a client's outgoing connection can take it as its local port (seen once in CI: "cannot serve metrics on
+ * port 43852: Address already in use"). Below the range only an explicit bind takes a port (on a host whose
+ * {@code ip_local_port_range} was widened below 32000 the window is smaller, not gone).
  */
 public final class Ports {
 
@@ -41,7 +42,8 @@ public final class Ports {
         return freeConsecutive(1);
     }
 
-    private static boolean allFree(int first, int count) {
+    /** Whether each of the {@code count} ports from {@code first} can be bound on the loopback address now. */
+    static boolean allFree(int first, int count) {
         for (int port = first; port < first + count; port++) {
             try {
                 new ServerSocket(port, 1, InetAddress.getLoopbackAddress()).close();

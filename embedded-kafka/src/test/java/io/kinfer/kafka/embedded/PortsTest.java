@@ -32,18 +32,14 @@ class PortsTest {
     }
 
     @Test
-    void aPortInUseIsNotHandedOut() throws IOException {
-        // Each port is taken while the earlier ones stay bound: a port in use must never come back.
-        List<ServerSocket> held = new ArrayList<>();
-        try {
-            for (int i = 0; i < 20; i++) {
-                held.add(new ServerSocket(Ports.free(), 1, InetAddress.getLoopbackAddress()));
-            }
-            assertThat(held).extracting(ServerSocket::getLocalPort).doesNotHaveDuplicates();
-        } finally {
-            for (ServerSocket socket : held) {
-                socket.close();
-            }
+    void aRangeWithABoundPortIsNotFree() throws IOException {
+        int first = Ports.freeConsecutive(3);
+        try (ServerSocket middle = new ServerSocket(first + 1, 1, InetAddress.getLoopbackAddress())) {
+            assertThat(Ports.allFree(first, 3)).isFalse();
+            assertThat(Ports.allFree(first + 1, 1)).isFalse();
+            assertThat(Ports.allFree(first, 1)).isTrue();
+            assertThat(Ports.allFree(first + 2, 1)).isTrue();
         }
+        assertThat(Ports.allFree(first, 3)).isTrue();
     }
 }

@@ -47,14 +47,18 @@ final class OnnxSession implements AutoCloseable {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         int threads = settings.effectiveIntraOpThreads();
         OrtSession main = null;
+        OrtSession single = null;
         try {
             main = session(env, model, threads, settings.allowSpinning());
-            OrtSession single = smallCalls && threads > 1 && settings.singleThreadMaxTokens() > 0
-                    ? session(env, model, 1, false) : null;
+            if (smallCalls && threads > 1 && settings.singleThreadMaxTokens() > 0) {
+                single = session(env, model, 1, false);
+            }
             return new OnnxSession(env, main, single, settings.singleThreadMaxTokens());
-        } catch (OrtException e) {
-            if (main != null) {
-                closeQuietly(main);
+        } catch (OrtException | RuntimeException e) {
+            for (OrtSession made : new OrtSession[] {main, single}) {
+                if (made != null) {
+                    closeQuietly(made);
+                }
             }
             throw new ModelException("ONNX Runtime cannot load the model: " + e.getMessage(), e);
         }

@@ -112,7 +112,7 @@ class MiniLmModelTest {
             List<float[]> small = vectors(split, shortText);
             assertThat(splitModel.singleThreadedRuns()).isEqualTo(1);
             List<float[]> large = vectors(split, longBatch);
-            assertThat(splitModel.singleThreadedRuns()).as("two rows padded to the longer one (about 18 tokens) are over 16").isEqualTo(1);
+            assertThat(splitModel.singleThreadedRuns()).as("two rows padded to the longer one: 2 x about 18 tokens, over 16").isEqualTo(1);
 
             assertThat(dot(small.get(0), vectors(whole, shortText).get(0))).isGreaterThan(0.9999);
             List<float[]> largeWhole = vectors(whole, longBatch);
