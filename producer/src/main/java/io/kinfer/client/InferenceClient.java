@@ -7,12 +7,15 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -82,8 +85,41 @@ public final class InferenceClient implements AutoCloseable {
         }
     }
 
-    private record Pending(CompletableFuture<InferenceReply> future, ScheduledFuture<?> timeout, long startedNanos) {
+    /** A call waiting for its reply. Its timer is set after it is registered, so that no timeout can miss it. */
+    private static final class Pending {
+        final CompletableFuture<InferenceReply> future;
+        final long startedNanos;
+        private volatile ScheduledFuture<?> timer;
+
+        Pending(CompletableFuture<InferenceReply> future, long startedNanos) {
+            this.future = future;
+            this.startedNanos = startedNanos;
+        }
+
+        CompletableFuture<InferenceReply> future() {
+            return future;
+        }
+
+        void timer(ScheduledFuture<?> timer) {
+            this.timer = timer;
+            if (future.isDone()) {
+                timer.cancel(false); // answered before the timer was set
+            }
+        }
+
+        void cancelTimer() {
+            ScheduledFuture<?> current = timer;
+            if (current != null) {
+                current.cancel(false);
+            }
+        }
     }
+
+    /** Client ids with their own reply topic that a live client in this JVM uses. */
+    private static final Set<String> LIVE_IDS = ConcurrentHashMap.newKeySet();
+
+    /** The longest timeout a call may ask for; more would overflow its deadline. */
+    private static final Duration MAX_TIMEOUT = Duration.ofDays(365);
 
     private final ClientConfig config;
     private final String clientId;
@@ -124,11 +160,23 @@ public final class InferenceClient implements AutoCloseable {
         this.maxInFlight = config.getInt(ClientConfig.MAX_IN_FLIGHT);
         this.defaultTimeout = Duration.ofMillis(config.getLong(ClientConfig.REQUEST_TIMEOUT_MS));
         this.metrics = new ClientMetrics(registry, inFlight);
-        this.admin = Admin.create(config.adminProperties());
-        this.producer = new KafkaProducer<>(producerProperties(config, clientId), new ByteArraySerializer(),
-                new ByteArraySerializer());
-        this.replyConsumer = new KafkaConsumer<>(consumerProperties(config, clientId), new ByteArrayDeserializer(),
-                new ByteArrayDeserializer());
+        // A client whose settings Kafka refuses (say acks=1 with idempotence) must not leave the others running.
+        Admin madeAdmin = Admin.create(config.adminProperties());
+        KafkaProducer<byte[], byte[]> madeProducer = null;
+        try {
+            madeProducer = new KafkaProducer<>(producerProperties(config, clientId), new ByteArraySerializer(),
+                    new ByteArraySerializer());
+            this.replyConsumer = new KafkaConsumer<>(consumerProperties(config, clientId),
+                    new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        } catch (RuntimeException e) {
+            if (madeProducer != null) {
+                madeProducer.close(Duration.ZERO);
+            }
+            madeAdmin.close(Duration.ZERO);
+            throw e;
+        }
+        this.admin = madeAdmin;
+        this.producer = madeProducer;
         this.sender = Executors.newSingleThreadExecutor(daemon("kinfer-client-send-" + clientId));
         this.scheduler = new ScheduledThreadPoolExecutor(1, daemon("kinfer-client-timer-" + clientId));
         this.scheduler.setRemoveOnCancelPolicy(true);
@@ -141,7 +189,20 @@ public final class InferenceClient implements AutoCloseable {
     }
 
     public static InferenceClient create(ClientConfig config, MeterRegistry registry) {
-        InferenceClient client = new InferenceClient(config, registry);
+        // Two live clients with one id would share a reply topic, and the first to close would delete it under the
+        // other (one ClientConfig without a client.id makes one generated id).
+        String id = config.clientId();
+        if (config.ownReplyTopic() && !LIVE_IDS.add(id)) {
+            throw new IllegalStateException("client.id " + id + " is already used by a live inference client in this "
+                    + "JVM; give each client its own ClientConfig or client.id");
+        }
+        InferenceClient client;
+        try {
+            client = new InferenceClient(config, registry);
+        } catch (RuntimeException e) {
+            LIVE_IDS.remove(id);
+            throw e;
+        }
         try {
             client.start();
             return client;
@@ -237,44 +298,73 @@ public final class InferenceClient implements AutoCloseable {
     /**
      * Sends a request; the future completes with the reply, or fails with an {@link InferenceException}:
      * {@code DeadlineExceeded} at the timeout, {@code Overloaded} at once beyond the in-flight limit,
-     * {@code KafkaUnavailable} when Kafka is unreachable or refuses the record, {@code ClientClosed} on close.
+     * {@code KafkaUnavailable} when Kafka is unreachable or refuses the record, {@code ClientClosed} on close; or
+     * with the {@link IllegalArgumentException} or {@link NullPointerException} of a request that cannot be sent
+     * (an invalid model name, a null timeout), before it takes an in-flight slot. Timeouts above a year are
+     * capped. Futures complete on the client's threads (reply, timer, Kafka's producer): hand slow work in
+     * callbacks to an executor of your own.
      */
     public CompletableFuture<InferenceReply> request(InferenceRequest request, RequestOptions options) {
         CompletableFuture<InferenceReply> future = new CompletableFuture<>();
         if (closed || draining) {
             return failed(future, new InferenceException.ClientClosed("the inference client is closed"));
         }
+        if (!replyConsumerReady) {
+            return failed(future, new InferenceException.KafkaUnavailable("the reply consumer is not running", null));
+        }
         if (!reachable) {
             return failed(future, new InferenceException.KafkaUnavailable("Kafka is unreachable", null));
+        }
+        // Everything that can fail on the caller's input comes before a slot is taken, so nothing leaks one.
+        String correlationId = clientId + "-" + incarnation + "-" + Long.toString(sequence.incrementAndGet(), 36);
+        long timeoutMs;
+        ProducerRecord<byte[], byte[]> record;
+        try {
+            Objects.requireNonNull(request, "request");
+            Objects.requireNonNull(options.timeout(), "timeout");
+            timeoutMs = Math.max(1, (options.timeout().compareTo(MAX_TIMEOUT) > 0 ? MAX_TIMEOUT : options.timeout())
+                    .toMillis());
+            RequestEnvelope envelope = new RequestEnvelope(correlationId, replyTopic,
+                    config.getInt(ClientConfig.REPLY_PARTITION) >= 0 ? config.getInt(ClientConfig.REPLY_PARTITION)
+                            : replyPartitions.size() == 1 ? replyPartitions.get(0).partition()
+                            : RequestEnvelope.ANY_PARTITION,
+                    clock.getAsLong() + timeoutMs, options.priority());
+            record = requestRecord(request, envelope, options.headers());
+        } catch (RuntimeException e) {
+            metrics.outcome("invalid_request");
+            return failed(future, e);
         }
         if (inFlight.incrementAndGet() > maxInFlight) {
             inFlight.decrementAndGet();
             metrics.outcome("overloaded");
             return failed(future, new InferenceException.Overloaded(maxInFlight + " requests already in flight"));
         }
-        String correlationId = clientId + "-" + incarnation + "-" + Long.toString(sequence.incrementAndGet(), 36);
-        long timeoutMs = Math.max(1, options.timeout().toMillis());
-        long deadline = clock.getAsLong() + timeoutMs;
-        ScheduledFuture<?> timer = scheduler.schedule(() -> expire(correlationId, timeoutMs), timeoutMs,
-                TimeUnit.MILLISECONDS);
-        pending.put(correlationId, new Pending(future, timer, System.nanoTime()));
+        Pending call = new Pending(future, System.nanoTime());
+        pending.put(correlationId, call);
         future.whenComplete((reply, error) -> {
             // Also runs when the caller cancels: forget the call either way.
-            if (pending.remove(correlationId) != null) {
-                timer.cancel(false);
+            Pending done = pending.remove(correlationId);
+            if (done != null) {
+                done.cancelTimer();
                 inFlight.decrementAndGet();
                 finished.put(correlationId, error == null);
             }
         });
-        RequestEnvelope envelope = new RequestEnvelope(correlationId, replyTopic,
-                config.getInt(ClientConfig.REPLY_PARTITION) >= 0 ? config.getInt(ClientConfig.REPLY_PARTITION)
-                        : replyPartitions.size() == 1 ? replyPartitions.get(0).partition() : RequestEnvelope.ANY_PARTITION,
-                deadline, options.priority());
-        send(request, envelope, options.headers()).whenComplete((ok, error) -> {
-            if (error != null) {
+        // Registered first, timed second: a timer that fired before the call was registered would find nothing,
+        // and the call would then wait for a reply forever.
+        try {
+            call.timer(scheduler.schedule(() -> expire(correlationId, timeoutMs), timeoutMs, TimeUnit.MILLISECONDS));
+        } catch (RejectedExecutionException e) {
+            return failed(future, new InferenceException.ClientClosed("the inference client is closed"));
+        }
+        if (closed) {
+            // close() may have failed the pending calls just before this one was registered.
+            return failed(future, new InferenceException.ClientClosed("the inference client is closed"));
+        }
+        publish(record).whenComplete((ok, error) -> {
+            if (error != null && future.completeExceptionally(new InferenceException.KafkaUnavailable(
+                    "Kafka did not take the request: " + error.getMessage(), error))) {
                 metrics.outcome("kafka_unavailable");
-                future.completeExceptionally(new InferenceException.KafkaUnavailable(
-                        "Kafka did not take the request: " + error.getMessage(), error));
             }
         });
         return future;
@@ -304,12 +394,24 @@ public final class InferenceClient implements AutoCloseable {
 
     private CompletableFuture<Void> send(InferenceRequest request, RequestEnvelope envelope,
                                          Map<String, String> extraHeaders) {
+        ProducerRecord<byte[], byte[]> record;
+        try {
+            record = requestRecord(request, envelope, extraHeaders);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return publish(record);
+    }
+
+    /** The request as a record on its model's topic; throws on a request that cannot be encoded or routed. */
+    private ProducerRecord<byte[], byte[]> requestRecord(InferenceRequest request, RequestEnvelope envelope,
+                                                         Map<String, String> extraHeaders) {
         byte[] value = codec.encodeRequest(request);
         Headers headers = new RecordHeaders();
         extraHeaders.forEach((name, text) -> headers.add(name, text.getBytes(StandardCharsets.UTF_8)));
         KinferHeaders.write(envelope, headers);
-        return publish(new ProducerRecord<>(Topics.requestTopic(request.model()), null,
-                envelope.correlationId().getBytes(StandardCharsets.UTF_8), value, headers));
+        return new ProducerRecord<>(Topics.requestTopic(request.model()), null,
+                envelope.correlationId().getBytes(StandardCharsets.UTF_8), value, headers);
     }
 
     /**
@@ -332,7 +434,7 @@ public final class InferenceClient implements AutoCloseable {
                     acked.completeExceptionally(e);
                 }
             });
-        } catch (java.util.concurrent.RejectedExecutionException e) {
+        } catch (RejectedExecutionException e) {
             acked.completeExceptionally(new InferenceException.ClientClosed("the inference client is closed"));
         }
         return acked;
@@ -340,10 +442,9 @@ public final class InferenceClient implements AutoCloseable {
 
     private void expire(String correlationId, long timeoutMs) {
         Pending call = pending.get(correlationId);
-        if (call != null) {
+        if (call != null && call.future.completeExceptionally(new InferenceException.DeadlineExceeded(
+                "no reply within " + timeoutMs + " ms"))) {
             metrics.outcome("deadline_exceeded");
-            call.future.completeExceptionally(new InferenceException.DeadlineExceeded(
-                    "no reply within " + timeoutMs + " ms"));
         }
     }
 
@@ -379,13 +480,19 @@ public final class InferenceClient implements AutoCloseable {
         try {
             reply = codec.decodeReply(record.value());
         } catch (ProtocolException e) {
-            metrics.outcome("bad_reply");
-            call.future.completeExceptionally(new InferenceException.BadReply(e.toErrorInfo()));
+            if (call.future.completeExceptionally(new InferenceException.BadReply(e.toErrorInfo()))) {
+                metrics.outcome("bad_reply");
+            }
             return;
         }
-        metrics.latency(System.nanoTime() - call.startedNanos);
-        metrics.outcome(reply.error() == null ? "success" : reply.error().code().wireName());
-        call.future.complete(reply);
+        long took = System.nanoTime() - call.startedNanos;
+        // A timeout may have settled the call a moment ago: then this reply is late, and counted so.
+        if (call.future.complete(reply)) {
+            metrics.latency(took);
+            metrics.outcome(reply.error() == null ? "success" : reply.error().code().wireName());
+        } else {
+            metrics.dropped("late");
+        }
     }
 
     private void checkCluster() {
@@ -468,6 +575,9 @@ public final class InferenceClient implements AutoCloseable {
         // When Kafka did not answer the deletion, waiting for the admin client's pending calls would only wait again.
         Duration adminClose = brokerAnswered ? Duration.ofSeconds(5) : Duration.ZERO;
         closeQuietly(() -> admin.close(adminClose));
+        if (config.ownReplyTopic()) {
+            LIVE_IDS.remove(clientId);
+        }
     }
 
     private void failAll(InferenceException error) {

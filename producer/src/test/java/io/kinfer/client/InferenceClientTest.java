@@ -115,6 +115,53 @@ class InferenceClientTest {
     }
 
     @Test
+    void callsThatCannotBeSentFailWithoutTakingASlot(EmbeddedKafka kafka) throws Exception {
+        try (InferenceClient client = InferenceClient.create(config(kafka, "invalid", ClientConfig.MAX_IN_FLIGHT, 1))) {
+            CompletableFuture<InferenceReply> badModel =
+                    client.request(InferenceRequest.ofTexts("bad-1", "no such/model!", List.of("x")));
+            CompletableFuture<InferenceReply> noTimeout =
+                    client.request(echo("bad-2", "x"), new InferenceClient.RequestOptions(null, 0, null));
+
+            assertThatThrownBy(() -> badModel.get(5, TimeUnit.SECONDS))
+                    .hasCauseInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> noTimeout.get(5, TimeUnit.SECONDS))
+                    .hasCauseInstanceOf(NullPointerException.class);
+            assertThat(client.inFlight()).isZero();
+            // With a limit of one, a leaked slot would refuse this call as overloaded.
+            assertThat(client.request(echo("fine-1", "x")).get(30, TimeUnit.SECONDS).id()).isEqualTo("fine-1");
+        }
+    }
+
+    @Test
+    void everyCallWithATinyTimeoutEndsAndGivesItsSlotBack(EmbeddedKafka kafka) throws Exception {
+        try (InferenceClient client = InferenceClient.create(config(kafka, "tiny", ClientConfig.MAX_IN_FLIGHT, 500))) {
+            List<CompletableFuture<InferenceReply>> calls = new ArrayList<>();
+            for (int i = 0; i < 300; i++) {
+                // Held by the fake worker: only the timer can end these calls.
+                calls.add(client.request(echo("hold-tiny-" + i, "x"), Duration.ofNanos(1)));
+            }
+
+            CompletableFuture.allOf(calls.stream().map(call -> call.exceptionally(error -> null))
+                    .toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
+            for (CompletableFuture<InferenceReply> call : calls) {
+                assertThatThrownBy(call::get).hasCauseInstanceOf(InferenceException.DeadlineExceeded.class);
+            }
+            assertThat(client.inFlight()).isZero();
+        }
+    }
+
+    @Test
+    void twoLiveClientsCannotShareAnIdAndItsReplyTopic(EmbeddedKafka kafka) {
+        ClientConfig shared = config(kafka, "twin");
+        try (InferenceClient first = InferenceClient.create(shared)) {
+            assertThatThrownBy(() -> InferenceClient.create(shared))
+                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("twin");
+            assertThat(first.ready()).isTrue();
+        }
+        InferenceClient.create(shared).close(); // free again once the first closed
+    }
+
+    @Test
     void aDuplicateReplyCompletesNothingTwice(EmbeddedKafka kafka) throws Exception {
         SimpleMeterRegistry metrics = new SimpleMeterRegistry();
         try (InferenceClient client = InferenceClient.create(config(kafka, "dups"), metrics)) {

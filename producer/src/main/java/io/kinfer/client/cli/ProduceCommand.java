@@ -98,7 +98,7 @@ public final class ProduceCommand implements Callable<Integer> {
         clientSettings.putIfAbsent(ClientConfig.MAX_IN_FLIGHT, Integer.toString(Math.max(maxInFlight, 1)));
         List<String> lines = readLines();
         ProgressBar progress = new ProgressBar(System.err, lines.size(), !quiet);
-        Semaphore window = new Semaphore(maxInFlight);
+        Semaphore window = new Semaphore(Math.max(maxInFlight, 1));
         AtomicLong sent = new AtomicLong();
         long started = System.nanoTime();
         try (InferenceClient client = InferenceClient.create(new ClientConfig(clientSettings));
