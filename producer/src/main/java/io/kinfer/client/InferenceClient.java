@@ -145,6 +145,8 @@ public final class InferenceClient implements AutoCloseable {
     private final Duration defaultTimeout;
     private final ClientMetrics metrics;
     private volatile boolean replyConsumerReady;
+    /** This start created the own reply topic: close deletes it even if the start failed after that. */
+    private volatile boolean createdReplyTopic;
     private volatile boolean reachable;
     private volatile boolean closed;
     /** Set by {@link #close(Duration)}: no new calls, while those in flight may still be answered. */
@@ -248,6 +250,7 @@ public final class InferenceClient implements AutoCloseable {
                     replication > 0 ? Optional.of(replication) : Optional.empty());
             try {
                 admin.createTopics(List.of(topic)).all().get(START_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+                createdReplyTopic = true;
             } catch (ExecutionException e) {
                 if (!(e.getCause() instanceof TopicExistsException)) {
                     throw new InferenceException.KafkaUnavailable("cannot create reply topic " + replyTopic, e.getCause());
@@ -569,7 +572,8 @@ public final class InferenceClient implements AutoCloseable {
         closeQuietly(() -> producer.close(Duration.ofSeconds(5)));
         closeQuietly(() -> replyConsumer.close(Duration.ofSeconds(5)));
         boolean brokerAnswered = true;
-        if (config.ownReplyTopic() && config.getBoolean(ClientConfig.REPLY_TOPIC_DELETE_ON_CLOSE) && replyConsumerReady) {
+        if (config.ownReplyTopic() && config.getBoolean(ClientConfig.REPLY_TOPIC_DELETE_ON_CLOSE)
+                && (replyConsumerReady || createdReplyTopic)) {
             brokerAnswered = closeQuietly(() -> admin.deleteTopics(List.of(replyTopic)).all().get(5, TimeUnit.SECONDS));
         }
         // When Kafka did not answer the deletion, waiting for the admin client's pending calls would only wait again.

@@ -18,6 +18,8 @@ import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -101,6 +103,13 @@ public final class ProduceCommand implements Callable<Integer> {
         Semaphore window = new Semaphore(Math.max(maxInFlight, 1));
         AtomicLong sent = new AtomicLong();
         long started = System.nanoTime();
+        // Replies are written on a thread of their own: a slow reader of stdout must not stall the client's reply
+        // thread, which would delay every other reply (and time calls out).
+        ExecutorService writing = Executors.newSingleThreadExecutor(task -> {
+            Thread thread = new Thread(task, "kinfer-produce-writer");
+            thread.setDaemon(true);
+            return thread;
+        });
         try (InferenceClient client = InferenceClient.create(new ClientConfig(clientSettings));
              Writer out = waitForReplies ? writer() : Writer.nullWriter()) {
             List<CompletableFuture<Void>> pending = new ArrayList<>();
@@ -119,10 +128,10 @@ public final class ProduceCommand implements Callable<Integer> {
                 pace(started, sent.getAndIncrement());
                 window.acquire();
                 CompletableFuture<Void> done = waitForReplies
-                        ? client.request(request, Duration.ofMillis(timeoutMs)).thenAccept(reply -> {
+                        ? client.request(request, Duration.ofMillis(timeoutMs)).thenAcceptAsync(reply -> {
                             count(reply.error() == null ? "success" : "error_" + reply.error().code().wireName());
                             write(out, codec.encodeReply(reply));
-                        })
+                        }, writing)
                         : client.submit(request, replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic, 0,
                                 Map.of()).thenRun(() -> count("published"));
                 pending.add(done.exceptionally(error -> {
@@ -134,6 +143,8 @@ public final class ProduceCommand implements Callable<Integer> {
                 }));
             }
             CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new)).join();
+        } finally {
+            writing.shutdown();
         }
         progress.finish();
         printSummary(lines.size(), (System.nanoTime() - started) / 1e9);
