@@ -159,6 +159,14 @@ final class OipApi {
         if (shape.length == 0 || shape.length > 2 || (shape.length == 2 && shape[1] != 1)) {
             throw HttpError.badRequest("the BYTES input must have shape [N] or [N, 1]");
         }
+        if (input.bytes().isEmpty()) {
+            throw new HttpError(400, "empty_input", "input '" + input.name() + "' holds no texts");
+        }
+        // The same bound as /predict_batch: each text becomes a request of its own.
+        if (input.bytes().size() > inference.codec().limits().maxInputs()) {
+            throw new HttpError(413, "input_too_large", input.bytes().size() + " texts; at most "
+                    + inference.codec().limits().maxInputs() + " per call");
+        }
         List<String> texts = new ArrayList<>(input.bytes().size());
         for (int i = 0; i < input.bytes().size(); i++) {
             texts.add(inference.text(com.fasterxml.jackson.databind.node.TextNode.valueOf(input.bytes().get(i)),
@@ -172,7 +180,12 @@ final class OipApi {
                             return;
                         }
                     }
-                    respond(ctx, replies.get(0), id, textOutputs(metadata, replies, requested));
+                    // Vert.x only logs what a success handler throws: answer it, or the caller waits forever.
+                    try {
+                        respond(ctx, replies.get(0), id, textOutputs(metadata, replies, requested));
+                    } catch (RuntimeException e) {
+                        Responses.failure(ctx, e);
+                    }
                 })
                 .onFailure(error -> Responses.failure(ctx, error));
     }

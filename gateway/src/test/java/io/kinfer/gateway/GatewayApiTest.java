@@ -10,6 +10,8 @@ import static org.awaitility.Awaitility.await;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
@@ -135,6 +137,22 @@ class GatewayApiTest {
         assertThat(outputs.get(0).get("data").toString()).isEqualTo("[\"positive\",\"negative\"]");
         assertThat(outputs.get(1).get("shape").toString()).isEqualTo("[2,2]");
         assertThat(response.body().get("id").asText()).isNotBlank();
+    }
+
+    @Test
+    void openInferenceProtocolTextsNumberFromOneToTheInputLimit() throws Exception {
+        // An empty BYTES tensor once left the call unanswered (the success handler threw on no replies).
+        var empty = post(url + "/v2/models/sentiment/infer",
+                "{\"inputs\":[{\"name\":\"text\",\"shape\":[0],\"datatype\":\"BYTES\",\"data\":[]}]}");
+        assertThat(empty.status()).isEqualTo(400);
+        assertThat(empty.body().get("code").asText()).isEqualTo("empty_input");
+
+        // /predict_batch's bound (256 by default) holds here too: each text is a request of its own.
+        String texts = IntStream.range(0, 1000).mapToObj(i -> "\"t" + i + "\"").collect(Collectors.joining(","));
+        var tooMany = post(url + "/v2/models/sentiment/infer", "{\"inputs\":[{\"name\":\"text\",\"shape\":[1000],"
+                + "\"datatype\":\"BYTES\",\"data\":[" + texts + "]}]}");
+        assertThat(tooMany.status()).isEqualTo(413);
+        assertThat(tooMany.body().get("code").asText()).isEqualTo("input_too_large");
     }
 
     @Test
