@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicLong;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -136,8 +137,26 @@ final class Inference {
 
     /** Sends one request; the future completes on the caller's Vert.x context. */
     Future<InferenceReply> call(RoutingContext ctx, InferenceRequest request, Duration timeout, int priority) {
-        InferenceClient.RequestOptions options = new InferenceClient.RequestOptions(timeout, priority, trace(ctx));
-        return Future.fromCompletionStage(client.request(request, options), ctx.vertx().getOrCreateContext());
+        CompletableFuture<InferenceReply> pending = send(ctx, request, timeout, priority);
+        cancelOnHangUp(ctx, List.of(pending));
+        return Future.fromCompletionStage(pending, ctx.vertx().getOrCreateContext());
+    }
+
+    private CompletableFuture<InferenceReply> send(RoutingContext ctx, InferenceRequest request, Duration timeout,
+                                                   int priority) {
+        return client.request(request, new InferenceClient.RequestOptions(timeout, priority, trace(ctx)));
+    }
+
+    /**
+     * A caller that hung up no longer wants its answers: cancelling gives their in-flight slots back now rather
+     * than at the deadline (the workers still compute what was sent; its replies are counted late).
+     */
+    private static void cancelOnHangUp(RoutingContext ctx, List<CompletableFuture<InferenceReply>> calls) {
+        ctx.response().closeHandler(closed -> {
+            if (!ctx.response().ended()) {
+                calls.forEach(call -> call.cancel(false));
+            }
+        });
     }
 
     /**
@@ -146,12 +165,17 @@ final class Inference {
      */
     Future<List<InferenceReply>> callEach(RoutingContext ctx, String model, String version, List<String> texts,
                                           Duration timeout, int priority) {
+        List<CompletableFuture<InferenceReply>> pending = new ArrayList<>(texts.size());
         List<Future<InferenceReply>> calls = new ArrayList<>(texts.size());
         for (String text : texts) {
             InferenceRequest request = new InferenceRequest(newId(), model, version, List.of(text), null);
-            calls.add(call(ctx, request, timeout, priority));
+            CompletableFuture<InferenceReply> item = send(ctx, request, timeout, priority);
+            pending.add(item);
+            calls.add(Future.fromCompletionStage(item, ctx.vertx().getOrCreateContext()));
         }
-        return Future.all(calls).map(all -> {
+        cancelOnHangUp(ctx, pending);
+        // The call answers with its first failure (429, 503, 504): the other items' answers are not wanted then.
+        return Future.all(calls).onFailure(error -> pending.forEach(item -> item.cancel(false))).map(all -> {
             List<InferenceReply> replies = new ArrayList<>(calls.size());
             for (Future<InferenceReply> call : calls) {
                 replies.add(call.result());

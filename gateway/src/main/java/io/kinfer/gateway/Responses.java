@@ -52,7 +52,7 @@ final class Responses {
     }
 
     static void error(RoutingContext ctx, int status, String code, String message) {
-        if (status == 429) {
+        if (status == 429 && !ctx.response().ended() && !ctx.response().closed()) {
             ctx.response().putHeader("Retry-After", "1");
         }
         json(ctx, status, gen -> {

@@ -6,9 +6,11 @@ import static io.kinfer.gateway.PipelineTestSupport.settings;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -109,6 +111,35 @@ class GatewayConcurrencyTest {
             }
         } finally {
             worker.holdAll(false);
+        }
+    }
+
+    @Test
+    void aBatchRefusedPartWayAndACallerWhoHangsUpGiveTheirSlotsBack(EmbeddedKafka kafka) throws Exception {
+        // Held calls would keep their slots until this deadline; the awaits below end long before it.
+        try (GatewayServer gateway = gateway(kafka, ClientConfig.MAX_IN_FLIGHT, 3,
+                GatewayConfig.TIMEOUT_MS, 300_000, GatewayConfig.MAX_TIMEOUT_MS, 300_000)) {
+            worker.holdAll(true);
+            // Five texts against three slots: three are sent, two refused, and the call answers 429 ...
+            var refused = post(gateway.url() + "/predict_batch", "{\"texts\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}");
+            assertThat(refused.status()).isEqualTo(429);
+            // ... giving up the three it sent, whose answers nobody will read.
+            await().atMost(Duration.ofSeconds(20)).until(() -> gateway.client().inFlight() == 0);
+
+            URI uri = URI.create(gateway.url());
+            try (Socket caller = new Socket(uri.getHost(), uri.getPort())) {
+                byte[] body = "{\"text\":\"hang up\"}".getBytes(StandardCharsets.UTF_8);
+                caller.getOutputStream().write(("POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: " + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                caller.getOutputStream().write(body);
+                caller.getOutputStream().flush();
+                await().atMost(Duration.ofSeconds(20)).until(() -> gateway.client().inFlight() == 1);
+            }
+            // The caller hung up: its call gives its slot back without waiting for the reply or the deadline.
+            await().atMost(Duration.ofSeconds(20)).until(() -> gateway.client().inFlight() == 0);
+        } finally {
+            worker.holdAll(false);
+            worker.releaseAll();
         }
     }
 
