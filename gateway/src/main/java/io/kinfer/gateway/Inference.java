@@ -18,6 +18,7 @@ import io.kinfer.protocol.ModelMetadata;
 import io.kinfer.protocol.ProtocolException;
 import io.kinfer.protocol.ProtocolLimits;
 import io.kinfer.protocol.Topics;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.ext.web.RoutingContext;
 
@@ -165,13 +166,14 @@ final class Inference {
      */
     Future<List<InferenceReply>> callEach(RoutingContext ctx, String model, String version, List<String> texts,
                                           Duration timeout, int priority) {
+        Context context = ctx.vertx().getOrCreateContext();
         List<CompletableFuture<InferenceReply>> pending = new ArrayList<>(texts.size());
         List<Future<InferenceReply>> calls = new ArrayList<>(texts.size());
         for (String text : texts) {
             InferenceRequest request = new InferenceRequest(newId(), model, version, List.of(text), null);
             CompletableFuture<InferenceReply> item = send(ctx, request, timeout, priority);
             pending.add(item);
-            calls.add(Future.fromCompletionStage(item, ctx.vertx().getOrCreateContext()));
+            calls.add(Future.fromCompletionStage(item, context));
         }
         cancelOnHangUp(ctx, pending);
         // The call answers with its first failure (429, 503, 504): the other items' answers are not wanted then.

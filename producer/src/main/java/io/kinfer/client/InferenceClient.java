@@ -152,6 +152,8 @@ public final class InferenceClient implements AutoCloseable {
     /** Set by {@link #close(Duration)}: no new calls, while those in flight may still be answered. */
     private volatile boolean draining;
     private List<TopicPartition> replyPartitions = List.of();
+    /** The reply partition every request names, set once the reply consumer is positioned. */
+    private int envelopePartition = RequestEnvelope.ANY_PARTITION;
 
     private InferenceClient(ClientConfig config, MeterRegistry registry) {
         this.config = config;
@@ -263,12 +265,12 @@ public final class InferenceClient implements AutoCloseable {
             }
         }
         List<TopicPartition> partitions = new ArrayList<>();
+        int only = config.getInt(ClientConfig.REPLY_PARTITION);
         while (partitions.isEmpty()) {
             if (System.nanoTime() > deadline) {
                 throw new InferenceException.KafkaUnavailable("reply topic " + replyTopic + " has no partitions", null);
             }
             List<PartitionInfo> infos = replyConsumer.partitionsFor(replyTopic, Duration.ofSeconds(5));
-            int only = config.getInt(ClientConfig.REPLY_PARTITION);
             for (PartitionInfo info : infos == null ? List.<PartitionInfo>of() : infos) {
                 if (only < 0 || info.partition() == only) {
                     partitions.add(new TopicPartition(replyTopic, info.partition()));
@@ -281,6 +283,8 @@ public final class InferenceClient implements AutoCloseable {
         replyConsumer.seekToEnd(partitions);
         partitions.forEach(p -> replyConsumer.position(p, Duration.ofSeconds(30)));
         replyPartitions = List.copyOf(partitions);
+        envelopePartition = only >= 0 ? only
+                : replyPartitions.size() == 1 ? replyPartitions.get(0).partition() : RequestEnvelope.ANY_PARTITION;
         replyConsumerReady = true;
         reachable = true;
         replyThread.start();
@@ -327,10 +331,7 @@ public final class InferenceClient implements AutoCloseable {
             Objects.requireNonNull(options.timeout(), "timeout");
             timeoutMs = Math.max(1, (options.timeout().compareTo(MAX_TIMEOUT) > 0 ? MAX_TIMEOUT : options.timeout())
                     .toMillis());
-            RequestEnvelope envelope = new RequestEnvelope(correlationId, replyTopic,
-                    config.getInt(ClientConfig.REPLY_PARTITION) >= 0 ? config.getInt(ClientConfig.REPLY_PARTITION)
-                            : replyPartitions.size() == 1 ? replyPartitions.get(0).partition()
-                            : RequestEnvelope.ANY_PARTITION,
+            RequestEnvelope envelope = new RequestEnvelope(correlationId, replyTopic, envelopePartition,
                     clock.getAsLong() + timeoutMs, options.priority());
             record = requestRecord(request, envelope, options.headers());
         } catch (RuntimeException e) {

@@ -33,7 +33,8 @@ final class TextEncoder implements AutoCloseable {
      * The three arrays a model takes, read straight from the native encoding. DJL's {@code encode} also copies out
      * every token's string, word id, sequence id, special-token mask and character span (about 10 JNI calls and
      * as many arrays) that kinfer never reads: 123-128 µs per 25-token text that way against 70-73 µs here, on the
-     * consumer thread ({@code perf/Tokenize.java}, docs/PERFORMANCE.md). The tokenizer's own truncation and special tokens apply as in DJL's.
+     * consumer thread ({@code perf/Tokenize.java}, docs/PERFORMANCE.md). The tokenizer's own truncation and special
+     * tokens apply as in DJL's.
      */
     Tokens encode(String text) {
         long encoding = NATIVE.encode(tokenizer.getHandle(), text, ADD_SPECIAL_TOKENS);
