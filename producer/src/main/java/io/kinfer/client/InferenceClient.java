@@ -12,6 +12,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -36,6 +37,7 @@ import io.kinfer.protocol.Topics;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
@@ -43,6 +45,7 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
@@ -73,6 +76,9 @@ public final class InferenceClient implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(InferenceClient.class);
     private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
+    /** A failed reply consumer retries after 100 ms, doubling up to 10 s, as Kafka's own reconnect backoff does. */
+    private static final long REPLY_RETRY_INITIAL_MS = 100;
+    private static final long REPLY_RETRY_MAX_MS = 10_000;
 
     /** Per-call settings: the timeout (the request's deadline), priority, and headers to pass along. */
     public record RequestOptions(Duration timeout, int priority, Map<String, String> headers) {
@@ -145,6 +151,8 @@ public final class InferenceClient implements AutoCloseable {
     private final Duration defaultTimeout;
     private final ClientMetrics metrics;
     private volatile boolean replyConsumerReady;
+    /** Counted down by close, to end a failed reply consumer's backoff at once. */
+    private final CountDownLatch closeSignal = new CountDownLatch(1);
     /** This start created the own reply topic: close deletes it even if the start failed after that. */
     private volatile boolean createdReplyTopic;
     private volatile boolean reachable;
@@ -163,7 +171,7 @@ public final class InferenceClient implements AutoCloseable {
         this.clock = System::currentTimeMillis;
         this.maxInFlight = config.getInt(ClientConfig.MAX_IN_FLIGHT);
         this.defaultTimeout = Duration.ofMillis(config.getLong(ClientConfig.REQUEST_TIMEOUT_MS));
-        this.metrics = new ClientMetrics(registry, inFlight);
+        this.metrics = new ClientMetrics(registry, clientId, inFlight);
         // A client whose settings Kafka refuses (say acks=1 with idempotence) must not leave the others running.
         Admin madeAdmin = Admin.create(config.adminProperties());
         KafkaProducer<byte[], byte[]> madeProducer = null;
@@ -365,6 +373,10 @@ public final class InferenceClient implements AutoCloseable {
             // close() may have failed the pending calls just before this one was registered.
             return failed(future, new InferenceException.ClientClosed("the inference client is closed"));
         }
+        if (!replyConsumerReady) {
+            // Likewise a failing reply consumer, which then skips to the end of its partitions past this reply.
+            return failed(future, new InferenceException.KafkaUnavailable("the reply consumer is not running", null));
+        }
         publish(record).whenComplete((ok, error) -> {
             if (error != null && future.completeExceptionally(new InferenceException.KafkaUnavailable(
                     "Kafka did not take the request: " + error.getMessage(), error))) {
@@ -452,20 +464,62 @@ public final class InferenceClient implements AutoCloseable {
         }
     }
 
+    /**
+     * Reads replies until close. A poll that throws (say an ACL change denies reading the reply topic) fails the
+     * calls in flight at once and makes the client unready (new calls fail fast); the consumer then retries with
+     * backoff, and once a poll succeeds again from the end of its partitions, the client is ready again. Replies
+     * written meanwhile belong to calls already failed, so skipping them to the end loses nothing.
+     */
     private void readReplies() {
         try {
-            while (!closed) {
-                for (ConsumerRecord<byte[], byte[]> record : replyConsumer.poll(Duration.ofMillis(500))) {
+            readRepliesUntilClosed();
+        } finally {
+            if (!closed) {
+                // Only an Error gets here (say OutOfMemoryError): the client must not look ready without a reader.
+                replyConsumerReady = false;
+                failAll(new InferenceException.KafkaUnavailable("the reply consumer stopped", null));
+            }
+        }
+    }
+
+    private void readRepliesUntilClosed() {
+        long backoffMs = REPLY_RETRY_INITIAL_MS;
+        while (!closed) {
+            try {
+                if (!replyConsumerReady) {
+                    replyConsumer.seekToEnd(replyPartitions);
+                    replyPartitions.forEach(p -> replyConsumer.position(p, Duration.ofSeconds(5)));
+                }
+                ConsumerRecords<byte[], byte[]> records = replyConsumer.poll(Duration.ofMillis(500));
+                if (!replyConsumerReady) {
+                    replyConsumerReady = true;
+                    backoffMs = REPLY_RETRY_INITIAL_MS;
+                    log.info("reply consumer of {} reads again; accepting calls", clientId);
+                }
+                for (ConsumerRecord<byte[], byte[]> record : records) {
                     onReply(record);
                 }
-            }
-        } catch (WakeupException e) {
-            // close() woke us up.
-        } catch (RuntimeException e) {
-            if (!closed) {
-                log.error("reply consumer of {} failed; failing pending calls", clientId, e);
-                replyConsumerReady = false;
-                failAll(new InferenceException.KafkaUnavailable("reply consumer failed: " + e.getMessage(), e));
+            } catch (WakeupException e) {
+                // close() woke us up; the loop ends on closed.
+            } catch (RuntimeException e) {
+                if (closed) {
+                    return;
+                }
+                if (replyConsumerReady) {
+                    log.error("reply consumer of {} failed; failing pending calls and retrying", clientId, e);
+                    replyConsumerReady = false;
+                    failAll(new InferenceException.KafkaUnavailable("reply consumer failed: " + e.getMessage(), e));
+                } else {
+                    log.warn("reply consumer of {} still fails, next try in {} ms: {}", clientId, backoffMs,
+                            e.toString());
+                }
+                metrics.replyConsumerFailure();
+                try {
+                    closeSignal.await(backoffMs, TimeUnit.MILLISECONDS);
+                } catch (InterruptedException interrupted) {
+                    return;
+                }
+                backoffMs = Math.min(backoffMs * 2, REPLY_RETRY_MAX_MS);
             }
         }
     }
@@ -559,6 +613,7 @@ public final class InferenceClient implements AutoCloseable {
         }
         closed = true;
         failAll(new InferenceException.ClientClosed("the inference client is shutting down"));
+        closeSignal.countDown();
         replyConsumer.wakeup();
         scheduler.shutdownNow();
         sender.shutdown();
@@ -630,27 +685,39 @@ public final class InferenceClient implements AutoCloseable {
         private final ConcurrentHashMap<String, Counter> outcomes = new ConcurrentHashMap<>();
         private final ConcurrentHashMap<String, Counter> drops = new ConcurrentHashMap<>();
         private final io.micrometer.core.instrument.Timer latency;
+        private final Counter replyConsumerFailures;
+        private final Tags client;
 
-        ClientMetrics(MeterRegistry registry, AtomicInteger inFlight) {
+        ClientMetrics(MeterRegistry registry, String clientId, AtomicInteger inFlight) {
             this.registry = registry;
-            Gauge.builder("kinfer.client.inflight", inFlight, AtomicInteger::get)
+            // Tagged by client, as Kafka's own client metrics are: two clients on one registry would otherwise
+            // share one gauge, which Micrometer binds to the first client's count only.
+            this.client = Tags.of("client", clientId);
+            Gauge.builder("kinfer.client.inflight", inFlight, AtomicInteger::get).tags(client)
                     .description("Requests awaiting their reply").register(registry);
-            this.latency = io.micrometer.core.instrument.Timer.builder("kinfer.client.latency")
+            this.latency = io.micrometer.core.instrument.Timer.builder("kinfer.client.latency").tags(client)
                     .description("From send to reply, as the client sees it")
                     .publishPercentileHistogram()
                     .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(60))
                     .register(registry);
+            this.replyConsumerFailures = Counter.builder("kinfer.client.reply.consumer.failures").tags(client)
+                    .description("Polls of the reply consumer that threw; it retries with backoff")
+                    .register(registry);
         }
 
         void outcome(String outcome) {
-            outcomes.computeIfAbsent(outcome, o -> Counter.builder("kinfer.client.requests")
+            outcomes.computeIfAbsent(outcome, o -> Counter.builder("kinfer.client.requests").tags(client)
                     .description("Calls finished, by outcome").tag("outcome", o).register(registry)).increment();
         }
 
         void dropped(String reason) {
-            drops.computeIfAbsent(reason, r -> Counter.builder("kinfer.client.replies.dropped")
+            drops.computeIfAbsent(reason, r -> Counter.builder("kinfer.client.replies.dropped").tags(client)
                     .description("Replies that completed nothing: late, duplicate or unknown")
                     .tag("reason", r).register(registry)).increment();
+        }
+
+        void replyConsumerFailure() {
+            replyConsumerFailures.increment();
         }
 
         void latency(long nanos) {
