@@ -33,6 +33,7 @@ public final class GatewayConfig extends AbstractConfig {
     public static final String TIMEOUT_MS = "gateway.timeout.ms";
     public static final String MAX_TIMEOUT_MS = "gateway.max.timeout.ms";
     public static final String MAX_BATCH_TEXTS = "gateway.max.batch.texts";
+    public static final String MAX_PRIORITY = "gateway.max.priority";
     public static final String API_KEYS = "gateway.api.keys";
     public static final String API_KEYS_FILE = "gateway.api.keys.file";
     public static final String PUBLIC_OPS = "gateway.public.ops";
@@ -53,6 +54,10 @@ public final class GatewayConfig extends AbstractConfig {
                     "Longest timeout a call may ask for.")
             .define(MAX_BATCH_TEXTS, Type.INT, 256, between(1, 100_000), MEDIUM,
                     "Most texts in one /predict_batch or OIP infer call (413 beyond).")
+            .define(MAX_PRIORITY, Type.INT, 15, between(0, 15), MEDIUM, "Highest priority a call may ask for (the "
+                    + "kinfer-priority header or a priority field); higher is lowered to it, as timeouts are to "
+                    + "gateway.max.timeout.ms. 0: callers cannot jump the queue. Workers honour 0 to "
+                    + "batch.priority.levels - 1 (at most 15).")
             .define(API_KEYS, Type.PASSWORD, null, MEDIUM, "Comma-separated API keys; when set (or "
                     + "gateway.api.keys.file), every call needs 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.")
             .define(API_KEYS_FILE, Type.STRING, "", MEDIUM, "File with one API key per line (# comments allowed).")

@@ -118,7 +118,12 @@ final class Inference {
         return Duration.ofMillis(Math.min(value, config.getLong(GatewayConfig.MAX_TIMEOUT_MS)));
     }
 
+    /** The call's priority, capped by gateway.max.priority: any caller may ask, so the operator sets how high. */
     int priority(RoutingContext ctx, JsonNode field) {
+        return Math.min(askedPriority(ctx, field), config.getInt(GatewayConfig.MAX_PRIORITY));
+    }
+
+    private static int askedPriority(RoutingContext ctx, JsonNode field) {
         String header = ctx.request().getHeader(PRIORITY_HEADER);
         try {
             if (header != null) {
