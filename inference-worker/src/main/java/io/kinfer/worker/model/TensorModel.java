@@ -6,7 +6,9 @@ import java.nio.IntBuffer;
 import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -27,7 +29,9 @@ import io.kinfer.protocol.TensorMetadata;
 /**
  * Any ONNX model with FP32/INT64 tensor inputs: requests name their tensors, which must match the model's inputs
  * in name, datatype and every dimension but the first; a batch concatenates requests along the first dimension,
- * runs once, and splits each output back along it.
+ * runs once, and splits each output back along it. Requests that cannot share a tensor run in separate calls of
+ * one batch: those whose other dimensions differ where the model allows any size (one call per shape), and every
+ * request of a model with a fixed first dimension (each fills it alone).
  */
 final class TensorModel implements LoadedModel {
 
@@ -35,6 +39,10 @@ final class TensorModel implements LoadedModel {
     private final OnnxSession session;
     private final List<TensorMetadata> inputs;
     private final boolean cacheable;
+    /** Some input has a variable dimension besides the first: only requests of equal shapes share a call. */
+    private final boolean variableInnerDimensions;
+    /** Some input has a fixed first dimension: each request fills it, so each runs alone. */
+    private final boolean fixedBatchDimension;
 
     private TensorModel(String name, String version, ModelConfig config, OnnxSession session) throws ModelException {
         this.session = session;
@@ -64,6 +72,9 @@ final class TensorModel implements LoadedModel {
             };
             outputs.add(new TensorMetadata(output.getKey(), type, info.getShape()));
         }
+        this.variableInnerDimensions = inputs.stream()
+                .anyMatch(input -> Arrays.stream(input.shape()).skip(1).anyMatch(d -> d < 0));
+        this.fixedBatchDimension = inputs.stream().anyMatch(input -> input.shape()[0] >= 0);
         // Outputs of a numeric model are a pure function of its inputs unless the config says otherwise.
         this.cacheable = Boolean.TRUE.equals(config.cache().enabled());
         this.metadata = new ModelMetadata(name, version, ModelConfig.TENSOR, ModelConfig.PostProcessing.NONE,
@@ -132,6 +143,39 @@ final class TensorModel implements LoadedModel {
 
     @Override
     public List<List<Output>> infer(List<PreparedRequest> batch) throws ModelException {
+        if (batch.size() == 1 || !(variableInnerDimensions || fixedBatchDimension)) {
+            return inferTogether(batch);
+        }
+        // Concatenating [1, 8] and [1, 4] would misalign every row after the first, silently.
+        Map<Object, List<Integer>> groups = new LinkedHashMap<>();
+        for (int i = 0; i < batch.size(); i++) {
+            Object key = fixedBatchDimension ? Integer.valueOf(i) : innerShapes((Prepared) batch.get(i));
+            groups.computeIfAbsent(key, k -> new ArrayList<>()).add(i);
+        }
+        if (groups.size() == 1) {
+            return inferTogether(batch);
+        }
+        List<List<Output>> outputs = new ArrayList<>(Collections.nCopies(batch.size(), null));
+        for (List<Integer> group : groups.values()) {
+            List<List<Output>> answers = inferTogether(group.stream().map(batch::get).toList());
+            for (int j = 0; j < group.size(); j++) {
+                outputs.set(group.get(j), answers.get(j));
+            }
+        }
+        return outputs;
+    }
+
+    /** Every input's dimensions after the first. */
+    private static List<List<Long>> innerShapes(Prepared request) {
+        List<List<Long>> shapes = new ArrayList<>(request.tensors.size());
+        for (Tensor tensor : request.tensors) {
+            shapes.add(Arrays.stream(tensor.shape()).skip(1).boxed().toList());
+        }
+        return shapes;
+    }
+
+    /** One model call for requests whose tensors differ only in their first dimension. */
+    private List<List<Output>> inferTogether(List<PreparedRequest> batch) throws ModelException {
         int rows = 0;
         for (PreparedRequest request : batch) {
             rows += request.items();

@@ -56,6 +56,47 @@ class GeneratedModelTest {
     }
 
     @Test
+    void requestsOfDifferentInnerShapesShareABatchButNotATensor() throws Exception {
+        OnnxModels.writeVersion(repo, "rowsum", "1", OnnxModels.rowSum(), null, null);
+        try (LoadedModel model = new ModelRepository(repo).load("rowsum", "1", OnnxSettings.DEFAULTS)) {
+            assertThat(model.metadata().inputs().get(0).shape()).containsExactly(-1, -1);
+            float[] eight = {1, 2, 3, 4, 5, 6, 7, 8};
+            float[] four = {10, 20, 30, 40};
+            float[] twoByFour = {1, 1, 1, 1, 2, 2, 2, 2};
+            float[] three = {100, 200, 300};
+            // Concatenated as if all were [_, 8], every request after the first would read its neighbour's numbers.
+            List<List<Output>> outputs = model.infer(List.of(
+                    model.prepare(tensorRequest("x", new long[] {1, 8}, eight)),
+                    model.prepare(tensorRequest("x", new long[] {1, 4}, four)),
+                    model.prepare(tensorRequest("x", new long[] {2, 4}, twoByFour)),
+                    model.prepare(tensorRequest("x", new long[] {1, 3}, three))));
+
+            assertThat(outputs).hasSize(4);
+            assertThat(((Tensor) outputs.get(0).get(0)).fp32()).containsExactly(36f);
+            assertThat(((Tensor) outputs.get(1).get(0)).fp32()).containsExactly(100f);
+            assertThat(((Tensor) outputs.get(2).get(0)).shape()).containsExactly(2, 1);
+            assertThat(((Tensor) outputs.get(2).get(0)).fp32()).containsExactly(4f, 8f);
+            assertThat(((Tensor) outputs.get(3).get(0)).fp32()).containsExactly(600f);
+        }
+    }
+
+    @Test
+    void aModelWithAFixedBatchDimensionRunsEachRequestAlone() throws Exception {
+        OnnxModels.writeVersion(repo, "gemm1", "1", OnnxModels.gemmFixedBatch(4, 3, 1), null, null);
+        try (LoadedModel model = new ModelRepository(repo).load("gemm1", "1", OnnxSettings.DEFAULTS)) {
+            float[] a = {1, 2, 3, 4};
+            float[] b = {4, 3, 2, 1};
+            List<List<Output>> outputs = model.infer(List.of(
+                    model.prepare(tensorRequest("x", new long[] {1, 4}, a)),
+                    model.prepare(tensorRequest("x", new long[] {1, 4}, b))));
+
+            assertThat(((Tensor) outputs.get(0).get(0)).fp32()).containsExactly(OnnxModels.gemmExpected(a, 3), within(1e-5f));
+            assertThat(((Tensor) outputs.get(1).get(0)).fp32()).containsExactly(OnnxModels.gemmExpected(b, 3), within(1e-5f));
+            assertInvalid(model, tensorRequest("x", new long[] {2, 4}, new float[8]), "shape");
+        }
+    }
+
+    @Test
     void tensorModelRejectsWrongNamesTypesAndShapes() throws Exception {
         OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
         try (LoadedModel model = new ModelRepository(repo).load("gemm", "1", OnnxSettings.DEFAULTS)) {

@@ -26,6 +26,11 @@ public final class OnnxModels {
      * values are easy to compute in a test: see {@link #gemmExpected}.
      */
     public static byte[] gemm(int inputs, int outputs) {
+        return gemm(inputs, outputs, "N");
+    }
+
+    /** batch: a Long fixes the first dimension, a String names it (any size). */
+    private static byte[] gemm(int inputs, int outputs, Object batch) {
         float[] w = new float[inputs * outputs];
         for (int i = 0; i < inputs; i++) {
             for (int j = 0; j < outputs; j++) {
@@ -41,8 +46,24 @@ public final class OnnxModels {
                 .string(2, "gemm")
                 .message(5, floatTensor("W", new long[] {inputs, outputs}, w))
                 .message(5, floatTensor("b", new long[] {outputs}, b))
-                .message(11, valueInfo("x", FLOAT, new Object[] {"N", (long) inputs}))
-                .message(12, valueInfo("y", FLOAT, new Object[] {"N", (long) outputs}));
+                .message(11, valueInfo("x", FLOAT, new Object[] {batch, (long) inputs}))
+                .message(12, valueInfo("y", FLOAT, new Object[] {batch, (long) outputs}));
+        return model(graph);
+    }
+
+    /** {@link #gemm} with a fixed first dimension: every call takes exactly {@code batch} rows. */
+    public static byte[] gemmFixedBatch(int inputs, int outputs, long batch) {
+        return gemm(inputs, outputs, batch);
+    }
+
+    /** {@code y[N,1]} = the sum of each row of {@code x[N,L]}: a model whose second dimension is any size. */
+    public static byte[] rowSum() {
+        Proto graph = new Proto()
+                .message(1, node("ReduceSum", List.of("x", "axes"), List.of("y")))
+                .string(2, "row_sum")
+                .message(5, int64Tensor("axes", new long[] {1}, new long[] {1}))
+                .message(11, valueInfo("x", FLOAT, new Object[] {"N", "L"}))
+                .message(12, valueInfo("y", FLOAT, new Object[] {"N", 1L}));
         return model(graph);
     }
 
