@@ -252,9 +252,18 @@ public final class ModelPipeline implements AutoCloseable {
             }
         }
         long deadlineNanos = envelope.hasDeadline()
-                ? nowNanos + TimeUnit.MILLISECONDS.toNanos(envelope.deadlineEpochMs() - nowMs) : Long.MAX_VALUE;
+                ? deadlineNanos(nowNanos, envelope.deadlineEpochMs() - nowMs) : Long.MAX_VALUE;
         return new WorkItem(record, incoming.handle(), envelope, request.withVersion(runtime.version), prepared,
                 nowNanos, deadlineNanos, envelope.priority());
+    }
+
+    /** A far deadline (Long.MAX_VALUE ms, a natural "never") saturates instead of overflowing into the past. */
+    static long deadlineNanos(long nowNanos, long remainingMs) {
+        try {
+            return Math.addExact(nowNanos, TimeUnit.MILLISECONDS.toNanos(remainingMs));
+        } catch (ArithmeticException e) {
+            return Long.MAX_VALUE;
+        }
     }
 
     private void reject(Incoming incoming, String id, InferenceRequest request, ProtocolException e) {
@@ -338,6 +347,22 @@ public final class ModelPipeline implements AutoCloseable {
 
         @Override
         public void run(List<WorkItem> batch) {
+            int answered = 0;
+            try {
+                answered = runAndAnswer(batch);
+            } catch (Throwable e) {
+                // Whatever broke (an OutOfMemoryError on a large batch, a bug in splitting outputs), every request
+                // not yet answered gets an error reply: none is left waiting for a redelivery that never comes.
+                log.error("model {} version {}: a batch of {} requests failed", ModelPipeline.this.model, version,
+                        batch.size(), e);
+                for (WorkItem item : batch.subList(answered, batch.size())) {
+                    failOrAbandon(item);
+                }
+            }
+        }
+
+        /** Computes and answers the batch; returns how many requests it answered. */
+        private int runAndAnswer(List<WorkItem> batch) {
             long started = System.nanoTime();
             List<PreparedRequest> prepared = new ArrayList<>(batch.size());
             int rows = 0;
@@ -354,7 +379,7 @@ public final class ModelPipeline implements AutoCloseable {
                 for (WorkItem item : batch) {
                     fail(this, item, ErrorCode.INTERNAL, "the model failed on this batch");
                 }
-                return;
+                return batch.size();
             }
             long took = System.nanoTime() - started;
             meters.batch(rows, took);
@@ -370,6 +395,16 @@ public final class ModelPipeline implements AutoCloseable {
                 responder.answer(ModelPipeline.this.model, item.record(), item.handle(), item.envelope(),
                         InferenceReply.success(item.request().id(), ModelPipeline.this.model, version, outputs.get(i),
                                 new Timings(waited / 1e6, inferenceMs, rows, workerId, false)));
+            }
+            return batch.size();
+        }
+
+        private void failOrAbandon(WorkItem item) {
+            try {
+                fail(this, item, ErrorCode.INTERNAL, "the worker failed on this batch");
+            } catch (Throwable again) {
+                // Not even an error reply could be started: leave the record for redelivery.
+                item.handle().abandoned();
             }
         }
 

@@ -154,6 +154,16 @@ class InvalidRecordsTest {
     }
 
     @Test
+    void theFarthestDeadlineIsNoDeadlineNotAnExpiredOne() {
+        Map<String, String> never = KafkaTestClient.replyTo(REPLIES, "never");
+        never.put(KinferHeaders.DEADLINE, Long.toString(Long.MAX_VALUE));
+        client.send(Topics.requestTopic("gemm"), "never", validRequest("never-id"), never);
+
+        await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply("never") != null);
+        assertThat(replies.reply("never").error()).isNull();
+    }
+
+    @Test
     void aRequestWithoutHeadersIsAnsweredOnTheDefaultReplyTopic() {
         KafkaTestClient.Collector defaults = client.collect(Topics.DEFAULT_REPLY_TOPIC);
         client.send(Topics.requestTopic("gemm"), "plain", validRequest("plain-id"), Map.of());
