@@ -32,6 +32,12 @@ public final class JsonCodec {
     private static final int MAX_ID_CHARS = 256;
     private static final int MAX_SHAPE_DIMS = 8;
     private static final int MAX_MESSAGE_ECHO = 160;
+    /**
+     * JSON has no NaN or infinity; Jackson writes them as these strings (a model may well output them), so FP32
+     * data takes them back, in requests and replies alike.
+     */
+    private static final Map<String, Float> NON_FINITE = Map.of("NaN", Float.NaN, "Infinity", Float.POSITIVE_INFINITY,
+            "-Infinity", Float.NEGATIVE_INFINITY);
 
     private final ProtocolLimits limits;
     private final JsonFactory factory;
@@ -228,10 +234,13 @@ public final class JsonCodec {
                 float[] values = new float[flat.size()];
                 for (int i = 0; i < values.length; i++) {
                     JsonNode element = flat.get(i);
-                    if (!element.isNumber()) {
+                    if (element.isNumber()) {
+                        values[i] = element.floatValue();
+                    } else if (element.isTextual() && NON_FINITE.containsKey(element.textValue())) {
+                        values[i] = NON_FINITE.get(element.textValue());
+                    } else {
                         throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data[" + i + "] is not a number");
                     }
-                    values[i] = element.floatValue();
                 }
                 return Tensor.fp32(name, shape, values);
             }
@@ -388,7 +397,6 @@ public final class JsonCodec {
         }
     }
 
-    /** Writes a tensor in OIP form (flat row-major data). Public for the gateway's OIP responses. */
     /**
      * A reply's timings as an object field (nothing when null), milliseconds rounded to microseconds: the one
      * writer for Kafka replies and the gateway's answers. The worker's id is left out of HTTP answers.
@@ -411,6 +419,7 @@ public final class JsonCodec {
         gen.writeEndObject();
     }
 
+    /** Writes a tensor in OIP form (flat row-major data). Public for the gateway's OIP responses. */
     public static void writeTensor(JsonGenerator gen, Tensor tensor) throws IOException {
         gen.writeStartObject();
         gen.writeStringField("name", tensor.name());

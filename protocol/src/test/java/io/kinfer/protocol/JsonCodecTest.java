@@ -81,6 +81,22 @@ class JsonCodecTest {
     }
 
     @Test
+    void nanAndInfinityInAModelsOutputRoundTrip() throws Exception {
+        float[] values = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 1.5f};
+        InferenceReply reply = InferenceReply.success("r-2", "m", "1",
+                List.of(Tensor.fp32("y", new long[] {1, 4}, values), new Embedding(values)),
+                new Timings(0, 0, 1, "w", false));
+
+        InferenceReply decoded = codec.decodeReply(codec.encodeReply(reply));
+
+        assertThat(((Tensor) decoded.outputs().get(0)).fp32()).containsExactly(values);
+        assertThat(((Embedding) decoded.outputs().get(1)).vector()).containsExactly(values);
+        InferenceRequest request = codec.decodeRequest(("{\"id\":\"n\",\"model\":\"m\",\"inputs\":[{\"name\":\"x\","
+                + "\"datatype\":\"FP32\",\"shape\":[3],\"data\":[\"NaN\",\"-Infinity\",2]}]}").getBytes(StandardCharsets.UTF_8));
+        assertThat(request.tensors().get(0).fp32()).containsExactly(Float.NaN, Float.NEGATIVE_INFINITY, 2f);
+    }
+
+    @Test
     void errorReplyRoundTripsAndUnknownCodesDegradeToInternal() throws Exception {
         InferenceReply reply = InferenceReply.failure("r-9", "sentiment", ErrorCode.EXPIRED, "deadline passed");
         assertThat(codec.decodeReply(codec.encodeReply(reply))).isEqualTo(reply);
