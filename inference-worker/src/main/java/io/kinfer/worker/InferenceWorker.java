@@ -47,6 +47,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -129,6 +130,15 @@ public final class InferenceWorker implements AutoCloseable {
         return props;
     }
 
+    /** The reply producer's max.request.size, as Kafka reads it (default 1 MiB). */
+    static int maxRequestSize(WorkerConfig config) {
+        Object value = producerProperties(config).get(ProducerConfig.MAX_REQUEST_SIZE_CONFIG);
+        if (value == null) {
+            value = ProducerConfig.configDef().defaultValues().get(ProducerConfig.MAX_REQUEST_SIZE_CONFIG);
+        }
+        return (Integer) ConfigDef.parseType(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, value, ConfigDef.Type.INT);
+    }
+
     private void startUp() throws ModelException {
         List<String> models = resolveModels();
         log.info("worker {} starting: models {}, settings {}", workerId, models,
@@ -137,8 +147,9 @@ public final class InferenceWorker implements AutoCloseable {
             createTopics(models);
         }
         TopicChecker topics = new TopicChecker(admin, Duration.ofSeconds(10));
+        int maxRecordBytes = maxRequestSize(config);
         Responder shared = new Responder(new ReplySender(producer, codec, topics,
-                config.getString(WorkerConfig.DLQ_TOPIC), workerId), metrics);
+                config.getString(WorkerConfig.DLQ_TOPIC), workerId, maxRecordBytes), metrics);
         boolean exactlyOnce = config.getBoolean(WorkerConfig.EXACTLY_ONCE);
         for (String model : models) {
             Responder responder = shared;
@@ -147,7 +158,7 @@ public final class InferenceWorker implements AutoCloseable {
                 // One transactional producer per model: its replies and that model's offsets commit together.
                 transactional = transactionalProducer(model);
                 responder = new Responder(new ReplySender(transactional, codec, topics,
-                        config.getString(WorkerConfig.DLQ_TOPIC), workerId), metrics);
+                        config.getString(WorkerConfig.DLQ_TOPIC), workerId, maxRecordBytes), metrics);
             }
             ModelPipeline pipeline = new ModelPipeline(model, repository, config, codec, responder, metrics, workerId);
             pipelines.add(pipeline);

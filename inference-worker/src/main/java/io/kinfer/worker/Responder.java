@@ -5,11 +5,15 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 
+import io.kinfer.protocol.ErrorCode;
+import io.kinfer.protocol.ErrorInfo;
 import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.RequestEnvelope;
 import io.kinfer.worker.intake.RecordHandle;
 import io.kinfer.worker.reply.ReplySender;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.errors.RecordBatchTooLargeException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,7 +43,16 @@ final class Responder {
                 return;
             }
             Throwable cause = unwrap(error);
-            if (cause instanceof ReplySender.UndeliverableReplyException) {
+            if (cause instanceof ReplySender.ReplyTooLargeException || cause instanceof RecordTooLargeException
+                    || cause instanceof RecordBatchTooLargeException) {
+                // Sending it again would fail again: the caller gets a short error reply saying why.
+                log.warn("reply to {} for {}-{}@{} too large: {}", to.replyTopic(), record.topic(), record.partition(),
+                        record.offset(), cause.getMessage());
+                reject(model, record, handle, Optional.of(to), InferenceReply.failure(reply.id(), reply.model(),
+                        reply.version(), new ErrorInfo(ErrorCode.INTERNAL, cause.getMessage()
+                                + "; raise kafka.producer.max.request.size (and the reply topic's max.message.bytes)"
+                                + " or send fewer rows per request"), reply.timings()), ReplySender.REPLY_TOO_LARGE);
+            } else if (cause instanceof ReplySender.UndeliverableReplyException) {
                 metrics.deadLetter(model, ReplySender.REPLY_UNDELIVERABLE);
                 sender.deadLetter(record, ReplySender.REPLY_UNDELIVERABLE, cause.getMessage())
                         .whenComplete((dlqOk, dlqError) -> finishDeadLetter(model, handle, dlqError));
@@ -55,7 +68,11 @@ final class Responder {
     /** An invalid record: an error reply where an address exists, and always a dead letter. */
     void reject(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
                 Optional<RequestEnvelope> to, InferenceReply reply) {
-        String reason = reply.error().code().wireName();
+        reject(model, record, handle, to, reply, reply.error().code().wireName());
+    }
+
+    private void reject(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
+                        Optional<RequestEnvelope> to, InferenceReply reply, String reason) {
         metrics.deadLetter(model, reason);
         CompletableFuture<Boolean> replied = to.map(address -> sender.reply(address, reply, record.headers())
                         .handle((ok, error) -> error == null).toCompletableFuture())

@@ -49,9 +49,12 @@ class InvalidRecordsTest {
     static void start(EmbeddedKafka kafka) throws Exception {
         Path repo = Files.createTempDirectory("repo");
         OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
+        // 20 000 outputs a row: a reply of about 150 KB, over the 64 KB the reply producer may send.
+        OnnxModels.writeVersion(repo, "wide", "1", OnnxModels.gemm(4, 20_000), null, null);
         worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
-                WorkerConfig.MODELS, "gemm", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
-                WorkerConfig.BATCH_MAX_SIZE, 4, WorkerConfig.TOPICS_PARTITIONS, 1, WorkerConfig.MAX_TEXT_CHARS, 100)));
+                WorkerConfig.MODELS, "gemm,wide", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                WorkerConfig.BATCH_MAX_SIZE, 4, WorkerConfig.TOPICS_PARTITIONS, 1, WorkerConfig.MAX_TEXT_CHARS, 100,
+                "kafka.producer.max.request.size", 65_536)));
         kafka.createTopic(REPLIES, 1);
         client = new KafkaTestClient(kafka);
         replies = client.collect(REPLIES);
@@ -134,7 +137,7 @@ class InvalidRecordsTest {
         assertThat(KinferHeaders.string(dead.headers(), KinferHeaders.DLQ_OFFSET)).isPresent();
         assertThat(KinferHeaders.string(dead.headers(), KinferHeaders.REPLY_TOPIC)).contains(REPLIES);
 
-        await().atMost(Duration.ofSeconds(30)).until(() -> committedOffset(kafka) == endOffset(kafka));
+        await().atMost(Duration.ofSeconds(30)).until(() -> committedOffset(kafka, "gemm") == endOffset(kafka, "gemm"));
     }
 
     @Test
@@ -151,6 +154,21 @@ class InvalidRecordsTest {
                 .contains(ReplySender.REPLY_UNDELIVERABLE);
         assertThat(KinferHeaders.string(deadLetter("bad-partition").headers(), KinferHeaders.DLQ_MESSAGE).orElse(""))
                 .contains("partition 7");
+    }
+
+    @Test
+    void aReplyTooLargeForKafkaBecomesAShortErrorReplyAndADeadLetter(EmbeddedKafka kafka) throws Exception {
+        byte[] wide = client.codec().encodeRequest(InferenceRequest.ofTensors("wide-id", "wide",
+                List.of(Tensor.fp32("x", new long[] {1, 4}, new float[] {1, 2, 3, 4}))));
+        client.send(Topics.requestTopic("wide"), "wide", wide, KafkaTestClient.replyTo(REPLIES, "wide"));
+
+        await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply("wide") != null);
+        assertThat(replies.reply("wide").error().code()).isEqualTo(ErrorCode.INTERNAL);
+        assertThat(replies.reply("wide").error().message()).contains("max.request.size");
+        await().atMost(Duration.ofSeconds(30)).until(() -> deadLetterKeys().contains("wide"));
+        assertThat(KinferHeaders.string(deadLetter("wide").headers(), KinferHeaders.DLQ_REASON))
+                .contains(ReplySender.REPLY_TOO_LARGE);
+        await().atMost(Duration.ofSeconds(30)).until(() -> committedOffset(kafka, "wide") == endOffset(kafka, "wide"));
     }
 
     @Test
@@ -183,17 +201,18 @@ class InvalidRecordsTest {
                 .findFirst().orElseThrow();
     }
 
-    private static long committedOffset(EmbeddedKafka kafka) throws Exception {
+    private static long committedOffset(EmbeddedKafka kafka, String model) throws Exception {
         try (var admin = kafka.admin()) {
-            OffsetAndMetadata offset = admin.listConsumerGroupOffsets("kinfer-worker.gemm").partitionsToOffsetAndMetadata()
-                    .get(10, TimeUnit.SECONDS).get(new TopicPartition(Topics.requestTopic("gemm"), 0));
+            OffsetAndMetadata offset = admin.listConsumerGroupOffsets("kinfer-worker." + model)
+                    .partitionsToOffsetAndMetadata().get(10, TimeUnit.SECONDS)
+                    .get(new TopicPartition(Topics.requestTopic(model), 0));
             return offset == null ? -1 : offset.offset();
         }
     }
 
-    private static long endOffset(EmbeddedKafka kafka) throws Exception {
+    private static long endOffset(EmbeddedKafka kafka, String model) throws Exception {
         try (var admin = kafka.admin()) {
-            TopicPartition partition = new TopicPartition(Topics.requestTopic("gemm"), 0);
+            TopicPartition partition = new TopicPartition(Topics.requestTopic(model), 0);
             return admin.listOffsets(Map.of(partition, org.apache.kafka.clients.admin.OffsetSpec.latest()))
                     .partitionResult(partition).get(10, TimeUnit.SECONDS).offset();
         }

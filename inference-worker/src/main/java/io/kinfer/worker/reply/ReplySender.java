@@ -30,15 +30,22 @@ public final class ReplySender {
 
     /** The reason on a dead letter whose reply could not be delivered (bad reply topic or partition). */
     public static final String REPLY_UNDELIVERABLE = "reply_undeliverable";
+    /** The reason on a dead letter whose reply was larger than Kafka takes; its caller gets a short error reply. */
+    public static final String REPLY_TOO_LARGE = "reply_too_large";
+    /** Bytes a record takes beyond its key, value and headers, rounded up (a batch of one record: 61 + 21). */
+    private static final int RECORD_OVERHEAD = 128;
 
     private final Producer<byte[], byte[]> producer;
     private final JsonCodec codec;
     private final TopicChecker topics;
     private final String deadLetterTopic;
     private final String workerId;
+    private final int maxRecordBytes;
 
+    /** maxRecordBytes: the producer's max.request.size; larger replies are refused here, before Kafka sees them. */
     public ReplySender(Producer<byte[], byte[]> producer, JsonCodec codec, TopicChecker topics,
-                       String deadLetterTopic, String workerId) {
+                       String deadLetterTopic, String workerId, int maxRecordBytes) {
+        this.maxRecordBytes = maxRecordBytes;
         this.producer = producer;
         this.codec = codec;
         this.topics = topics;
@@ -63,6 +70,13 @@ public final class ReplySender {
         }
         byte[] key = to.correlationId().getBytes(StandardCharsets.UTF_8);
         byte[] value = codec.encodeReply(reply);
+        long size = estimatedSize(key, value, headers);
+        if (size > maxRecordBytes) {
+            // Refused here, not by the producer: in a transaction a refused send would abort the whole poll, and
+            // every retry would compute the same reply again.
+            return CompletableFuture.failedFuture(new ReplyTooLargeException("the reply is about " + size
+                    + " bytes, over the worker's max.request.size of " + maxRecordBytes + " bytes"));
+        }
         return topics.check(to.replyTopic()).thenCompose(state -> {
             if (state.missing()) {
                 return CompletableFuture.failedFuture(new UndeliverableReplyException(
@@ -140,6 +154,23 @@ public final class ReplySender {
     }
 
     /** A reply that no retry can deliver: its topic or partition does not exist. */
+    private static long estimatedSize(byte[] key, byte[] value, Headers headers) {
+        long size = RECORD_OVERHEAD + key.length + value.length;
+        for (Header header : headers) {
+            size += 10 + header.key().length() * 3L + (header.value() == null ? 0 : header.value().length);
+        }
+        return size;
+    }
+
+    /** A reply larger than Kafka takes: its record gets a short error reply and a dead letter instead. */
+    public static final class ReplyTooLargeException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        public ReplyTooLargeException(String message) {
+            super(message);
+        }
+    }
+
     public static final class UndeliverableReplyException extends RuntimeException {
         private static final long serialVersionUID = 1L;
 

@@ -33,7 +33,8 @@ class ReplySenderTest {
             ? CompletableFuture.failedFuture(new org.apache.kafka.common.errors.TimeoutException("no answer"))
             : CompletableFuture.failedFuture(new UnknownTopicOrPartitionException(topic)),
             Duration.ofSeconds(10), System::nanoTime);
-    private final ReplySender sender = new ReplySender(producer, new JsonCodec(), checker, "kinfer.dlq", "w-1");
+    private final ReplySender sender = new ReplySender(producer, new JsonCodec(), checker, "kinfer.dlq", "w-1",
+            1_048_576);
 
     @Test
     void completesOnlyWhenTheBrokerAcknowledgesAndCarriesTheCorrelationId() throws Exception {
