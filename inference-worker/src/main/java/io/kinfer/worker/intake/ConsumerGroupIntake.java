@@ -31,7 +31,9 @@ import org.slf4j.LoggerFactory;
  * each poll's records to the {@link ModelPipeline} (which queues them for batching while the previous batch
  * computes), pauses fetching while the queue is full, and commits only offsets below which every record has its
  * reply acknowledged. On revocation it drops what it had queued for the lost partitions, waits briefly for their
- * running batches, and commits what is answered; the next owner computes the rest.
+ * running batches, and commits what is answered; the next owner computes the rest. A record left unanswered
+ * while its partition stays here (a reply Kafka did not take within its delivery timeout) is fetched again: the
+ * partition pauses until its other records are done, then seeks back to it.
  */
 public final class ConsumerGroupIntake implements Intake {
 
@@ -54,6 +56,8 @@ public final class ConsumerGroupIntake implements Intake {
     private volatile boolean assigned;
     private volatile long lag;
     private boolean paused;
+    /** Partitions paused until their records in flight are done, to be fetched again from an abandoned one. */
+    private final Set<TopicPartition> rewinding = new HashSet<>();
     private long lastCommitMs;
 
     public ConsumerGroupIntake(ModelPipeline pipeline, String topic, String groupId, String clientId,
@@ -129,6 +133,7 @@ public final class ConsumerGroupIntake implements Intake {
                     pipeline.accept(incoming);
                 }
                 applyBackpressure();
+                rewindAbandoned();
                 commitIfDue(false);
                 updateLag();
             }
@@ -147,8 +152,40 @@ public final class ConsumerGroupIntake implements Intake {
             consumer.pause(consumer.assignment());
             paused = true;
         } else if (paused && pipeline.queued() < resumeBelow) {
-            consumer.resume(consumer.paused());
+            Set<TopicPartition> resume = new HashSet<>(consumer.paused());
+            resume.removeAll(rewinding);
+            consumer.resume(resume);
             paused = false;
+        }
+    }
+
+    /**
+     * Fetches abandoned records again while this consumer owns their partition; otherwise the partition's
+     * commits would stop at the first one until the next rebalance, and its caller would never be answered.
+     * Records after it that were answered already are answered again (callers deduplicate by correlation id).
+     */
+    private void rewindAbandoned() {
+        for (TopicPartition partition : tracker.withAbandoned()) {
+            if (!consumer.assignment().contains(partition)) {
+                continue;
+            }
+            if (rewinding.add(partition)) {
+                consumer.pause(List.of(partition));
+            }
+            if (tracker.inFlight(List.of(partition)) > 0) {
+                continue; // seeking now would deliver records still being computed a second time
+            }
+            OptionalLong from = tracker.lowestPending(partition);
+            tracker.forget(List.of(partition));
+            rewinding.remove(partition);
+            if (from.isPresent()) {
+                consumer.seek(partition, from.getAsLong());
+                log.warn("{}: fetching {} again from offset {}, left unanswered (its reply failed)", topic,
+                        partition, from.getAsLong());
+            }
+            if (!paused) {
+                consumer.resume(List.of(partition));
+            }
         }
     }
 
@@ -265,6 +302,7 @@ public final class ConsumerGroupIntake implements Intake {
                 return;
             }
             Set<TopicPartition> revoked = new HashSet<>(partitions);
+            rewinding.removeAll(revoked);
             if (crashed || drained) {
                 tracker.forget(revoked);
                 return;
@@ -294,6 +332,7 @@ public final class ConsumerGroupIntake implements Intake {
         @Override
         public void onPartitionsLost(Collection<TopicPartition> partitions) {
             Set<TopicPartition> lost = new HashSet<>(partitions);
+            rewinding.removeAll(lost);
             pipeline.abandonQueued(r -> lost.contains(new TopicPartition(r.topic(), r.partition())));
             tracker.forget(lost);
             assigned = false;

@@ -2,8 +2,11 @@ package io.kinfer.worker.intake;
 
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Map;
 import java.util.NoSuchElementException;
+import java.util.OptionalLong;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentSkipListSet;
 
@@ -84,6 +87,30 @@ public final class OffsetTracker {
     public int inFlight(Collection<TopicPartition> only) {
         return only.stream().map(partitions::get).filter(s -> s != null)
                 .mapToInt(s -> s.pending.size() - s.abandoned.size()).sum();
+    }
+
+    /** Partitions holding records left for redelivery ({@link RecordHandle#abandoned}). */
+    public Set<TopicPartition> withAbandoned() {
+        Set<TopicPartition> found = new HashSet<>();
+        partitions.forEach((partition, state) -> {
+            if (!state.abandoned.isEmpty()) {
+                found.add(partition);
+            }
+        });
+        return found;
+    }
+
+    /** The lowest unanswered offset of a partition, or empty when every record it received is answered. */
+    public OptionalLong lowestPending(TopicPartition partition) {
+        PartitionState state = partitions.get(partition);
+        if (state == null) {
+            return OptionalLong.empty();
+        }
+        try {
+            return OptionalLong.of(state.pending.first());
+        } catch (NoSuchElementException e) {
+            return OptionalLong.empty();
+        }
     }
 
     /** Drops partitions this consumer no longer owns; late completions for them change nothing. */

@@ -1,0 +1,82 @@
+package io.kinfer.worker;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import io.kinfer.kafka.embedded.EmbeddedKafka;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.Tensor;
+import io.kinfer.protocol.Topics;
+import io.kinfer.worker.testing.KafkaTestClient;
+import io.kinfer.worker.testing.OnnxModels;
+import io.kinfer.worker.testing.TestSettings;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A reply Kafka does not take within the producer's delivery timeout leaves its record unanswered; the worker
+ * fetches it again while it still owns the partition, instead of waiting for a rebalance that may never come.
+ * Two brokers: the request topic lives on one, the reply topic on the other, which is stopped for a while.
+ */
+class ReplyRetryTest {
+
+    private static final String REPLIES = "retry.replies";
+
+    @Test
+    void aReplyThatTimedOutIsComputedAndSentAgainOnceItsBrokerIsBack() throws Exception {
+        try (EmbeddedKafka kafka = EmbeddedKafka.builder().brokers(2).start()) {
+            TopicPartition requests = new TopicPartition(Topics.requestTopic("gemm"), 0);
+            try (Admin admin = kafka.admin()) {
+                admin.createTopics(List.of(new NewTopic(requests.topic(), Map.of(0, List.of(1))),
+                        new NewTopic(REPLIES, Map.of(0, List.of(2))))).all().get(30, TimeUnit.SECONDS);
+            }
+            Path repo = Files.createTempDirectory("repo");
+            OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
+            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                    WorkerConfig.MODELS, "gemm", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                    WorkerConfig.CACHE_ENABLED, false,
+                    "kafka.producer.request.timeout.ms", 1_500, "kafka.producer.delivery.timeout.ms", 3_000)));
+                 KafkaTestClient client = new KafkaTestClient(kafka)) {
+                await().atMost(Duration.ofSeconds(60)).until(worker::ready);
+                KafkaTestClient.Collector replies = client.collect(REPLIES);
+
+                kafka.stopBroker(1); // node 2: the reply topic's only replica
+                client.request(InferenceRequest.ofTensors("r1", "gemm", List.of(Tensor.fp32("x", new long[] {1, 4},
+                        new float[] {1, 2, 3, 4}))), REPLIES, "c1", 0);
+                await().atMost(Duration.ofSeconds(60)).until(() -> worker.scrape().contains("kinfer_replies_failed_total"));
+                assertThat(committed(kafka, requests)).isLessThan(1);
+
+                kafka.startBroker(1);
+                await().atMost(Duration.ofSeconds(60)).until(() -> replies.reply("c1") != null);
+                assertThat(replies.reply("c1").isSuccess()).isTrue();
+                await().atMost(Duration.ofSeconds(30)).until(() -> committed(kafka, requests) == end(kafka, requests));
+            }
+        }
+    }
+
+    private static long committed(EmbeddedKafka kafka, TopicPartition partition) throws Exception {
+        try (Admin admin = kafka.admin()) {
+            OffsetAndMetadata offset = admin.listConsumerGroupOffsets("kinfer-worker.gemm")
+                    .partitionsToOffsetAndMetadata().get(10, TimeUnit.SECONDS).get(partition);
+            return offset == null ? -1 : offset.offset();
+        }
+    }
+
+    private static long end(EmbeddedKafka kafka, TopicPartition partition) throws Exception {
+        try (Admin admin = kafka.admin()) {
+            return admin.listOffsets(Map.of(partition, OffsetSpec.latest())).partitionResult(partition)
+                    .get(10, TimeUnit.SECONDS).offset();
+        }
+    }
+}
