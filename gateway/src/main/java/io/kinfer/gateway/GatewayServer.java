@@ -8,6 +8,7 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -195,7 +196,7 @@ public final class GatewayServer implements AutoCloseable {
         HttpServerOptions options = new HttpServerOptions()
                 .setHost(config.getString(GatewayConfig.HOST))
                 .setPort(config.getInt(GatewayConfig.PORT))
-                .setIdleTimeout(120)
+                .setIdleTimeout(idleTimeoutSeconds(config))
                 .setIdleTimeoutUnit(TimeUnit.SECONDS);
         try {
             server = vertx.createHttpServer(options).requestHandler(router).listen()
@@ -207,6 +208,14 @@ public final class GatewayServer implements AutoCloseable {
         log.info("gateway listening on http://{}:{}", options.getHost(), server.actualPort());
     }
 
+    /**
+     * Vert.x closes a connection idle this long even while a call on it waits for its reply, so it must outlast
+     * the longest timeout a call may ask for (else the caller gets a closed connection instead of its 504).
+     */
+    static int idleTimeoutSeconds(GatewayConfig config) {
+        return (int) Math.max(120, config.getLong(GatewayConfig.MAX_TIMEOUT_MS) / 1000 + 30);
+    }
+
     private static Route post(Router router, String path, LimitedBody body) {
         router.post(path).handler(body);
         return router.post(path);
@@ -215,7 +224,7 @@ public final class GatewayServer implements AutoCloseable {
     /** Once shutdown began, new calls get 503 at once (a load balancer retries them elsewhere); ops stay open. */
     private void refuseWhileDraining(RoutingContext ctx) {
         if (draining && !isOpsPath(ctx.normalizedPath())) {
-            ctx.response().putHeader("Connection", "close");
+            Responses.closingAfter(ctx);
             Responses.error(ctx, 503, "shutting_down", "the gateway is shutting down; retry on another instance");
             return;
         }
@@ -228,19 +237,26 @@ public final class GatewayServer implements AutoCloseable {
     }
 
     private final ConcurrentHashMap<String, Timer> httpTimers = new ConcurrentHashMap<>();
+    private static final Set<String> KNOWN_METHODS = Set.of("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
+            "OPTIONS", "TRACE", "CONNECT");
+    static final int CLIENT_CLOSED = 499;
 
     /** HTTP requests by route and status, with a latency histogram. */
     private void measure(RoutingContext ctx) {
         long started = System.nanoTime();
         boolean api = !isOpsPath(ctx.normalizedPath());
         ctx.addEndHandler(done -> {
+            // A caller who hung up got no answer: counted as 499 (nginx's "client closed request"), not as the
+            // 200 a response not yet written still reads.
+            int code = done.failed() && !ctx.response().ended() ? CLIENT_CLOSED : ctx.response().getStatusCode();
             if (api) {
-                status.record(System.nanoTime() - started, ctx.response().getStatusCode());
+                status.record(System.nanoTime() - started, code);
             }
             String route = ctx.currentRoute() != null && ctx.currentRoute().getPath() != null
                     ? ctx.currentRoute().getPath() : "unmatched";
-            String method = ctx.request().method().name();
-            int code = ctx.response().getStatusCode();
+            // Any token is a method to Vert.x: bounded here, or each made-up one would add a histogram.
+            String method = KNOWN_METHODS.contains(ctx.request().method().name())
+                    ? ctx.request().method().name() : "OTHER";
             // Looked up once per route, method and status, not built and registered on every request.
             httpTimers.computeIfAbsent(route + ' ' + method + ' ' + code, key -> Timer.builder("kinfer.http.requests")
                             .description("HTTP requests by route, method and status")

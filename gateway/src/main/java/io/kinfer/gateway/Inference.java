@@ -9,12 +9,15 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.kinfer.client.InferenceClient;
+import io.kinfer.protocol.Classification;
+import io.kinfer.protocol.Embedding;
 import io.kinfer.protocol.ErrorCode;
 import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.JsonCodec;
 import io.kinfer.protocol.KinferHeaders;
 import io.kinfer.protocol.ModelMetadata;
+import io.kinfer.protocol.Output;
 import io.kinfer.protocol.ProtocolException;
 import io.kinfer.protocol.ProtocolLimits;
 import io.kinfer.protocol.Topics;
@@ -139,6 +142,29 @@ final class Inference {
             return field.intValue();
         }
         return 0;
+    }
+
+    /**
+     * Runs a success handler's answer. Vert.x only logs what such a handler throws, and the caller would then wait
+     * for an answer that never comes: anything thrown is answered instead.
+     */
+    static void answering(RoutingContext ctx, Runnable answer) {
+        try {
+            answer.run();
+        } catch (RuntimeException e) {
+            Responses.failure(ctx, e);
+        }
+    }
+
+    /** A text model's answer in a success reply: a label with scores, or an embedding; anything else is 502. */
+    static Output prediction(InferenceReply reply) {
+        Output output = reply.outputs().isEmpty() ? null : reply.outputs().get(0);
+        if (output instanceof Classification || output instanceof Embedding) {
+            return output;
+        }
+        throw new HttpError(502, "bad_reply", "the worker's reply for model " + reply.model() + " carries "
+                + (output == null ? "no output" : "a " + output.getClass().getSimpleName()
+                + " where a label or an embedding was expected"));
     }
 
     /** Sends one request; the future completes on the caller's Vert.x context. */

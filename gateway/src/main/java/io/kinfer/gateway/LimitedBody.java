@@ -42,6 +42,10 @@ final class LimitedBody implements Handler<RoutingContext> {
                 return;
             }
         }
+        if ("100-continue".equalsIgnoreCase(request.getHeader("Expect"))) {
+            // curl asks before sending a body over 1 KB and, unanswered, waits a second before sending it anyway.
+            ctx.response().writeContinue();
+        }
         Buffer body = Buffer.buffer();
         boolean[] refused = {false};
         request.handler(chunk -> {
@@ -72,7 +76,7 @@ final class LimitedBody implements Handler<RoutingContext> {
 
     private void tooLarge(RoutingContext ctx) {
         // Close the connection after answering, so the client stops sending the rest of the body.
-        ctx.response().putHeader("Connection", "close");
+        Responses.closingAfter(ctx);
         Responses.error(ctx, 413, "input_too_large", "the body is larger than " + limit + " bytes");
     }
 }

@@ -45,6 +45,8 @@ public final class ModelCatalog implements AutoCloseable {
     private final ConcurrentHashMap<String, ModelAnnouncement> announcements = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, List<ModelMetadata>> lastKnown = new ConcurrentHashMap<>();
     private final CountDownLatch caughtUp = new CountDownLatch(1);
+    /** Counted down on close, to end a failed reader's pause at once. */
+    private final CountDownLatch closed = new CountDownLatch(1);
     private final Thread thread;
     private volatile boolean running = true;
 
@@ -77,36 +79,56 @@ public final class ModelCatalog implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Reads the catalog until closed. A Kafka call that gives up (a broker down while the reader starts or catches
+     * up: partitionsFor, endOffsets and position time out) starts the reading over after a pause; the reader must
+     * not end, or the gateway would answer 404 for every model until restarted.
+     */
     private void run() {
+        long backoffMs = 500;
         try {
-            List<TopicPartition> partitions = new ArrayList<>();
-            while (running && partitions.isEmpty()) {
-                List<PartitionInfo> infos = consumer.partitionsFor(Topics.CATALOG, Duration.ofSeconds(5));
-                if (infos != null) {
-                    infos.forEach(info -> partitions.add(new TopicPartition(Topics.CATALOG, info.partition())));
-                }
-            }
-            consumer.assign(partitions);
-            consumer.seekToBeginning(partitions);
-            Map<TopicPartition, Long> end = consumer.endOffsets(partitions, Duration.ofSeconds(30));
             while (running) {
-                for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(500))) {
-                    apply(record);
-                }
-                if (caughtUp.getCount() > 0 && end.entrySet().stream()
-                        .allMatch(e -> consumer.position(e.getKey()) >= e.getValue())) {
-                    caughtUp.countDown();
+                try {
+                    read();
+                } catch (WakeupException e) {
+                    return;
+                } catch (RuntimeException e) {
+                    if (!running) {
+                        return;
+                    }
+                    log.warn("model catalog reader failed, reading again in {} ms: {}", backoffMs, e.toString());
+                    closed.await(backoffMs, TimeUnit.MILLISECONDS);
+                    backoffMs = Math.min(backoffMs * 2, 10_000);
                 }
             }
-        } catch (WakeupException e) {
-            // closing
-        } catch (RuntimeException e) {
-            if (running) {
-                log.error("model catalog reader failed", e);
-            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         } finally {
             caughtUp.countDown();
             consumer.close(Duration.ofSeconds(5));
+        }
+    }
+
+    /** Assigns the catalog's partitions, reads them from the beginning, and goes on reading. */
+    private void read() {
+        List<TopicPartition> partitions = new ArrayList<>();
+        while (running && partitions.isEmpty()) {
+            List<PartitionInfo> infos = consumer.partitionsFor(Topics.CATALOG, Duration.ofSeconds(5));
+            if (infos != null) {
+                infos.forEach(info -> partitions.add(new TopicPartition(Topics.CATALOG, info.partition())));
+            }
+        }
+        consumer.assign(partitions);
+        consumer.seekToBeginning(partitions);
+        Map<TopicPartition, Long> end = consumer.endOffsets(partitions, Duration.ofSeconds(30));
+        while (running) {
+            for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(500))) {
+                apply(record);
+            }
+            if (caughtUp.getCount() > 0 && end.entrySet().stream()
+                    .allMatch(e -> consumer.position(e.getKey()) >= e.getValue())) {
+                caughtUp.countDown();
+            }
         }
     }
 
@@ -196,6 +218,7 @@ public final class ModelCatalog implements AutoCloseable {
     @Override
     public void close() {
         running = false;
+        closed.countDown();
         consumer.wakeup();
         try {
             thread.join(5_000);

@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Objects;
 import java.util.Set;
 import java.util.function.BooleanSupplier;
 
@@ -122,6 +123,9 @@ final class OipApi {
             throw HttpError.badRequest("field 'id' must be a string");
         }
         String id = idNode == null || idNode.isNull() ? inference.newId() : idNode.textValue();
+        if (id.isEmpty() || id.length() > JsonCodec.MAX_ID_CHARS) {
+            throw HttpError.badRequest("field 'id' must be 1 to " + JsonCodec.MAX_ID_CHARS + " characters");
+        }
         JsonNode parameters = body.path("parameters");
         Duration timeout = inference.timeout(ctx, parameters.path("timeout_ms"));
         int priority = inference.priority(ctx, parameters.path("priority"));
@@ -132,7 +136,7 @@ final class OipApi {
         } else {
             InferenceRequest request = new InferenceRequest(id, model, requestedVersion, null, inputs);
             inference.call(ctx, request, timeout, priority)
-                    .onSuccess(reply -> {
+                    .onSuccess(reply -> Inference.answering(ctx, () -> {
                         if (reply.error() != null) {
                             Responses.error(ctx, reply.error());
                             return;
@@ -144,7 +148,7 @@ final class OipApi {
                             }
                         }
                         respond(ctx, reply, id, outputs);
-                    })
+                    }))
                     .onFailure(error -> Responses.failure(ctx, error));
         }
     }
@@ -180,12 +184,8 @@ final class OipApi {
                             return;
                         }
                     }
-                    // Vert.x only logs what a success handler throws: answer it, or the caller waits forever.
-                    try {
-                        respond(ctx, replies.get(0), id, textOutputs(metadata, replies, requested));
-                    } catch (RuntimeException e) {
-                        Responses.failure(ctx, e);
-                    }
+                    Inference.answering(ctx, () -> respond(ctx, replies.get(0), id,
+                            textOutputs(metadata, replies, requested)));
                 })
                 .onFailure(error -> Responses.failure(ctx, error));
     }
@@ -193,7 +193,18 @@ final class OipApi {
     private static List<Tensor> textOutputs(ModelMetadata metadata, List<InferenceReply> replies, Set<String> requested) {
         int n = replies.size();
         List<Tensor> outputs = new ArrayList<>();
-        Output first = replies.get(0).outputs().get(0);
+        Output first = Inference.prediction(replies.get(0));
+        for (InferenceReply reply : replies) {
+            Output output = Inference.prediction(reply);
+            // One answer tensor holds every text's row: rows from two model versions (a rollout under way)
+            // need not even have the same width, and the answer can name only one version.
+            if (!Objects.equals(reply.version(), replies.get(0).version()) || output.getClass() != first.getClass()
+                    || (output instanceof Embedding e && e.vector().length != ((Embedding) first).vector().length)) {
+                throw new HttpError(503, "unavailable", "the texts were computed by different versions of model "
+                        + metadata.name() + " (" + replies.get(0).version() + ", " + reply.version()
+                        + "): a rollout is under way; retry");
+            }
+        }
         if (first instanceof Classification) {
             List<String> labels = metadata.labels();
             List<String> best = new ArrayList<>(n);

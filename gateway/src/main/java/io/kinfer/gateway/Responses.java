@@ -10,7 +10,9 @@ import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.util.ByteArrayBuilder;
 import io.kinfer.client.InferenceException;
 import io.kinfer.protocol.ErrorInfo;
+import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.ext.web.RoutingContext;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,6 +25,7 @@ final class Responses {
 
     private static final Logger log = LoggerFactory.getLogger(Responses.class);
     private static final JsonFactory JSON = new JsonFactory();
+    private static final String CLOSE_AFTER = "kinfer.close.after";
 
     @FunctionalInterface
     interface JsonWriter {
@@ -36,8 +39,23 @@ final class Responses {
         if (ctx.response().ended() || ctx.response().closed()) {
             return;
         }
-        ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json")
+        Future<Void> written = ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json")
                 .end(Buffer.buffer(bytes(writer)));
+        if (Boolean.TRUE.equals(ctx.get(CLOSE_AFTER))) {
+            written.onComplete(done -> ctx.request().connection().close());
+        }
+    }
+
+    /**
+     * Closes an HTTP/1 connection once the response is written. A {@code Connection: close} header alone does not:
+     * Vert.x keeps a connection open unless the request asked otherwise, and would read the rest of a refused body.
+     */
+    static void closingAfter(RoutingContext ctx) {
+        // HTTP/2 multiplexes other callers' streams over the connection: there the stream ends alone.
+        if (ctx.request().version() == HttpVersion.HTTP_1_0 || ctx.request().version() == HttpVersion.HTTP_1_1) {
+            ctx.response().putHeader("Connection", "close");
+            ctx.put(CLOSE_AFTER, Boolean.TRUE);
+        }
     }
 
     static byte[] bytes(JsonWriter writer) {
@@ -71,6 +89,11 @@ final class Responses {
     static void failure(RoutingContext ctx, Throwable failure) {
         Throwable error = failure instanceof CompletionException && failure.getCause() != null
                 ? failure.getCause() : failure;
+        if (ctx.response().ended() || ctx.response().closed()) {
+            // Answered already (a batch's first failure), or the caller hung up, which cancels its calls.
+            log.debug("not answering {} {} again: {}", ctx.request().method(), ctx.normalizedPath(), error.toString());
+            return;
+        }
         if (error instanceof HttpError http) {
             error(ctx, http.status(), http.code(), http.getMessage());
         } else if (error instanceof InferenceException.DeadlineExceeded) {
@@ -81,6 +104,8 @@ final class Responses {
             error(ctx, 503, "kafka_unavailable", "Kafka is unavailable; retry later");
         } else if (error instanceof InferenceException.ClientClosed) {
             error(ctx, 503, "shutting_down", "the gateway is shutting down");
+        } else if (error instanceof InferenceException.RequestTooLarge) {
+            error(ctx, 413, "input_too_large", error.getMessage());
         } else if (error instanceof InferenceException.BadReply) {
             error(ctx, 502, "bad_reply", "the worker's reply could not be read");
         } else {

@@ -36,21 +36,22 @@ final class SimpleApi {
         Duration timeout = inference.timeout(ctx, body.path("timeout_ms"));
         int priority = inference.priority(ctx, body.path("priority"));
         inference.callEach(ctx, target.model.name(), target.version, List.of(text), timeout, priority)
-                .onSuccess(replies -> {
+                .onSuccess(replies -> Inference.answering(ctx, () -> {
                     InferenceReply reply = replies.get(0);
                     if (reply.error() != null) {
                         Responses.error(ctx, reply.error());
                         return;
                     }
+                    Output prediction = Inference.prediction(reply);
                     Responses.json(ctx, 200, gen -> {
                         gen.writeStartObject();
-                        writePrediction(gen, reply.outputs().get(0));
+                        writePrediction(gen, prediction);
                         gen.writeStringField("model", reply.model());
                         gen.writeStringField("version", reply.version());
                         JsonCodec.writeTimings(gen, "timings", reply.timings(), false);
                         gen.writeEndObject();
                     });
-                })
+                }))
                 .onFailure(error -> Responses.failure(ctx, error));
     }
 
@@ -75,12 +76,13 @@ final class SimpleApi {
         Duration timeout = inference.timeout(ctx, body.path("timeout_ms"));
         int priority = inference.priority(ctx, body.path("priority"));
         inference.callEach(ctx, target.model.name(), target.version, texts, timeout, priority)
-                .onSuccess(replies -> {
+                .onSuccess(replies -> Inference.answering(ctx, () -> {
                     for (InferenceReply reply : replies) {
                         if (reply.error() != null) {
                             Responses.error(ctx, reply.error());
                             return;
                         }
+                        Inference.prediction(reply);
                     }
                     Responses.json(ctx, 200, gen -> {
                         gen.writeStartObject();
@@ -96,7 +98,7 @@ final class SimpleApi {
                         gen.writeStringField("version", replies.get(0).version());
                         gen.writeEndObject();
                     });
-                })
+                }))
                 .onFailure(error -> Responses.failure(ctx, error));
     }
 
@@ -111,6 +113,9 @@ final class SimpleApi {
         }
         String model = modelNode == null || modelNode.isNull() ? inference.defaultModel() : modelNode.textValue();
         JsonNode versionNode = body.get("version");
+        if (versionNode != null && !versionNode.isNull() && !versionNode.isTextual() && !versionNode.isIntegralNumber()) {
+            throw HttpError.badRequest("field 'version' must be a string or a whole number");
+        }
         String version = versionNode == null || versionNode.isNull() ? null : versionNode.asText();
         ModelMetadata metadata = inference.resolve(model, version);
         if (!metadata.isText()) {

@@ -11,6 +11,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -54,6 +55,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
@@ -378,7 +380,17 @@ public final class InferenceClient implements AutoCloseable {
             return failed(future, new InferenceException.KafkaUnavailable("the reply consumer is not running", null));
         }
         publish(record).whenComplete((ok, error) -> {
-            if (error != null && future.completeExceptionally(new InferenceException.KafkaUnavailable(
+            if (error == null) {
+                return;
+            }
+            Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+            if (cause instanceof RecordTooLargeException) {
+                // Not a Kafka outage: retrying the same request can only fail again.
+                if (future.completeExceptionally(new InferenceException.RequestTooLarge("the request is larger "
+                        + "than Kafka takes (" + cause.getMessage() + ")", cause))) {
+                    metrics.outcome("too_large");
+                }
+            } else if (future.completeExceptionally(new InferenceException.KafkaUnavailable(
                     "Kafka did not take the request: " + error.getMessage(), error))) {
                 metrics.outcome("kafka_unavailable");
             }

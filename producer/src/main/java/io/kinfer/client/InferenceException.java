@@ -24,6 +24,15 @@ public abstract sealed class InferenceException extends RuntimeException {
         }
     }
 
+    /** A request larger than Kafka takes (the producer's max.request.size or the topic's limit; HTTP 413). */
+    public static final class RequestTooLarge extends InferenceException {
+        private static final long serialVersionUID = 1L;
+
+        public RequestTooLarge(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
     /** Too many requests in flight on this client (HTTP 429). */
     public static final class Overloaded extends InferenceException {
         private static final long serialVersionUID = 1L;

@@ -33,7 +33,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 /**
  * A stand-in worker for client tests, speaking the wire protocol over the real broker: it answers each request
  * with an embedding of the text's length, except ids starting with {@code hold-} (kept until {@link #release}),
- * and {@code dup-} (answered twice). The real worker is tested in its own module; the client module cannot
+ * and {@code dup-} (answered twice); the text {@code no-outputs} gets a success with no outputs, and a text
+ * {@code version-N} a reply from version N. The real worker is tested in its own module; the client module cannot
  * depend on it.
  */
 public final class FakeWorker implements AutoCloseable {
@@ -129,8 +130,12 @@ public final class FakeWorker implements AutoCloseable {
     private void answer(ConsumerRecord<byte[], byte[]> record) throws ProtocolException {
         InferenceRequest request = codec.decodeRequest(record.value());
         RequestEnvelope envelope = KinferHeaders.envelope(record.headers(), request.id(), "kinfer.replies");
-        InferenceReply reply = InferenceReply.success(request.id(), request.model(), "1",
-                List.of(new Embedding(new float[] {request.texts().get(0).length()})),
+        String text = request.texts() == null || request.texts().isEmpty() ? "" : request.texts().get(0);
+        // Faults a real worker should not produce, for the gateway's tests: a success without outputs, and a
+        // reply from another model version (as during a rollout).
+        String version = text.startsWith("version-") ? text.substring("version-".length()) : "1";
+        InferenceReply reply = InferenceReply.success(request.id(), request.model(), version,
+                text.equals("no-outputs") ? List.of() : List.of(new Embedding(new float[] {text.length()})),
                 new Timings(0.1, 0.2, 1, "fake", false));
         RecordHeaders headers = new RecordHeaders();
         KinferHeaders.put(headers, KinferHeaders.CORRELATION_ID, envelope.correlationId());

@@ -29,7 +29,8 @@ import com.fasterxml.jackson.databind.ObjectReader;
  */
 public final class JsonCodec {
 
-    private static final int MAX_ID_CHARS = 256;
+    /** The longest request id the wire protocol takes. */
+    public static final int MAX_ID_CHARS = 256;
     private static final int MAX_SHAPE_DIMS = 8;
     private static final int MAX_MESSAGE_ECHO = 160;
     /**
