@@ -29,8 +29,8 @@ final class HealthServer implements AutoCloseable {
 
     private final HttpServer server;
 
-    HealthServer(String host, int port, Supplier<String> scrape, BooleanSupplier ready, Supplier<String> status)
-            throws IOException {
+    HealthServer(String host, int port, Supplier<String> scrape, BooleanSupplier live, BooleanSupplier ready,
+                 Supplier<String> status) throws IOException {
         server = HttpServer.create(new InetSocketAddress(host, port), 16);
         server.setExecutor(Executors.newSingleThreadExecutor(r -> {
             Thread thread = new Thread(r, "kinfer-worker-http");
@@ -39,8 +39,10 @@ final class HealthServer implements AutoCloseable {
         }));
         server.createContext("/metrics", exchange -> respond(exchange, 200,
                 "text/plain; version=0.0.4; charset=utf-8", scrape.get()));
-        server.createContext("/health/live", exchange -> respond(exchange, 200, "application/json",
-                "{\"live\":true}"));
+        server.createContext("/health/live", exchange -> {
+            boolean isLive = live.getAsBoolean();
+            respond(exchange, isLive ? 200 : 503, "application/json", "{\"live\":" + isLive + "}");
+        });
         server.createContext("/health/ready", exchange -> {
             boolean isReady = ready.getAsBoolean();
             respond(exchange, isReady ? 200 : 503, "application/json", status.get());

@@ -176,7 +176,7 @@ public final class InferenceWorker implements AutoCloseable {
         if (port >= 0) {
             try {
                 health = new HealthServer(config.getString(WorkerConfig.METRICS_HOST), port, registry::scrape,
-                        this::ready, this::status);
+                        this::live, this::ready, this::status);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot serve metrics on port " + port, e);
             }
@@ -334,6 +334,11 @@ public final class InferenceWorker implements AutoCloseable {
                 log.error("refreshing model {} failed", pipeline.model(), e);
             }
         }
+    }
+
+    /** Live unless a model's intake died of an error it could not handle (then nothing more is received). */
+    public boolean live() {
+        return intakes.stream().allMatch(Intake::alive);
     }
 
     /** Ready when every model is loaded and each consumer holds at least one partition. */

@@ -9,6 +9,7 @@ import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Predicate;
 
 import com.github.benmanes.caffeine.cache.Cache;
@@ -161,29 +162,20 @@ public final class ModelPipeline implements AutoCloseable {
         long nowMs = System.currentTimeMillis();
         Map<VersionRuntime, List<WorkItem>> queued = new IdentityHashMap<>();
         for (Incoming incoming : records) {
-            WorkItem item = admit(incoming, nowNanos, nowMs);
-            if (item != null) {
-                queued.computeIfAbsent(runtimeOf(item), v -> new ArrayList<>()).add(item);
-            }
+            admit(incoming, nowNanos, nowMs, queued);
         }
         queued.forEach(this::enqueue);
-    }
-
-    private VersionRuntime runtimeOf(WorkItem item) {
-        return versions.getOrDefault(item.request().version(), latest);
     }
 
     private void enqueue(VersionRuntime runtime, List<WorkItem> items) {
         for (WorkItem rejected : runtime.batcher.enqueue(items)) {
             if (runtime.retired) {
-                // Switched versions between admission and queueing: unpinned requests go to the new latest.
-                VersionRuntime current = latest;
-                if (rejected.request().version() == null && current != runtime) {
-                    enqueue(current, List.of(rejected));
-                    continue;
-                }
-                fail(runtime, rejected, ErrorCode.UNAVAILABLE, "model " + model + " version " + runtime.version
-                        + " was retired; retry");
+                // Switched versions between admission and queueing: admitted again from the record, an unpinned
+                // request is prepared by (and queued for) the new latest version, a pinned one finds its version gone.
+                Map<VersionRuntime, List<WorkItem>> again = new IdentityHashMap<>();
+                admit(new Incoming(rejected.record(), rejected.handle()), System.nanoTime(),
+                        System.currentTimeMillis(), again);
+                again.forEach(this::enqueue);
             } else {
                 fail(runtime, rejected, ErrorCode.OVERLOADED, "the queue of model " + model + " is full ("
                         + runtime.settings.maxQueueSize() + " requests); retry later");
@@ -191,8 +183,20 @@ public final class ModelPipeline implements AutoCloseable {
         }
     }
 
-    /** Returns the item to queue, or null when the record was answered (or dead-lettered) already. */
-    private WorkItem admit(Incoming incoming, long nowNanos, long nowMs) {
+    /**
+     * Adds the record's work item to {@code queued} under the version that prepared it, or answers (or
+     * dead-letters) the record at once.
+     */
+    private void admit(Incoming incoming, long nowNanos, long nowMs, Map<VersionRuntime, List<WorkItem>> queued) {
+        VersionRuntime[] chosen = new VersionRuntime[1];
+        WorkItem item = admit(incoming, nowNanos, nowMs, chosen);
+        if (item != null) {
+            queued.computeIfAbsent(chosen[0], v -> new ArrayList<>()).add(item);
+        }
+    }
+
+    /** Returns the item to queue (its version in chosen[0]), or null when the record was answered already. */
+    private WorkItem admit(Incoming incoming, long nowNanos, long nowMs, VersionRuntime[] chosen) {
         ConsumerRecord<byte[], byte[]> record = incoming.record();
         String fallbackId = record.key() != null && record.key().length > 0 && record.key().length <= 256
                 ? new String(record.key(), StandardCharsets.UTF_8)
@@ -216,31 +220,41 @@ public final class ModelPipeline implements AutoCloseable {
                     "this topic serves model " + model + ", the request names " + request.model()));
             return null;
         }
-        VersionRuntime runtime = request.version() == null ? latest : versions.get(request.version());
-        if (runtime == null) {
-            reject(incoming, request.id(), request, new ProtocolException(ErrorCode.UNKNOWN_VERSION,
-                    "model " + model + " has no version " + request.version() + "; served: " + versions.keySet()));
-            return null;
-        }
-        if (envelope.expiredAt(nowMs)) {
-            runtime.meters.outcome(ErrorCode.EXPIRED.wireName());
-            responder.answer(model, record, incoming.handle(), envelope, InferenceReply.failure(request.id(), model,
-                    runtime.version, new ErrorInfo(ErrorCode.EXPIRED, "the deadline passed "
-                            + (nowMs - envelope.deadlineEpochMs()) + " ms before the worker received the request"),
-                    new Timings(0, 0, 0, workerId, false)));
-            return null;
-        }
+        VersionRuntime runtime;
         PreparedRequest prepared;
-        try {
-            prepared = runtime.model.prepare(request);
-            if (prepared.items() > runtime.settings.maxBatchSize()) {
-                throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE, "the request has " + prepared.items()
-                        + " rows; model " + model + " takes at most " + runtime.settings.maxBatchSize() + " per call");
+        while (true) {
+            runtime = request.version() == null ? latest : versions.get(request.version());
+            if (runtime == null) {
+                reject(incoming, request.id(), request, new ProtocolException(ErrorCode.UNKNOWN_VERSION,
+                        "model " + model + " has no version " + request.version() + "; served: " + versions.keySet()));
+                return null;
             }
-        } catch (ProtocolException e) {
-            reject(incoming, request.id(), request.withVersion(runtime.version), e);
+            if (envelope.expiredAt(nowMs)) {
+                runtime.meters.outcome(ErrorCode.EXPIRED.wireName());
+                responder.answer(model, record, incoming.handle(), envelope, InferenceReply.failure(request.id(),
+                        model, runtime.version, new ErrorInfo(ErrorCode.EXPIRED, "the deadline passed "
+                                + (nowMs - envelope.deadlineEpochMs()) + " ms before the worker received the request"),
+                        new Timings(0, 0, 0, workerId, false)));
+                return null;
+            }
+            // A retired version closes its model (tokenizer, session) once its queue is done; preparing on it
+            // meanwhile would use freed native memory. The read lock keeps it open for this call; one closed
+            // already sends the request to whatever now serves it.
+            runtime.inUse.readLock().lock();
+            try {
+                if (runtime.closed) {
+                    continue;
+                }
+                prepared = prepare(incoming, request, runtime);
+            } finally {
+                runtime.inUse.readLock().unlock();
+            }
+            break;
+        }
+        if (prepared == null) {
             return null;
         }
+        chosen[0] = runtime;
         if (runtime.cache != null && prepared.cacheKey() != null) {
             List<Output> cached = runtime.cache.getIfPresent(prepared.cacheKey());
             runtime.meters.cache(cached != null);
@@ -255,6 +269,21 @@ public final class ModelPipeline implements AutoCloseable {
                 ? deadlineNanos(nowNanos, envelope.deadlineEpochMs() - nowMs) : Long.MAX_VALUE;
         return new WorkItem(record, incoming.handle(), envelope, request.withVersion(runtime.version), prepared,
                 nowNanos, deadlineNanos, envelope.priority());
+    }
+
+    /** Validates and tokenizes (or checks tensors) on the version's model; null when the request was refused. */
+    private PreparedRequest prepare(Incoming incoming, InferenceRequest request, VersionRuntime runtime) {
+        try {
+            PreparedRequest prepared = runtime.model.prepare(request);
+            if (prepared.items() > runtime.settings.maxBatchSize()) {
+                throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE, "the request has " + prepared.items()
+                        + " rows; model " + model + " takes at most " + runtime.settings.maxBatchSize() + " per call");
+            }
+            return prepared;
+        } catch (ProtocolException e) {
+            reject(incoming, request.id(), request.withVersion(runtime.version), e);
+            return null;
+        }
     }
 
     /** A far deadline (Long.MAX_VALUE ms, a natural "never") saturates instead of overflowing into the past. */
@@ -329,6 +358,9 @@ public final class ModelPipeline implements AutoCloseable {
         final Cache<Object, List<Output>> cache;
         final WorkerMetrics.VersionMeters meters;
         volatile boolean retired;
+        /** Set, under the write lock, when the model is closed; preparing checks it under the read lock. */
+        volatile boolean closed;
+        final ReentrantReadWriteLock inUse = new ReentrantReadWriteLock();
 
         VersionRuntime(LoadedModel model, BatchSettings settings, long cacheEntries) {
             this.model = model;
@@ -432,7 +464,13 @@ public final class ModelPipeline implements AutoCloseable {
             retired = true;
             Thread retiring = new Thread(() -> {
                 drain(timeoutMs);
-                model.close();
+                inUse.writeLock().lock();
+                try {
+                    closed = true;
+                    model.close();
+                } finally {
+                    inUse.writeLock().unlock();
+                }
                 metrics.registry().find("kinfer.queue.depth").tags(meters.tags()).meters()
                         .forEach(metrics.registry()::remove);
                 log.info("model {} version {} retired", ModelPipeline.this.model, version);

@@ -4,6 +4,8 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
 
 import io.kinfer.protocol.ErrorCode;
 import io.kinfer.protocol.ErrorInfo;
@@ -28,6 +30,12 @@ final class Responder {
 
     private final ReplySender sender;
     private final WorkerMetrics metrics;
+    /** Where a failed reply's follow-up (an error reply, a dead letter) is sent from: rare, so one thread. */
+    private final Executor failures = Executors.newSingleThreadExecutor(runnable -> {
+        Thread thread = new Thread(runnable, "kinfer-reply-failures");
+        thread.setDaemon(true);
+        return thread;
+    });
 
     Responder(ReplySender sender, WorkerMetrics metrics) {
         this.sender = sender;
@@ -40,29 +48,36 @@ final class Responder {
         sender.reply(to, reply, record.headers()).whenComplete((ok, error) -> {
             if (error == null) {
                 handle.answered();
-                return;
-            }
-            Throwable cause = unwrap(error);
-            if (cause instanceof ReplySender.ReplyTooLargeException || cause instanceof RecordTooLargeException
-                    || cause instanceof RecordBatchTooLargeException) {
-                // Sending it again would fail again: the caller gets a short error reply saying why.
-                log.warn("reply to {} for {}-{}@{} too large: {}", to.replyTopic(), record.topic(), record.partition(),
-                        record.offset(), cause.getMessage());
-                reject(model, record, handle, Optional.of(to), InferenceReply.failure(reply.id(), reply.model(),
-                        reply.version(), new ErrorInfo(ErrorCode.INTERNAL, cause.getMessage()
-                                + "; raise kafka.producer.max.request.size (and the reply topic's max.message.bytes)"
-                                + " or send fewer rows per request"), reply.timings()), ReplySender.REPLY_TOO_LARGE);
-            } else if (cause instanceof ReplySender.UndeliverableReplyException) {
-                metrics.deadLetter(model, ReplySender.REPLY_UNDELIVERABLE);
-                sender.deadLetter(record, ReplySender.REPLY_UNDELIVERABLE, cause.getMessage())
-                        .whenComplete((dlqOk, dlqError) -> finishDeadLetter(model, handle, dlqError));
             } else {
-                metrics.replyFailed(model);
-                log.warn("reply to {} for {}-{}@{} failed, left for redelivery: {}", to.replyTopic(), record.topic(),
-                        record.partition(), record.offset(), cause.toString());
-                handle.abandoned();
+                // Kafka's callbacks run on its I/O thread: a follow-up send there could block it (a full buffer)
+                // while only it can drain the buffer.
+                failures.execute(() -> replyFailed(model, record, handle, to, reply, error));
             }
         });
+    }
+
+    private void replyFailed(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
+                             RequestEnvelope to, InferenceReply reply, Throwable error) {
+        Throwable cause = unwrap(error);
+        if (cause instanceof ReplySender.ReplyTooLargeException || cause instanceof RecordTooLargeException
+                || cause instanceof RecordBatchTooLargeException) {
+            // Sending it again would fail again: the caller gets a short error reply saying why.
+            log.warn("reply to {} for {}-{}@{} too large: {}", to.replyTopic(), record.topic(), record.partition(),
+                    record.offset(), cause.getMessage());
+            reject(model, record, handle, Optional.of(to), InferenceReply.failure(reply.id(), reply.model(),
+                    reply.version(), new ErrorInfo(ErrorCode.INTERNAL, cause.getMessage()
+                            + "; raise kafka.producer.max.request.size (and the reply topic's max.message.bytes)"
+                            + " or send fewer rows per request"), reply.timings()), ReplySender.REPLY_TOO_LARGE);
+        } else if (cause instanceof ReplySender.UndeliverableReplyException) {
+            metrics.deadLetter(model, ReplySender.REPLY_UNDELIVERABLE);
+            sender.deadLetter(record, ReplySender.REPLY_UNDELIVERABLE, cause.getMessage())
+                    .whenComplete((dlqOk, dlqError) -> finishDeadLetter(model, handle, dlqError));
+        } else {
+            metrics.replyFailed(model);
+            log.warn("reply to {} for {}-{}@{} failed, left for redelivery: {}", to.replyTopic(), record.topic(),
+                    record.partition(), record.offset(), cause.toString());
+            handle.abandoned();
+        }
     }
 
     /** An invalid record: an error reply where an address exists, and always a dead letter. */

@@ -20,7 +20,8 @@ class HealthServerTest {
     @Test
     void answersMetricsLivenessReadinessAndUnknownPaths() throws Exception {
         AtomicBoolean ready = new AtomicBoolean(false);
-        try (HealthServer server = new HealthServer("127.0.0.1", 0, () -> "kinfer_up 1\n", ready::get,
+        AtomicBoolean live = new AtomicBoolean(true);
+        try (HealthServer server = new HealthServer("127.0.0.1", 0, () -> "kinfer_up 1\n", live::get, ready::get,
                 () -> "{\"ready\":" + ready.get() + "}")) {
             String base = "http://127.0.0.1:" + server.port();
 
@@ -31,6 +32,9 @@ class HealthServerTest {
             assertThat(metrics.body()).isEqualTo("kinfer_up 1\n");
 
             assertThat(get(base + "/health/live").body()).isEqualTo("{\"live\":true}");
+            live.set(false);
+            assertThat(get(base + "/health/live").statusCode()).isEqualTo(503);
+            assertThat(get(base + "/health/live").body()).isEqualTo("{\"live\":false}");
 
             HttpResponse<String> notReady = get(base + "/health/ready");
             assertThat(notReady.statusCode()).isEqualTo(503);
@@ -51,7 +55,7 @@ class HealthServerTest {
         // With Nagle on, the JDK's server made every answer on a kept-alive connection wait for the client's delayed
         // ACK (44-52 ms, measured in docs/PERFORMANCE.md). The switch is a JDK property read when the first server
         // is made, so the check is that the property is set by then.
-        try (HealthServer server = new HealthServer("127.0.0.1", 0, () -> "", () -> true, () -> "{}")) {
+        try (HealthServer server = new HealthServer("127.0.0.1", 0, () -> "", () -> true, () -> true, () -> "{}")) {
             assertThat(System.getProperty("sun.net.httpserver.nodelay")).isEqualTo("true");
             assertThat(get("http://127.0.0.1:" + server.port() + "/health/live").statusCode()).isEqualTo(200);
         }

@@ -51,6 +51,8 @@ public final class ConsumerGroupIntake implements Intake {
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile boolean running = true;
     private volatile boolean crashed;
+    /** The consumer thread died of an unexpected error. */
+    private volatile boolean failed;
     /** Set once the shutdown drained and committed: the revocation that close() triggers has nothing left to do. */
     private volatile boolean drained;
     private volatile boolean assigned;
@@ -104,7 +106,12 @@ public final class ConsumerGroupIntake implements Intake {
     /** Whether the consumer holds at least one partition (the worker's readiness). */
     @Override
     public boolean ready() {
-        return assigned;
+        return assigned && !failed;
+    }
+
+    @Override
+    public boolean alive() {
+        return !failed;
     }
 
     /** Records behind the log end over this consumer's partitions, as of the last poll. */
@@ -139,8 +146,9 @@ public final class ConsumerGroupIntake implements Intake {
             }
         } catch (WakeupException e) {
             // close() woke us up: fall through to the drain.
-        } catch (RuntimeException e) {
-            log.error("consumer of {} failed; stopping this intake", topic, e);
+        } catch (RuntimeException | Error e) {
+            failed = true;
+            log.error("consumer of {} failed; stopping this intake (the worker reports itself not live)", topic, e);
         } finally {
             shutdown();
             stopped.countDown();
@@ -290,6 +298,10 @@ public final class ConsumerGroupIntake implements Intake {
     private final class Rebalance implements ConsumerRebalanceListener {
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+            if (paused && !partitions.isEmpty()) {
+                // Taken while the queue is full: they wait like the others, or they would fill it past its bound.
+                consumer.pause(partitions);
+            }
             assigned = !consumer.assignment().isEmpty();
             if (!partitions.isEmpty()) {
                 log.info("{}: assigned {} (now holds {})", topic, partitions, sorted(consumer.assignment()));

@@ -11,6 +11,12 @@ public interface Intake extends AutoCloseable {
     boolean ready();
 
     /**
+     * False once a consumer thread died of an error it could not handle: the intake receives nothing more, so the
+     * worker is neither ready nor live (an orchestrator restarts it) instead of looking healthy while idle.
+     */
+    boolean alive();
+
+    /**
      * Records behind the log end on what this intake reads: this member's partitions in a consumer group; in a share
      * group, the whole group's backlog (the same figure on every member, so aggregate it with max, not sum).
      */

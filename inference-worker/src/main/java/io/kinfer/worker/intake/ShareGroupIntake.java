@@ -46,6 +46,8 @@ public final class ShareGroupIntake implements Intake {
     private final long drainTimeoutMs;
     private final AtomicInteger inFlight = new AtomicInteger();
     private volatile boolean running = true;
+    /** A member's thread died of an unexpected error. */
+    private volatile boolean failed;
     private volatile boolean crashed;
     private volatile boolean polled;
 
@@ -88,7 +90,12 @@ public final class ShareGroupIntake implements Intake {
 
     @Override
     public boolean ready() {
-        return polled && running;
+        return polled && running && !failed;
+    }
+
+    @Override
+    public boolean alive() {
+        return !failed;
     }
 
     /** The group's backlog as the broker last reported it (see {@link #refreshLag}); the same on every member. */
@@ -195,9 +202,11 @@ public final class ShareGroupIntake implements Intake {
                 // crash(): leave everything unacknowledged; the locks expire and the broker redelivers
                 Thread.currentThread().interrupt();
                 return;
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | Error e) {
                 if (!crashed) {
-                    log.error("share consumer of {} failed; stopping it", topic, e);
+                    failed = true;
+                    log.error("share consumer of {} failed; stopping it (the worker reports itself not live)",
+                            topic, e);
                 }
             } finally {
                 if (crashed) {

@@ -50,6 +50,8 @@ public final class TransactionalIntake implements Intake {
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final AtomicInteger inFlight = new AtomicInteger();
     private volatile boolean running = true;
+    /** The consumer thread died of an unexpected error, or its producer can no longer commit. */
+    private volatile boolean failed;
     private volatile boolean crashed;
     private volatile boolean assigned;
     private volatile long lag;
@@ -77,7 +79,12 @@ public final class TransactionalIntake implements Intake {
 
     @Override
     public boolean ready() {
-        return assigned;
+        return assigned && !failed;
+    }
+
+    @Override
+    public boolean alive() {
+        return !failed;
     }
 
     @Override
@@ -115,9 +122,11 @@ public final class TransactionalIntake implements Intake {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ProducerFencedException | OutOfOrderSequenceException | AuthorizationException e) {
+            failed = true;
             log.error("{}: transactional producer can no longer commit ({}); stopping this intake", topic, e.toString());
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             if (!crashed) {
+                failed = true;
                 log.error("exactly-once intake of {} failed; stopping it", topic, e);
             }
         } finally {

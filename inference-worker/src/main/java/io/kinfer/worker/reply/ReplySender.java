@@ -78,6 +78,14 @@ public final class ReplySender {
                     + " bytes, over the worker's max.request.size of " + maxRecordBytes + " bytes"));
         }
         return topics.check(to.replyTopic()).thenCompose(state -> {
+            if (state.exists() && to.replyPartition() >= state.partitions()) {
+                // Partitions may have been added since the count was remembered (a shared reply topic grown for
+                // a new gateway instance): look once more before calling the partition undeliverable.
+                topics.forget(to.replyTopic());
+                return topics.check(to.replyTopic());
+            }
+            return CompletableFuture.completedFuture(state);
+        }).thenCompose(state -> {
             if (state.missing()) {
                 return CompletableFuture.failedFuture(new UndeliverableReplyException(
                         "reply topic " + to.replyTopic() + " does not exist"));

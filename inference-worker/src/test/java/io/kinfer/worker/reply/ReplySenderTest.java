@@ -71,6 +71,21 @@ class ReplySenderTest {
     }
 
     @Test
+    void aPartitionAddedAfterTheCountWasRememberedIsFound() {
+        topics.put("growing", 1);
+        sender.reply(new RequestEnvelope("c1", "growing", 0, 0, 0),
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null);
+        topics.put("growing", 3);
+
+        var toNewPartition = sender.reply(new RequestEnvelope("c2", "growing", 2, 0, 0),
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+
+        assertThat(toNewPartition).isNotCompletedExceptionally();
+        assertThat(producer.history()).hasSize(2);
+        assertThat(producer.history().get(1).partition()).isEqualTo(2);
+    }
+
+    @Test
     void aTopicKafkaCouldNotLookUpIsRetriedNotDeadLettered() {
         var missing = sender.reply(new RequestEnvelope("c", "nope", -1, 0, 0),
                 InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
