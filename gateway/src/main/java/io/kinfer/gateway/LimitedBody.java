@@ -3,6 +3,7 @@ package io.kinfer.gateway;
 import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.ext.web.RoutingContext;
 
 /**
@@ -42,8 +43,9 @@ final class LimitedBody implements Handler<RoutingContext> {
                 return;
             }
         }
-        if ("100-continue".equalsIgnoreCase(request.getHeader("Expect"))) {
+        if (request.version() == HttpVersion.HTTP_1_1 && "100-continue".equalsIgnoreCase(request.getHeader("Expect"))) {
             // curl asks before sending a body over 1 KB and, unanswered, waits a second before sending it anyway.
+            // (HTTP/1.0 has no 100 Continue; HTTP/2 streams need none.)
             ctx.response().writeContinue();
         }
         Buffer body = Buffer.buffer();

@@ -29,6 +29,7 @@ import io.kinfer.worker.model.ModelException;
 import io.kinfer.worker.model.ModelRepository;
 import io.kinfer.worker.reply.ReplySender;
 import io.kinfer.worker.reply.TopicChecker;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
@@ -171,6 +172,9 @@ public final class InferenceWorker implements AutoCloseable {
             metrics.gauge("kinfer.consumer.lag", "Records behind the log end on this worker's partitions", tags,
                     intake::lag);
             metrics.gauge("kinfer.requests.inflight", "Records received and not yet answered", tags, intake::inFlight);
+            FunctionCounter.builder("kinfer.records.refetched", intake, Intake::refetched).tags(tags)
+                    .description("Times a partition was fetched again from a record whose reply Kafka did not take")
+                    .register(registry);
         }
         int port = config.getInt(WorkerConfig.METRICS_PORT);
         if (port >= 0) {

@@ -169,9 +169,12 @@ public final class ModelPipeline implements AutoCloseable {
 
     private void enqueue(VersionRuntime runtime, List<WorkItem> items) {
         for (WorkItem rejected : runtime.batcher.enqueue(items)) {
-            if (runtime.retired) {
-                // Switched versions between admission and queueing: admitted again from the record, an unpinned
-                // request is prepared by (and queued for) the new latest version, a pinned one finds its version gone.
+            if (runtime.retired && rejected.pinned()) {
+                fail(runtime, rejected, ErrorCode.UNAVAILABLE, "model " + model + " version " + runtime.version
+                        + " was retired; retry");
+            } else if (runtime.retired) {
+                // Switched versions between admission and queueing: admitted again from the record, the request
+                // is prepared by (and queued for) the new latest version, not sent there with the old one's tokens.
                 Map<VersionRuntime, List<WorkItem>> again = new IdentityHashMap<>();
                 admit(new Incoming(rejected.record(), rejected.handle()), System.nanoTime(),
                         System.currentTimeMillis(), again);
@@ -221,7 +224,7 @@ public final class ModelPipeline implements AutoCloseable {
             return null;
         }
         VersionRuntime runtime;
-        PreparedRequest prepared;
+        PreparedRequest prepared = null;
         while (true) {
             runtime = request.version() == null ? latest : versions.get(request.version());
             if (runtime == null) {
@@ -240,19 +243,29 @@ public final class ModelPipeline implements AutoCloseable {
             // A retired version closes its model (tokenizer, session) once its queue is done; preparing on it
             // meanwhile would use freed native memory. The read lock keeps it open for this call; one closed
             // already sends the request to whatever now serves it.
+            ProtocolException refused = null;
             runtime.inUse.readLock().lock();
             try {
                 if (runtime.closed) {
                     continue;
                 }
-                prepared = prepare(incoming, request, runtime);
+                prepared = runtime.model.prepare(request);
+                if (prepared.items() > runtime.settings.maxBatchSize()) {
+                    refused = new ProtocolException(ErrorCode.INPUT_TOO_LARGE, "the request has " + prepared.items()
+                            + " rows; model " + model + " takes at most " + runtime.settings.maxBatchSize()
+                            + " per call");
+                }
+            } catch (ProtocolException e) {
+                refused = e;
             } finally {
                 runtime.inUse.readLock().unlock();
             }
+            if (refused != null) {
+                // Answered outside the lock: the reply and the dead letter may wait on Kafka.
+                reject(incoming, request.id(), request.withVersion(runtime.version), refused);
+                return null;
+            }
             break;
-        }
-        if (prepared == null) {
-            return null;
         }
         chosen[0] = runtime;
         if (runtime.cache != null && prepared.cacheKey() != null) {
@@ -267,23 +280,8 @@ public final class ModelPipeline implements AutoCloseable {
         }
         long deadlineNanos = envelope.hasDeadline()
                 ? deadlineNanos(nowNanos, envelope.deadlineEpochMs() - nowMs) : Long.MAX_VALUE;
-        return new WorkItem(record, incoming.handle(), envelope, request.withVersion(runtime.version), prepared,
-                nowNanos, deadlineNanos, envelope.priority());
-    }
-
-    /** Validates and tokenizes (or checks tensors) on the version's model; null when the request was refused. */
-    private PreparedRequest prepare(Incoming incoming, InferenceRequest request, VersionRuntime runtime) {
-        try {
-            PreparedRequest prepared = runtime.model.prepare(request);
-            if (prepared.items() > runtime.settings.maxBatchSize()) {
-                throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE, "the request has " + prepared.items()
-                        + " rows; model " + model + " takes at most " + runtime.settings.maxBatchSize() + " per call");
-            }
-            return prepared;
-        } catch (ProtocolException e) {
-            reject(incoming, request.id(), request.withVersion(runtime.version), e);
-            return null;
-        }
+        return new WorkItem(record, incoming.handle(), envelope, request.withVersion(runtime.version),
+                request.version() != null, prepared, nowNanos, deadlineNanos, envelope.priority());
     }
 
     /** A far deadline (Long.MAX_VALUE ms, a natural "never") saturates instead of overflowing into the past. */
@@ -379,22 +377,22 @@ public final class ModelPipeline implements AutoCloseable {
 
         @Override
         public void run(List<WorkItem> batch) {
-            int answered = 0;
+            int[] answered = {0};
             try {
-                answered = runAndAnswer(batch);
+                runAndAnswer(batch, answered);
             } catch (Throwable e) {
                 // Whatever broke (an OutOfMemoryError on a large batch, a bug in splitting outputs), every request
                 // not yet answered gets an error reply: none is left waiting for a redelivery that never comes.
                 log.error("model {} version {}: a batch of {} requests failed", ModelPipeline.this.model, version,
                         batch.size(), e);
-                for (WorkItem item : batch.subList(answered, batch.size())) {
+                for (WorkItem item : batch.subList(answered[0], batch.size())) {
                     failOrAbandon(item);
                 }
             }
         }
 
-        /** Computes and answers the batch; returns how many requests it answered. */
-        private int runAndAnswer(List<WorkItem> batch) {
+        /** Computes and answers the batch, counting in answered[0] the requests answered so far. */
+        private void runAndAnswer(List<WorkItem> batch, int[] answered) {
             long started = System.nanoTime();
             List<PreparedRequest> prepared = new ArrayList<>(batch.size());
             int rows = 0;
@@ -403,6 +401,8 @@ public final class ModelPipeline implements AutoCloseable {
                 rows += item.items();
             }
             List<List<Output>> outputs;
+            // Held while computing too: retiring closes the model only once no batch runs on it.
+            inUse.readLock().lock();
             try {
                 outputs = model.infer(prepared);
             } catch (ModelException | RuntimeException e) {
@@ -410,8 +410,11 @@ public final class ModelPipeline implements AutoCloseable {
                         e.getMessage());
                 for (WorkItem item : batch) {
                     fail(this, item, ErrorCode.INTERNAL, "the model failed on this batch");
+                    answered[0]++;
                 }
-                return batch.size();
+                return;
+            } finally {
+                inUse.readLock().unlock();
             }
             long took = System.nanoTime() - started;
             meters.batch(rows, took);
@@ -427,8 +430,8 @@ public final class ModelPipeline implements AutoCloseable {
                 responder.answer(ModelPipeline.this.model, item.record(), item.handle(), item.envelope(),
                         InferenceReply.success(item.request().id(), ModelPipeline.this.model, version, outputs.get(i),
                                 new Timings(waited / 1e6, inferenceMs, rows, workerId, false)));
+                answered[0]++;
             }
-            return batch.size();
         }
 
         private void failOrAbandon(WorkItem item) {

@@ -14,6 +14,7 @@ import io.kinfer.protocol.RequestEnvelope;
 import io.kinfer.worker.intake.RecordHandle;
 import io.kinfer.worker.reply.ReplySender;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.errors.RecordBatchTooLargeException;
 import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.slf4j.Logger;
@@ -30,8 +31,11 @@ final class Responder {
 
     private final ReplySender sender;
     private final WorkerMetrics metrics;
-    /** Where a failed reply's follow-up (an error reply, a dead letter) is sent from: rare, so one thread. */
-    private final Executor failures = Executors.newSingleThreadExecutor(runnable -> {
+    /**
+     * Where a failed reply's follow-up (an error reply, a dead letter) is sent from: rare, so one daemon thread for
+     * the whole JVM, which needs no closing however many workers it starts.
+     */
+    private static final Executor FAILURES = Executors.newSingleThreadExecutor(runnable -> {
         Thread thread = new Thread(runnable, "kinfer-reply-failures");
         thread.setDaemon(true);
         return thread;
@@ -51,7 +55,7 @@ final class Responder {
             } else {
                 // Kafka's callbacks run on its I/O thread: a follow-up send there could block it (a full buffer)
                 // while only it can drain the buffer.
-                failures.execute(() -> replyFailed(model, record, handle, to, reply, error));
+                FAILURES.execute(() -> replyFailed(model, record, handle, to, reply, error));
             }
         });
     }
@@ -68,7 +72,7 @@ final class Responder {
                     reply.version(), new ErrorInfo(ErrorCode.INTERNAL, cause.getMessage()
                             + "; raise kafka.producer.max.request.size (and the reply topic's max.message.bytes)"
                             + " or send fewer rows per request"), reply.timings()), ReplySender.REPLY_TOO_LARGE);
-        } else if (cause instanceof ReplySender.UndeliverableReplyException) {
+        } else if (cause instanceof ReplySender.UndeliverableReplyException || cause instanceof AuthorizationException) {
             metrics.deadLetter(model, ReplySender.REPLY_UNDELIVERABLE);
             sender.deadLetter(record, ReplySender.REPLY_UNDELIVERABLE, cause.getMessage())
                     .whenComplete((dlqOk, dlqError) -> finishDeadLetter(model, handle, dlqError));

@@ -60,6 +60,8 @@ class ReplyRetryTest {
                 kafka.startBroker(1);
                 await().atMost(Duration.ofSeconds(60)).until(() -> replies.reply("c1") != null);
                 assertThat(replies.reply("c1").isSuccess()).isTrue();
+                // Fetched again by this consumer, not by a rebalance.
+                assertThat(worker.scrape()).containsPattern("kinfer_records_refetched_total\\{[^}]*\\} [1-9]");
                 await().atMost(Duration.ofSeconds(30)).until(() -> committed(kafka, requests) == end(kafka, requests));
             }
         }

@@ -62,7 +62,7 @@ class ReplyConsumerRecoveryTest {
                 assertThatThrownBy(held::get).hasCauseInstanceOf(InferenceException.KafkaUnavailable.class)
                         .hasMessageContaining("reply consumer failed");
                 assertThat(client.ready()).isFalse();
-                assertThat(client.inFlight()).isZero();
+                await().atMost(Duration.ofSeconds(10)).until(() -> client.inFlight() == 0);
                 var refused = client.request(echo("a2"));
                 assertThat(refused).isCompletedExceptionally();
                 assertThatThrownBy(refused::get).hasCauseInstanceOf(InferenceException.KafkaUnavailable.class);

@@ -11,6 +11,7 @@ import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 import io.kinfer.worker.ModelPipeline;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -39,6 +40,8 @@ public final class ConsumerGroupIntake implements Intake {
 
     private static final Logger log = LoggerFactory.getLogger(ConsumerGroupIntake.class);
     private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
+    private static final long MIN_REWIND_BACKOFF_MS = 1_000;
+    private static final long MAX_REWIND_BACKOFF_MS = 30_000;
 
     private final ModelPipeline pipeline;
     private final KafkaConsumer<byte[], byte[]> consumer;
@@ -60,6 +63,9 @@ public final class ConsumerGroupIntake implements Intake {
     private boolean paused;
     /** Partitions paused until their records in flight are done, to be fetched again from an abandoned one. */
     private final Set<TopicPartition> rewinding = new HashSet<>();
+    /** Per partition, the offset last fetched again, the pause before doing so again, and when that pause ends. */
+    private final Map<TopicPartition, long[]> rewindBackoff = new HashMap<>();
+    private final AtomicLong refetched = new AtomicLong();
     private long lastCommitMs;
 
     public ConsumerGroupIntake(ModelPipeline pipeline, String topic, String groupId, String clientId,
@@ -126,6 +132,12 @@ public final class ConsumerGroupIntake implements Intake {
         return tracker.pending();
     }
 
+    /** How often a partition was fetched again from a record whose reply failed. */
+    @Override
+    public long refetched() {
+        return refetched.get();
+    }
+
     private void run() {
         try {
             consumer.subscribe(List.of(topic), new Rebalance());
@@ -184,12 +196,23 @@ public final class ConsumerGroupIntake implements Intake {
                 continue; // seeking now would deliver records still being computed a second time
             }
             OptionalLong from = tracker.lowestPending(partition);
+            long now = System.nanoTime();
+            long[] backoff = rewindBackoff.get(partition);
+            if (from.isPresent() && backoff != null && backoff[0] == from.getAsLong() && now < backoff[2]) {
+                continue; // the same record failed again: wait before computing it (and those after it) again
+            }
             tracker.forget(List.of(partition));
             rewinding.remove(partition);
             if (from.isPresent()) {
+                // A reply that fails fast would otherwise recompute the partition's tail in a tight loop.
+                long pauseMs = backoff != null && backoff[0] == from.getAsLong()
+                        ? Math.min(backoff[1] * 2, MAX_REWIND_BACKOFF_MS) : MIN_REWIND_BACKOFF_MS;
+                rewindBackoff.put(partition, new long[] {from.getAsLong(), pauseMs,
+                        now + TimeUnit.MILLISECONDS.toNanos(pauseMs)});
                 consumer.seek(partition, from.getAsLong());
-                log.warn("{}: fetching {} again from offset {}, left unanswered (its reply failed)", topic,
-                        partition, from.getAsLong());
+                refetched.incrementAndGet();
+                log.warn("{}: fetching {} again from offset {}, left unanswered (its reply failed); if it fails "
+                        + "again, the next try waits {} ms", topic, partition, from.getAsLong(), pauseMs);
             }
             if (!paused) {
                 consumer.resume(List.of(partition));
@@ -315,6 +338,7 @@ public final class ConsumerGroupIntake implements Intake {
             }
             Set<TopicPartition> revoked = new HashSet<>(partitions);
             rewinding.removeAll(revoked);
+            rewindBackoff.keySet().removeAll(revoked);
             if (crashed || drained) {
                 tracker.forget(revoked);
                 return;
@@ -345,6 +369,7 @@ public final class ConsumerGroupIntake implements Intake {
         public void onPartitionsLost(Collection<TopicPartition> partitions) {
             Set<TopicPartition> lost = new HashSet<>(partitions);
             rewinding.removeAll(lost);
+            rewindBackoff.keySet().removeAll(lost);
             pipeline.abandonQueued(r -> lost.contains(new TopicPartition(r.topic(), r.partition())));
             tracker.forget(lost);
             assigned = false;

@@ -29,6 +29,11 @@ public interface Intake extends AutoCloseable {
     /** Records received and not yet finished. */
     int inFlight();
 
+    /** Times a partition was fetched again from a record whose reply Kafka did not take (consumer groups). */
+    default long refetched() {
+        return 0;
+    }
+
     /** Stops at once, finishing nothing and committing nothing more, as a crash would. For tests. */
     void crash();
 

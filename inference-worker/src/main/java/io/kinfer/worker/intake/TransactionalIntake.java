@@ -52,6 +52,8 @@ public final class TransactionalIntake implements Intake {
     private volatile boolean running = true;
     /** The consumer thread died of an unexpected error, or its producer can no longer commit. */
     private volatile boolean failed;
+    /** Its producer was fenced or refused: it stops receiving, but a restart would not help. */
+    private volatile boolean fenced;
     private volatile boolean crashed;
     private volatile boolean assigned;
     private volatile long lag;
@@ -79,7 +81,7 @@ public final class TransactionalIntake implements Intake {
 
     @Override
     public boolean ready() {
-        return assigned && !failed;
+        return assigned && !failed && !fenced;
     }
 
     @Override
@@ -122,7 +124,9 @@ public final class TransactionalIntake implements Intake {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ProducerFencedException | OutOfOrderSequenceException | AuthorizationException e) {
-            failed = true;
+            // Unready but still live: a fenced worker is a zombie whose id another took; restarting it would only
+            // fence that one in turn.
+            fenced = true;
             log.error("{}: transactional producer can no longer commit ({}); stopping this intake", topic, e.toString());
         } catch (RuntimeException | Error e) {
             if (!crashed) {

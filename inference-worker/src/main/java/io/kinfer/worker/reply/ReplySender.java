@@ -4,6 +4,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 
 import io.kinfer.protocol.ErrorCode;
 import io.kinfer.protocol.InferenceReply;
@@ -41,6 +43,9 @@ public final class ReplySender {
     private final String deadLetterTopic;
     private final String workerId;
     private final int maxRecordBytes;
+    /** When each topic's partition count was last looked up again for a partition beyond it. */
+    private final ConcurrentHashMap<String, Long> lastRecheck = new ConcurrentHashMap<>();
+    private static final long RECHECK_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(5);
 
     /** maxRecordBytes: the producer's max.request.size; larger replies are refused here, before Kafka sees them. */
     public ReplySender(Producer<byte[], byte[]> producer, JsonCodec codec, TopicChecker topics,
@@ -78,9 +83,10 @@ public final class ReplySender {
                     + " bytes, over the worker's max.request.size of " + maxRecordBytes + " bytes"));
         }
         return topics.check(to.replyTopic()).thenCompose(state -> {
-            if (state.exists() && to.replyPartition() >= state.partitions()) {
+            if (state.exists() && to.replyPartition() >= state.partitions() && recheckDue(to.replyTopic())) {
                 // Partitions may have been added since the count was remembered (a shared reply topic grown for
-                // a new gateway instance): look once more before calling the partition undeliverable.
+                // a new gateway instance): look once more before calling the partition undeliverable; at most
+                // once per topic every few seconds, so bogus partition headers cannot flood the Admin client.
                 topics.forget(to.replyTopic());
                 return topics.check(to.replyTopic());
             }
@@ -161,7 +167,17 @@ public final class ReplySender {
         return acked;
     }
 
-    /** A reply that no retry can deliver: its topic or partition does not exist. */
+    private boolean recheckDue(String topic) {
+        long now = System.nanoTime();
+        Long last = lastRecheck.get(topic);
+        if (last != null && now - last < RECHECK_INTERVAL_NANOS) {
+            return false;
+        }
+        lastRecheck.put(topic, now);
+        return true;
+    }
+
+    /** An upper bound of the bytes a record takes in a produce request, as the producer checks it. */
     private static long estimatedSize(byte[] key, byte[] value, Headers headers) {
         long size = RECORD_OVERHEAD + key.length + value.length;
         for (Header header : headers) {
@@ -179,6 +195,7 @@ public final class ReplySender {
         }
     }
 
+    /** A reply that no retry can deliver: its topic or partition does not exist. */
     public static final class UndeliverableReplyException extends RuntimeException {
         private static final long serialVersionUID = 1L;
 
