@@ -66,10 +66,15 @@ class ConfigLoaderTest {
         Map<String, Object> redacted = Redaction.redact(Map.of(
                 "kafka.sasl.jaas.config", "PlainLoginModule required password=\"x\";",
                 "gateway.api.keys", "k1,k2",
+                "kafka.sasl.oauthbearer.assertion.private.key.passphrase", "p",
+                // A PASSWORD-typed Kafka setting whose name says nothing secret.
+                "kafka.consumer.ssl.truststore.certificates", "-----BEGIN CERTIFICATE-----",
                 "batch.max.size", 8));
 
         assertThat(redacted).containsEntry("kafka.sasl.jaas.config", "[hidden]")
                 .containsEntry("gateway.api.keys", "[hidden]")
+                .containsEntry("kafka.sasl.oauthbearer.assertion.private.key.passphrase", "[hidden]")
+                .containsEntry("kafka.consumer.ssl.truststore.certificates", "[hidden]")
                 .containsEntry("batch.max.size", 8);
     }
 

@@ -45,14 +45,25 @@ final class LoadRunner {
     private final Target target;
     private final Corpus corpus;
     private final Progress progress;
+    private final Duration callTimeout;
 
     LoadRunner(Target target, Corpus corpus, Progress progress) {
+        this(target, corpus, progress, Duration.ofSeconds(30));
+    }
+
+    /** callTimeout: the target's per-call timeout; calls of the window still unanswered after it count as timeouts. */
+    LoadRunner(Target target, Corpus corpus, Progress progress, Duration callTimeout) {
         this.target = target;
         this.corpus = corpus;
         this.progress = progress;
+        this.callTimeout = callTimeout;
     }
 
-    /** The shared state of one run: what the callbacks record into. */
+    /**
+     * The shared state of one run: what the callbacks record into. A call belongs to the measured window when it
+     * starts (or, open loop, is planned) inside it, however late it ends: the slowest calls are the ones still
+     * running when the window closes, and dropping them would hide exactly the tail and the timeouts.
+     */
     private static final class Measurement {
         final LatencyRecorder latency = new LatencyRecorder();
         final LatencyRecorder queue = new LatencyRecorder();
@@ -63,19 +74,40 @@ final class LoadRunner {
         final LongAdder items = new LongAdder();
         final LongAdder cached = new LongAdder();
         final AtomicLong intervalFailures = new AtomicLong();
+        /** The window's calls not yet answered, by call number: settled once, by their answer or the final count. */
+        final Map<Long, Boolean> outstanding = new ConcurrentHashMap<>();
+        final AtomicLong callNumbers = new AtomicLong();
+        final long measureFrom;
+        final long end;
         volatile boolean measuring;
 
-        void record(long latencyNanos, Target.Outcome outcome) {
-            if (!measuring) {
-                return;
+        Measurement(long measureFrom, long end) {
+            this.measureFrom = measureFrom;
+            this.end = end;
+        }
+
+        /** Registers a call starting (or planned) at startNanos; returns its number, or -1 outside the window. */
+        long started(long startNanos) {
+            if (startNanos < measureFrom || startNanos >= end) {
+                return -1;
             }
-            latency.recordNanos(latencyNanos);
+            long number = callNumbers.incrementAndGet();
+            outstanding.put(number, Boolean.TRUE);
+            return number;
+        }
+
+        void record(long call, long latencyNanos, Target.Outcome outcome) {
+            if (call < 0 || outstanding.remove(call) == null) {
+                return; // outside the window, or already counted as unanswered
+            }
             requests.increment();
             if (!outcome.ok()) {
-                failures.computeIfAbsent(outcome.failure(), k -> new LongAdder()).increment();
-                intervalFailures.incrementAndGet();
+                failed(outcome.failure(), 1);
                 return;
             }
+            // Latency percentiles are over answered calls; failures (an instant 503 as much as a 30 s timeout)
+            // are counted apart, so a rising failure rate cannot pull the percentiles down.
+            latency.recordNanos(latencyNanos);
             items.add(outcome.items());
             for (Timings timings : outcome.timings()) {
                 if (timings.cached()) {
@@ -88,16 +120,24 @@ final class LoadRunner {
             }
         }
 
-        void reset() {
-            latency.reset();
-            queue.reset();
-            inference.reset();
-            batchSizes.clear();
-            failures.clear();
-            requests.reset();
-            items.reset();
-            cached.reset();
-            intervalFailures.set(0);
+        void failed(String kind, long count) {
+            failures.computeIfAbsent(kind, k -> new LongAdder()).add(count);
+            intervalFailures.addAndGet(count);
+        }
+
+        /** Counts the window's calls still unanswered as timeouts; later answers to them change nothing. */
+        long settleUnanswered() {
+            long unanswered = 0;
+            for (Long call : outstanding.keySet()) {
+                if (outstanding.remove(call) != null) {
+                    unanswered++;
+                }
+            }
+            if (unanswered > 0) {
+                requests.add(unanswered);
+                failed("timeout", unanswered);
+            }
+            return unanswered;
         }
     }
 
@@ -107,15 +147,15 @@ final class LoadRunner {
 
     /** Runs the plan; {@code cpu}, when given, is started and stopped with the measured window. */
     PerfReport.RunResult run(Plan plan, CpuSampler cpu) throws InterruptedException {
-        Measurement m = new Measurement();
+        long start = System.nanoTime();
+        long measureFrom = start + plan.warmup().toNanos();
+        long end = measureFrom + plan.duration().toNanos();
+        Measurement m = new Measurement(measureFrom, end);
         ExecutorService callbacks = Executors.newFixedThreadPool(2, r -> {
             Thread thread = new Thread(r, "perf-users");
             thread.setDaemon(true);
             return thread;
         });
-        long start = System.nanoTime();
-        long measureFrom = start + plan.warmup().toNanos();
-        long end = measureFrom + plan.duration().toNanos();
         List<PerfReport.Interval> timeline = new ArrayList<>();
         CountDownLatch finished = new CountDownLatch(1);
         Thread generator = new Thread(() -> {
@@ -140,7 +180,6 @@ final class LoadRunner {
             LockSupport.parkNanos(Math.max(0, nextTick - System.nanoTime()));
             long now = System.nanoTime();
             if (!m.measuring && now >= measureFrom) {
-                m.reset();
                 m.measuring = true;
                 if (cpu != null) {
                     cpu.start();
@@ -170,6 +209,13 @@ final class LoadRunner {
         }
         double seconds = (System.nanoTime() - measureFrom) / 1e9;
         generator.interrupt();
+        // The window's last calls are answered (or time out at the target) after it closes; wait for them.
+        long drainDeadline = System.nanoTime() + callTimeout.toNanos()
+                + Math.max(TimeUnit.SECONDS.toNanos(1), callTimeout.toNanos() / 10);
+        while (!m.outstanding.isEmpty() && System.nanoTime() < drainDeadline) {
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+        }
+        m.settleUnanswered();
         finished.await(30, TimeUnit.SECONDS);
         callbacks.shutdownNow();
 
@@ -206,11 +252,13 @@ final class LoadRunner {
             return;
         }
         long started = System.nanoTime();
+        long call = m.started(started);
         target.call(corpus.next(plan.batchSize())).whenComplete((outcome, error) -> {
             // Timed where the answer arrives, as wrk does: the hand-off to this generator's own threads below is
             // not the system's latency. The next call goes out from those threads, never from the target's own
             // (the Kafka client's reply thread must not wait on a send).
-            m.record(System.nanoTime() - started, outcome != null ? outcome : Target.Outcome.failed("client_error"));
+            m.record(call, System.nanoTime() - started,
+                    outcome != null ? outcome : Target.Outcome.failed("client_error"));
             callbacks.execute(() -> nextCall(plan, m, end, callbacks, users));
         });
     }
@@ -231,8 +279,9 @@ final class LoadRunner {
                 throw new InterruptedException();
             }
             long intended = planned;
+            long call = m.started(intended);
             target.call(corpus.next(plan.batchSize()))
-                    .whenComplete((outcome, error) -> m.record(System.nanoTime() - intended,
+                    .whenComplete((outcome, error) -> m.record(call, System.nanoTime() - intended,
                             outcome != null ? outcome : Target.Outcome.failed("client_error")));
         }
     }

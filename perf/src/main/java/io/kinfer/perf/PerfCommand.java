@@ -152,7 +152,8 @@ public final class PerfCommand implements Runnable {
                 case "oip" -> new HttpTarget(url, model, true, timeout);
                 case "kafka" -> {
                     Map<String, Object> client = new HashMap<>(settings);
-                    client.put(KafkaClientProperties.BOOTSTRAP_SERVERS, kafka);
+                    // --set kafka.bootstrap.servers=... wins over --kafka (which always has a value), as elsewhere.
+                    client.putIfAbsent(KafkaClientProperties.BOOTSTRAP_SERVERS, kafka);
                     client.putIfAbsent("request.timeout.ms", Long.toString(timeout.toMillis()));
                     yield new KafkaTarget(client, model, timeout);
                 }
@@ -193,7 +194,7 @@ public final class PerfCommand implements Runnable {
         List<PerfReport.RunResult> runs = new ArrayList<>();
         try (Target target = options.target()) {
             Progress progress = new Progress(System.err);
-            LoadRunner runner = new LoadRunner(target, corpus, progress);
+            LoadRunner runner = new LoadRunner(target, corpus, progress, options.timeout);
             for (LoadRunner.Plan plan : plans) {
                 CpuSampler cpu = new CpuSampler();
                 PerfReport.RunResult result = runner.run(plan, cpu);
@@ -299,8 +300,7 @@ public final class PerfCommand implements Runnable {
                 plans.add(new LoadRunner.Plan("users=" + users, users, 0, poisson, batch, options.warmup,
                         options.duration));
             }
-            PerfReport report = execute(options, plans, commandLine(spec));
-            return report.runs().stream().allMatch(r -> r.requests() > 0) ? 0 : 1;
+            return exitCode(execute(options, plans, commandLine(spec)));
         }
     }
 
@@ -336,9 +336,13 @@ public final class PerfCommand implements Runnable {
                     plans.add(new LoadRunner.Plan(name, shape[0], 0, true, shape[1], options.warmup, options.duration));
                 }
             });
-            execute(options, plans, commandLine(spec));
-            return 0;
+            return exitCode(execute(options, plans, commandLine(spec)));
         }
+    }
+
+    /** 1 when a load got no answer at all (nothing sent, or every call failed): a script must not read it as a pass. */
+    static int exitCode(PerfReport report) {
+        return report.runs().stream().allMatch(r -> r.requests() > r.failures()) ? 0 : 1;
     }
 
     @Command(name = "ceiling", mixinStandardHelpOptions = true,

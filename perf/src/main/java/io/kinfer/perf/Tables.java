@@ -98,14 +98,18 @@ final class Tables {
                 .map(e -> e.getKey() + " " + e.getValue()).collect(Collectors.joining(", ")) + ")";
     }
 
-    private static double meanBatch(Map<Integer, Long> sizes) {
-        long count = 0;
-        long total = 0;
+    /**
+     * Texts per model call, as Triton counts it (inferences / executions). {@code sizes} counts replies by the size
+     * of the batch they were in, so a batch of n shows n times: it holds count / n calls.
+     */
+    static double meanBatch(Map<Integer, Long> sizes) {
+        long texts = 0;
+        double calls = 0;
         for (Map.Entry<Integer, Long> e : sizes.entrySet()) {
-            count += e.getValue();
-            total += (long) e.getKey() * e.getValue();
+            texts += e.getValue();
+            calls += (double) e.getValue() / e.getKey();
         }
-        return count == 0 ? 0 : (double) total / count;
+        return calls == 0 ? 0 : texts / calls;
     }
 
     private static String histogram(Map<Integer, Long> sizes) {

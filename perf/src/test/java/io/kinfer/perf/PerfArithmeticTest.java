@@ -31,6 +31,14 @@ class PerfArithmeticTest {
     }
 
     @Test
+    void theMeanBatchIsTextsPerModelCall() {
+        // One batch of 8 (eight replies say 8) and eight batches of 1: 16 texts in 9 calls.
+        assertThat(Tables.meanBatch(java.util.Map.of(8, 8L, 1, 8L))).isCloseTo(16 / 9.0,
+                org.assertj.core.api.Assertions.within(1e-9));
+        assertThat(Tables.meanBatch(java.util.Map.of())).isZero();
+    }
+
+    @Test
     void theCorpusSpreadsLengthsAndCanDefeatTheCache() {
         Corpus repeated = Corpus.builtIn();
         Corpus unique = Corpus.builtIn().unique();

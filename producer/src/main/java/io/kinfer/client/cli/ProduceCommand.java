@@ -96,13 +96,19 @@ public final class ProduceCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Map<String, String> settings = configOptions.load(Map.of());
         Map<String, Object> clientSettings = new LinkedHashMap<>(settings);
-        clientSettings.putIfAbsent(ClientConfig.REQUEST_TIMEOUT_MS, Long.toString(timeoutMs));
-        clientSettings.putIfAbsent(ClientConfig.MAX_IN_FLIGHT, Integer.toString(Math.max(maxInFlight, 1)));
-        List<String> lines = readLines();
-        ProgressBar progress = new ProgressBar(System.err, lines.size(), !quiet);
-        Semaphore window = new Semaphore(Math.max(maxInFlight, 1));
-        AtomicLong sent = new AtomicLong();
+        int window = Math.max(maxInFlight, 1);
+        // Flags win over the config file and the environment. The client's own bound is twice the window: a
+        // call's slot comes back to this command a moment before the client counts it done.
+        clientSettings.put(ClientConfig.REQUEST_TIMEOUT_MS, Long.toString(timeoutMs));
+        clientSettings.put(ClientConfig.MAX_IN_FLIGHT, Integer.toString((int) Math.min(Integer.MAX_VALUE, 2L * window)));
+        // Lines are read, sent and forgotten one by one (stdin streams; a file of any size fits): a file is
+        // counted first only for the progress bar's total.
+        long total = "-".equals(input) ? -1 : countLines(Path.of(input));
+        ProgressBar progress = new ProgressBar(System.err, total, !quiet);
+        Semaphore slots = new Semaphore(window);
         long started = System.nanoTime();
+        long nextDue = started;
+        long lines = 0;
         // Replies are written on a thread of their own: a slow reader of stdout must not stall the client's reply
         // thread, which would delay every other reply (and time calls out).
         ExecutorService writing = Executors.newSingleThreadExecutor(task -> {
@@ -111,59 +117,59 @@ public final class ProduceCommand implements Callable<Integer> {
             return thread;
         });
         try (InferenceClient client = InferenceClient.create(new ClientConfig(clientSettings));
-             Writer out = waitForReplies ? writer() : Writer.nullWriter()) {
-            List<CompletableFuture<Void>> pending = new ArrayList<>();
-            long lineNumber = 0;
-            for (String line : lines) {
-                lineNumber++;
+             Writer out = waitForReplies ? writer() : Writer.nullWriter();
+             BufferedReader reader = reader()) {
+            String line;
+            while ((line = reader.readLine()) != null) {
+                if (line.isBlank()) {
+                    continue;
+                }
+                lines++;
                 InferenceRequest request;
                 try {
-                    request = parse(line, lineNumber);
+                    request = parse(line, lines);
                 } catch (ProtocolException e) {
                     count("invalid_line");
-                    System.err.printf("%nline %d skipped: %s%n", lineNumber, e.getMessage());
+                    System.err.printf("%nline %d skipped: %s%n", lines, e.getMessage());
                     progress.step();
                     continue;
                 }
-                pace(started, sent.getAndIncrement());
-                window.acquire();
+                nextDue = pace(nextDue);
+                slots.acquire();
                 CompletableFuture<Void> done = waitForReplies
                         ? client.request(request, Duration.ofMillis(timeoutMs)).thenAcceptAsync(reply -> {
-                            count(reply.error() == null ? "success" : "error_" + reply.error().code().wireName());
                             write(out, codec.encodeReply(reply));
+                            count(reply.error() == null ? "success" : "error_" + reply.error().code().wireName());
                         }, writing)
                         : client.submit(request, replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic, 0,
                                 Map.of()).thenRun(() -> count("published"));
-                pending.add(done.exceptionally(error -> {
+                done.exceptionally(error -> {
                     count(failureKind(error));
                     return null;
                 }).whenComplete((ok, error) -> {
-                    window.release();
+                    slots.release();
                     progress.step();
-                }));
+                });
             }
-            CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new)).join();
+            // Every slot back: every call has ended.
+            slots.acquire(window);
         } finally {
             writing.shutdown();
         }
         progress.finish();
-        printSummary(lines.size(), (System.nanoTime() - started) / 1e9);
+        printSummary(lines, (System.nanoTime() - started) / 1e9);
         return outcomes.keySet().stream().allMatch(k -> k.equals("success") || k.equals("published")) ? 0 : 1;
     }
 
-    private List<String> readLines() throws IOException {
-        List<String> lines = new ArrayList<>();
-        try (BufferedReader reader = "-".equals(input)
-                ? new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))
-                : Files.newBufferedReader(Path.of(input))) {
-            String line;
-            while ((line = reader.readLine()) != null) {
-                if (!line.isBlank()) {
-                    lines.add(line);
-                }
-            }
+    private BufferedReader reader() throws IOException {
+        return "-".equals(input) ? new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))
+                : Files.newBufferedReader(Path.of(input));
+    }
+
+    private static long countLines(Path file) throws IOException {
+        try (var lines = Files.lines(file)) {
+            return lines.filter(line -> !line.isBlank()).count();
         }
-        return lines;
     }
 
     private Writer writer() throws IOException {
@@ -208,15 +214,19 @@ public final class ProduceCommand implements Callable<Integer> {
         return codec.decodeRequest(codec.encodeRequest(InferenceRequest.ofTexts(id, lineModel, texts)));
     }
 
-    private void pace(long started, long index) {
+    /**
+     * Waits until the next send is due and returns when the one after it is: at most --rate a second, and after a
+     * stall (a slow Kafka, a full window) the rate holds from then on instead of a burst that catches up.
+     */
+    private long pace(long due) {
         if (rate == null || rate <= 0) {
-            return;
+            return due;
         }
-        long due = started + (long) (index * 1e9 / rate);
         long wait = due - System.nanoTime();
         if (wait > 0) {
             LockSupport.parkNanos(wait);
         }
+        return Math.max(due, System.nanoTime()) + (long) (1e9 / rate);
     }
 
     private void count(String outcome) {
@@ -237,7 +247,7 @@ public final class ProduceCommand implements Callable<Integer> {
         return "failed";
     }
 
-    private void printSummary(int lines, double seconds) {
+    private void printSummary(long lines, double seconds) {
         Map<String, Long> sorted = new TreeMap<>();
         outcomes.forEach((k, v) -> sorted.put(k, v.sum()));
         System.err.printf("%d lines in %.1f s (%.1f/s): %s%n", lines, seconds, lines / Math.max(seconds, 1e-9),

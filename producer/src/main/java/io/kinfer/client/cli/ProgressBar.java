@@ -3,7 +3,10 @@ package io.kinfer.client.cli;
 import java.io.PrintStream;
 import java.util.concurrent.atomic.AtomicLong;
 
-/** A progress bar redrawn in place on a console at most ten times a second, or a line every 10 % otherwise. */
+/**
+ * A progress bar redrawn in place on a console at most ten times a second, or a line every 10 % otherwise. With
+ * no known total (input streamed from stdin) it shows the count and rate, and off a console a line every 1000.
+ */
 final class ProgressBar {
 
     private static final int WIDTH = 30;
@@ -34,6 +37,10 @@ final class ProgressBar {
                 lastDraw = t;
                 draw(now);
             }
+        } else if (total < 0) {
+            if (now % 1000 == 0) {
+                out.println(line(now));
+            }
         } else {
             long decile = total == 0 ? 10 : now * 10 / total;
             if (decile != lastDecile) {
@@ -49,8 +56,11 @@ final class ProgressBar {
     }
 
     private String line(long now) {
-        int filled = total == 0 ? WIDTH : (int) (WIDTH * now / total);
         double seconds = (System.nanoTime() - started) / 1e9;
+        if (total < 0) {
+            return String.format("%d %.0f/s", now, now / Math.max(seconds, 1e-9));
+        }
+        int filled = total == 0 ? WIDTH : (int) (WIDTH * now / total);
         return String.format("[%s%s] %d/%d %.0f/s", "=".repeat(filled), " ".repeat(WIDTH - filled), now, total,
                 now / Math.max(seconds, 1e-9));
     }

@@ -47,4 +47,28 @@ class ProduceCommandTest {
         assertThat(replies).extracting(InferenceReply::id).containsExactlyInAnyOrder("full", "line-2", "many");
         assertThat(replies).allMatch(InferenceReply::isSuccess);
     }
+
+    @Test
+    void itsFlagsWinOverTheConfigFileAndEveryLineIsAnswered(EmbeddedKafka kafka, @TempDir Path dir) throws Exception {
+        kafka.createTopic("kinfer.requests.echo2", 2);
+        Path input = dir.resolve("many.jsonl");
+        Path output = dir.resolve("many-out.jsonl");
+        Path config = dir.resolve("kinfer.properties");
+        // A shared config file's client bound of 1 must not turn the command's window of 50 into overload failures.
+        Files.writeString(config, "max.in.flight.requests=1\nrequest.timeout.ms=1\n");
+        List<String> lines = new java.util.ArrayList<>();
+        for (int i = 0; i < 300; i++) {
+            lines.add("{\"text\":\"text " + i + "\"}");
+        }
+        Files.write(input, lines);
+        try (AutoCloseable worker = new FakeWorker(kafka, "echo2")) {
+            int exit = new CommandLine(new ProduceCommand()).execute("--kafka", kafka.bootstrapServers(),
+                    "--config", config.toString(), "--set", "client.id=produce-flags", "--model", "echo2",
+                    "--input", input.toString(), "--output", output.toString(), "--wait", "--quiet",
+                    "--max-in-flight", "50", "--timeout", "30000");
+
+            assertThat(exit).isZero();
+        }
+        assertThat(Files.readAllLines(output)).hasSize(300);
+    }
 }
