@@ -259,6 +259,14 @@ final class JobsTopology {
             String key = itemKey(jobId, result.index());
             if (items.get(key) != null) {
                 metrics.dropped("duplicate"); // at-least-once delivery: the first reply stands
+                if (state != null && state.known() && !state.complete()) {
+                    // Redelivered after a crash that came between the item's write and its count's (possible
+                    // under at_least_once): count again from the items, or the job would never complete.
+                    JobRecord recounted = recount(state);
+                    if (recounted.done() != state.done() || recounted.failed() != state.failed()) {
+                        jobs.put(jobId, completeIfDone(recounted, now));
+                    }
+                }
                 return;
             }
             if (state == null) {
@@ -275,11 +283,15 @@ final class JobsTopology {
             // The item first: a reader that sees the record's new count then always finds the item.
             items.put(key, item.json());
             state = state.withCounts(state.done() + 1, state.failed() + (item.failed() ? 1 : 0));
+            jobs.put(jobId, completeIfDone(state, now));
+        }
+
+        private JobRecord completeIfDone(JobRecord state, long now) {
             if (state.complete() && state.completedMs() == 0) {
-                state = state.completedAt(now);
                 metrics.completed();
+                return state.completedAt(now);
             }
-            jobs.put(jobId, state);
+            return state;
         }
 
         /** Deletes the jobs whose time is up (their items and index entries too), a bounded batch at a time. */

@@ -212,6 +212,23 @@ class JobsTopologyTest {
     }
 
     @Test
+    void aCountLostInACrashIsRepairedByTheRedeliveredResult() {
+        String id = submit(2);
+        result(id, 0, 1);
+        result(id, 1, 2);
+        // As after a crash between writing item 1 and its count: the item is stored, the count says 1 of 2.
+        JobRecord complete = jobs.get(id);
+        jobs.put(id, new JobRecord(id, complete.model(), complete.version(), 2, 1, 0, complete.createdMs(),
+                complete.expiresMs(), 0, null));
+        assertThat(view(id).orElseThrow().record().complete()).isFalse();
+
+        result(id, 1, 2); // the redelivery
+
+        assertThat(view(id).orElseThrow().record().complete()).isTrue();
+        assertThat(jobs.get(id).done()).isEqualTo(2);
+    }
+
+    @Test
     void jobsAreDeletedWithTheirResultsAfterTheRetention() {
         String expiring = submit(2);
         result(expiring, 0, 1);
