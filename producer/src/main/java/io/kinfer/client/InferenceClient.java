@@ -16,10 +16,12 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -139,6 +141,10 @@ public final class InferenceClient implements AutoCloseable {
     private final Admin admin;
     private final LongSupplier clock;
     private final ExecutorService sender;
+    /** Per topic not yet sendable: its first sends wait for its metadata there, apart from every other topic's. */
+    private final ConcurrentHashMap<String, ExecutorService> firstSenders = new ConcurrentHashMap<>();
+    /** Topics that took a record: their metadata is known, so a send to them does not block. */
+    private final Set<String> sendableTopics = ConcurrentHashMap.newKeySet();
     private final ScheduledThreadPoolExecutor scheduler;
     private final Thread replyThread;
     private final ConcurrentHashMap<String, Pending> pending = new ConcurrentHashMap<>();
@@ -443,16 +449,21 @@ public final class InferenceClient implements AutoCloseable {
     }
 
     /**
-     * Writes any record with this client's producer, on its sender thread (a Kafka send can block on metadata);
-     * completes once Kafka acknowledged it. For services built on the client that write their own records.
+     * Writes any record with this client's producer, off the caller's thread; completes once Kafka acknowledged
+     * it. For services built on the client that write their own records. A send to a topic whose metadata Kafka
+     * has not given yet blocks up to max.block.ms (a missing topic: all of it), so it runs on a first-send thread
+     * of that topic's own, and topics that took a record share the sender thread: one missing topic cannot hold
+     * up every other model's requests.
      */
     public CompletableFuture<Void> publish(ProducerRecord<byte[], byte[]> record) {
         CompletableFuture<Void> acked = new CompletableFuture<>();
+        String topic = record.topic();
         try {
-            sender.execute(() -> {
+            (sendableTopics.contains(topic) ? sender : firstSender(topic)).execute(() -> {
                 try {
                     producer.send(record, (metadata, error) -> {
                         if (error == null) {
+                            sendableTopics.add(topic);
                             acked.complete(null);
                         } else {
                             acked.completeExceptionally(error);
@@ -466,6 +477,16 @@ public final class InferenceClient implements AutoCloseable {
             acked.completeExceptionally(new InferenceException.ClientClosed("the inference client is closed"));
         }
         return acked;
+    }
+
+    /** A thread that ends after a minute idle: a topic that became sendable no longer needs it. */
+    private ExecutorService firstSender(String topic) {
+        return firstSenders.computeIfAbsent(topic, t -> {
+            ThreadPoolExecutor executor = new ThreadPoolExecutor(1, 1, 60, TimeUnit.SECONDS,
+                    new LinkedBlockingQueue<>(), daemon("kinfer-client-first-send-" + clientId + "-" + t));
+            executor.allowCoreThreadTimeOut(true);
+            return executor;
+        });
     }
 
     private void expire(String correlationId, long timeoutMs) {
@@ -629,11 +650,16 @@ public final class InferenceClient implements AutoCloseable {
         replyConsumer.wakeup();
         scheduler.shutdownNow();
         sender.shutdown();
+        // A first send may be waiting out max.block.ms for a topic that never comes; its call has failed above.
+        firstSenders.values().forEach(ExecutorService::shutdownNow);
         try {
             if (replyThread.isAlive()) {
                 replyThread.join(5_000);
             }
             sender.awaitTermination(5, TimeUnit.SECONDS);
+            for (ExecutorService first : firstSenders.values()) {
+                first.awaitTermination(5, TimeUnit.SECONDS);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
