@@ -172,10 +172,6 @@ public final class JobsConfig extends AbstractConfig {
         // it rather than fail the thread on it forever (the thread is replaced, and meets it again).
         props.putIfAbsent(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG,
                 LogAndContinueExceptionHandler.class.getName());
-        // A job's item and its count live in two stores whose changelogs commit together only with exactly-once:
-        // under at_least_once a crash between the two writes left a count off (recounted on the redelivered
-        // duplicate, but a count one too high cannot be told from the items alone without a scan per result).
-        props.putIfAbsent(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
         // There is no global store; this only stops Streams warning about it at every start.
         props.putIfAbsent(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_GLOBAL_ENABLED_CONFIG, true);
         short replication = getShort(REPLICATION_FACTOR);

@@ -260,8 +260,8 @@ final class JobsTopology {
             if (items.get(key) != null) {
                 metrics.dropped("duplicate"); // at-least-once delivery: the first reply stands
                 if (state != null && state.known() && !state.complete()) {
-                    // Redelivered after a crash that came between the item's write and its count's (possible
-                    // under at_least_once): count again from the items, or the job would never complete.
+                    // Redelivered after a crash that came between the item's write and its count's (at least
+                    // once, the item and the count are two stores): count again, or the job never completes.
                     JobRecord recounted = recount(state);
                     if (recounted.done() != state.done() || recounted.failed() != state.failed()) {
                         jobs.put(jobId, completeIfDone(recounted, now));
@@ -288,8 +288,14 @@ final class JobsTopology {
 
         private JobRecord completeIfDone(JobRecord state, long now) {
             if (state.complete() && state.completedMs() == 0) {
+                // Counted up one by one, a count can run ahead of the items after a crash (the count's write
+                // reached its changelog, the item's did not): one scan when the job seems done confirms it.
+                JobRecord confirmed = recount(state);
+                if (!confirmed.complete()) {
+                    return confirmed;
+                }
                 metrics.completed();
-                return state.completedAt(now);
+                return confirmed.completedAt(now);
             }
             return state;
         }

@@ -229,6 +229,25 @@ class JobsTopologyTest {
     }
 
     @Test
+    void aCountThatRanAheadOfItsItemsDoesNotCompleteTheJob() {
+        String id = submit(2);
+        result(id, 0, 1);
+        // As after a crash where the count's write reached its changelog and the item's did not: no item stored,
+        // yet the count says 1 of 2. Item 1's result then arrives, and item 0's is redelivered.
+        JobRecord state = jobs.get(id);
+        items.delete(JobsTopology.itemKey(id, 0));
+        jobs.put(id, state.withCounts(1, 0));
+
+        result(id, 1, 2);
+
+        JobViews.JobView view = view(id).orElseThrow();
+        assertThat(view.record().complete()).as("item 0 is missing").isFalse();
+        assertThat(view.record().done()).isEqualTo(1);
+        result(id, 0, 1); // redelivered
+        assertThat(view(id).orElseThrow().record().complete()).isTrue();
+    }
+
+    @Test
     void jobsAreDeletedWithTheirResultsAfterTheRetention() {
         String expiring = submit(2);
         result(expiring, 0, 1);

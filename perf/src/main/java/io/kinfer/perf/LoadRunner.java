@@ -72,6 +72,9 @@ final class LoadRunner {
         final Map<String, LongAdder> failures = new ConcurrentHashMap<>();
         final LongAdder requests = new LongAdder();
         final LongAdder items = new LongAdder();
+        /** Answers (of any call) that arrived inside the window, and their texts: throughput is what was served. */
+        final LongAdder completed = new LongAdder();
+        final LongAdder completedItems = new LongAdder();
         final LongAdder cached = new LongAdder();
         final AtomicLong intervalFailures = new AtomicLong();
         /** The window's calls not yet answered, by call number: settled once, by their answer or the final count. */
@@ -96,7 +99,17 @@ final class LoadRunner {
             return number;
         }
 
-        void record(long call, long latencyNanos, Target.Outcome outcome) {
+        /** Synchronized with {@link #settleUnanswered}, so the final figures never miss an answer half recorded. */
+        synchronized void record(long call, long latencyNanos, Target.Outcome outcome) {
+            long now = System.nanoTime();
+            if (now >= measureFrom && now < end) {
+                // Throughput counts answers as they arrive, whenever their call started: an open loop's offered
+                // rate must not read as served when the answers come late.
+                completed.increment();
+                if (outcome.ok()) {
+                    completedItems.add(outcome.items());
+                }
+            }
             if (call < 0 || outstanding.remove(call) == null) {
                 return; // outside the window, or already counted as unanswered
             }
@@ -126,7 +139,7 @@ final class LoadRunner {
         }
 
         /** Counts the window's calls still unanswered as timeouts; later answers to them change nothing. */
-        long settleUnanswered() {
+        synchronized long settleUnanswered() {
             long unanswered = 0;
             for (Long call : outstanding.keySet()) {
                 if (outstanding.remove(call) != null) {
@@ -193,9 +206,10 @@ final class LoadRunner {
                 long failures = m.intervalFailures.getAndSet(0);
                 double p50 = interval.getTotalCount() == 0 ? 0 : interval.getValueAtPercentile(50) / 1000.0;
                 double p99 = interval.getTotalCount() == 0 ? 0 : interval.getValueAtPercentile(99) / 1000.0;
-                timeline.add(new PerfReport.Interval(Math.round(second * 10) / 10.0, interval.getTotalCount(), p50,
-                        p99, failures));
-                progress.update(plan, second, interval.getTotalCount(), p99,
+                // Answered and failed calls of the last second (the latency histogram holds the answered ones).
+                long calls = interval.getTotalCount() + failures;
+                timeline.add(new PerfReport.Interval(Math.round(second * 10) / 10.0, calls, p50, p99, failures));
+                progress.update(plan, second, calls, p99,
                         m.failures.values().stream().mapToLong(LongAdder::sum).sum(), false);
             } else {
                 progress.update(plan, (now - start) / 1e9, 0, 0, 0, true);
@@ -225,11 +239,13 @@ final class LoadRunner {
         m.batchSizes.forEach((size, count) -> batches.put(size, count.sum()));
         long requests = m.requests.sum();
         long items = m.items.sum();
+        long served = m.completed.sum();
+        long servedItems = m.completedItems.sum();
         return new PerfReport.RunResult(plan.name(), target.name(), target.endpoint(plan.batchSize()), null,
                 plan.open() ? "open" : "closed", plan.users(), plan.rate(),
                 plan.open() ? (plan.poisson() ? "poisson" : "constant") : null, plan.batchSize(),
                 round(seconds), requests, items, failures.values().stream().mapToLong(Long::longValue).sum(),
-                failures, round(requests / seconds), round(items / seconds),
+                failures, round(served / seconds), round(servedItems / seconds),
                 LatencyRecorder.summary(m.latency.total()),
                 new PerfReport.ServerBreakdown(LatencyRecorder.summary(m.queue.total()),
                         LatencyRecorder.summary(m.inference.total()), batches, m.cached.sum()),
@@ -268,9 +284,12 @@ final class LoadRunner {
         SplittableRandom random = new SplittableRandom(42);
         double meanGapNanos = 1e9 / plan.rate();
         long planned = System.nanoTime();
-        while (planned < end) {
+        while (true) {
             double gap = plan.poisson() ? -Math.log(1 - random.nextDouble()) * meanGapNanos : meanGapNanos;
             planned += (long) gap;
+            if (planned >= end) {
+                return; // planned after the window: not sent at all
+            }
             long wait = planned - System.nanoTime();
             if (wait > 0) {
                 LockSupport.parkNanos(wait);

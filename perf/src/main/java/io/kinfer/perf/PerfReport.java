@@ -37,9 +37,12 @@ public record PerfReport(String tool, String startedAt, Environment environment,
      *
      * @param mode       {@code closed} (users send again when answered) or {@code open} (arrivals at a rate)
      * @param batchSize  texts per HTTP call (1: /predict; more: /predict_batch) or per Kafka request
-     * @param requests   calls completed (successes and failures) during the measured window
-     * @param items      texts answered successfully
-     * @param latency    end-to-end per call; open loop measures from the intended send time
+     * @param requests   calls started (open loop: planned) in the measured window, each counted once answered,
+     *                   failed, or unanswered after the call timeout (then a {@code timeout} failure)
+     * @param items      texts of those calls answered successfully
+     * @param requestsPerSecond answers (of any outcome) that arrived in the window, per second: what was served
+     * @param itemsPerSecond    texts answered successfully in the window, per second
+     * @param latency    end-to-end per answered call; open loop measures from the intended send time
      * @param server     the workers' own breakdown, from the replies' timings
      * @param timeline   one point per second: throughput and latency over time
      * @param ratioToCeiling items per second over the raw model's ceiling, when the ceiling was measured

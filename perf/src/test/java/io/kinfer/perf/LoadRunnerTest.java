@@ -71,6 +71,9 @@ class LoadRunnerTest {
         assertThat(r.failures()).isZero();
         assertThat(r.latency().count()).isEqualTo(r.requests());
         assertThat(r.latency().p50()).isGreaterThanOrEqualTo(1_500);
+        // Nothing was served inside the window: ten offered calls a second are not ten served.
+        assertThat(r.requestsPerSecond()).isZero();
+        assertThat(r.itemsPerSecond()).isZero();
     }
 
     @Test

@@ -57,8 +57,10 @@ class PerfAgainstPipelineTest {
             assertThat(r.requests()).isPositive();
             assertThat(r.items()).isEqualTo(r.requests() * 2);
             assertThat(r.latency().count()).isEqualTo(r.requests());
+            // Served per second counts answers arriving in the window; requests, the calls started in it: they
+            // differ by at most the calls in flight at either edge (three users).
             assertThat(r.requestsPerSecond()).isCloseTo(r.requests() / r.durationSeconds(),
-                    org.assertj.core.api.Assertions.within(0.5));
+                    org.assertj.core.api.Assertions.within(2 * 3 / r.durationSeconds() + 0.5));
             assertThat(r.timeline()).isNotEmpty();
             long replies = r.server().batchSizes().values().stream().mapToLong(Long::longValue).sum();
             assertThat(replies + r.server().cachedReplies()).isEqualTo(r.items());

@@ -459,7 +459,7 @@ public final class InferenceClient implements AutoCloseable {
         CompletableFuture<Void> acked = new CompletableFuture<>();
         String topic = record.topic();
         try {
-            (sendableTopics.contains(topic) ? sender : firstSender(topic)).execute(() -> {
+            (sendableTopics.contains(topic) ? sender : firstSender(topic)).execute(new Send(acked, () -> {
                 try {
                     producer.send(record, (metadata, error) -> {
                         if (error == null) {
@@ -472,11 +472,19 @@ public final class InferenceClient implements AutoCloseable {
                 } catch (RuntimeException e) {
                     acked.completeExceptionally(e);
                 }
-            });
+            }));
         } catch (RejectedExecutionException e) {
             acked.completeExceptionally(new InferenceException.ClientClosed("the inference client is closed"));
         }
         return acked;
+    }
+
+    /** A queued send and the future it completes, so that a send dropped at close still completes it. */
+    private record Send(CompletableFuture<Void> acked, Runnable send) implements Runnable {
+        @Override
+        public void run() {
+            send.run();
+        }
     }
 
     /** A thread that ends after a minute idle: a topic that became sendable no longer needs it. */
@@ -650,8 +658,16 @@ public final class InferenceClient implements AutoCloseable {
         replyConsumer.wakeup();
         scheduler.shutdownNow();
         sender.shutdown();
-        // A first send may be waiting out max.block.ms for a topic that never comes; its call has failed above.
-        firstSenders.values().forEach(ExecutorService::shutdownNow);
+        // A first send may be waiting out max.block.ms for a topic that never comes: interrupted, and the sends
+        // queued behind it fail (a submit or publish, which failAll does not reach, must still complete).
+        for (ExecutorService first : firstSenders.values()) {
+            for (Runnable dropped : first.shutdownNow()) {
+                if (dropped instanceof Send send) {
+                    send.acked().completeExceptionally(new InferenceException.ClientClosed(
+                            "the inference client is closed"));
+                }
+            }
+        }
         try {
             if (replyThread.isAlive()) {
                 replyThread.join(5_000);

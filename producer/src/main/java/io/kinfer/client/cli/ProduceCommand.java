@@ -35,6 +35,8 @@ import io.kinfer.protocol.JsonCodec;
 import io.kinfer.protocol.ProtocolException;
 import io.kinfer.protocol.Topics;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -89,26 +91,40 @@ public final class ProduceCommand implements Callable<Integer> {
     @Option(names = {"-q", "--quiet"}, description = "No progress bar.")
     boolean quiet;
 
+    @Spec
+    CommandSpec spec;
+
     private final JsonCodec codec = new JsonCodec();
     private final Map<String, LongAdder> outcomes = new ConcurrentHashMap<>();
+    /** Non-blank lines read so far (on the reading thread). */
+    private long lines;
 
     @Override
     public Integer call() throws Exception {
-        Map<String, String> settings = configOptions.load(Map.of());
+        // --timeout, when given, sits between the environment and --set, as every command's named flags do.
+        Map<String, String> flags = new LinkedHashMap<>();
+        if (spec.commandLine().getParseResult().hasMatchedOption("--timeout")) {
+            flags.put(ClientConfig.REQUEST_TIMEOUT_MS, Long.toString(timeoutMs));
+        }
+        Map<String, String> settings = configOptions.load(flags);
         Map<String, Object> clientSettings = new LinkedHashMap<>(settings);
+        clientSettings.putIfAbsent(ClientConfig.REQUEST_TIMEOUT_MS, Long.toString(timeoutMs));
+        Duration callTimeout = Duration.ofMillis(Long.parseLong(String.valueOf(
+                clientSettings.get(ClientConfig.REQUEST_TIMEOUT_MS)).trim()));
         int window = Math.max(maxInFlight, 1);
-        // Flags win over the config file and the environment. The client's own bound is twice the window: a
-        // call's slot comes back to this command a moment before the client counts it done.
-        clientSettings.put(ClientConfig.REQUEST_TIMEOUT_MS, Long.toString(timeoutMs));
-        clientSettings.put(ClientConfig.MAX_IN_FLIGHT, Integer.toString((int) Math.min(Integer.MAX_VALUE, 2L * window)));
-        // Lines are read, sent and forgotten one by one (stdin streams; a file of any size fits): a file is
-        // counted first only for the progress bar's total.
-        long total = "-".equals(input) ? -1 : countLines(Path.of(input));
+        // The client's own bound must not fail the window's calls as overloaded (a shared config's small
+        // max.in.flight.requests did): at least twice the window, as a call's slot comes back to this command a
+        // moment before the client counts it done.
+        long configured = settings.containsKey(ClientConfig.MAX_IN_FLIGHT)
+                ? Long.parseLong(settings.get(ClientConfig.MAX_IN_FLIGHT).trim()) : 0;
+        clientSettings.put(ClientConfig.MAX_IN_FLIGHT,
+                Long.toString(Math.min(Integer.MAX_VALUE, Math.max(configured, 2L * window))));
+        // Lines are read, sent and forgotten one by one (stdin streams; a file of any size fits): a regular file
+        // is counted first only for the progress bar's total (a pipe or FIFO would be used up by counting).
+        long total = "-".equals(input) || !Files.isRegularFile(Path.of(input)) ? -1 : countLines(Path.of(input));
         ProgressBar progress = new ProgressBar(System.err, total, !quiet);
         Semaphore slots = new Semaphore(window);
         long started = System.nanoTime();
-        long nextDue = started;
-        long lines = 0;
         // Replies are written on a thread of their own: a slow reader of stdout must not stall the client's reply
         // thread, which would delay every other reply (and time calls out).
         ExecutorService writing = Executors.newSingleThreadExecutor(task -> {
@@ -119,37 +135,12 @@ public final class ProduceCommand implements Callable<Integer> {
         try (InferenceClient client = InferenceClient.create(new ClientConfig(clientSettings));
              Writer out = waitForReplies ? writer() : Writer.nullWriter();
              BufferedReader reader = reader()) {
-            String line;
-            while ((line = reader.readLine()) != null) {
-                if (line.isBlank()) {
-                    continue;
-                }
-                lines++;
-                InferenceRequest request;
-                try {
-                    request = parse(line, lines);
-                } catch (ProtocolException e) {
-                    count("invalid_line");
-                    System.err.printf("%nline %d skipped: %s%n", lines, e.getMessage());
-                    progress.step();
-                    continue;
-                }
-                nextDue = pace(nextDue);
-                slots.acquire();
-                CompletableFuture<Void> done = waitForReplies
-                        ? client.request(request, Duration.ofMillis(timeoutMs)).thenAcceptAsync(reply -> {
-                            write(out, codec.encodeReply(reply));
-                            count(reply.error() == null ? "success" : "error_" + reply.error().code().wireName());
-                        }, writing)
-                        : client.submit(request, replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic, 0,
-                                Map.of()).thenRun(() -> count("published"));
-                done.exceptionally(error -> {
-                    count(failureKind(error));
-                    return null;
-                }).whenComplete((ok, error) -> {
-                    slots.release();
-                    progress.step();
-                });
+            try {
+                sendAll(reader, client, out, writing, slots, progress, started, callTimeout);
+            } catch (IOException | java.io.UncheckedIOException e) {
+                // Say so and finish what was sent: the summary counts it, and the exit code is 1.
+                count("read_error");
+                System.err.printf("%ninput stopped after line %d: %s%n", lines, e.getMessage());
             }
             // Every slot back: every call has ended.
             slots.acquire(window);
@@ -159,6 +150,45 @@ public final class ProduceCommand implements Callable<Integer> {
         progress.finish();
         printSummary(lines, (System.nanoTime() - started) / 1e9);
         return outcomes.keySet().stream().allMatch(k -> k.equals("success") || k.equals("published")) ? 0 : 1;
+    }
+
+    /** Reads, parses, paces and sends line by line; each call gives its slot back when it ends. */
+    private void sendAll(BufferedReader reader, InferenceClient client, Writer out, ExecutorService writing,
+                         Semaphore slots, ProgressBar progress, long started, Duration callTimeout)
+            throws IOException, InterruptedException {
+        long nextDue = started;
+        String line;
+        while ((line = reader.readLine()) != null) {
+            if (line.isBlank()) {
+                continue;
+            }
+            lines++;
+            InferenceRequest request;
+            try {
+                request = parse(line, lines);
+            } catch (ProtocolException e) {
+                count("invalid_line");
+                System.err.printf("%nline %d skipped: %s%n", lines, e.getMessage());
+                progress.step();
+                continue;
+            }
+            nextDue = pace(nextDue);
+            slots.acquire();
+            CompletableFuture<Void> done = waitForReplies
+                    ? client.request(request, callTimeout).thenAcceptAsync(reply -> {
+                        write(out, codec.encodeReply(reply));
+                        count(reply.error() == null ? "success" : "error_" + reply.error().code().wireName());
+                    }, writing)
+                    : client.submit(request, replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic, 0,
+                            Map.of()).thenRun(() -> count("published"));
+            done.exceptionally(error -> {
+                count(failureKind(error));
+                return null;
+            }).whenComplete((ok, error) -> {
+                slots.release();
+                progress.step();
+            });
+        }
     }
 
     private BufferedReader reader() throws IOException {

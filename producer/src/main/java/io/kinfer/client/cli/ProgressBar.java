@@ -60,7 +60,8 @@ final class ProgressBar {
         if (total < 0) {
             return String.format("%d %.0f/s", now, now / Math.max(seconds, 1e-9));
         }
-        int filled = total == 0 ? WIDTH : (int) (WIDTH * now / total);
+        // A file that grew after it was counted can pass its total.
+        int filled = total == 0 ? WIDTH : (int) Math.min(WIDTH, WIDTH * now / total);
         return String.format("[%s%s] %d/%d %.0f/s", "=".repeat(filled), " ".repeat(WIDTH - filled), now, total,
                 now / Math.max(seconds, 1e-9));
     }
