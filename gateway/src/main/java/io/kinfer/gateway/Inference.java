@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.kinfer.client.InferenceClient;
@@ -145,14 +146,39 @@ final class Inference {
     }
 
     /**
-     * Runs a success handler's answer. Vert.x only logs what such a handler throws, and the caller would then wait
-     * for an answer that never comes: anything thrown is answered instead.
+     * Answers a call once its replies are in: a failure or the first error reply with its status, else
+     * {@code answer} writes the response. Vert.x only logs what a success handler throws, and the caller would
+     * then wait for an answer that never comes: anything thrown is answered instead.
      */
-    static void answering(RoutingContext ctx, Runnable answer) {
-        try {
-            answer.run();
-        } catch (RuntimeException e) {
-            Responses.failure(ctx, e);
+    static void answer(RoutingContext ctx, Future<List<InferenceReply>> replies,
+                       Consumer<List<InferenceReply>> answer) {
+        replies.onComplete(done -> {
+            try {
+                if (done.failed()) {
+                    Responses.failure(ctx, done.cause());
+                    return;
+                }
+                for (InferenceReply reply : done.result()) {
+                    if (reply.error() != null) {
+                        Responses.error(ctx, reply.error());
+                        return;
+                    }
+                }
+                answer.accept(done.result());
+            } catch (RuntimeException e) {
+                Responses.failure(ctx, e);
+            }
+        });
+    }
+
+    /** A call's texts must number 1 to protocol.max.inputs: each becomes a Kafka request of its own. */
+    void checkTextCount(int count, String what) {
+        if (count == 0) {
+            throw new HttpError(400, "empty_input", what + " holds no texts");
+        }
+        if (count > codec.limits().maxInputs()) {
+            throw new HttpError(413, "input_too_large", count + " texts in " + what + "; at most "
+                    + codec.limits().maxInputs() + " per call");
         }
     }
 

@@ -23,6 +23,7 @@ import io.kinfer.protocol.Output;
 import io.kinfer.protocol.ProtocolException;
 import io.kinfer.protocol.Tensor;
 import io.kinfer.protocol.TensorMetadata;
+import io.vertx.core.Future;
 import io.vertx.ext.web.RoutingContext;
 
 /**
@@ -135,21 +136,17 @@ final class OipApi {
             inferText(ctx, metadata, requestedVersion, id, inputs, requested, timeout, priority);
         } else {
             InferenceRequest request = new InferenceRequest(id, model, requestedVersion, null, inputs);
-            inference.call(ctx, request, timeout, priority)
-                    .onSuccess(reply -> Inference.answering(ctx, () -> {
-                        if (reply.error() != null) {
-                            Responses.error(ctx, reply.error());
-                            return;
-                        }
-                        List<Tensor> outputs = new ArrayList<>();
-                        for (Output output : reply.outputs()) {
-                            if (output instanceof Tensor t && (requested.isEmpty() || requested.contains(t.name()))) {
-                                outputs.add(t);
-                            }
-                        }
-                        respond(ctx, reply, id, outputs);
-                    }))
-                    .onFailure(error -> Responses.failure(ctx, error));
+            Future<List<InferenceReply>> replies = inference.call(ctx, request, timeout, priority).map(List::of);
+            Inference.answer(ctx, replies, answered -> {
+                InferenceReply reply = answered.get(0);
+                List<Tensor> outputs = new ArrayList<>();
+                for (Output output : reply.outputs()) {
+                    if (output instanceof Tensor t && (requested.isEmpty() || requested.contains(t.name()))) {
+                        outputs.add(t);
+                    }
+                }
+                respond(ctx, reply, id, outputs);
+            });
         }
     }
 
@@ -163,38 +160,21 @@ final class OipApi {
         if (shape.length == 0 || shape.length > 2 || (shape.length == 2 && shape[1] != 1)) {
             throw HttpError.badRequest("the BYTES input must have shape [N] or [N, 1]");
         }
-        if (input.bytes().isEmpty()) {
-            throw new HttpError(400, "empty_input", "input '" + input.name() + "' holds no texts");
-        }
-        // The same bound as /predict_batch: each text becomes a request of its own.
-        if (input.bytes().size() > inference.codec().limits().maxInputs()) {
-            throw new HttpError(413, "input_too_large", input.bytes().size() + " texts; at most "
-                    + inference.codec().limits().maxInputs() + " per call");
-        }
+        inference.checkTextCount(input.bytes().size(), "input '" + input.name() + "'");
         List<String> texts = new ArrayList<>(input.bytes().size());
         for (int i = 0; i < input.bytes().size(); i++) {
             texts.add(inference.text(com.fasterxml.jackson.databind.node.TextNode.valueOf(input.bytes().get(i)),
                     input.name() + "[" + i + "]"));
         }
-        inference.callEach(ctx, metadata.name(), version, texts, timeout, priority)
-                .onSuccess(replies -> {
-                    for (InferenceReply reply : replies) {
-                        if (reply.error() != null) {
-                            Responses.error(ctx, reply.error());
-                            return;
-                        }
-                    }
-                    Inference.answering(ctx, () -> respond(ctx, replies.get(0), id,
-                            textOutputs(metadata, replies, requested)));
-                })
-                .onFailure(error -> Responses.failure(ctx, error));
+        Inference.answer(ctx, inference.callEach(ctx, metadata.name(), version, texts, timeout, priority),
+                replies -> respond(ctx, replies.get(0), id, textOutputs(metadata, replies, requested)));
     }
 
     private static List<Tensor> textOutputs(ModelMetadata metadata, List<InferenceReply> replies, Set<String> requested) {
         int n = replies.size();
         List<Tensor> outputs = new ArrayList<>();
         Output first = Inference.prediction(replies.get(0));
-        for (InferenceReply reply : replies) {
+        for (InferenceReply reply : replies.subList(1, n)) {
             Output output = Inference.prediction(reply);
             // One answer tensor holds every text's row: rows from two model versions (a rollout under way)
             // need not even have the same width, and the answer can name only one version.

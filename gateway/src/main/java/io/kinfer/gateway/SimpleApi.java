@@ -14,6 +14,8 @@ import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.JsonCodec;
 import io.kinfer.protocol.ModelMetadata;
 import io.kinfer.protocol.Output;
+import io.kinfer.protocol.ProtocolException;
+import io.vertx.core.Future;
 import io.vertx.ext.web.RoutingContext;
 
 /**
@@ -35,24 +37,20 @@ final class SimpleApi {
         Target target = target(body);
         Duration timeout = inference.timeout(ctx, body.path("timeout_ms"));
         int priority = inference.priority(ctx, body.path("priority"));
-        inference.callEach(ctx, target.model.name(), target.version, List.of(text), timeout, priority)
-                .onSuccess(replies -> Inference.answering(ctx, () -> {
-                    InferenceReply reply = replies.get(0);
-                    if (reply.error() != null) {
-                        Responses.error(ctx, reply.error());
-                        return;
-                    }
-                    Output prediction = Inference.prediction(reply);
-                    Responses.json(ctx, 200, gen -> {
-                        gen.writeStartObject();
-                        writePrediction(gen, prediction);
-                        gen.writeStringField("model", reply.model());
-                        gen.writeStringField("version", reply.version());
-                        JsonCodec.writeTimings(gen, "timings", reply.timings(), false);
-                        gen.writeEndObject();
-                    });
-                }))
-                .onFailure(error -> Responses.failure(ctx, error));
+        Future<List<InferenceReply>> calls = inference.callEach(ctx, target.model.name(), target.version,
+                List.of(text), timeout, priority);
+        Inference.answer(ctx, calls, replies -> {
+            InferenceReply reply = replies.get(0);
+            Output prediction = Inference.prediction(reply);
+            Responses.json(ctx, 200, gen -> {
+                gen.writeStartObject();
+                writePrediction(gen, prediction);
+                gen.writeStringField("model", reply.model());
+                gen.writeStringField("version", reply.version());
+                JsonCodec.writeTimings(gen, "timings", reply.timings(), false);
+                gen.writeEndObject();
+            });
+        });
     }
 
     void handlePredictBatch(RoutingContext ctx) {
@@ -61,13 +59,7 @@ final class SimpleApi {
         if (textsNode == null || !textsNode.isArray()) {
             throw HttpError.badRequest("field 'texts' must be an array of strings");
         }
-        if (textsNode.isEmpty()) {
-            throw new HttpError(400, "empty_input", "field 'texts' is empty");
-        }
-        if (textsNode.size() > inference.codec().limits().maxInputs()) {
-            throw new HttpError(413, "input_too_large", textsNode.size() + " texts; at most "
-                    + inference.codec().limits().maxInputs() + " per call");
-        }
+        inference.checkTextCount(textsNode.size(), "field 'texts'");
         List<String> texts = new ArrayList<>(textsNode.size());
         for (int i = 0; i < textsNode.size(); i++) {
             texts.add(inference.text(textsNode.get(i), "texts[" + i + "]"));
@@ -75,31 +67,25 @@ final class SimpleApi {
         Target target = target(body);
         Duration timeout = inference.timeout(ctx, body.path("timeout_ms"));
         int priority = inference.priority(ctx, body.path("priority"));
-        inference.callEach(ctx, target.model.name(), target.version, texts, timeout, priority)
-                .onSuccess(replies -> Inference.answering(ctx, () -> {
-                    for (InferenceReply reply : replies) {
-                        if (reply.error() != null) {
-                            Responses.error(ctx, reply.error());
-                            return;
-                        }
-                        Inference.prediction(reply);
-                    }
-                    Responses.json(ctx, 200, gen -> {
-                        gen.writeStartObject();
-                        gen.writeArrayFieldStart("predictions");
-                        for (InferenceReply reply : replies) {
-                            gen.writeStartObject();
-                            writePrediction(gen, reply.outputs().get(0));
-                            JsonCodec.writeTimings(gen, "timings", reply.timings(), false);
-                            gen.writeEndObject();
-                        }
-                        gen.writeEndArray();
-                        gen.writeStringField("model", replies.get(0).model());
-                        gen.writeStringField("version", replies.get(0).version());
-                        gen.writeEndObject();
-                    });
-                }))
-                .onFailure(error -> Responses.failure(ctx, error));
+        Future<List<InferenceReply>> calls = inference.callEach(ctx, target.model.name(), target.version, texts,
+                timeout, priority);
+        Inference.answer(ctx, calls, replies -> {
+            replies.forEach(Inference::prediction); // every reply checked before anything is written
+            Responses.json(ctx, 200, gen -> {
+                gen.writeStartObject();
+                gen.writeArrayFieldStart("predictions");
+                for (InferenceReply reply : replies) {
+                    gen.writeStartObject();
+                    writePrediction(gen, reply.outputs().get(0));
+                    JsonCodec.writeTimings(gen, "timings", reply.timings(), false);
+                    gen.writeEndObject();
+                }
+                gen.writeEndArray();
+                gen.writeStringField("model", replies.get(0).model());
+                gen.writeStringField("version", replies.get(0).version());
+                gen.writeEndObject();
+            });
+        });
     }
 
     private record Target(ModelMetadata model, String version) {
@@ -112,11 +98,12 @@ final class SimpleApi {
             throw HttpError.badRequest("field 'model' must be a string");
         }
         String model = modelNode == null || modelNode.isNull() ? inference.defaultModel() : modelNode.textValue();
-        JsonNode versionNode = body.get("version");
-        if (versionNode != null && !versionNode.isNull() && !versionNode.isTextual() && !versionNode.isIntegralNumber()) {
-            throw HttpError.badRequest("field 'version' must be a string or a whole number");
+        String version;
+        try {
+            version = JsonCodec.optionalVersion(body.get("version"));
+        } catch (ProtocolException e) {
+            throw HttpError.badRequest(e.getMessage());
         }
-        String version = versionNode == null || versionNode.isNull() ? null : versionNode.asText();
         ModelMetadata metadata = inference.resolve(model, version);
         if (!metadata.isText()) {
             throw HttpError.badRequest("model '" + model + "' takes tensors; use POST /v2/models/" + model + "/infer");
