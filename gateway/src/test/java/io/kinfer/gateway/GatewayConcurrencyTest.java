@@ -2,7 +2,6 @@ package io.kinfer.gateway;
 
 import static io.kinfer.gateway.PipelineTestSupport.get;
 import static io.kinfer.gateway.PipelineTestSupport.post;
-import static io.kinfer.gateway.PipelineTestSupport.settings;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -14,7 +13,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -22,7 +20,6 @@ import io.kinfer.client.ClientConfig;
 import io.kinfer.client.FakeWorker;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
-import io.kinfer.protocol.Topics;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -39,10 +36,7 @@ class GatewayConcurrencyTest {
 
     @BeforeAll
     static void start(EmbeddedKafka kafka) {
-        kafka.createTopic("kinfer.requests.echo", 2);
-        kafka.createTopic(Topics.CATALOG, 1, (short) 1, Map.of("cleanup.policy", "compact"));
-        worker = new FakeWorker(kafka, "echo");
-        worker.announce("echo");
+        worker = PipelineTestSupport.announcedFakeWorker(kafka, "echo", 2);
     }
 
     @AfterAll
@@ -51,11 +45,7 @@ class GatewayConcurrencyTest {
     }
 
     private static GatewayServer gateway(EmbeddedKafka kafka, Object... extra) {
-        List<Object> keyValues = new ArrayList<>(List.of(GatewayConfig.PORT, 0, GatewayConfig.DEFAULT_MODEL, "echo"));
-        keyValues.addAll(List.of(extra));
-        GatewayServer gateway = GatewayServer.start(new GatewayConfig(settings(kafka, keyValues.toArray())));
-        await().atMost(Duration.ofSeconds(30)).until(() -> gateway.catalog().known("echo"));
-        return gateway;
+        return PipelineTestSupport.gatewayKnowing(kafka, "echo", extra);
     }
 
     private static CompletableFuture<HttpResponse<String>> predictAsync(String url, String text) {

@@ -2,17 +2,14 @@ package io.kinfer.gateway;
 
 import static io.kinfer.gateway.PipelineTestSupport.get;
 import static io.kinfer.gateway.PipelineTestSupport.post;
-import static io.kinfer.gateway.PipelineTestSupport.settings;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
-import java.util.Map;
 
 import io.kinfer.client.FakeWorker;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
-import io.kinfer.protocol.Topics;
 import org.junit.jupiter.api.Test;
 
 /** The jobs API as the gateway serves it: submit now, fetch later, through the same body limit and auth. */
@@ -21,13 +18,9 @@ class GatewayJobsTest {
 
     @Test
     void aJobSubmittedThroughTheGatewayIsFetchedWithItsResultsInOrder(EmbeddedKafka kafka) throws Exception {
-        kafka.createTopic("kinfer.requests.echo", 2);
-        kafka.createTopic(Topics.CATALOG, 1, (short) 1, Map.of("cleanup.policy", "compact"));
-        try (FakeWorker worker = new FakeWorker(kafka, "echo")) {
-            worker.announce("echo");
-            try (GatewayServer gateway = GatewayServer.start(new GatewayConfig(settings(kafka, GatewayConfig.PORT, 0,
-                    "jobs.streams.commit.interval.ms", 100)))) {
-                await().atMost(Duration.ofSeconds(30)).until(() -> gateway.catalog().known("echo"));
+        try (FakeWorker worker = PipelineTestSupport.announcedFakeWorker(kafka, "echo", 2)) {
+            try (GatewayServer gateway = PipelineTestSupport.gatewayKnowing(kafka, "echo",
+                    "jobs.streams.commit.interval.ms", 100)) {
 
                 var created = post(gateway.url() + "/v1/jobs", "{\"model\":\"echo\",\"texts\":[\"a\",\"bbb\",\"cc\"]}");
 

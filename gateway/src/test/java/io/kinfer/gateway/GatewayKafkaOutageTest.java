@@ -2,18 +2,15 @@ package io.kinfer.gateway;
 
 import static io.kinfer.gateway.PipelineTestSupport.get;
 import static io.kinfer.gateway.PipelineTestSupport.post;
-import static io.kinfer.gateway.PipelineTestSupport.settings;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
-import java.util.Map;
 
 import io.kinfer.client.ClientConfig;
 import io.kinfer.client.FakeWorker;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
-import io.kinfer.protocol.Topics;
 import org.junit.jupiter.api.Test;
 
 /** Kafka unreachable: calls get 503 at once and readiness turns false; both recover when Kafka returns. */
@@ -22,13 +19,9 @@ class GatewayKafkaOutageTest {
 
     @Test
     void kafkaOutageGives503AndNotReadyThenRecovers(EmbeddedKafka kafka) throws Exception {
-        kafka.createTopic("kinfer.requests.echo", 1);
-        kafka.createTopic(Topics.CATALOG, 1, (short) 1, Map.of("cleanup.policy", "compact"));
-        try (FakeWorker worker = new FakeWorker(kafka, "echo")) {
-            worker.announce("echo");
-            try (GatewayServer gateway = GatewayServer.start(new GatewayConfig(settings(kafka, GatewayConfig.PORT, 0,
-                    GatewayConfig.DEFAULT_MODEL, "echo", ClientConfig.CLUSTER_CHECK_INTERVAL_MS, 300)))) {
-                await().atMost(Duration.ofSeconds(30)).until(() -> gateway.catalog().known("echo"));
+        try (FakeWorker worker = PipelineTestSupport.announcedFakeWorker(kafka, "echo", 1)) {
+            try (GatewayServer gateway = PipelineTestSupport.gatewayKnowing(kafka, "echo",
+                    ClientConfig.CLUSTER_CHECK_INTERVAL_MS, 300)) {
                 assertThat(post(gateway.url() + "/predict", "{\"text\":\"before\"}").status()).isEqualTo(200);
 
                 kafka.stopBroker(0);

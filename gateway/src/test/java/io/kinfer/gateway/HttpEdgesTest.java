@@ -2,7 +2,6 @@ package io.kinfer.gateway;
 
 import static io.kinfer.gateway.PipelineTestSupport.get;
 import static io.kinfer.gateway.PipelineTestSupport.post;
-import static io.kinfer.gateway.PipelineTestSupport.settings;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -20,7 +19,6 @@ import java.util.Map;
 import io.kinfer.client.FakeWorker;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
-import io.kinfer.protocol.Topics;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -38,14 +36,9 @@ class HttpEdgesTest {
 
     @BeforeAll
     static void start(EmbeddedKafka kafka) {
-        kafka.createTopic("kinfer.requests.echo", 1);
-        kafka.createTopic(Topics.CATALOG, 1, (short) 1, Map.of("cleanup.policy", "compact"));
-        worker = new FakeWorker(kafka, "echo");
-        worker.announce("echo");
-        gateway = GatewayServer.start(new GatewayConfig(settings(kafka, GatewayConfig.PORT, 0,
-                GatewayConfig.DEFAULT_MODEL, "echo", GatewayConfig.BODY_LIMIT_BYTES, 64 * 1024,
-                "kafka.producer.max.request.size", 4096)));
-        await().atMost(Duration.ofSeconds(30)).until(() -> gateway.catalog().known("echo"));
+        worker = PipelineTestSupport.announcedFakeWorker(kafka, "echo", 1);
+        gateway = PipelineTestSupport.gatewayKnowing(kafka, "echo", GatewayConfig.BODY_LIMIT_BYTES, 64 * 1024,
+                "kafka.producer.max.request.size", 4096);
     }
 
     @AfterAll

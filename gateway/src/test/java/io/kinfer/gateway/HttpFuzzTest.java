@@ -1,8 +1,6 @@
 package io.kinfer.gateway;
 
-import static io.kinfer.gateway.PipelineTestSupport.settings;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -27,7 +25,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 import io.kinfer.client.FakeWorker;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
-import io.kinfer.protocol.Topics;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -49,13 +46,8 @@ class HttpFuzzTest {
 
     @BeforeAll
     static void start(EmbeddedKafka kafka) {
-        kafka.createTopic("kinfer.requests.echo", 2);
-        kafka.createTopic(Topics.CATALOG, 1, (short) 1, Map.of("cleanup.policy", "compact"));
-        worker = new FakeWorker(kafka, "echo");
-        worker.announce("echo");
-        gateway = GatewayServer.start(new GatewayConfig(settings(kafka, GatewayConfig.PORT, 0,
-                GatewayConfig.DEFAULT_MODEL, "echo", GatewayConfig.BODY_LIMIT_BYTES, BODY_LIMIT)));
-        await().atMost(Duration.ofSeconds(30)).until(() -> gateway.catalog().known("echo"));
+        worker = PipelineTestSupport.announcedFakeWorker(kafka, "echo", 2);
+        gateway = PipelineTestSupport.gatewayKnowing(kafka, "echo", GatewayConfig.BODY_LIMIT_BYTES, BODY_LIMIT);
     }
 
     @AfterAll

@@ -1,19 +1,16 @@
 package io.kinfer.gateway;
 
 import static io.kinfer.gateway.PipelineTestSupport.post;
-import static io.kinfer.gateway.PipelineTestSupport.settings;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 
 import io.kinfer.client.FakeWorker;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
 import io.kinfer.protocol.KinferHeaders;
-import io.kinfer.protocol.Topics;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
 
@@ -23,13 +20,8 @@ class PriorityCapTest {
 
     @Test
     void prioritiesAboveTheCapAreLoweredToIt(EmbeddedKafka kafka) throws Exception {
-        kafka.createTopic("kinfer.requests.echo", 1);
-        kafka.createTopic(Topics.CATALOG, 1, (short) 1, Map.of("cleanup.policy", "compact"));
-        try (FakeWorker worker = new FakeWorker(kafka, "echo");
-             GatewayServer gateway = GatewayServer.start(new GatewayConfig(settings(kafka, GatewayConfig.PORT, 0,
-                     GatewayConfig.DEFAULT_MODEL, "echo", GatewayConfig.MAX_PRIORITY, 2)))) {
-            worker.announce("echo");
-            await().atMost(Duration.ofSeconds(30)).until(() -> gateway.catalog().known("echo"));
+        try (FakeWorker worker = PipelineTestSupport.announcedFakeWorker(kafka, "echo", 1);
+             GatewayServer gateway = PipelineTestSupport.gatewayKnowing(kafka, "echo", GatewayConfig.MAX_PRIORITY, 2)) {
 
             assertThat(post(gateway.url() + "/predict", "{\"text\":\"a\",\"priority\":1}").status()).isEqualTo(200);
             assertThat(post(gateway.url() + "/predict", "{\"text\":\"b\",\"priority\":9}").status()).isEqualTo(200);
