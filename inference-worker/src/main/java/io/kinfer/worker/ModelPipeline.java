@@ -191,15 +191,6 @@ public final class ModelPipeline implements AutoCloseable {
      * dead-letters) the record at once.
      */
     private void admit(Incoming incoming, long nowNanos, long nowMs, Map<VersionRuntime, List<WorkItem>> queued) {
-        VersionRuntime[] chosen = new VersionRuntime[1];
-        WorkItem item = admit(incoming, nowNanos, nowMs, chosen);
-        if (item != null) {
-            queued.computeIfAbsent(chosen[0], v -> new ArrayList<>()).add(item);
-        }
-    }
-
-    /** Returns the item to queue (its version in chosen[0]), or null when the record was answered already. */
-    private WorkItem admit(Incoming incoming, long nowNanos, long nowMs, VersionRuntime[] chosen) {
         ConsumerRecord<byte[], byte[]> record = incoming.record();
         String fallbackId = record.key() != null && record.key().length > 0 && record.key().length <= 256
                 ? new String(record.key(), StandardCharsets.UTF_8)
@@ -209,19 +200,19 @@ public final class ModelPipeline implements AutoCloseable {
             request = codec.decodeRequest(record.value());
         } catch (ProtocolException e) {
             reject(incoming, fallbackId, null, e);
-            return null;
+            return;
         }
         RequestEnvelope envelope;
         try {
             envelope = KinferHeaders.envelope(record.headers(), request.id(), defaultReplyTopic);
         } catch (ProtocolException e) {
             reject(incoming, request.id(), request, e);
-            return null;
+            return;
         }
         if (!request.model().equals(model)) {
             reject(incoming, request.id(), request, new ProtocolException(ErrorCode.INVALID_REQUEST,
                     "this topic serves model " + model + ", the request names " + request.model()));
-            return null;
+            return;
         }
         VersionRuntime runtime;
         PreparedRequest prepared = null;
@@ -230,7 +221,7 @@ public final class ModelPipeline implements AutoCloseable {
             if (runtime == null) {
                 reject(incoming, request.id(), request, new ProtocolException(ErrorCode.UNKNOWN_VERSION,
                         "model " + model + " has no version " + request.version() + "; served: " + versions.keySet()));
-                return null;
+                return;
             }
             if (envelope.expiredAt(nowMs)) {
                 runtime.meters.outcome(ErrorCode.EXPIRED.wireName());
@@ -238,7 +229,7 @@ public final class ModelPipeline implements AutoCloseable {
                         model, runtime.version, new ErrorInfo(ErrorCode.EXPIRED, "the deadline passed "
                                 + (nowMs - envelope.deadlineEpochMs()) + " ms before the worker received the request"),
                         new Timings(0, 0, 0, workerId, false)));
-                return null;
+                return;
             }
             // A retired version closes its model (tokenizer, session) once its queue is done; preparing on it
             // meanwhile would use freed native memory. The read lock keeps it open for this call; one closed
@@ -263,11 +254,10 @@ public final class ModelPipeline implements AutoCloseable {
             if (refused != null) {
                 // Answered outside the lock: the reply and the dead letter may wait on Kafka.
                 reject(incoming, request.id(), request.withVersion(runtime.version), refused);
-                return null;
+                return;
             }
             break;
         }
-        chosen[0] = runtime;
         if (runtime.cache != null && prepared.cacheKey() != null) {
             List<Output> cached = runtime.cache.getIfPresent(prepared.cacheKey());
             runtime.meters.cache(cached != null);
@@ -275,13 +265,14 @@ public final class ModelPipeline implements AutoCloseable {
                 runtime.meters.outcome(WorkerMetrics.SUCCESS);
                 responder.answer(model, record, incoming.handle(), envelope, InferenceReply.success(request.id(),
                         model, runtime.version, cached, new Timings(0, 0, 0, workerId, true)));
-                return null;
+                return;
             }
         }
         long deadlineNanos = envelope.hasDeadline()
                 ? deadlineNanos(nowNanos, envelope.deadlineEpochMs() - nowMs) : Long.MAX_VALUE;
-        return new WorkItem(record, incoming.handle(), envelope, request.withVersion(runtime.version),
-                request.version() != null, prepared, nowNanos, deadlineNanos, envelope.priority());
+        queued.computeIfAbsent(runtime, v -> new ArrayList<>()).add(new WorkItem(record, incoming.handle(), envelope,
+                request.withVersion(runtime.version), request.version() != null, prepared, nowNanos, deadlineNanos,
+                envelope.priority()));
     }
 
     /** A far deadline (Long.MAX_VALUE ms, a natural "never") saturates instead of overflowing into the past. */

@@ -64,7 +64,7 @@ public final class ConsumerGroupIntake implements Intake {
     /** Partitions paused until their records in flight are done, to be fetched again from an abandoned one. */
     private final Set<TopicPartition> rewinding = new HashSet<>();
     /** Per partition, the offset last fetched again, the pause before doing so again, and when that pause ends. */
-    private final Map<TopicPartition, long[]> rewindBackoff = new HashMap<>();
+    private final Map<TopicPartition, Backoff> rewindBackoff = new HashMap<>();
     private final AtomicLong refetched = new AtomicLong();
     private long lastCommitMs;
 
@@ -197,18 +197,18 @@ public final class ConsumerGroupIntake implements Intake {
             }
             OptionalLong from = tracker.lowestPending(partition);
             long now = System.nanoTime();
-            long[] backoff = rewindBackoff.get(partition);
-            if (from.isPresent() && backoff != null && backoff[0] == from.getAsLong() && now < backoff[2]) {
+            Backoff backoff = rewindBackoff.get(partition);
+            boolean again = from.isPresent() && backoff != null && backoff.offset() == from.getAsLong();
+            if (again && now < backoff.untilNanos()) {
                 continue; // the same record failed again: wait before computing it (and those after it) again
             }
             tracker.forget(List.of(partition));
             rewinding.remove(partition);
             if (from.isPresent()) {
                 // A reply that fails fast would otherwise recompute the partition's tail in a tight loop.
-                long pauseMs = backoff != null && backoff[0] == from.getAsLong()
-                        ? Math.min(backoff[1] * 2, MAX_REWIND_BACKOFF_MS) : MIN_REWIND_BACKOFF_MS;
-                rewindBackoff.put(partition, new long[] {from.getAsLong(), pauseMs,
-                        now + TimeUnit.MILLISECONDS.toNanos(pauseMs)});
+                long pauseMs = again ? Math.min(backoff.pauseMs() * 2, MAX_REWIND_BACKOFF_MS) : MIN_REWIND_BACKOFF_MS;
+                rewindBackoff.put(partition, new Backoff(from.getAsLong(), pauseMs,
+                        now + TimeUnit.MILLISECONDS.toNanos(pauseMs)));
                 consumer.seek(partition, from.getAsLong());
                 refetched.incrementAndGet();
                 log.warn("{}: fetching {} again from offset {}, left unanswered (its reply failed); if it fails "
@@ -218,6 +218,10 @@ public final class ConsumerGroupIntake implements Intake {
                 consumer.resume(List.of(partition));
             }
         }
+    }
+
+    /** The record last fetched again on a partition, the pause before doing so again, and when that pause ends. */
+    private record Backoff(long offset, long pauseMs, long untilNanos) {
     }
 
     private void commitIfDue(boolean now) {

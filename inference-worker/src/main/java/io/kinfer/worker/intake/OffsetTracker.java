@@ -91,12 +91,15 @@ public final class OffsetTracker {
 
     /** Partitions holding records left for redelivery ({@link RecordHandle#abandoned}). */
     public Set<TopicPartition> withAbandoned() {
-        Set<TopicPartition> found = new HashSet<>();
-        partitions.forEach((partition, state) -> {
-            if (!state.abandoned.isEmpty()) {
-                found.add(partition);
+        Set<TopicPartition> found = Set.of(); // asked on every poll: nothing allocated when nothing is abandoned
+        for (Map.Entry<TopicPartition, PartitionState> entry : partitions.entrySet()) {
+            if (!entry.getValue().abandoned.isEmpty()) {
+                if (found.isEmpty()) {
+                    found = new HashSet<>();
+                }
+                found.add(entry.getKey());
             }
-        });
+        }
         return found;
     }
 

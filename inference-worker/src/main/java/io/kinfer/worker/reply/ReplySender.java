@@ -1,11 +1,10 @@
 package io.kinfer.worker.reply;
 
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 
 import io.kinfer.protocol.ErrorCode;
 import io.kinfer.protocol.InferenceReply;
@@ -43,9 +42,7 @@ public final class ReplySender {
     private final String deadLetterTopic;
     private final String workerId;
     private final int maxRecordBytes;
-    /** When each topic's partition count was last looked up again for a partition beyond it. */
-    private final ConcurrentHashMap<String, Long> lastRecheck = new ConcurrentHashMap<>();
-    private static final long RECHECK_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(5);
+    private static final Duration PARTITION_RECHECK_INTERVAL = Duration.ofSeconds(5);
 
     /** maxRecordBytes: the producer's max.request.size; larger replies are refused here, before Kafka sees them. */
     public ReplySender(Producer<byte[], byte[]> producer, JsonCodec codec, TopicChecker topics,
@@ -82,34 +79,35 @@ public final class ReplySender {
             return CompletableFuture.failedFuture(new ReplyTooLargeException("the reply is about " + size
                     + " bytes, over the worker's max.request.size of " + maxRecordBytes + " bytes"));
         }
-        return topics.check(to.replyTopic()).thenCompose(state -> {
-            if (state.exists() && to.replyPartition() >= state.partitions() && recheckDue(to.replyTopic())) {
+        Integer partition = to.replyPartition() == RequestEnvelope.ANY_PARTITION ? null : to.replyPartition();
+        ProducerRecord<byte[], byte[]> record = new ProducerRecord<>(to.replyTopic(), partition, key, value, headers);
+        return topics.check(to.replyTopic()).thenCompose(state -> deliver(record, to, state, true));
+    }
+
+    private CompletionStage<Void> deliver(ProducerRecord<byte[], byte[]> record, RequestEnvelope to,
+                                          TopicChecker.TopicState state, boolean mayRecheck) {
+        if (state.missing()) {
+            return CompletableFuture.failedFuture(new UndeliverableReplyException(
+                    "reply topic " + to.replyTopic() + " does not exist"));
+        }
+        if (!state.exists()) {
+            // Kafka did not answer the lookup: fail this reply so its record is redelivered, not dead-lettered.
+            return CompletableFuture.failedFuture(new TimeoutException(
+                    "reply topic " + to.replyTopic() + " could not be looked up"));
+        }
+        if (to.replyPartition() >= state.partitions()) {
+            if (mayRecheck) {
                 // Partitions may have been added since the count was remembered (a shared reply topic grown for
                 // a new gateway instance): look once more before calling the partition undeliverable; at most
                 // once per topic every few seconds, so bogus partition headers cannot flood the Admin client.
-                topics.forget(to.replyTopic());
-                return topics.check(to.replyTopic());
+                return topics.recheck(to.replyTopic(), PARTITION_RECHECK_INTERVAL)
+                        .thenCompose(fresh -> deliver(record, to, fresh, false));
             }
-            return CompletableFuture.completedFuture(state);
-        }).thenCompose(state -> {
-            if (state.missing()) {
-                return CompletableFuture.failedFuture(new UndeliverableReplyException(
-                        "reply topic " + to.replyTopic() + " does not exist"));
-            }
-            if (!state.exists()) {
-                // Kafka did not answer the lookup: fail this reply so its record is redelivered, not dead-lettered.
-                return CompletableFuture.failedFuture(new TimeoutException(
-                        "reply topic " + to.replyTopic() + " could not be looked up"));
-            }
-            if (to.replyPartition() != RequestEnvelope.ANY_PARTITION && to.replyPartition() >= state.partitions()) {
-                return CompletableFuture.failedFuture(new UndeliverableReplyException("reply partition "
-                        + to.replyPartition() + " is not in topic " + to.replyTopic() + " (" + state.partitions()
-                        + " partitions)"));
-            }
-            Integer partition = to.replyPartition() == RequestEnvelope.ANY_PARTITION ? null : to.replyPartition();
-            return send(new ProducerRecord<>(to.replyTopic(), partition, key, value, headers))
-                    .exceptionallyCompose(error -> unlessDeleted(to.replyTopic(), error));
-        });
+            return CompletableFuture.failedFuture(new UndeliverableReplyException("reply partition "
+                    + to.replyPartition() + " is not in topic " + to.replyTopic() + " (" + state.partitions()
+                    + " partitions)"));
+        }
+        return send(record).exceptionallyCompose(error -> unlessDeleted(to.replyTopic(), error));
     }
 
     /**
@@ -165,16 +163,6 @@ public final class ReplySender {
             acked.completeExceptionally(e);
         }
         return acked;
-    }
-
-    private boolean recheckDue(String topic) {
-        long now = System.nanoTime();
-        Long last = lastRecheck.get(topic);
-        if (last != null && now - last < RECHECK_INTERVAL_NANOS) {
-            return false;
-        }
-        lastRecheck.put(topic, now);
-        return true;
     }
 
     /** An upper bound of the bytes a record takes in a produce request, as the producer checks it. */

@@ -45,6 +45,7 @@ public final class TopicChecker {
     private final LongSupplier clock;
     private final long missingTtlNanos;
     private final ConcurrentHashMap<String, Entry> cache = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, Long> lastRecheck = new ConcurrentHashMap<>();
 
     private record Entry(CompletableFuture<TopicState> state, long expiresNanos) {
     }
@@ -85,6 +86,21 @@ public final class TopicChecker {
      */
     public void forget(String topic) {
         cache.computeIfPresent(topic, (name, entry) -> entry.state.isDone() ? null : entry);
+    }
+
+    /**
+     * Looks a known topic up again, as {@link #forget} then {@link #check}, but at most once per {@code interval}
+     * per topic (within it, what is known): for a count that may have grown (partitions added), asked for by
+     * records whose headers anyone may set.
+     */
+    public CompletionStage<TopicState> recheck(String topic, Duration interval) {
+        long now = clock.getAsLong();
+        Long last = lastRecheck.get(topic);
+        if (last == null || now - last >= interval.toNanos()) {
+            lastRecheck.put(topic, now);
+            forget(topic);
+        }
+        return check(topic);
     }
 
     private void describe(String topic, CompletableFuture<TopicState> result) {
