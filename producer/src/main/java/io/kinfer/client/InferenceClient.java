@@ -11,7 +11,6 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
@@ -296,9 +295,8 @@ public final class InferenceClient implements AutoCloseable {
         // Assigned and positioned before the first request is sent, so no early reply is missed (the pitfall of
         // reply containers that start listening after the first send).
         replyConsumer.assign(partitions);
-        replyConsumer.seekToEnd(partitions);
-        partitions.forEach(p -> replyConsumer.position(p, Duration.ofSeconds(30)));
         replyPartitions = List.copyOf(partitions);
+        positionAtEnd(Duration.ofSeconds(30));
         envelopePartition = only >= 0 ? only
                 : replyPartitions.size() == 1 ? replyPartitions.get(0).partition() : RequestEnvelope.ANY_PARTITION;
         replyConsumerReady = true;
@@ -389,11 +387,10 @@ public final class InferenceClient implements AutoCloseable {
             if (error == null) {
                 return;
             }
-            Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
-            if (cause instanceof RecordTooLargeException) {
+            if (error instanceof RecordTooLargeException) {
                 // Not a Kafka outage: retrying the same request can only fail again.
                 if (future.completeExceptionally(new InferenceException.RequestTooLarge("the request is larger "
-                        + "than Kafka takes (" + cause.getMessage() + ")", cause))) {
+                        + "than Kafka takes (" + error.getMessage() + ")", error))) {
                     metrics.outcome("too_large");
                 }
             } else if (future.completeExceptionally(new InferenceException.KafkaUnavailable(
@@ -456,34 +453,43 @@ public final class InferenceClient implements AutoCloseable {
      * up every other model's requests.
      */
     public CompletableFuture<Void> publish(ProducerRecord<byte[], byte[]> record) {
-        CompletableFuture<Void> acked = new CompletableFuture<>();
-        String topic = record.topic();
+        Send send = new Send(record, new CompletableFuture<>());
         try {
-            (sendableTopics.contains(topic) ? sender : firstSender(topic)).execute(new Send(acked, () -> {
-                try {
-                    producer.send(record, (metadata, error) -> {
-                        if (error == null) {
-                            sendableTopics.add(topic);
-                            acked.complete(null);
-                        } else {
-                            acked.completeExceptionally(error);
-                        }
-                    });
-                } catch (RuntimeException e) {
-                    acked.completeExceptionally(e);
-                }
-            }));
+            (sendableTopics.contains(record.topic()) ? sender : firstSender(record.topic())).execute(send);
         } catch (RejectedExecutionException e) {
-            acked.completeExceptionally(new InferenceException.ClientClosed("the inference client is closed"));
+            send.acked().completeExceptionally(new InferenceException.ClientClosed("the inference client is closed"));
         }
-        return acked;
+        return send.acked();
     }
 
-    /** A queued send and the future it completes, so that a send dropped at close still completes it. */
-    private record Send(CompletableFuture<Void> acked, Runnable send) implements Runnable {
+    /** A queued send and the future it completes: a send dropped at close can still complete it. */
+    private final class Send implements Runnable {
+        private final ProducerRecord<byte[], byte[]> record;
+        private final CompletableFuture<Void> acked;
+
+        Send(ProducerRecord<byte[], byte[]> record, CompletableFuture<Void> acked) {
+            this.record = record;
+            this.acked = acked;
+        }
+
+        CompletableFuture<Void> acked() {
+            return acked;
+        }
+
         @Override
         public void run() {
-            send.run();
+            try {
+                producer.send(record, (metadata, error) -> {
+                    if (error == null) {
+                        sendableTopics.add(record.topic());
+                        acked.complete(null);
+                    } else {
+                        acked.completeExceptionally(error);
+                    }
+                });
+            } catch (RuntimeException e) {
+                acked.completeExceptionally(e);
+            }
         }
     }
 
@@ -523,13 +529,18 @@ public final class InferenceClient implements AutoCloseable {
         }
     }
 
+    /** Seeks the reply partitions to their end and resolves the positions, so no later reply is missed. */
+    private void positionAtEnd(Duration timeout) {
+        replyConsumer.seekToEnd(replyPartitions);
+        replyPartitions.forEach(p -> replyConsumer.position(p, timeout));
+    }
+
     private void readRepliesUntilClosed() {
         long backoffMs = REPLY_RETRY_INITIAL_MS;
         while (!closed) {
             try {
                 if (!replyConsumerReady) {
-                    replyConsumer.seekToEnd(replyPartitions);
-                    replyPartitions.forEach(p -> replyConsumer.position(p, Duration.ofSeconds(5)));
+                    positionAtEnd(Duration.ofSeconds(5));
                 }
                 ConsumerRecords<byte[], byte[]> records = replyConsumer.poll(Duration.ofMillis(500));
                 if (!replyConsumerReady) {
