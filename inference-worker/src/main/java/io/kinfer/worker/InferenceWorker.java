@@ -125,8 +125,14 @@ public final class InferenceWorker implements AutoCloseable {
         props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 10_000);
         // A reply nobody can receive (its topic deleted, its broker gone) fails within 30 s instead of Kafka's
         // 120 s default, so a share-group member waiting for its poll's replies is not stalled for two minutes.
-        props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 15_000);
-        props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 30_000);
+        int delivery = 30_000;
+        if (config.shareGroups()) {
+            // A share-group record is this worker's only while its acquisition lock lasts: a reply that fails must
+            // fail within it, so that the record is released (or, on its last delivery, dead-lettered) by its holder.
+            delivery = Math.min(delivery, Math.max(5_000, config.getInt(WorkerConfig.SHARE_LOCK_DURATION_MS) * 2 / 3));
+        }
+        props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, delivery / 2);
+        props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, delivery);
         props.putAll(config.producerProperties());
         return props;
     }
@@ -309,7 +315,7 @@ public final class InferenceWorker implements AutoCloseable {
     }
 
     private void announce() {
-        intakes.forEach(intake -> intake.refreshLag(admin)); // asynchronous: the next announcement carries it
+        intakes.forEach(intake -> intake.refresh(admin)); // asynchronous: the next announcement carries it
         long now = System.currentTimeMillis();
         long interval = config.getLong(WorkerConfig.ANNOUNCE_INTERVAL_MS);
         for (int i = 0; i < pipelines.size(); i++) {

@@ -29,6 +29,9 @@ final class Responder {
 
     private static final Logger log = LoggerFactory.getLogger(Responder.class);
 
+    /** The reason on a dead letter whose reply failed on the record's last allowed delivery (share groups). */
+    static final String DELIVERY_LIMIT = "delivery_limit";
+
     private final ReplySender sender;
     private final WorkerMetrics metrics;
     /**
@@ -76,6 +79,15 @@ final class Responder {
             metrics.deadLetter(model, ReplySender.REPLY_UNDELIVERABLE);
             sender.deadLetter(record, ReplySender.REPLY_UNDELIVERABLE, cause.getMessage())
                     .whenComplete((dlqOk, dlqError) -> finishDeadLetter(model, handle, dlqError));
+        } else if (handle.lastDelivery()) {
+            // Released now, the broker would archive the record with no answer: keep it as a dead letter.
+            metrics.replyFailed(model);
+            metrics.deadLetter(model, DELIVERY_LIMIT);
+            log.warn("reply to {} for {}-{}@{} failed on its last allowed delivery; dead-lettering it: {}",
+                    to.replyTopic(), record.topic(), record.partition(), record.offset(), cause.toString());
+            sender.deadLetter(record, DELIVERY_LIMIT, "the reply to " + to.replyTopic() + " failed on the record's"
+                            + " last allowed delivery (the share group's share.delivery.count.limit): " + cause)
+                    .whenComplete((dlqOk, dlqError) -> finishDeadLetter(model, handle, dlqError));
         } else {
             metrics.replyFailed(model);
             log.warn("reply to {} for {}-{}@{} failed, left for redelivery: {}", to.replyTopic(), record.topic(),
@@ -115,7 +127,12 @@ final class Responder {
             handle.deadLettered();
         } else {
             metrics.replyFailed(model);
-            log.warn("dead letter for model {} failed, left for redelivery: {}", model, unwrap(error).toString());
+            if (handle.lastDelivery()) {
+                log.error("dead letter for model {} failed on the record's last allowed delivery; the broker archives"
+                        + " it unanswered: {}", model, unwrap(error).toString());
+            } else {
+                log.warn("dead letter for model {} failed, left for redelivery: {}", model, unwrap(error).toString());
+            }
             handle.abandoned();
         }
     }

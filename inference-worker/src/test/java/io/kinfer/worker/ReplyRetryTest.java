@@ -12,16 +12,20 @@ import java.util.concurrent.TimeUnit;
 
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.KinferHeaders;
 import io.kinfer.protocol.Tensor;
 import io.kinfer.protocol.Topics;
 import io.kinfer.worker.testing.KafkaTestClient;
 import io.kinfer.worker.testing.OnnxModels;
 import io.kinfer.worker.testing.TestSettings;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.ConfigResource;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -63,6 +67,47 @@ class ReplyRetryTest {
                 // Fetched again by this consumer, not by a rebalance.
                 assertThat(worker.scrape()).containsPattern("kinfer_records_refetched_total\\{[^}]*\\} [1-9]");
                 await().atMost(Duration.ofSeconds(30)).until(() -> committed(kafka, requests) == end(kafka, requests));
+            }
+        }
+    }
+
+    /**
+     * Share groups: a record is delivered at most {@code share.delivery.count.limit} times. Released after its last
+     * delivery, the broker archives it with no answer and no trace; the worker dead-letters it instead.
+     */
+    @Test
+    void aShareGroupRecordWhoseReplyFailsOnItsLastDeliveryIsDeadLettered() throws Exception {
+        // The share-group state topic must stay writable with one broker of two down.
+        try (EmbeddedKafka kafka = EmbeddedKafka.builder().brokers(2)
+                .brokerProperty("share.coordinator.state.topic.min.isr", "1").start()) {
+            String requests = Topics.requestTopic("gemm");
+            try (Admin admin = kafka.admin()) {
+                admin.createTopics(List.of(new NewTopic(requests, Map.of(0, List.of(1))),
+                        new NewTopic(REPLIES, Map.of(0, List.of(2))),
+                        new NewTopic(Topics.DEAD_LETTER, Map.of(0, List.of(1))))).all().get(30, TimeUnit.SECONDS);
+                ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, "kinfer-worker.gemm");
+                admin.incrementalAlterConfigs(Map.of(group, List.of(new AlterConfigOp(
+                        new ConfigEntry("share.delivery.count.limit", "2"), AlterConfigOp.OpType.SET))))
+                        .all().get(30, TimeUnit.SECONDS);
+            }
+            Path repo = Files.createTempDirectory("repo");
+            OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
+            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                    WorkerConfig.MODELS, "gemm", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                    WorkerConfig.CACHE_ENABLED, false, WorkerConfig.GROUP_MODE, "share",
+                    "kafka.producer.request.timeout.ms", 1_500, "kafka.producer.delivery.timeout.ms", 3_000)));
+                 KafkaTestClient client = new KafkaTestClient(kafka)) {
+                await().atMost(Duration.ofSeconds(60)).until(worker::ready);
+                KafkaTestClient.Collector deadLetters = client.collect(Topics.DEAD_LETTER);
+
+                kafka.stopBroker(1); // node 2: the reply topic's only replica
+                client.request(InferenceRequest.ofTensors("s1", "gemm", List.of(Tensor.fp32("x", new long[] {1, 4},
+                        new float[] {1, 2, 3, 4}))), REPLIES, "c1", 0);
+
+                await().atMost(Duration.ofSeconds(90)).until(() -> deadLetters.records().stream().anyMatch(r ->
+                        KinferHeaders.string(r.headers(), KinferHeaders.DLQ_REASON).orElse("").equals("delivery_limit")));
+                // Delivered twice (the limit), its reply failing each time.
+                assertThat(worker.scrape()).containsPattern("kinfer_replies_failed_total\\{[^}]*\\} [2-9]");
             }
         }
     }

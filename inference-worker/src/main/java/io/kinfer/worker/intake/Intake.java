@@ -22,8 +22,8 @@ public interface Intake extends AutoCloseable {
      */
     long lag();
 
-    /** Asks Kafka for the lag where it is not known locally (share groups); returns at once. */
-    default void refreshLag(Admin admin) {
+    /** Asks Kafka for what is not known locally (share groups: the lag, the delivery limit); returns at once. */
+    default void refresh(Admin admin) {
     }
 
     /** Records received and not yet finished. */

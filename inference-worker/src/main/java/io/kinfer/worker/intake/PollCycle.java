@@ -19,9 +19,16 @@ final class PollCycle {
     private final List<ConsumerRecord<byte[], byte[]>> records;
     private final Outcome[] outcomes;
     private final CountDownLatch done;
+    /** Deliveries a record may have (share groups); {@code Integer.MAX_VALUE} where there is no limit. */
+    private final int deliveryLimit;
 
     PollCycle(List<ConsumerRecord<byte[], byte[]>> records) {
+        this(records, Integer.MAX_VALUE);
+    }
+
+    PollCycle(List<ConsumerRecord<byte[], byte[]>> records, int deliveryLimit) {
         this.records = records;
+        this.deliveryLimit = deliveryLimit;
         this.outcomes = new Outcome[records.size()];
         this.done = new CountDownLatch(records.size());
     }
@@ -31,6 +38,7 @@ final class PollCycle {
         List<ModelPipeline.Incoming> list = new ArrayList<>(records.size());
         for (int i = 0; i < records.size(); i++) {
             int index = i;
+            boolean last = records.get(i).deliveryCount().map(count -> count >= deliveryLimit).orElse(false);
             list.add(new ModelPipeline.Incoming(records.get(i), new RecordHandle() {
                 @Override
                 public void answered() {
@@ -45,6 +53,11 @@ final class PollCycle {
                 @Override
                 public void abandoned() {
                     finish(index, Outcome.ABANDONED);
+                }
+
+                @Override
+                public boolean lastDelivery() {
+                    return last;
                 }
             }));
         }

@@ -14,4 +14,13 @@ public interface RecordHandle {
 
     /** Neither happened (a rebalance took its partition, or Kafka failed): do not commit / RELEASE for redelivery. */
     void abandoned();
+
+    /**
+     * Whether this is the record's last allowed delivery (share groups: its delivery count reached the group's
+     * {@code share.delivery.count.limit}). Abandoning it would let the broker archive it with no answer, so a
+     * reply that fails is dead-lettered instead.
+     */
+    default boolean lastDelivery() {
+        return false;
+    }
 }

@@ -12,11 +12,14 @@ import java.util.concurrent.atomic.AtomicInteger;
 import io.kinfer.worker.ModelPipeline;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.slf4j.Logger;
@@ -27,7 +30,8 @@ import org.slf4j.LoggerFactory;
  * on its own thread. Records are acknowledged one by one: ACCEPT once the reply is acknowledged by the broker,
  * REJECT once the dead letter is, RELEASE when neither happened (the broker then delivers it again, to any
  * member, up to the group's delivery-count limit, which ends poison loops). A consumer that dies holding records
- * loses them only until their acquisition lock expires.
+ * loses them only until their acquisition lock expires. On a record's last allowed delivery a failed reply is
+ * dead-lettered rather than released: released, the broker would archive it with no answer and no trace.
  *
  * <p>In explicit mode every record of a poll must be acknowledged before that consumer polls again, and only on
  * its thread; so each consumer settles its poll as a whole, and polling overlaps computing across the consumers:
@@ -37,11 +41,16 @@ public final class ShareGroupIntake implements Intake {
 
     private static final Logger log = LoggerFactory.getLogger(ShareGroupIntake.class);
     private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
+    /** The group setting that caps deliveries per record (KIP-932; per group since KIP-1240). */
+    static final String DELIVERY_COUNT_LIMIT = "share.delivery.count.limit";
+    /** Kafka's default for it ({@code group.share.delivery.count.limit}), until the group's own value is read. */
+    static final int DEFAULT_DELIVERY_COUNT_LIMIT = 5;
 
     private final ModelPipeline pipeline;
     private final String topic;
     private final String groupId;
     private volatile long backlog;
+    private volatile int deliveryLimit = DEFAULT_DELIVERY_COUNT_LIMIT;
     private final List<Member> members = new ArrayList<>();
     private final long drainTimeoutMs;
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -98,7 +107,7 @@ public final class ShareGroupIntake implements Intake {
         return !failed;
     }
 
-    /** The group's backlog as the broker last reported it (see {@link #refreshLag}); the same on every member. */
+    /** The group's backlog as the broker last reported it (see {@link #refresh}); the same on every member. */
     @Override
     public long lag() {
         return backlog;
@@ -107,10 +116,11 @@ public final class ShareGroupIntake implements Intake {
     /**
      * Share groups have no per-member partitions, so no consumer lag; the broker reports each share-partition's lag
      * instead (records from its start offset not yet acknowledged, Admin.listShareGroupOffsets). Their sum over the
-     * request topic is what a queue-length autoscaler needs.
+     * request topic is what a queue-length autoscaler needs. The group's delivery-count limit is read along with it,
+     * since an operator may change it at any time.
      */
     @Override
-    public void refreshLag(Admin admin) {
+    public void refresh(Admin admin) {
         admin.listShareGroupOffsets(Map.of(groupId, new ListShareGroupOffsetsSpec()))
                 .partitionsToOffsetInfo(groupId)
                 .whenComplete((offsets, error) -> {
@@ -123,6 +133,25 @@ public final class ShareGroupIntake implements Intake {
                             .mapToLong(e -> e.getValue().lag().orElse(0L))
                             .sum();
                 });
+        ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, groupId);
+        admin.describeConfigs(List.of(group)).values().get(group).whenComplete((config, error) -> {
+            if (error != null) {
+                log.debug("delivery-count limit of share group {} unknown: {}", groupId, error.toString());
+                return;
+            }
+            deliveryLimit = deliveryLimit(config);
+        });
+    }
+
+    /** The group's limit as the broker describes it (its own or the broker's default), else Kafka's default. */
+    static int deliveryLimit(Config config) {
+        ConfigEntry entry = config.get(DELIVERY_COUNT_LIMIT);
+        try {
+            return entry == null || entry.value() == null ? DEFAULT_DELIVERY_COUNT_LIMIT
+                    : Integer.parseInt(entry.value());
+        } catch (NumberFormatException e) {
+            return DEFAULT_DELIVERY_COUNT_LIMIT;
+        }
     }
 
     @Override
@@ -179,7 +208,7 @@ public final class ShareGroupIntake implements Intake {
                     }
                     List<ConsumerRecord<byte[], byte[]>> list = new ArrayList<>(records.count());
                     records.forEach(list::add);
-                    current = new PollCycle(list);
+                    current = new PollCycle(list, deliveryLimit);
                     inFlight.addAndGet(list.size());
                     pipeline.accept(current.incoming());
                     // Waits for this poll's replies; the other consumers keep fetching meanwhile.
