@@ -30,8 +30,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A reply Kafka does not take within the producer's delivery timeout leaves its record unanswered; the worker
- * fetches it again while it still owns the partition, instead of waiting for a rebalance that may never come.
- * Two brokers: the request topic lives on one, the reply topic on the other, which is stopped for a while.
+ * fetches it again while it still owns the partition, instead of waiting for a rebalance that may never come, and
+ * in a share group dead-letters it rather than let the broker archive it unanswered. Two brokers: the request
+ * topic lives on one, the reply topic on the other, which is stopped for a while.
  */
 class ReplyRetryTest {
 
