@@ -139,11 +139,16 @@ public final class InferenceWorker implements AutoCloseable {
 
     /** The reply producer's max.request.size, as Kafka reads it (default 1 MiB). */
     static int maxRequestSize(WorkerConfig config) {
-        Object value = producerProperties(config).get(ProducerConfig.MAX_REQUEST_SIZE_CONFIG);
+        return producerInt(config, ProducerConfig.MAX_REQUEST_SIZE_CONFIG);
+    }
+
+    /** An int setting of the reply producer as Kafka reads it: the worker's value, the user's, or Kafka's default. */
+    private static int producerInt(WorkerConfig config, String key) {
+        Object value = producerProperties(config).get(key);
         if (value == null) {
-            value = ProducerConfig.configDef().defaultValues().get(ProducerConfig.MAX_REQUEST_SIZE_CONFIG);
+            value = ProducerConfig.configDef().defaultValues().get(key);
         }
-        return (Integer) ConfigDef.parseType(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, value, ConfigDef.Type.INT);
+        return (Integer) ConfigDef.parseType(key, value, ConfigDef.Type.INT);
     }
 
     private void startUp() throws ModelException {
@@ -179,7 +184,8 @@ public final class InferenceWorker implements AutoCloseable {
                     intake::lag);
             metrics.gauge("kinfer.requests.inflight", "Records received and not yet answered", tags, intake::inFlight);
             FunctionCounter.builder("kinfer.records.refetched", intake, Intake::refetched).tags(tags)
-                    .description("Times a partition was fetched again from a record whose reply Kafka did not take")
+                    .description("Times records were fetched again: from a record whose reply Kafka did not take, or"
+                            + " after an aborted transaction")
                     .register(registry);
         }
         int port = config.getInt(WorkerConfig.METRICS_PORT);
@@ -214,7 +220,8 @@ public final class InferenceWorker implements AutoCloseable {
         }
         if (transactional != null) {
             return new TransactionalIntake(pipeline, topic, config.groupId(model), clientId,
-                    config.consumerProperties(model), transactional, drainMs);
+                    config.consumerProperties(model), transactional, producerInt(config,
+                    ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), drainMs);
         }
         return new ConsumerGroupIntake(pipeline, topic, config.groupId(model), clientId,
                 config.consumerProperties(model), config.getLong(WorkerConfig.COMMIT_INTERVAL_MS), drainMs,

@@ -15,6 +15,7 @@ import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.Tensor;
+import io.kinfer.protocol.Topics;
 import io.kinfer.worker.testing.KafkaTestClient;
 import io.kinfer.worker.testing.OnnxModels;
 import io.kinfer.worker.testing.TestSettings;
@@ -59,6 +60,47 @@ class ExactlyOnceTest {
                         .collect(Collectors.toMap(i -> i, i -> replies.replies("e" + i).size()));
                 assertThat(duplicates).as("requests answered more than once (read_committed)").isEmpty();
                 assertThat(IntStream.range(0, 400).mapToObj(i -> replies.reply("e" + i)))
+                        .allMatch(r -> r.isSuccess());
+            }
+        }
+    }
+
+    /**
+     * A poll still unanswered near the transaction timeout is aborted and fetched again; its requests still queued
+     * then must not be computed later into the next transaction beside their recomputed copies. The result cache
+     * lets each retry go further, so the poll completes after a few.
+     */
+    @Test
+    void aPollThatOutlastsItsTransactionIsAbortedWithoutLeakingRepliesIntoTheNext(EmbeddedKafka kafka)
+            throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "slow", "1", OnnxModels.slowIdentity(1024, 1000),
+                "{\"cache\": {\"enabled\": true}}", null);
+        kafka.createTopic("eos.slow.replies", 1);
+        kafka.createTopic(Topics.requestTopic("slow"), 1);
+        try (KafkaTestClient client = new KafkaTestClient(kafka)) {
+            KafkaTestClient.Collector replies = client.collect("eos.slow.replies");
+            // Written before the worker starts, so that its first poll takes them all.
+            client.requestAll(IntStream.range(0, 60).mapToObj(i -> {
+                float[] x = new float[1024];
+                x[i] = 1f;
+                return InferenceRequest.ofTensors("s" + i, "slow", List.of(Tensor.fp32("x", new long[] {1, 1024}, x)));
+            }).toList(), "eos.slow.replies", "");
+            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                    WorkerConfig.MODELS, "slow", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                    WorkerConfig.WORKER_ID, "eos-slow", WorkerConfig.EXACTLY_ONCE, true,
+                    WorkerConfig.TOPICS_PARTITIONS, 1, WorkerConfig.BATCH_MAX_SIZE, 2,
+                    "kafka.producer.transaction.timeout.ms", 1000, "kafka.consumer.max.poll.records", 60)))) {
+                await().atMost(Duration.ofSeconds(120)).until(() -> IntStream.range(0, 60)
+                        .allMatch(i -> replies.reply("s" + i) != null));
+
+                assertThat(worker.scrape()).as("the first poll was aborted and fetched again")
+                        .containsPattern("kinfer_records_refetched_total\\{[^}]*\\} [1-9]");
+                Map<Integer, Integer> duplicates = IntStream.range(0, 60).boxed()
+                        .filter(i -> replies.replies("s" + i).size() != 1)
+                        .collect(Collectors.toMap(i -> i, i -> replies.replies("s" + i).size()));
+                assertThat(duplicates).as("requests answered more than once (read_committed)").isEmpty();
+                assertThat(IntStream.range(0, 60).mapToObj(i -> replies.reply("s" + i)))
                         .allMatch(r -> r.isSuccess());
             }
         }

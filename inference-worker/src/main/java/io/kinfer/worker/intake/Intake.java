@@ -29,7 +29,10 @@ public interface Intake extends AutoCloseable {
     /** Records received and not yet finished. */
     int inFlight();
 
-    /** Times a partition was fetched again from a record whose reply Kafka did not take (consumer groups). */
+    /**
+     * Times records were fetched again by this intake itself: from a record whose reply Kafka did not take
+     * (consumer groups), or from the committed offsets after an aborted transaction (exactly-once).
+     */
     default long refetched() {
         return 0;
     }

@@ -3,12 +3,16 @@ package io.kinfer.worker.intake;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 import io.kinfer.worker.ModelPipeline;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -49,6 +53,9 @@ public final class TransactionalIntake implements Intake {
     private final Thread thread;
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicLong rewinds = new AtomicLong();
+    /** How long a poll may take to be answered before its transaction is aborted and the poll done again. */
+    private final long settleTimeoutMs;
     private volatile boolean running = true;
     /** The consumer thread died of an unexpected error, or its producer can no longer commit. */
     private volatile boolean failed;
@@ -58,11 +65,15 @@ public final class TransactionalIntake implements Intake {
     private volatile boolean assigned;
     private volatile long lag;
 
-    /** @param producer a transactional producer on which {@code initTransactions()} has been called */
+    /**
+     * @param producer a transactional producer on which {@code initTransactions()} has been called
+     * @param transactionTimeoutMs its {@code transaction.timeout.ms}: a poll must be answered well within it
+     */
     public TransactionalIntake(ModelPipeline pipeline, String topic, String groupId, String clientId,
                                Map<String, Object> consumerProperties, Producer<byte[], byte[]> producer,
-                               long drainTimeoutMs) {
+                               long transactionTimeoutMs, long drainTimeoutMs) {
         this.pipeline = pipeline;
+        this.settleTimeoutMs = transactionTimeoutMs * 3 / 4;
         this.topic = topic;
         this.producer = producer;
         this.drainTimeoutMs = drainTimeoutMs;
@@ -97,6 +108,12 @@ public final class TransactionalIntake implements Intake {
     @Override
     public int inFlight() {
         return inFlight.get();
+    }
+
+    /** Times a poll's transaction was aborted and the poll fetched again from the committed offsets. */
+    @Override
+    public long refetched() {
+        return rewinds.get();
     }
 
     private void run() {
@@ -153,11 +170,26 @@ public final class TransactionalIntake implements Intake {
         try {
             producer.beginTransaction();
             pipeline.accept(cycle.incoming());
-            boolean finished = cycle.await(Math.max(drainTimeoutMs, 60_000));
+            boolean finished = cycle.await(settleTimeoutMs);
             if (crashed) {
                 return; // a crash leaves the transaction open: the broker aborts it when the next owner fences us
             }
-            if (!finished || cycle.anyAbandoned()) {
+            if (!finished) {
+                // Nothing of this poll may reach the next transaction beside its recomputed copy: its queued requests
+                // leave the queue, and those computing are waited for, so their replies land in the one aborted here.
+                Set<ConsumerRecord<byte[], byte[]>> mine = Collections.newSetFromMap(new IdentityHashMap<>());
+                mine.addAll(list);
+                pipeline.abandonQueued(mine::contains);
+                while (!cycle.await(1_000)) {
+                    if (crashed) {
+                        return;
+                    }
+                }
+                abortAndRewind("the poll was not answered within " + settleTimeoutMs + " ms (3/4 of the producer's"
+                        + " transaction.timeout.ms, after which the broker aborts the transaction itself)");
+                return;
+            }
+            if (cycle.anyAbandoned()) {
                 abortAndRewind("some replies of the poll were not written");
                 return;
             }
@@ -180,6 +212,7 @@ public final class TransactionalIntake implements Intake {
 
     /** Aborts the open transaction (its replies are never visible) and goes back to the committed offsets. */
     private void abortAndRewind(String why) {
+        rewinds.incrementAndGet();
         log.warn("{}: aborting a transaction and reprocessing from the last commit: {}", topic, why);
         try {
             producer.abortTransaction();

@@ -67,6 +67,29 @@ public final class OnnxModels {
         return model(graph);
     }
 
+    /**
+     * {@code y[N,width] = x}, computed the slow way: {@code depth} MatMuls by the identity matrix, one after the
+     * other (ONNX Runtime does not fold them away). A model whose every row costs real compute, for tests that need
+     * a poll to outlast a deadline; a depth of 2000 at width 256 is tens of milliseconds a row.
+     */
+    public static byte[] slowIdentity(int width, int depth) {
+        float[] identity = new float[width * width];
+        for (int i = 0; i < width; i++) {
+            identity[i * width + i] = 1f;
+        }
+        Proto graph = new Proto().string(2, "slow_identity");
+        String previous = "x";
+        for (int d = 0; d < depth; d++) {
+            String next = d == depth - 1 ? "y" : "h" + d;
+            graph.message(1, node("MatMul", List.of(previous, "I"), List.of(next)));
+            previous = next;
+        }
+        graph.message(5, floatTensor("I", new long[] {width, width}, identity))
+                .message(11, valueInfo("x", FLOAT, new Object[] {"N", (long) width}))
+                .message(12, valueInfo("y", FLOAT, new Object[] {"N", (long) width}));
+        return model(graph);
+    }
+
     /** What {@link #gemm} computes for one row. */
     public static float[] gemmExpected(float[] x, int outputs) {
         float[] y = new float[outputs];
