@@ -224,7 +224,8 @@ public final class JsonCodec {
         if (dataNode == null || !dataNode.isArray()) {
             throw invalid(where + ".data must be an array");
         }
-        List<JsonNode> flat = new ArrayList<>((int) count);
+        // Grown as the data is read: a shape alone (perhaps a hostile one) allocates nothing.
+        List<JsonNode> flat = new ArrayList<>((int) Math.min(count, 4096));
         flatten(dataNode, flat, (int) count, where);
         if (flat.size() != count) {
             throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data has " + flat.size()
@@ -564,6 +565,20 @@ public final class JsonCodec {
 
     // ------------------------------------------------------------------------------------------------ helpers
 
+    /**
+     * JSON starts with an ASCII character, which UTF-16 and UTF-32 write with a zero byte beside it (UTF-8 never has
+     * one outside an escape); their byte-order marks start with FE FF or FF FE.
+     */
+    private static boolean utf16or32(byte[] value) {
+        for (int i = 0; i < Math.min(4, value.length); i++) {
+            if (value[i] == 0) {
+                return true;
+            }
+        }
+        return value.length >= 2 && ((value[0] == (byte) 0xFE && value[1] == (byte) 0xFF)
+                || (value[0] == (byte) 0xFF && value[1] == (byte) 0xFE));
+    }
+
     /** Parses bytes into a tree, mapping every failure to {@code malformed} or {@code input_too_large}. */
     public JsonNode parse(byte[] value) throws ProtocolException {
         if (value == null || value.length == 0) {
@@ -572,6 +587,10 @@ public final class JsonCodec {
         if (value.length > limits.maxRecordBytes()) {
             throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE,
                     "the record has " + value.length + " bytes; at most " + limits.maxRecordBytes());
+        }
+        if (utf16or32(value)) {
+            // Jackson would detect and read them; the protocol is UTF-8, and a producer should learn so here.
+            throw new ProtocolException(ErrorCode.MALFORMED, "the record is not UTF-8 (it looks like UTF-16 or UTF-32)");
         }
         try (JsonParser parser = factory.createParser(value)) {
             JsonNode root = reader.readTree(parser);

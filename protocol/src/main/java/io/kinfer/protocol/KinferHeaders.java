@@ -49,7 +49,8 @@ public final class KinferHeaders {
         return headers;
     }
 
-    private static final int MAX_CORRELATION_ID = 256;
+    /** The longest correlation id, in characters (UTF-16 code units). */
+    public static final int MAX_CORRELATION_ID_CHARS = 256;
 
     private KinferHeaders() {
     }
@@ -61,9 +62,9 @@ public final class KinferHeaders {
     public static RequestEnvelope envelope(Headers headers, String fallbackCorrelationId, String defaultReplyTopic)
             throws ProtocolException {
         String correlationId = string(headers, CORRELATION_ID).orElse(fallbackCorrelationId);
-        if (correlationId == null || correlationId.isEmpty() || correlationId.length() > MAX_CORRELATION_ID) {
+        if (correlationId == null || correlationId.isEmpty() || correlationId.length() > MAX_CORRELATION_ID_CHARS) {
             throw new ProtocolException(ErrorCode.INVALID_REQUEST,
-                    "header " + CORRELATION_ID + " must be 1 to " + MAX_CORRELATION_ID + " characters");
+                    "header " + CORRELATION_ID + " must be 1 to " + MAX_CORRELATION_ID_CHARS + " characters");
         }
         String replyTopic = replyTopic(headers, defaultReplyTopic).orElseThrow(() -> new ProtocolException(
                 ErrorCode.INVALID_REQUEST, "header " + REPLY_TOPIC + " is not a valid topic name"));
@@ -83,7 +84,7 @@ public final class KinferHeaders {
         if (topic.isEmpty()) {
             return Optional.empty();
         }
-        String id = string(headers, CORRELATION_ID).filter(s -> !s.isEmpty() && s.length() <= MAX_CORRELATION_ID)
+        String id = string(headers, CORRELATION_ID).filter(s -> !s.isEmpty() && s.length() <= MAX_CORRELATION_ID_CHARS)
                 .orElse(correlationId);
         if (id == null) {
             return Optional.empty();
@@ -117,13 +118,16 @@ public final class KinferHeaders {
         headers.add(name, value.getBytes(StandardCharsets.UTF_8));
     }
 
-    /** The last value of a header as a string, if present. */
+    /**
+     * The last value of a header as a string, if present, exactly as sent: a correlation id is echoed byte for byte
+     * (trimmed, " abc" would come back as "abc" and its caller never match it).
+     */
     public static Optional<String> string(Headers headers, String name) {
         Header header = headers.lastHeader(name);
         if (header == null || header.value() == null) {
             return Optional.empty();
         }
-        return Optional.of(new String(header.value(), StandardCharsets.UTF_8).trim());
+        return Optional.of(new String(header.value(), StandardCharsets.UTF_8));
     }
 
     private static Optional<String> replyTopic(Headers headers, String defaultReplyTopic) {
@@ -141,7 +145,7 @@ public final class KinferHeaders {
             return absent;
         }
         try {
-            long value = Long.parseLong(text.get());
+            long value = Long.parseLong(text.get().trim());
             if (value < min || value > max) {
                 throw new NumberFormatException();
             }

@@ -15,6 +15,15 @@ public record ProtocolLimits(int maxRecordBytes, int maxInputs, int maxTextChars
 
     public static final ProtocolLimits DEFAULTS = new ProtocolLimits(1_048_576, 256, 10_000, 262_144, 32);
 
+    /**
+     * For reading replies. A reply is as large as its model's outputs, which the request limits do not bound (a
+     * 300 000-element mask answers a small image), and a worker may be allowed records over 1 MiB
+     * ({@code kafka.producer.max.request.size}): only a ceiling against hostile records remains, 64 MiB and as many
+     * elements as fit in it (each takes at least two bytes of JSON).
+     */
+    public static final ProtocolLimits REPLIES = new ProtocolLimits(64 << 20, DEFAULTS.maxInputs(),
+            DEFAULTS.maxTextChars(), 32L << 20, DEFAULTS.maxNestingDepth());
+
     public ProtocolLimits {
         if (maxRecordBytes < 1 || maxInputs < 1 || maxTextChars < 1 || maxTensorElements < 1 || maxNestingDepth < 4) {
             throw new IllegalArgumentException("protocol limits must be positive (nesting at least 4)");

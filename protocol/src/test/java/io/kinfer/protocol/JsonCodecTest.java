@@ -3,6 +3,7 @@ package io.kinfer.protocol;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -12,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class JsonCodecTest {
 
@@ -172,6 +174,17 @@ class JsonCodecTest {
         bytes[bytes.length - 4] = (byte) 0xC3; // a lead byte followed by '"' is not UTF-8
         assertThatThrownBy(() -> codec.decodeRequest(bytes))
                 .isInstanceOfSatisfying(ProtocolException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.MALFORMED));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"UTF-16LE", "UTF-16BE", "UTF-16", "UTF-32LE", "UTF-32BE"})
+    void jsonInAnotherUnicodeEncodingIsMalformed(String charset) {
+        byte[] bytes = "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[\"X\"]}".getBytes(Charset.forName(charset));
+        assertThatThrownBy(() -> codec.decodeRequest(bytes))
+                .isInstanceOfSatisfying(ProtocolException.class, e -> {
+                    assertThat(e.code()).isEqualTo(ErrorCode.MALFORMED);
+                    assertThat(e.getMessage()).contains("not UTF-8");
+                });
     }
 
     @Test

@@ -20,6 +20,18 @@ class KinferHeadersTest {
     }
 
     @Test
+    void aCorrelationIdComesBackExactlyAsSentAndNumbersMayBePadded() throws Exception {
+        RecordHeaders headers = new RecordHeaders();
+        KinferHeaders.put(headers, KinferHeaders.CORRELATION_ID, " c-1 ");
+        KinferHeaders.put(headers, KinferHeaders.DEADLINE, " 1900000000000 ");
+
+        RequestEnvelope envelope = KinferHeaders.envelope(headers, "fallback", Topics.DEFAULT_REPLY_TOPIC);
+
+        assertThat(envelope.correlationId()).isEqualTo(" c-1 ");
+        assertThat(envelope.deadlineEpochMs()).isEqualTo(1_900_000_000_000L);
+    }
+
+    @Test
     void missingHeadersFallBackToRequestIdAndDefaultReplyTopic() throws Exception {
         RequestEnvelope envelope = KinferHeaders.envelope(new RecordHeaders(), "req-7", Topics.DEFAULT_REPLY_TOPIC);
 
