@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Set;
 
 import io.kinfer.protocol.JsonCodec;
+import io.kinfer.protocol.ProtocolLimits;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
@@ -176,7 +177,7 @@ final class JobsTopology {
 
         private final Settings settings;
         private final JobsMetrics metrics;
-        private final JsonCodec codec = new JsonCodec();
+        private final JsonCodec codec = new JsonCodec(ProtocolLimits.REPLIES);
         private ProcessorContext<Void, Void> context;
         private KeyValueStore<String, JobRecord> jobs;
         private KeyValueStore<String, byte[]> items;

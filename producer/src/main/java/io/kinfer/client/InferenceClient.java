@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -34,6 +35,7 @@ import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.JsonCodec;
 import io.kinfer.protocol.KinferHeaders;
 import io.kinfer.protocol.ProtocolException;
+import io.kinfer.protocol.ProtocolLimits;
 import io.kinfer.protocol.RequestEnvelope;
 import io.kinfer.protocol.Topics;
 import io.micrometer.core.instrument.Counter;
@@ -55,8 +57,9 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.errors.RecordTooLargeException;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
@@ -134,7 +137,8 @@ public final class InferenceClient implements AutoCloseable {
     private final String clientId;
     private final String replyTopic;
     private final String incarnation;
-    private final JsonCodec codec = new JsonCodec();
+    /** Replies are read with their own limits: a model's outputs may be far larger than any request. */
+    private final JsonCodec codec = new JsonCodec(ProtocolLimits.REPLIES);
     private final Producer<byte[], byte[]> producer;
     private final Consumer<byte[], byte[]> replyConsumer;
     private final Admin admin;
@@ -272,6 +276,9 @@ public final class InferenceClient implements AutoCloseable {
                 if (!(e.getCause() instanceof TopicExistsException)) {
                     throw new InferenceException.KafkaUnavailable("cannot create reply topic " + replyTopic, e.getCause());
                 }
+                log.warn("reply topic {} exists already: reading it, and leaving it in place on close. It was left "
+                        + "by a stopped instance with client.id {}, or another live process uses this id (give each "
+                        + "process its own)", replyTopic, clientId);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new InferenceException.ClientClosed("interrupted while starting");
@@ -286,9 +293,24 @@ public final class InferenceClient implements AutoCloseable {
                 throw new InferenceException.KafkaUnavailable("reply topic " + replyTopic + " has no partitions", null);
             }
             List<PartitionInfo> infos = replyConsumer.partitionsFor(replyTopic, Duration.ofSeconds(5));
-            for (PartitionInfo info : infos == null ? List.<PartitionInfo>of() : infos) {
+            infos = infos == null ? List.of() : infos;
+            for (PartitionInfo info : infos) {
                 if (only < 0 || info.partition() == only) {
                     partitions.add(new TopicPartition(replyTopic, info.partition()));
+                }
+            }
+            if (partitions.isEmpty() && !infos.isEmpty()) {
+                // Waiting cannot help: the topic is there, the partition is not.
+                throw new IllegalArgumentException("reply.partition " + only + " does not exist: reply topic "
+                        + replyTopic + " has " + infos.size() + " partition(s)");
+            }
+            if (partitions.isEmpty()) {
+                // A topic just created may take a moment to appear in metadata; ask again shortly, not in a spin.
+                try {
+                    closeSignal.await(REPLY_RETRY_INITIAL_MS, TimeUnit.MILLISECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new InferenceException.ClientClosed("interrupted while starting");
                 }
             }
         }
@@ -383,7 +405,7 @@ public final class InferenceClient implements AutoCloseable {
             // Likewise a failing reply consumer, which then skips to the end of its partitions past this reply.
             return failed(future, new InferenceException.KafkaUnavailable("the reply consumer is not running", null));
         }
-        publish(record).whenComplete((ok, error) -> {
+        publish(record, future).whenComplete((ok, error) -> {
             if (error == null) {
                 return;
             }
@@ -417,8 +439,22 @@ public final class InferenceClient implements AutoCloseable {
         if (closed || draining) {
             return CompletableFuture.failedFuture(new InferenceException.ClientClosed("the inference client is closed"));
         }
-        RequestEnvelope envelope = new RequestEnvelope(request.id(),
-                replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic, RequestEnvelope.ANY_PARTITION,
+        String topic = replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic;
+        // What a worker would refuse, refused here: such a request could only be dead-lettered, never answered.
+        if (!Topics.isValidTopicName(topic)) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("reply topic '" + topic
+                    + "' is not a valid Kafka topic name"));
+        }
+        if (request == null || request.id() == null || request.id().isEmpty()
+                || request.id().length() > KinferHeaders.MAX_CORRELATION_ID_CHARS) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("a submitted request's id is its "
+                    + "correlation id: 1 to " + KinferHeaders.MAX_CORRELATION_ID_CHARS + " characters"));
+        }
+        if (deadlineEpochMs < 0) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("deadline " + deadlineEpochMs
+                    + " is negative (0: none)"));
+        }
+        RequestEnvelope envelope = new RequestEnvelope(request.id(), topic, RequestEnvelope.ANY_PARTITION,
                 deadlineEpochMs, priority);
         return send(request, envelope, headers == null ? Map.of() : headers);
     }
@@ -453,7 +489,12 @@ public final class InferenceClient implements AutoCloseable {
      * up every other model's requests.
      */
     public CompletableFuture<Void> publish(ProducerRecord<byte[], byte[]> record) {
-        Send send = new Send(record, new CompletableFuture<>());
+        return publish(record, null);
+    }
+
+    /** As {@link #publish(ProducerRecord)}; not sent at all if {@code call} has ended before its turn comes. */
+    private CompletableFuture<Void> publish(ProducerRecord<byte[], byte[]> record, CompletableFuture<?> call) {
+        Send send = new Send(record, call, new CompletableFuture<>());
         try {
             (sendableTopics.contains(record.topic()) ? sender : firstSender(record.topic())).execute(send);
         } catch (RejectedExecutionException e) {
@@ -465,10 +506,13 @@ public final class InferenceClient implements AutoCloseable {
     /** A queued send and the future it completes: a send dropped at close can still complete it. */
     private final class Send implements Runnable {
         private final ProducerRecord<byte[], byte[]> record;
+        /** The request-reply call it belongs to, or null (fire-and-forget, or another service's record). */
+        private final CompletableFuture<?> call;
         private final CompletableFuture<Void> acked;
 
-        Send(ProducerRecord<byte[], byte[]> record, CompletableFuture<Void> acked) {
+        Send(ProducerRecord<byte[], byte[]> record, CompletableFuture<?> call, CompletableFuture<Void> acked) {
             this.record = record;
+            this.call = call;
             this.acked = acked;
         }
 
@@ -478,12 +522,24 @@ public final class InferenceClient implements AutoCloseable {
 
         @Override
         public void run() {
+            if (call != null && call.isDone()) {
+                // Its caller timed out or the client closed while it queued (behind a send waiting for a missing
+                // topic's metadata, say): sent now, it would only be computed for nobody, or twice if retried.
+                acked.completeExceptionally(new CancellationException("the call ended before its request was sent"));
+                return;
+            }
             try {
                 producer.send(record, (metadata, error) -> {
                     if (error == null) {
                         sendableTopics.add(record.topic());
                         acked.complete(null);
                     } else {
+                        if (error instanceof org.apache.kafka.common.errors.TimeoutException
+                                || error instanceof UnknownTopicOrPartitionException) {
+                            // Perhaps deleted since: its next sends may wait out max.block.ms for metadata, so
+                            // they go back to a thread of the topic's own, off the shared one.
+                            sendableTopics.remove(record.topic());
+                        }
                         acked.completeExceptionally(error);
                     }
                 });
@@ -693,8 +749,10 @@ public final class InferenceClient implements AutoCloseable {
         closeQuietly(() -> producer.close(Duration.ofSeconds(5)));
         closeQuietly(() -> replyConsumer.close(Duration.ofSeconds(5)));
         boolean brokerAnswered = true;
+        // Only a topic this instance created: one that existed may be another live process's with the same id
+        // (deleting it would leave that process waiting for replies that can no longer come).
         if (config.ownReplyTopic() && config.getBoolean(ClientConfig.REPLY_TOPIC_DELETE_ON_CLOSE)
-                && (replyConsumerReady || createdReplyTopic)) {
+                && createdReplyTopic) {
             brokerAnswered = closeQuietly(() -> admin.deleteTopics(List.of(replyTopic)).all().get(5, TimeUnit.SECONDS));
         }
         // When Kafka did not answer the deletion, waiting for the admin client's pending calls would only wait again.

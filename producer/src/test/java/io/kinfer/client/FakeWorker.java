@@ -10,6 +10,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.protocol.DataType;
 import io.kinfer.protocol.Embedding;
+import io.kinfer.protocol.Output;
+import io.kinfer.protocol.Tensor;
 import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.JsonCodec;
@@ -34,7 +36,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * A stand-in worker for client tests, speaking the wire protocol over the real broker: it answers each request
  * with an embedding of the text's length, except ids starting with {@code hold-} (kept until {@link #release}),
  * and {@code dup-} (answered twice); the text {@code no-outputs} gets a success with no outputs, and a text
- * {@code version-N} a reply from version N. The real worker is tested in its own module; the client module cannot
+ * {@code version-N} a reply from version N, a text {@code zeros-N} an INT64 tensor of N zeros. The real worker is tested in its own module; the client module cannot
  * depend on it.
  */
 public final class FakeWorker implements AutoCloseable {
@@ -127,6 +129,11 @@ public final class FakeWorker implements AutoCloseable {
         producer.flush();
     }
 
+    /** An INT64 output of n zeros: a large tensor in a small record (two bytes an element). */
+    private static Tensor zeros(int n) {
+        return Tensor.int64("y", new long[] {1, n}, new long[n]);
+    }
+
     private void answer(ConsumerRecord<byte[], byte[]> record) throws ProtocolException {
         InferenceRequest request = codec.decodeRequest(record.value());
         RequestEnvelope envelope = KinferHeaders.envelope(record.headers(), request.id(), "kinfer.replies");
@@ -134,8 +141,10 @@ public final class FakeWorker implements AutoCloseable {
         // Faults a real worker should not produce, for the gateway's tests: a success without outputs, and a
         // reply from another model version (as during a rollout).
         String version = text.startsWith("version-") ? text.substring("version-".length()) : "1";
-        InferenceReply reply = InferenceReply.success(request.id(), request.model(), version,
-                text.equals("no-outputs") ? List.of() : List.of(new Embedding(new float[] {text.length()})),
+        List<Output> outputs = text.equals("no-outputs") ? List.of()
+                : text.startsWith("zeros-") ? List.of(zeros(Integer.parseInt(text.substring("zeros-".length()))))
+                : List.of(new Embedding(new float[] {text.length()}));
+        InferenceReply reply = InferenceReply.success(request.id(), request.model(), version, outputs,
                 new Timings(0.1, 0.2, 1, "fake", false));
         RecordHeaders headers = new RecordHeaders();
         KinferHeaders.put(headers, KinferHeaders.CORRELATION_ID, envelope.correlationId());

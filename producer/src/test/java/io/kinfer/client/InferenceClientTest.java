@@ -18,6 +18,7 @@ import io.kinfer.kafka.embedded.WithKafka;
 import io.kinfer.protocol.Embedding;
 import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.Tensor;
 import io.kinfer.protocol.KinferHeaders;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.AfterAll;
@@ -168,6 +169,17 @@ class InferenceClientTest {
     }
 
     @Test
+    void aReplyLargerThanARequestMayBeIsStillRead(EmbeddedKafka kafka) throws Exception {
+        // 300 000 elements: over the 262 144 a request tensor may have, in a 600 KB record.
+        try (InferenceClient client = InferenceClient.create(config(kafka, "big-reply"))) {
+            InferenceReply reply = client.request(echo("big-1", "zeros-300000")).get(30, TimeUnit.SECONDS);
+
+            assertThat(reply.isSuccess()).isTrue();
+            assertThat(((Tensor) reply.outputs().get(0)).int64()).hasSize(300_000);
+        }
+    }
+
+    @Test
     void twoLiveClientsCannotShareAnIdAndItsReplyTopic(EmbeddedKafka kafka) {
         ClientConfig shared = config(kafka, "twin");
         try (InferenceClient first = InferenceClient.create(shared)) {
@@ -261,6 +273,72 @@ class InferenceClientTest {
                     .orElseThrow();
             assertThat(KinferHeaders.string(urgent.headers(), KinferHeaders.PRIORITY)).contains("7");
         }
+    }
+
+    @Test
+    void aRequestTopicDeletedAfterItTookRecordsDoesNotHoldUpOtherModels(EmbeddedKafka kafka) throws Exception {
+        kafka.createTopic("kinfer.requests.retired", 1);
+        try (InferenceClient client = InferenceClient.create(config(kafka, "retired",
+                "kafka.producer.max.block.ms", 3_000, "kafka.producer.delivery.timeout.ms", 3_000,
+                "kafka.producer.request.timeout.ms", 1_500))) {
+            // Both topics take a record: their sends now share one thread.
+            client.request(echo("before-retired", "abc")).get(30, TimeUnit.SECONDS);
+            InferenceRequest retired = InferenceRequest.ofTexts("t1", "retired", List.of("x"));
+            client.submit(retired, null, 0, Map.of()).get(30, TimeUnit.SECONDS);
+            try (var admin = kafka.admin()) {
+                admin.deleteTopics(List.of("kinfer.requests.retired")).all().get(30, TimeUnit.SECONDS);
+            }
+            // Sent until the producer has forgotten the topic: from then on each send waits out max.block.ms.
+            await().atMost(Duration.ofSeconds(90)).until(() -> client.submit(retired, null, 0, Map.of())
+                    .handle((ok, error) -> error != null && String.valueOf(error.getMessage())
+                            .contains("not present in metadata")).get(30, TimeUnit.SECONDS));
+
+            // Ten such sends hold a thread for 30 s: it must not be the one every other model's requests share.
+            for (int i = 0; i < 10; i++) {
+                client.submit(retired, null, 0, Map.of());
+            }
+            InferenceReply echo = client.request(echo("after-retired", "abc"), Duration.ofSeconds(20))
+                    .get(40, TimeUnit.SECONDS);
+
+            assertThat(echo.isSuccess()).isTrue();
+        }
+    }
+
+    @Test
+    void aReplyTopicThatExistedIsReadButNotDeletedOnClose(EmbeddedKafka kafka) throws Exception {
+        // Another live process with the same client.id (or a stopped one) made it: deleting it on close would
+        // leave that process waiting for replies that can no longer come.
+        kafka.createTopic("kinfer.replies.reused", 1);
+        try (InferenceClient client = InferenceClient.create(config(kafka, "reused"))) {
+            assertThat(client.request(echo("reused-1", "abc")).get(30, TimeUnit.SECONDS).isSuccess()).isTrue();
+        }
+        try (var admin = kafka.admin()) {
+            assertThat(admin.listTopics().names().get(10, TimeUnit.SECONDS)).contains("kinfer.replies.reused");
+        }
+    }
+
+    @Test
+    void aSubmittedRequestAWorkerWouldRefuseIsRefusedBeforeItIsSent(EmbeddedKafka kafka) {
+        try (InferenceClient client = InferenceClient.create(config(kafka, "refusing"))) {
+            assertThat(client.submit(echo("s1", "x"), "no spaces allowed", 0, Map.of()))
+                    .failsWithin(Duration.ofSeconds(5)).withThrowableThat().withCauseInstanceOf(IllegalArgumentException.class)
+                    .withMessageContaining("topic");
+            assertThat(client.submit(echo("", "x"), null, 0, Map.of()))
+                    .failsWithin(Duration.ofSeconds(5)).withThrowableThat().withCauseInstanceOf(IllegalArgumentException.class)
+                    .withMessageContaining("id");
+            assertThat(client.submit(echo("s2", "x"), null, -5, Map.of()))
+                    .failsWithin(Duration.ofSeconds(5)).withThrowableThat().withCauseInstanceOf(IllegalArgumentException.class)
+                    .withMessageContaining("deadline");
+        }
+    }
+
+    @Test
+    void aReplyPartitionTheSharedTopicLacksFailsAtOnce(EmbeddedKafka kafka) {
+        kafka.createTopic("shared.two", 2);
+        assertThatThrownBy(() -> InferenceClient.create(config(kafka, "lacking",
+                ClientConfig.REPLY_TOPIC, "shared.two", ClientConfig.REPLY_PARTITION, 5)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("reply.partition 5").hasMessageContaining("2 partition");
     }
 
     @Test

@@ -1,9 +1,8 @@
 package io.kinfer.client.cli;
 
-import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.io.IOException;
-import java.io.InputStreamReader;
+import java.io.InputStream;
 import java.io.OutputStreamWriter;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
@@ -38,6 +37,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 
 /**
  * {@code kinfer produce}: batch work for upstream systems. Reads JSON lines (wire-format requests, or the short
@@ -100,6 +100,11 @@ public final class ProduceCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (replyTopic != null && !Topics.isValidTopicName(replyTopic)) {
+            // The workers could only dead-letter every line: refused before anything is sent.
+            throw new ParameterException(spec.commandLine(), "--reply-topic '" + replyTopic
+                    + "' is not a valid Kafka topic name");
+        }
         // --timeout, when given, sits between the environment and --set, as every command's named flags do.
         Map<String, String> flags = new LinkedHashMap<>();
         if (spec.commandLine().getParseResult().hasMatchedOption("--timeout")) {
@@ -133,7 +138,7 @@ public final class ProduceCommand implements Callable<Integer> {
         });
         try (InferenceClient client = InferenceClient.create(new ClientConfig(clientSettings));
              Writer out = waitForReplies ? writer() : Writer.nullWriter();
-             BufferedReader reader = reader()) {
+             Utf8Lines reader = reader()) {
             try {
                 sendAll(reader, client, out, writing, slots, progress, started, callTimeout);
             } catch (IOException | java.io.UncheckedIOException e) {
@@ -152,7 +157,7 @@ public final class ProduceCommand implements Callable<Integer> {
     }
 
     /** Reads, parses, paces and sends line by line; each call gives its slot back when it ends. */
-    private void sendAll(BufferedReader reader, InferenceClient client, Writer out, ExecutorService writing,
+    private void sendAll(Utf8Lines reader, InferenceClient client, Writer out, ExecutorService writing,
                          Semaphore slots, ProgressBar progress, long started, Duration callTimeout)
             throws IOException, InterruptedException {
         long nextDue = started;
@@ -190,15 +195,33 @@ public final class ProduceCommand implements Callable<Integer> {
         }
     }
 
-    private BufferedReader reader() throws IOException {
-        return "-".equals(input) ? new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))
-                : Files.newBufferedReader(Path.of(input));
+    /** Strict UTF-8 either way: a bad byte is a read error (stdin's usual decoder would send U+FFFD instead). */
+    private Utf8Lines reader() throws IOException {
+        return new Utf8Lines("-".equals(input) ? System.in : Files.newInputStream(Path.of(input)));
     }
 
-    private static long countLines(Path file) throws IOException {
-        try (var lines = Files.lines(file)) {
-            return lines.filter(line -> !line.isBlank()).count();
+    /**
+     * Lines with something besides spaces and tabs, counted in bytes: no decoding, so a bad byte is left for the
+     * reader to report where it is, after the lines before it were sent.
+     */
+    static long countLines(Path file) throws IOException {
+        long count = 0;
+        boolean content = false;
+        byte[] buffer = new byte[1 << 16];
+        try (InputStream in = Files.newInputStream(file)) {
+            for (int n = in.read(buffer); n >= 0; n = in.read(buffer)) {
+                for (int i = 0; i < n; i++) {
+                    byte b = buffer[i];
+                    if (b == '\n') {
+                        count += content ? 1 : 0;
+                        content = false;
+                    } else if (b != ' ' && b != '\t' && b != '\r') {
+                        content = true;
+                    }
+                }
+            }
         }
+        return count + (content ? 1 : 0);
     }
 
     private Writer writer() throws IOException {

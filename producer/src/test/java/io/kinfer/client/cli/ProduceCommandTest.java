@@ -2,6 +2,8 @@ package io.kinfer.client.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -46,6 +48,38 @@ class ProduceCommandTest {
         }).toList();
         assertThat(replies).extracting(InferenceReply::id).containsExactlyInAnyOrder("full", "line-2", "many");
         assertThat(replies).allMatch(InferenceReply::isSuccess);
+    }
+
+    @Test
+    void invalidUtf8StopsTheInputAfterTheLinesBeforeItWereSent(EmbeddedKafka kafka, @TempDir Path dir)
+            throws Exception {
+        kafka.createTopic("kinfer.requests.echo3", 1);
+        Path input = dir.resolve("bad.jsonl");
+        Path output = dir.resolve("bad-out.jsonl");
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        bytes.writeBytes("{\"text\":\"one\"}\n{\"text\":\"two\"}\n{\"text\":\"".getBytes(StandardCharsets.UTF_8));
+        bytes.write(0xC3); // a lead byte followed by a quote: not UTF-8
+        bytes.writeBytes("\"}\n{\"text\":\"four\"}\n".getBytes(StandardCharsets.UTF_8));
+        Files.write(input, bytes.toByteArray());
+        assertThat(ProduceCommand.countLines(input)).isEqualTo(4);
+        try (AutoCloseable worker = new FakeWorker(kafka, "echo3")) {
+            int exit = new CommandLine(new ProduceCommand()).execute("--kafka", kafka.bootstrapServers(),
+                    "--set", "client.id=produce-utf8", "--model", "echo3", "--input", input.toString(),
+                    "--output", output.toString(), "--wait", "--quiet");
+
+            assertThat(exit).isEqualTo(1);
+        }
+        assertThat(Files.readAllLines(output)).hasSize(2);
+    }
+
+    @Test
+    void anInvalidReplyTopicIsAUsageError(EmbeddedKafka kafka, @TempDir Path dir) throws Exception {
+        Path input = dir.resolve("one.jsonl");
+        Files.writeString(input, "{\"text\":\"one\"}\n");
+        int exit = new CommandLine(new ProduceCommand()).execute("--kafka", kafka.bootstrapServers(),
+                "--set", "client.id=produce-topic", "--input", input.toString(), "--reply-topic", "no spaces");
+
+        assertThat(exit).isEqualTo(2);
     }
 
     @Test

@@ -1,0 +1,53 @@
+package io.kinfer.client.cli;
+
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Lines of strict UTF-8, split at the byte level and decoded one at a time. A {@code BufferedReader} decodes 8 KiB
+ * ahead, so a bad byte fails the lines before it too and says neither which line nor why; here it is reported
+ * with its line number once every earlier line was returned.
+ */
+final class Utf8Lines implements Closeable {
+
+    private final InputStream in;
+    private final CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder();
+    private final ByteArrayOutputStream line = new ByteArrayOutputStream();
+    private long number;
+
+    Utf8Lines(InputStream in) {
+        this.in = new BufferedInputStream(in, 1 << 16);
+    }
+
+    /** The next line without its {@code \n} (or {@code \r\n}); null at the end of the input. */
+    String readLine() throws IOException {
+        line.reset();
+        int b;
+        while ((b = in.read()) >= 0 && b != '\n') {
+            line.write(b);
+        }
+        if (b < 0 && line.size() == 0) {
+            return null;
+        }
+        number++;
+        byte[] bytes = line.toByteArray();
+        int length = bytes.length > 0 && bytes[bytes.length - 1] == '\r' ? bytes.length - 1 : bytes.length;
+        try {
+            return decoder.decode(ByteBuffer.wrap(bytes, 0, length)).toString();
+        } catch (CharacterCodingException e) {
+            throw new IOException("line " + number + " is not UTF-8", e);
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        in.close();
+    }
+}
