@@ -18,9 +18,11 @@ import io.kinfer.kafka.embedded.WithKafka;
 import io.kinfer.protocol.Embedding;
 import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.InferenceRequest;
-import io.kinfer.protocol.Tensor;
 import io.kinfer.protocol.KinferHeaders;
+import io.kinfer.protocol.Tensor;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.common.TopicPartition;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -176,6 +178,28 @@ class InferenceClientTest {
 
             assertThat(reply.isSuccess()).isTrue();
             assertThat(((Tensor) reply.outputs().get(0)).int64()).hasSize(300_000);
+        }
+    }
+
+    @Test
+    void aRequestWhoseCallEndedWhileItQueuedIsNotSent(EmbeddedKafka kafka) throws Exception {
+        try (InferenceClient client = InferenceClient.create(config(kafka, "ended",
+                "kafka.producer.max.block.ms", 60_000))) {
+            // The first send waits for the missing topic; the second queues behind it and times out meanwhile.
+            var first = client.request(InferenceRequest.ofTexts("late-1", "late", List.of("x")), Duration.ofSeconds(60));
+            var second = client.request(InferenceRequest.ofTexts("late-2", "late", List.of("x")), Duration.ofMillis(100));
+            assertThatThrownBy(() -> second.get(30, TimeUnit.SECONDS))
+                    .hasCauseInstanceOf(InferenceException.DeadlineExceeded.class);
+
+            kafka.createTopic("kinfer.requests.late", 1);
+            try (FakeWorker late = new FakeWorker(kafka, "late"); var admin = kafka.admin()) {
+                assertThat(first.get(60, TimeUnit.SECONDS).isSuccess()).isTrue();
+                // Had it been sent, it would have been written right behind the first, long before that one's
+                // reply came back.
+                TopicPartition partition = new TopicPartition("kinfer.requests.late", 0);
+                assertThat(admin.listOffsets(Map.of(partition, OffsetSpec.latest())).partitionResult(partition)
+                        .get(10, TimeUnit.SECONDS).offset()).as("records in the topic").isEqualTo(1);
+            }
         }
     }
 
