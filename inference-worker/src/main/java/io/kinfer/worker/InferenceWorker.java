@@ -3,7 +3,6 @@ package io.kinfer.worker;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -89,8 +88,7 @@ public final class InferenceWorker implements AutoCloseable {
         new FileDescriptorMetrics().bindTo(registry);
         this.metrics = new WorkerMetrics(registry);
         this.codec = new JsonCodec(config.protocolLimits());
-        String repo = config.getString(WorkerConfig.MODEL_REPOSITORY);
-        this.repository = new ModelRepository(repo.isBlank() ? null : Path.of(repo));
+        this.repository = config.modelRepository();
         this.admin = Admin.create(config.adminProperties());
         this.producer = new KafkaProducer<>(producerProperties(config), new ByteArraySerializer(),
                 new ByteArraySerializer());
@@ -125,16 +123,30 @@ public final class InferenceWorker implements AutoCloseable {
         props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 10_000);
         // A reply nobody can receive (its topic deleted, its broker gone) fails within 30 s instead of Kafka's
         // 120 s default, so a share-group member waiting for its poll's replies is not stalled for two minutes.
-        int delivery = 30_000;
-        if (config.shareGroups()) {
+        Map<String, Object> user = config.producerProperties();
+        Integer userDelivery = intOrNull(user, ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG);
+        int delivery = userDelivery != null ? userDelivery : 30_000;
+        if (config.shareGroups() && userDelivery == null) {
             // A share-group record is this worker's only while its acquisition lock lasts: a reply that fails must
             // fail within it, so that the record is released (or, on its last delivery, dead-lettered) by its holder.
             delivery = Math.min(delivery, Math.max(5_000, config.getInt(WorkerConfig.SHARE_LOCK_DURATION_MS) * 2 / 3));
         }
-        props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, delivery / 2);
+        Integer userRequest = intOrNull(user, ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG);
+        int request = userRequest != null ? userRequest : Math.min(15_000, delivery / 2);
+        Integer userLinger = intOrNull(user, ProducerConfig.LINGER_MS_CONFIG);
+        if (userDelivery == null) {
+            // Kafka refuses a delivery timeout below linger + request timeout: a user's longer request timeout wins.
+            delivery = Math.max(delivery, request + (userLinger == null ? 0 : userLinger));
+        }
+        props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, request);
         props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, delivery);
-        props.putAll(config.producerProperties());
+        props.putAll(user);
         return props;
+    }
+
+    private static Integer intOrNull(Map<String, Object> settings, String key) {
+        Object value = settings.get(key);
+        return value == null ? null : (Integer) ConfigDef.parseType(key, value, ConfigDef.Type.INT);
     }
 
     /** The reply producer's max.request.size, as Kafka reads it (default 1 MiB). */
@@ -156,7 +168,7 @@ public final class InferenceWorker implements AutoCloseable {
         log.info("worker {} starting: models {}, settings {}", workerId, models,
                 Redaction.redact(config.originals()));
         if (config.getBoolean(WorkerConfig.TOPICS_CREATE)) {
-            createTopics(models);
+            createTopics(admin, config, models);
         }
         TopicChecker topics = new TopicChecker(admin, Duration.ofSeconds(10));
         int maxRecordBytes = maxRequestSize(config);
@@ -216,7 +228,7 @@ public final class InferenceWorker implements AutoCloseable {
             enableEarliestForShareGroup(config.groupId(model));
             return new ShareGroupIntake(pipeline, topic, config.groupId(model), clientId,
                     config.consumerProperties(model), config.getInt(WorkerConfig.SHARE_CONSUMERS),
-                    batching.maxBatchSize(), drainMs);
+                    batching.maxBatchSize(), drainMs, shareDeliveryLimit(config.groupId(model)));
         }
         if (transactional != null) {
             return new TransactionalIntake(pipeline, topic, config.groupId(model), clientId,
@@ -255,6 +267,23 @@ public final class InferenceWorker implements AutoCloseable {
         alterGroup(group, "share.heartbeat.interval.ms", Integer.toString(Math.max(1_000, session / 3)), false);
     }
 
+    /** The group's delivery-count limit before its first poll (refreshed at each announcement afterwards). */
+    private int shareDeliveryLimit(String groupId) {
+        ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, groupId);
+        try {
+            return ShareGroupIntake.deliveryLimit(admin.describeConfigs(List.of(group)).values().get(group)
+                    .get(30, TimeUnit.SECONDS));
+        } catch (ExecutionException | TimeoutException e) {
+            log.warn("share group {}: cannot read {} ({}); assuming Kafka's default {} until it can be read",
+                    groupId, ShareGroupIntake.DELIVERY_COUNT_LIMIT, e.getCause() != null ? e.getCause() : e,
+                    ShareGroupIntake.DEFAULT_DELIVERY_COUNT_LIMIT);
+            return ShareGroupIntake.DEFAULT_DELIVERY_COUNT_LIMIT;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
     private void alterGroup(ConfigResource group, String key, String value, boolean required) {
         AlterConfigOp op = new AlterConfigOp(new ConfigEntry(key, value), AlterConfigOp.OpType.SET);
         try {
@@ -273,6 +302,11 @@ public final class InferenceWorker implements AutoCloseable {
     }
 
     private List<String> resolveModels() {
+        return resolveModels(config, repository);
+    }
+
+    /** {@code worker.models} with {@code *} expanded to every model of the repository; unknown names refused. */
+    public static List<String> resolveModels(WorkerConfig config, ModelRepository repository) {
         List<String> wanted = config.models();
         if (wanted.contains("*")) {
             return repository.modelNames();
@@ -286,7 +320,11 @@ public final class InferenceWorker implements AutoCloseable {
         return wanted;
     }
 
-    private void createTopics(List<String> models) {
+    /**
+     * Creates the topics a worker of {@code models} reads and writes, as its settings name and size them (existing
+     * ones are left as they are). Also used by {@code kinfer up} before it starts several workers.
+     */
+    public static void createTopics(Admin admin, WorkerConfig config, List<String> models) {
         int partitions = config.getInt(WorkerConfig.TOPICS_PARTITIONS);
         Optional<Short> replication = config.getShort(WorkerConfig.TOPICS_REPLICATION_FACTOR) > 0
                 ? Optional.of(config.getShort(WorkerConfig.TOPICS_REPLICATION_FACTOR)) : Optional.empty();

@@ -9,6 +9,7 @@ import static org.apache.kafka.common.config.ConfigDef.Range.between;
 import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -17,6 +18,7 @@ import io.kinfer.protocol.ProtocolLimits;
 import io.kinfer.protocol.Topics;
 import io.kinfer.worker.batch.BatchSettings;
 import io.kinfer.worker.model.ModelConfig;
+import io.kinfer.worker.model.ModelRepository;
 import io.kinfer.worker.model.OnnxSettings;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef.Type;
@@ -190,6 +192,12 @@ public final class WorkerConfig extends AbstractConfig {
 
     public List<String> models() {
         return getList(MODELS);
+    }
+
+    /** The model repository named by {@code model.repository}, or the built-in models alone when it is blank. */
+    public ModelRepository modelRepository() {
+        String repo = getString(MODEL_REPOSITORY);
+        return new ModelRepository(repo.isBlank() ? null : Path.of(repo));
     }
 
     public boolean shareGroups() {

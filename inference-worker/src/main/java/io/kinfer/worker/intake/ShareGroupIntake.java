@@ -42,15 +42,16 @@ public final class ShareGroupIntake implements Intake {
     private static final Logger log = LoggerFactory.getLogger(ShareGroupIntake.class);
     private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
     /** The group setting that caps deliveries per record (KIP-932; per group since KIP-1240). */
-    static final String DELIVERY_COUNT_LIMIT = "share.delivery.count.limit";
+    public static final String DELIVERY_COUNT_LIMIT = "share.delivery.count.limit";
     /** Kafka's default for it ({@code group.share.delivery.count.limit}), until the group's own value is read. */
-    static final int DEFAULT_DELIVERY_COUNT_LIMIT = 5;
+    public static final int DEFAULT_DELIVERY_COUNT_LIMIT = 5;
 
     private final ModelPipeline pipeline;
     private final String topic;
     private final String groupId;
     private volatile long backlog;
-    private volatile int deliveryLimit = DEFAULT_DELIVERY_COUNT_LIMIT;
+    private volatile int deliveryLimit;
+    private volatile boolean limitUnreadableLogged;
     private final List<Member> members = new ArrayList<>();
     private final long drainTimeoutMs;
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -62,8 +63,9 @@ public final class ShareGroupIntake implements Intake {
 
     public ShareGroupIntake(ModelPipeline pipeline, String topic, String groupId, String clientId,
                             Map<String, Object> consumerProperties, int consumers, int recordsPerPoll,
-                            long drainTimeoutMs) {
+                            long drainTimeoutMs, int deliveryLimit) {
         this.pipeline = pipeline;
+        this.deliveryLimit = deliveryLimit;
         this.topic = topic;
         this.groupId = groupId;
         this.drainTimeoutMs = drainTimeoutMs;
@@ -136,7 +138,11 @@ public final class ShareGroupIntake implements Intake {
         ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, groupId);
         admin.describeConfigs(List.of(group)).values().get(group).whenComplete((config, error) -> {
             if (error != null) {
-                log.debug("delivery-count limit of share group {} unknown: {}", groupId, error.toString());
+                if (!limitUnreadableLogged) {
+                    limitUnreadableLogged = true;
+                    log.warn("delivery-count limit of share group {} cannot be read ({}); using {}", groupId,
+                            error.toString(), deliveryLimit);
+                }
                 return;
             }
             deliveryLimit = deliveryLimit(config);
@@ -144,7 +150,7 @@ public final class ShareGroupIntake implements Intake {
     }
 
     /** The group's limit as the broker describes it (its own or the broker's default), else Kafka's default. */
-    static int deliveryLimit(Config config) {
+    public static int deliveryLimit(Config config) {
         ConfigEntry entry = config.get(DELIVERY_COUNT_LIMIT);
         try {
             return entry == null || entry.value() == null ? DEFAULT_DELIVERY_COUNT_LIMIT

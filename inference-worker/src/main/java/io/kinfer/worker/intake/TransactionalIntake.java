@@ -56,6 +56,8 @@ public final class TransactionalIntake implements Intake {
     private final AtomicLong rewinds = new AtomicLong();
     /** How long a poll may take to be answered before its transaction is aborted and the poll done again. */
     private final long settleTimeoutMs;
+    /** Records one transaction takes at most; lowered after a poll outlasted its transaction. Intake thread only. */
+    private int cap = Integer.MAX_VALUE;
     private volatile boolean running = true;
     /** The consumer thread died of an unexpected error, or its producer can no longer commit. */
     private volatile boolean failed;
@@ -73,7 +75,10 @@ public final class TransactionalIntake implements Intake {
                                Map<String, Object> consumerProperties, Producer<byte[], byte[]> producer,
                                long transactionTimeoutMs, long drainTimeoutMs) {
         this.pipeline = pipeline;
-        this.settleTimeoutMs = transactionTimeoutMs * 3 / 4;
+        // Within the transaction's timeout, and within the consumer's max.poll.interval.ms, past which the group
+        // would drop this member in the middle of a poll.
+        Object pollInterval = consumerProperties.getOrDefault(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 300_000);
+        this.settleTimeoutMs = Math.min(transactionTimeoutMs, Long.parseLong(pollInterval.toString().trim())) * 3 / 4;
         this.topic = topic;
         this.producer = producer;
         this.drainTimeoutMs = drainTimeoutMs;
@@ -165,6 +170,16 @@ public final class TransactionalIntake implements Intake {
     private void cycle(ConsumerRecords<byte[], byte[]> records) throws InterruptedException {
         List<ConsumerRecord<byte[], byte[]>> list = new ArrayList<>(records.count());
         records.forEach(list::add);
+        if (list.size() > cap) {
+            // Fewer than the poll brought, after a poll outlasted its transaction: the rest are fetched again,
+            // each partition from its first record not taken (a poll holds each partition's records in order).
+            Map<TopicPartition, Long> firstNotTaken = new HashMap<>();
+            for (ConsumerRecord<byte[], byte[]> record : list.subList(cap, list.size())) {
+                firstNotTaken.merge(new TopicPartition(record.topic(), record.partition()), record.offset(), Math::min);
+            }
+            firstNotTaken.forEach(consumer::seek);
+            list = new ArrayList<>(list.subList(0, cap));
+        }
         PollCycle cycle = new PollCycle(list);
         inFlight.addAndGet(list.size());
         try {
@@ -175,8 +190,13 @@ public final class TransactionalIntake implements Intake {
                 return; // a crash leaves the transaction open: the broker aborts it when the next owner fences us
             }
             if (!finished) {
-                // Nothing of this poll may reach the next transaction beside its recomputed copy: its queued requests
-                // leave the queue, and those computing are waited for, so their replies land in the one aborted here.
+                // Nothing of this poll may reach the next transaction beside its recomputed copy: its queued
+                // requests leave the queue, and those computing are waited for, so their replies land in this
+                // transaction, aborted only then. (Aborted first, a reply sent after the abort fails, but Kafka's
+                // producer has already queued it, and the next transaction would carry it.) The next transactions
+                // take as many records as this one answered in time, doubling back after each commit: a poll too
+                // slow for its transaction would otherwise be aborted and fetched again whole, forever.
+                cap = Math.max(1, list.size() - cycle.unfinished());
                 Set<ConsumerRecord<byte[], byte[]>> mine = Collections.newSetFromMap(new IdentityHashMap<>());
                 mine.addAll(list);
                 pipeline.abandonQueued(mine::contains);
@@ -185,12 +205,14 @@ public final class TransactionalIntake implements Intake {
                         return;
                     }
                 }
-                abortAndRewind("the poll was not answered within " + settleTimeoutMs + " ms (3/4 of the producer's"
-                        + " transaction.timeout.ms, after which the broker aborts the transaction itself)");
+                abort("the poll was not answered within " + settleTimeoutMs + " ms; the next transactions take "
+                        + cap + " record(s)");
+                rewind();
                 return;
             }
             if (cycle.anyAbandoned()) {
-                abortAndRewind("some replies of the poll were not written");
+                abort("some replies of the poll were not written");
+                rewind();
                 return;
             }
             Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
@@ -201,17 +223,19 @@ public final class TransactionalIntake implements Intake {
             }
             producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
             producer.commitTransaction();
-        } catch (ProducerFencedException | OutOfOrderSequenceException | AuthorizationException e) {
-            throw e;
+            cap = cap > Integer.MAX_VALUE / 2 ? Integer.MAX_VALUE : cap * 2;
+        } catch (ProducerFencedException | OutOfOrderSequenceException | AuthorizationException | WakeupException e) {
+            throw e; // fenced: stop; woken up: close() (the open transaction is aborted by the producer's close)
         } catch (KafkaException e) {
-            abortAndRewind(e.toString());
+            abort(e.toString());
+            rewind();
         } finally {
             inFlight.addAndGet(-list.size());
         }
     }
 
-    /** Aborts the open transaction (its replies are never visible) and goes back to the committed offsets. */
-    private void abortAndRewind(String why) {
+    /** Aborts the open transaction: its replies are never visible. */
+    private void abort(String why) {
         rewinds.incrementAndGet();
         log.warn("{}: aborting a transaction and reprocessing from the last commit: {}", topic, why);
         try {
@@ -219,6 +243,10 @@ public final class TransactionalIntake implements Intake {
         } catch (KafkaException e) {
             log.warn("{}: abort failed: {}", topic, e.toString());
         }
+    }
+
+    /** Goes back to the committed offsets. */
+    private void rewind() {
         Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(consumer.assignment(),
                 Duration.ofSeconds(10));
         for (TopicPartition partition : consumer.assignment()) {
@@ -256,7 +284,8 @@ public final class TransactionalIntake implements Intake {
         running = false;
         consumer.wakeup();
         try {
-            stopped.await(drainTimeoutMs + 70_000, TimeUnit.MILLISECONDS);
+            // A poll may take its settle timeout, then its running batch, before this intake sees it is closing.
+            stopped.await(Math.max(drainTimeoutMs, settleTimeoutMs) + 70_000, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
