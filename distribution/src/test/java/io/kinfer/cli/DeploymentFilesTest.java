@@ -175,10 +175,15 @@ class DeploymentFilesTest {
         everyKey.addAll(WorkerConfig.DEFINITION.names());
 
         assertThat(unknownSettings(shared.keySet(), everyKey)).isEmpty();
-        assertThat(unknownSettings(containerEnv(deployment("kinfer-gateway")), gatewayKeys())).isEmpty();
+        assertThat(unknownSettings(containerEnv(deployment("kinfer-gateway")).stream()
+                .filter(name -> !name.equals("POD_NAME")).toList(), gatewayKeys())).isEmpty();
         assertThat(unknownSettings(containerEnv(deployment("kinfer-worker")), WorkerConfig.DEFINITION.names()))
                 .isEmpty();
-        assertThat(containerEnv(deployment("kinfer-gateway"))).contains("KINFER_CLIENT_ID");
+        // The gateway's client.id is the pod name, given as a flag: an environment variable would be inherited by
+        // a command run in the pod (kubectl exec), which would then share and delete the gateway's reply topic.
+        assertThat(containerEnv(deployment("kinfer-gateway"))).contains("POD_NAME").doesNotContain("KINFER_CLIENT_ID");
+        assertThat(container(deployment("kinfer-gateway")).path("args").toString())
+                .contains("client.id=$(POD_NAME)");
         assertThat(containerEnv(deployment("kinfer-worker"))).contains("KINFER_WORKER_ID");
         assertThat(shared).containsEntry("KINFER_GATEWAY_HOST", "0.0.0.0")
                 .containsEntry("KINFER_METRICS_HOST", "0.0.0.0");

@@ -276,9 +276,9 @@ public final class InferenceClient implements AutoCloseable {
                 if (!(e.getCause() instanceof TopicExistsException)) {
                     throw new InferenceException.KafkaUnavailable("cannot create reply topic " + replyTopic, e.getCause());
                 }
-                log.warn("reply topic {} exists already: reading it, and leaving it in place on close. It was left "
-                        + "by a stopped instance with client.id {}, or another live process uses this id (give each "
-                        + "process its own)", replyTopic, clientId);
+                log.info("reply topic {} exists already: reusing it (left by a stopped instance with client.id {}; "
+                        + "if another live process uses this id, give each its own: the first to close deletes it)",
+                        replyTopic, clientId);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new InferenceException.ClientClosed("interrupted while starting");
@@ -288,6 +288,7 @@ public final class InferenceClient implements AutoCloseable {
         }
         List<TopicPartition> partitions = new ArrayList<>();
         int only = config.getInt(ClientConfig.REPLY_PARTITION);
+        long missingSince = 0;
         while (partitions.isEmpty()) {
             if (System.nanoTime() > deadline) {
                 throw new InferenceException.KafkaUnavailable("reply topic " + replyTopic + " has no partitions", null);
@@ -300,9 +301,13 @@ public final class InferenceClient implements AutoCloseable {
                 }
             }
             if (partitions.isEmpty() && !infos.isEmpty()) {
-                // Waiting cannot help: the topic is there, the partition is not.
-                throw new IllegalArgumentException("reply.partition " + only + " does not exist: reply topic "
-                        + replyTopic + " has " + infos.size() + " partition(s)");
+                // The topic is there, the partition is not: after a few seconds (a partition just added may be
+                // missing from a broker's metadata for a moment), waiting cannot help.
+                missingSince = missingSince == 0 ? System.nanoTime() : missingSince;
+                if (System.nanoTime() - missingSince > TimeUnit.SECONDS.toNanos(5)) {
+                    throw new IllegalArgumentException("reply.partition " + only + " does not exist: reply topic "
+                            + replyTopic + " has " + infos.size() + " partition(s)");
+                }
             }
             if (partitions.isEmpty()) {
                 // A topic just created may take a moment to appear in metadata; ask again shortly, not in a spin.
@@ -749,10 +754,11 @@ public final class InferenceClient implements AutoCloseable {
         closeQuietly(() -> producer.close(Duration.ofSeconds(5)));
         closeQuietly(() -> replyConsumer.close(Duration.ofSeconds(5)));
         boolean brokerAnswered = true;
-        // Only a topic this instance created: one that existed may be another live process's with the same id
-        // (deleting it would leave that process waiting for replies that can no longer come).
+        // Also a topic that existed (left by this id's previous, crashed incarnation, as a restarted pod's is):
+        // deleting only what it created would leave one topic behind per restart. Two live processes must
+        // therefore not share an id (refused in one JVM; warned about at start across processes).
         if (config.ownReplyTopic() && config.getBoolean(ClientConfig.REPLY_TOPIC_DELETE_ON_CLOSE)
-                && createdReplyTopic) {
+                && (replyConsumerReady || createdReplyTopic)) {
             brokerAnswered = closeQuietly(() -> admin.deleteTopics(List.of(replyTopic)).all().get(5, TimeUnit.SECONDS));
         }
         // When Kafka did not answer the deletion, waiting for the admin client's pending calls would only wait again.

@@ -131,7 +131,8 @@ public final class KinferHeaders {
     }
 
     private static Optional<String> replyTopic(Headers headers, String defaultReplyTopic) {
-        Optional<String> topic = string(headers, REPLY_TOPIC);
+        // Trimmed: a topic name has no spaces, and a stray one (a shell, kcat) should not cost the reply.
+        Optional<String> topic = string(headers, REPLY_TOPIC).map(String::trim);
         if (topic.isEmpty()) {
             return Optional.ofNullable(defaultReplyTopic);
         }

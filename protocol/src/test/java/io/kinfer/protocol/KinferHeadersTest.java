@@ -20,15 +20,17 @@ class KinferHeadersTest {
     }
 
     @Test
-    void aCorrelationIdComesBackExactlyAsSentAndNumbersMayBePadded() throws Exception {
+    void aCorrelationIdComesBackExactlyAsSentWhileNumbersAndTopicsMayBePadded() throws Exception {
         RecordHeaders headers = new RecordHeaders();
         KinferHeaders.put(headers, KinferHeaders.CORRELATION_ID, " c-1 ");
         KinferHeaders.put(headers, KinferHeaders.DEADLINE, " 1900000000000 ");
+        KinferHeaders.put(headers, KinferHeaders.REPLY_TOPIC, "replies.x ");
 
         RequestEnvelope envelope = KinferHeaders.envelope(headers, "fallback", Topics.DEFAULT_REPLY_TOPIC);
 
         assertThat(envelope.correlationId()).isEqualTo(" c-1 ");
         assertThat(envelope.deadlineEpochMs()).isEqualTo(1_900_000_000_000L);
+        assertThat(envelope.replyTopic()).isEqualTo("replies.x");
     }
 
     @Test

@@ -144,7 +144,7 @@ public final class ProduceCommand implements Callable<Integer> {
             } catch (IOException | java.io.UncheckedIOException e) {
                 // Say so and finish what was sent: the summary counts it, and the exit code is 1.
                 count("read_error");
-                System.err.printf("%ninput stopped after line %d: %s%n", lines, e.getMessage());
+                System.err.printf("%ninput stopped: %s (%d request line(s) read before it)%n", e.getMessage(), lines);
             }
             // Every slot back: every call has ended.
             slots.acquire(window);

@@ -26,21 +26,25 @@ final class Utf8Lines implements Closeable {
         this.in = new BufferedInputStream(in, 1 << 16);
     }
 
-    /** The next line without its {@code \n} (or {@code \r\n}); null at the end of the input. */
+    /** The next line without its end ({@code \n}, {@code \r\n} or {@code \r}, as BufferedReader); null at the end. */
     String readLine() throws IOException {
         line.reset();
         int b;
-        while ((b = in.read()) >= 0 && b != '\n') {
+        while ((b = in.read()) >= 0 && b != '\n' && b != '\r') {
             line.write(b);
+        }
+        if (b == '\r') {
+            in.mark(1);
+            if (in.read() != '\n') {
+                in.reset();
+            }
         }
         if (b < 0 && line.size() == 0) {
             return null;
         }
         number++;
-        byte[] bytes = line.toByteArray();
-        int length = bytes.length > 0 && bytes[bytes.length - 1] == '\r' ? bytes.length - 1 : bytes.length;
         try {
-            return decoder.decode(ByteBuffer.wrap(bytes, 0, length)).toString();
+            return decoder.decode(ByteBuffer.wrap(line.toByteArray())).toString();
         } catch (CharacterCodingException e) {
             throw new IOException("line " + number + " is not UTF-8", e);
         }
