@@ -38,7 +38,7 @@ public final class ConfigLoader {
     public static Map<String, String> load(Path file, Map<String, String> environment, Map<String, String> flags) {
         Map<String, String> merged = new LinkedHashMap<>();
         Path configFile = file;
-        if (configFile == null && environment.get(CONFIG_FILE_ENV) != null) {
+        if (configFile == null && environment.get(CONFIG_FILE_ENV) != null && !environment.get(CONFIG_FILE_ENV).isBlank()) {
             configFile = Path.of(environment.get(CONFIG_FILE_ENV));
         }
         if (configFile != null) {
@@ -66,11 +66,15 @@ public final class ConfigLoader {
         return map;
     }
 
-    /** {@code KINFER_BATCH_MAX_SIZE=8} becomes {@code batch.max.size=8}. */
+    /**
+     * {@code KINFER_BATCH_MAX_SIZE=8} becomes {@code batch.max.size=8}. An empty value counts as unset, as compose's
+     * {@code ${X:-}} and many deployment templates produce it: the default (or the file's value) applies.
+     */
     static Map<String, String> fromEnvironment(Map<String, String> environment) {
         Map<String, String> map = new LinkedHashMap<>();
         environment.forEach((name, value) -> {
-            if (name.startsWith(ENV_PREFIX) && !RESERVED.contains(name) && name.length() > ENV_PREFIX.length()) {
+            if (name.startsWith(ENV_PREFIX) && !RESERVED.contains(name) && name.length() > ENV_PREFIX.length()
+                    && value != null && !value.isBlank()) {
                 map.put(envToKey(name), value);
             }
         });

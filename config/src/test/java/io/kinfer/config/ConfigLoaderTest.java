@@ -38,6 +38,16 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void emptyEnvironmentValuesCountAsUnset(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("kinfer.properties");
+        Files.writeString(file, "metrics.port=9500\n");
+        Map<String, String> env = Map.of("KINFER_CONFIG_FILE", "", "KINFER_METRICS_PORT", "", "KINFER_WORKER_ID", " ");
+
+        assertThat(ConfigLoader.load(null, env, Map.of())).isEmpty();
+        assertThat(ConfigLoader.load(file, env, Map.of())).containsExactly(Map.entry("metrics.port", "9500"));
+    }
+
+    @Test
     void environmentNamesMapExactlyToKafkaKeys() {
         assertThat(ConfigLoader.envToKey("KINFER_KAFKA_CONSUMER_MAX_POLL_RECORDS"))
                 .isEqualTo("kafka.consumer.max.poll.records");

@@ -51,6 +51,23 @@ public final class BrokerCommand implements Callable<Integer> {
      * The nested broker jar as a file: used in place when running from classes, else extracted once into
      * {@code $KINFER_HOME/lib} (default {@code ~/.kinfer/lib}), named by the outer jar's size and time so a rebuilt kinfer.jar extracts afresh.
      */
+    /** Each rebuilt kinfer.jar extracts a 44 MB copy: only the current one is kept (a copy in use stays readable). */
+    private static void removeOlderCopies(Path cache, Path current) {
+        try (var files = Files.list(cache)) {
+            files.filter(file -> !file.equals(current) && file.getFileName().toString().startsWith("broker")
+                            && (file.toString().endsWith(".jar") || file.toString().endsWith(".tmp")))
+                    .forEach(file -> {
+                        try {
+                            Files.deleteIfExists(file);
+                        } catch (IOException e) {
+                            // another extraction's file in the making, or not ours to delete: left
+                        }
+                    });
+        } catch (IOException e) {
+            // the cache only grows
+        }
+    }
+
     static Path brokerJar() {
         URL resource = BrokerCommand.class.getClassLoader().getResource(NESTED);
         if (resource == null) {
@@ -72,6 +89,7 @@ public final class BrokerCommand implements Callable<Integer> {
                     Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
                 }
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                removeOlderCopies(cache, target);
             }
             return target;
         } catch (IOException e) {

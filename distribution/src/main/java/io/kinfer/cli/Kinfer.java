@@ -24,11 +24,22 @@ public final class Kinfer implements Runnable {
         System.exit(commandLine().execute(args));
     }
 
-    /** A child of {@code kinfer up} stops (running its shutdown hooks) when its parent is gone. */
+    /**
+     * A child of {@code kinfer up} stops (running its shutdown hooks) when its parent is gone, and ignores Ctrl-C:
+     * where no {@code setsid} gives it a session of its own (macOS), the terminal's SIGINT reaches every process of
+     * the group at once, and the broker would stop while the workers still commit. The parent stops the children
+     * in order with SIGTERM.
+     */
+    @SuppressWarnings("removal")
     private static void exitWithParent() {
         String parent = System.getenv(UpCommand.PARENT_PID_ENV);
         if (parent == null) {
             return;
+        }
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("INT"), sun.misc.SignalHandler.SIG_IGN);
+        } catch (IllegalArgumentException e) {
+            // no SIGINT on this platform
         }
         try {
             ProcessHandle.of(Long.parseLong(parent)).ifPresentOrElse(

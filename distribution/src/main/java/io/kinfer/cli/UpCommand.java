@@ -18,21 +18,19 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
+import io.kinfer.config.ConfigLoader;
+import io.kinfer.config.KafkaClientProperties;
 import io.kinfer.gateway.GatewayCommand;
-import io.kinfer.protocol.Topics;
 import io.kinfer.worker.InferenceWorker;
 import io.kinfer.worker.WorkerCommand;
+import io.kinfer.worker.WorkerConfig;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
-import org.apache.kafka.clients.admin.NewTopic;
-import org.apache.kafka.common.config.TopicConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -92,6 +90,10 @@ public final class UpCommand implements Callable<Integer> {
             description = "A setting for every worker and the gateway (repeatable), e.g. --set batch.max.size=16.")
     Map<String, String> settings = new LinkedHashMap<>();
 
+    @Option(names = {"-c", "--config"}, paramLabel = "FILE", description = "Properties file with settings for every "
+            + "worker and the gateway (also KINFER_CONFIG_FILE); --set wins over it.")
+    Path configFile;
+
     @Option(names = "--ready-timeout", defaultValue = "120", description = "Seconds to wait for readiness. "
             + "Default: ${DEFAULT-VALUE}.")
     int readyTimeoutSeconds;
@@ -135,7 +137,11 @@ public final class UpCommand implements Callable<Integer> {
                 Child broker = spawn("broker", "broker", jar, args, List.of("-Xmx768m"));
                 bootstrap = broker.awaitMarker(BROKER_READY, deadline).trim();
             }
-            createTopics(bootstrap);
+            List<String> served = createTopics(bootstrap);
+            List<String> shared = new ArrayList<>();
+            if (configFile != null) {
+                shared.addAll(List.of("--config", configFile.toAbsolutePath().toString()));
+            }
             List<Child> workerProcesses = new ArrayList<>();
             for (int i = 1; i <= workers; i++) {
                 List<String> args = new ArrayList<>(List.of("worker", "--kafka", bootstrap, "--id", "worker-" + i,
@@ -144,11 +150,13 @@ public final class UpCommand implements Callable<Integer> {
                 if (repository != null) {
                     args.addAll(List.of("--model-repository", repository.toAbsolutePath().toString()));
                 }
+                args.addAll(shared);
                 settings.forEach((key, value) -> args.addAll(List.of("--set", key + "=" + value)));
                 workerProcesses.add(spawn("worker-" + i, "worker", jar, args, List.of()));
             }
             List<String> gatewayArgs = new ArrayList<>(List.of("gateway", "--kafka", bootstrap,
                     "--port", Integer.toString(port)));
+            gatewayArgs.addAll(shared);
             settings.forEach((key, value) -> gatewayArgs.addAll(List.of("--set", key + "=" + value)));
             Child gateway = spawn("gateway", "gateway", jar, gatewayArgs, List.of());
 
@@ -158,7 +166,7 @@ public final class UpCommand implements Callable<Integer> {
                 metrics.add(ready[ready.length - 1] + " (" + worker.name + ")");
             }
             String url = gateway.awaitMarker(GatewayCommand.READY_MARKER, deadline).trim();
-            awaitReady(url, deadline);
+            awaitReady(url, served, deadline);
             printSummary(url, bootstrap, metrics, started);
             if (exitWhenReady) {
                 stopAll();
@@ -174,27 +182,36 @@ public final class UpCommand implements Callable<Integer> {
         }
     }
 
-    private void createTopics(String bootstrap) {
-        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
-                AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000))) {
-            List<NewTopic> topics = new ArrayList<>();
-            for (String model : models.split(",")) {
-                topics.add(new NewTopic(Topics.requestTopic(model.trim()), Optional.of(partitions), Optional.empty()));
-            }
-            topics.add(new NewTopic(Topics.DEFAULT_REPLY_TOPIC, Optional.of(partitions), Optional.empty()));
-            topics.add(new NewTopic(Topics.DEAD_LETTER, Optional.of(1), Optional.empty()));
-            topics.add(new NewTopic(Topics.CATALOG, Optional.of(1), Optional.empty())
-                    .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT)));
-            InferenceWorker.ensureTopics(admin, topics);
+    /**
+     * Creates the topics before several workers start (they would race to), with the settings the workers get:
+     * the same Kafka client settings (security included), names, partitions and replication factor, and none
+     * when {@code topics.create=false}. Returns the models served ({@code *} expanded).
+     */
+    private List<String> createTopics(String bootstrap) {
+        Map<String, String> flags = new LinkedHashMap<>();
+        flags.put(KafkaClientProperties.BOOTSTRAP_SERVERS, bootstrap);
+        flags.put(WorkerConfig.MODELS, models);
+        flags.put(WorkerConfig.TOPICS_PARTITIONS, Integer.toString(partitions));
+        if (repository != null) {
+            flags.put(WorkerConfig.MODEL_REPOSITORY, repository.toAbsolutePath().toString());
         }
+        flags.putAll(settings);
+        WorkerConfig config = new WorkerConfig(ConfigLoader.load(configFile, flags));
+        List<String> served = InferenceWorker.resolveModels(config, config.modelRepository());
+        if (config.getBoolean(WorkerConfig.TOPICS_CREATE)) {
+            try (Admin admin = Admin.create(config.adminProperties())) {
+                InferenceWorker.createTopics(admin, config, served);
+            }
+        }
+        return served;
     }
 
     /** Waits until the gateway is ready and every model is served by a live worker. */
-    private void awaitReady(String url, long deadline) throws Exception {
+    private void awaitReady(String url, List<String> served, long deadline) throws Exception {
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
         List<String> paths = new ArrayList<>(List.of("/v2/health/ready"));
-        for (String model : models.split(",")) {
-            paths.add("/v2/models/" + model.trim() + "/ready");
+        for (String model : served) {
+            paths.add("/v2/models/" + model + "/ready");
         }
         for (String path : paths) {
             while (true) {
@@ -260,10 +277,10 @@ public final class UpCommand implements Callable<Integer> {
 
     /** Gateway first (no new work), then the workers together (each drains and commits), then the broker. */
     private synchronized void stopAll() {
+        stopping = true;
         if (children.isEmpty()) {
             return;
         }
-        stopping = true;
         if (children.stream().anyMatch(c -> c.recordsClasses)) {
             System.out.println("kinfer: stopping; this first run also saves each process's loaded classes for a "
                     + "faster next start (a few seconds)");
@@ -282,14 +299,21 @@ public final class UpCommand implements Callable<Integer> {
         for (Child child : group) {
             boolean clean = child.awaitExit(seconds);
             if (child.recordsClasses) {
-                archives.finish(child.role, clean);
+                // A child that failed to start (a port taken) wrote a recording of its failure: not kept.
+                int code = clean ? child.process.exitValue() : -1;
+                archives.finish(child.role, clean && child.ready.isDone() && !child.ready.isCompletedExceptionally()
+                        && (code == 0 || code == 130 || code == 143));
             }
         }
     }
 
     /** Starts one process; the first of each role (broker, worker, gateway) may record the role's class archive. */
-    private Child spawn(String name, String role, Path jar, List<String> args, List<String> jvmOptions)
+    private synchronized Child spawn(String name, String role, Path jar, List<String> args, List<String> jvmOptions)
             throws IOException {
+        if (stopping) {
+            // Ctrl-C during start-up: stopAll (which holds this lock while it stops) has taken its list already.
+            throw new IllegalStateException("stopping");
+        }
         boolean first = children.stream().noneMatch(c -> c.role.equals(role));
         List<String> sharing = archives == null ? List.of() : archives.options(role, first);
         List<String> command = new ArrayList<>();

@@ -108,14 +108,24 @@ public final class EmbeddedKafka implements AutoCloseable {
     /** Formats storage where needed, starts the controller then the brokers, and waits until all brokers serve. */
     public EmbeddedKafka start() {
         long began = System.nanoTime();
-        // The controller must be up first; brokers register with it.
-        controller.start();
-        for (Node broker : brokers) {
-            if (broker != controller) {
-                broker.start();
+        try {
+            // The controller must be up first; brokers register with it.
+            controller.start();
+            for (Node broker : brokers) {
+                if (broker != controller) {
+                    broker.start();
+                }
             }
+            awaitBrokers(brokers.size(), Duration.ofSeconds(60));
+        } catch (RuntimeException e) {
+            // Nothing else would stop the nodes already running (a test extension never got the instance).
+            try {
+                close();
+            } catch (RuntimeException stopping) {
+                e.addSuppressed(stopping);
+            }
+            throw e;
         }
-        awaitBrokers(brokers.size(), Duration.ofSeconds(60));
         log.info("Kafka ready at {} ({} broker(s), {} ms)", bootstrapServers(), brokers.size(),
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - began));
         return this;
