@@ -57,7 +57,7 @@ public final class UpCommand implements Callable<Integer> {
     int port;
 
     @Option(names = "--kafka-port", defaultValue = "9092",
-            description = "Port of the local broker (its controller uses the next one). Default: ${DEFAULT-VALUE}.")
+            description = "Port of the local broker (its controller uses the next one; 0: any free ports). Default: ${DEFAULT-VALUE}.")
     int kafkaPort;
 
     @Option(names = {"-k", "--kafka"}, paramLabel = "HOST:PORT[,...]",
@@ -128,7 +128,7 @@ public final class UpCommand implements Callable<Integer> {
             String bootstrap = kafka;
             if (bootstrap == null) {
                 List<String> args = new ArrayList<>(List.of("broker", "--port", Integer.toString(kafkaPort),
-                        "--controller-port", Integer.toString(kafkaPort + 1),
+                        "--controller-port", Integer.toString(kafkaPort == 0 ? 0 : kafkaPort + 1),
                         "--data-dir", dataDir.resolve("kafka").toString(),
                         "-p", "num.partitions=" + partitions));
                 if (fresh) {

@@ -36,7 +36,7 @@ class UpCommandIT {
         // Below the ephemeral range: a Kafka client's outgoing connection cannot take one before it is bound.
         int gatewayPort = Ports.freeConsecutive(4);
         int kafkaPort = gatewayPort + 1;
-        int metricsBase = gatewayPort + 3;
+        int metricsBase = gatewayPort + 2; // worker i serves metrics on base + i: worker-1 on gatewayPort + 3
         ProcessBuilder builder = new ProcessBuilder(ProcessHandle.current().info().command().orElse("java"),
                 "-jar", jar.toString(), "up", "--workers", "1", "--models", "sentiment", "--port",
                 Integer.toString(gatewayPort), "--kafka-port", Integer.toString(kafkaPort), "--metrics-base-port",

@@ -3,6 +3,8 @@ package io.kinfer.gateway;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 import com.fasterxml.jackson.core.JsonEncoding;
 import com.fasterxml.jackson.core.JsonFactory;
@@ -24,6 +26,7 @@ import org.slf4j.LoggerFactory;
 final class Responses {
 
     private static final Logger log = LoggerFactory.getLogger(Responses.class);
+    private static final AtomicLong lastNotAuthorizedLog = new AtomicLong(System.nanoTime() - TimeUnit.MINUTES.toNanos(1));
     private static final JsonFactory JSON = new JsonFactory();
     private static final String CLOSE_AFTER = "kinfer.close.after";
 
@@ -102,6 +105,15 @@ final class Responses {
             error(ctx, 429, "overloaded", "too many requests in flight; retry later");
         } else if (error instanceof InferenceException.KafkaUnavailable) {
             error(ctx, 503, "kafka_unavailable", "Kafka is unavailable; retry later");
+        } else if (error instanceof InferenceException.NotAuthorized) {
+            // The caller can do nothing about it; the operator must, so it is logged (at most every 10 s).
+            long now = System.nanoTime();
+            long last = lastNotAuthorizedLog.get();
+            if (now - last > TimeUnit.SECONDS.toNanos(10) && lastNotAuthorizedLog.compareAndSet(last, now)) {
+                log.error("Kafka refuses the gateway a request topic; grant its principal WRITE on it: {}",
+                        error.getMessage());
+            }
+            error(ctx, 500, "kafka_not_authorized", "the gateway may not write this model's requests to Kafka");
         } else if (error instanceof InferenceException.ClientClosed) {
             error(ctx, 503, "shutting_down", "the gateway is shutting down");
         } else if (error instanceof InferenceException.RequestTooLarge) {

@@ -57,6 +57,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
@@ -346,7 +347,8 @@ public final class InferenceClient implements AutoCloseable {
     /**
      * Sends a request; the future completes with the reply, or fails with an {@link InferenceException}:
      * {@code DeadlineExceeded} at the timeout, {@code Overloaded} at once beyond the in-flight limit,
-     * {@code KafkaUnavailable} when Kafka is unreachable or refuses the record, {@code ClientClosed} on close; or
+     * {@code KafkaUnavailable} when Kafka is unreachable or refuses the record, {@code NotAuthorized} when an ACL
+     * denies the request topic, {@code RequestTooLarge}, {@code ClientClosed} on close; or
      * with the {@link IllegalArgumentException} or {@link NullPointerException} of a request that cannot be sent
      * (an invalid model name, a null timeout), before it takes an in-flight slot. Timeouts above a year are
      * capped. Futures complete on the client's threads (reply, timer, Kafka's producer): hand slow work in
@@ -419,6 +421,13 @@ public final class InferenceClient implements AutoCloseable {
                 if (future.completeExceptionally(new InferenceException.RequestTooLarge("the request is larger "
                         + "than Kafka takes (" + error.getMessage() + ")", error))) {
                     metrics.outcome("too_large");
+                }
+            } else if (error instanceof AuthorizationException) {
+                // Nor is a missing grant: calling it an outage would send callers into retries and operators
+                // looking at the brokers.
+                if (future.completeExceptionally(new InferenceException.NotAuthorized("Kafka refused this client "
+                        + record.topic() + ": " + error.getMessage(), error))) {
+                    metrics.outcome("not_authorized");
                 }
             } else if (future.completeExceptionally(new InferenceException.KafkaUnavailable(
                     "Kafka did not take the request: " + error.getMessage(), error))) {

@@ -51,6 +51,18 @@ public abstract sealed class InferenceException extends RuntimeException {
         }
     }
 
+    /**
+     * Kafka refused this client the request topic (an ACL): not an outage, and retrying cannot help until an
+     * operator grants it (HTTP 500, logged by the gateway).
+     */
+    public static final class NotAuthorized extends InferenceException {
+        private static final long serialVersionUID = 1L;
+
+        public NotAuthorized(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
     /** The client is closing or closed; pending calls fail with this at once (HTTP 503). */
     public static final class ClientClosed extends InferenceException {
         private static final long serialVersionUID = 1L;

@@ -25,29 +25,19 @@ import org.apache.kafka.common.resource.ResourceType;
 import org.junit.jupiter.api.Test;
 
 /**
- * A reply consumer whose poll throws does not stay dead: on a broker with ACLs, denying the client read access to
+ * On a broker with ACLs: a reply consumer whose poll throws does not stay dead (denying the client read access to
  * its reply topic fails the call in flight at once and makes the client unready; allowing it again brings the
- * client back without a restart.
+ * client back without a restart), and a request topic the client may not write is a refusal, not an outage.
  */
 class ReplyConsumerRecoveryTest {
 
     @Test
     void aReplyConsumerDeniedReadingFailsItsCallsAndRecoversOnceAllowedAgain() throws Exception {
-        try (EmbeddedKafka kafka = EmbeddedKafka.builder()
-                .saslPlain(Map.of("admin", "admin-secret", "app", "app-secret"))
-                .brokerProperty("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer")
-                // ANONYMOUS is the controller listener's (plaintext) principal.
-                .brokerProperty("super.users", "User:admin;User:ANONYMOUS")
-                .brokerProperty("allow.everyone.if.no.acl.found", "true")
-                .start()) {
+        try (EmbeddedKafka kafka = aclBroker()) {
             kafka.createTopic("kinfer.requests.echo", 1);
-            Map<String, Object> settings = new HashMap<>();
-            settings.put("kafka.bootstrap.servers", kafka.bootstrapServers());
-            EmbeddedKafka.saslClientProperties("app", "app-secret").forEach((k, v) -> settings.put("kafka." + k, v));
-            settings.put(ClientConfig.CLIENT_ID, "acl");
             SimpleMeterRegistry registry = new SimpleMeterRegistry();
             try (FakeWorker worker = new FakeWorker(kafka, "echo");
-                 InferenceClient client = InferenceClient.create(new ClientConfig(settings), registry)) {
+                 InferenceClient client = InferenceClient.create(new ClientConfig(appSettings(kafka, "acl")), registry)) {
                 assertThat(client.request(echo("a1")).get(30, TimeUnit.SECONDS).isSuccess()).isTrue();
                 CompletableFuture<InferenceReply> held = client.request(echo("hold-1"), Duration.ofMinutes(5));
                 await().atMost(Duration.ofSeconds(30)).until(() -> worker.holds("hold-1"));
@@ -78,6 +68,41 @@ class ReplyConsumerRecoveryTest {
                 assertThat(client.request(echo("a4")).get(30, TimeUnit.SECONDS).isSuccess()).isTrue();
             }
         }
+    }
+
+    @Test
+    void aRequestTopicTheClientMayNotWriteFailsAsNotAuthorizedNotAsAnOutage() throws Exception {
+        try (EmbeddedKafka kafka = aclBroker()) {
+            kafka.createTopic("kinfer.requests.echo", 1);
+            AclBinding deny = new AclBinding(
+                    new ResourcePattern(ResourceType.TOPIC, "kinfer.requests.echo", PatternType.LITERAL),
+                    new AccessControlEntry("User:app", "*", AclOperation.WRITE, AclPermissionType.DENY));
+            kafka.admin().createAcls(List.of(deny)).all().get(30, TimeUnit.SECONDS);
+            try (InferenceClient client = InferenceClient.create(new ClientConfig(appSettings(kafka, "denied")))) {
+                assertThatThrownBy(() -> client.request(echo("d1")).get(30, TimeUnit.SECONDS))
+                        .hasCauseInstanceOf(InferenceException.NotAuthorized.class)
+                        .hasMessageContaining("kinfer.requests.echo");
+                assertThat(client.ready()).as("Kafka itself is fine").isTrue();
+            }
+        }
+    }
+
+    private static EmbeddedKafka aclBroker() {
+        return EmbeddedKafka.builder()
+                .saslPlain(Map.of("admin", "admin-secret", "app", "app-secret"))
+                .brokerProperty("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer")
+                // ANONYMOUS is the controller listener's (plaintext) principal.
+                .brokerProperty("super.users", "User:admin;User:ANONYMOUS")
+                .brokerProperty("allow.everyone.if.no.acl.found", "true")
+                .start();
+    }
+
+    private static Map<String, Object> appSettings(EmbeddedKafka kafka, String clientId) {
+        Map<String, Object> settings = new HashMap<>();
+        settings.put("kafka.bootstrap.servers", kafka.bootstrapServers());
+        EmbeddedKafka.saslClientProperties("app", "app-secret").forEach((k, v) -> settings.put("kafka." + k, v));
+        settings.put(ClientConfig.CLIENT_ID, clientId);
+        return settings;
     }
 
     private static InferenceRequest echo(String id) {
