@@ -64,7 +64,8 @@ public final class UpCommand implements Callable<Integer> {
             description = "Use this Kafka cluster instead of starting a local broker.")
     String kafka;
 
-    @Option(names = "--fresh", description = "Delete the local broker's data first (default: reuse it).")
+    @Option(names = "--fresh", description = "Delete the local broker's data and the gateway's job state first "
+            + "(default: reuse them).")
     boolean fresh;
 
     @Option(names = "--data-dir", defaultValue = ".kinfer", description = "Where the local broker keeps its data "
@@ -154,8 +155,14 @@ public final class UpCommand implements Callable<Integer> {
                 settings.forEach((key, value) -> args.addAll(List.of("--set", key + "=" + value)));
                 workerProcesses.add(spawn("worker-" + i, "worker", jar, args, List.of()));
             }
+            // The jobs' local state next to the broker's data (Kafka Streams' default, the system's temp directory,
+            // is shared by every checkout and survives --fresh, which then served jobs the new broker never had).
+            Path jobState = dataDir.resolve("jobs").toAbsolutePath();
+            if (fresh) {
+                deleteRecursively(jobState);
+            }
             List<String> gatewayArgs = new ArrayList<>(List.of("gateway", "--kafka", bootstrap,
-                    "--port", Integer.toString(port)));
+                    "--port", Integer.toString(port), "--set", "jobs.state.dir=" + jobState));
             gatewayArgs.addAll(shared);
             settings.forEach((key, value) -> gatewayArgs.addAll(List.of("--set", key + "=" + value)));
             Child gateway = spawn("gateway", "gateway", jar, gatewayArgs, List.of());
@@ -298,6 +305,9 @@ public final class UpCommand implements Callable<Integer> {
         group.forEach(child -> child.process.toHandle().destroy());
         for (Child child : group) {
             boolean clean = child.awaitExit(seconds);
+            if (clean) {
+                System.out.println("kinfer: " + child.name + " stopped");
+            }
             if (child.recordsClasses) {
                 // A child that failed to start (a port taken) wrote a recording of its failure: not kept.
                 int code = clean ? child.process.exitValue() : -1;
@@ -333,6 +343,17 @@ public final class UpCommand implements Callable<Integer> {
                 sharing.stream().anyMatch(o -> o.startsWith("-XX:ArchiveClassesAtExit")));
         children.add(child);
         return child;
+    }
+
+    private static void deleteRecursively(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (var paths = Files.walk(dir)) {
+            for (Path path : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(path);
+            }
+        }
     }
 
     static Path selfJar() throws Exception {

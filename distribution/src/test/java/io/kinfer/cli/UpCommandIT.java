@@ -85,7 +85,11 @@ class UpCommandIT {
             assertThat(exited).as("kinfer up stops within two minutes").isTrue();
         }
         assertThat(output).anyMatch(line -> line.contains("worker worker-1 stopped"));
-        assertThat(output).contains("kinfer: stopped");
+        // In the documented order: gateway, workers, broker.
+        assertThat(output).containsSubsequence("kinfer: gateway stopped", "kinfer: worker-1 stopped",
+                "kinfer: broker stopped", "kinfer: stopped");
+        // The jobs' local state lives with the broker's data (a --fresh start empties both), not in /tmp.
+        assertThat(work.resolve("data").resolve("jobs")).isDirectory();
         assertThat(output).noneMatch(line -> line.contains("killing it"));
         assertThat(ProcessHandle.allProcesses()
                 .filter(p -> p.info().commandLine().orElse("").contains("--kafka-port " + kafkaPort)
