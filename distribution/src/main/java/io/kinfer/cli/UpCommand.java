@@ -27,6 +27,7 @@ import java.util.concurrent.TimeoutException;
 import io.kinfer.config.ConfigLoader;
 import io.kinfer.config.KafkaClientProperties;
 import io.kinfer.gateway.GatewayCommand;
+import io.kinfer.jobs.JobsConfig;
 import io.kinfer.worker.InferenceWorker;
 import io.kinfer.worker.WorkerCommand;
 import io.kinfer.worker.WorkerConfig;
@@ -157,12 +158,16 @@ public final class UpCommand implements Callable<Integer> {
             }
             // The jobs' local state next to the broker's data (Kafka Streams' default, the system's temp directory,
             // is shared by every checkout and survives --fresh, which then served jobs the new broker never had).
-            Path jobState = dataDir.resolve("jobs").toAbsolutePath();
-            if (fresh) {
-                deleteRecursively(jobState);
-            }
+            // A directory the user chose (file, environment or --set) is theirs, and left alone.
             List<String> gatewayArgs = new ArrayList<>(List.of("gateway", "--kafka", bootstrap,
-                    "--port", Integer.toString(port), "--set", "jobs.state.dir=" + jobState));
+                    "--port", Integer.toString(port)));
+            if (!ConfigLoader.load(configFile, settings).containsKey(JobsConfig.STATE_DIR)) {
+                Path jobState = dataDir.resolve("jobs").toAbsolutePath();
+                if (fresh) {
+                    deleteRecursively(jobState);
+                }
+                gatewayArgs.addAll(List.of("--set", JobsConfig.STATE_DIR + "=" + jobState));
+            }
             gatewayArgs.addAll(shared);
             settings.forEach((key, value) -> gatewayArgs.addAll(List.of("--set", key + "=" + value)));
             Child gateway = spawn("gateway", "gateway", jar, gatewayArgs, List.of());
