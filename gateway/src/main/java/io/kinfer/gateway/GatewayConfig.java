@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 
 import io.kinfer.client.ClientConfig;
+import io.kinfer.protocol.ProtocolLimits;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import org.apache.kafka.common.config.ConfigDef;
@@ -33,6 +34,7 @@ public final class GatewayConfig extends AbstractConfig {
     public static final String TIMEOUT_MS = "gateway.timeout.ms";
     public static final String MAX_TIMEOUT_MS = "gateway.max.timeout.ms";
     public static final String MAX_BATCH_TEXTS = "gateway.max.batch.texts";
+    public static final String MAX_TENSOR_ELEMENTS = "protocol.max.tensor.elements";
     public static final String MAX_PRIORITY = "gateway.max.priority";
     public static final String API_KEYS = "gateway.api.keys";
     public static final String API_KEYS_FILE = "gateway.api.keys.file";
@@ -54,6 +56,9 @@ public final class GatewayConfig extends AbstractConfig {
                     "Longest timeout a call may ask for.")
             .define(MAX_BATCH_TEXTS, Type.INT, 256, between(1, 100_000), MEDIUM,
                     "Most texts in one /predict_batch or OIP infer call (413 beyond).")
+            .define(MAX_TENSOR_ELEMENTS, Type.LONG, ProtocolLimits.DEFAULTS.maxTensorElements(), atLeast(1), MEDIUM,
+                    "Most elements in one OIP input tensor (413 beyond); the same key the workers read, so one "
+                    + "setting raises both.")
             .define(MAX_PRIORITY, Type.INT, 15, between(0, 15), MEDIUM, "Highest priority a call may ask for (the "
                     + "kinfer-priority header or a priority field); higher is lowered to it, as timeouts are to "
                     + "gateway.max.timeout.ms. 0: callers cannot jump the queue. Workers honour 0 to "

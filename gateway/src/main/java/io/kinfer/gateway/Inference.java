@@ -49,7 +49,7 @@ final class Inference {
         this.config = config;
         int bodyLimit = (int) Math.min(Integer.MAX_VALUE, config.getLong(GatewayConfig.BODY_LIMIT_BYTES));
         this.codec = new JsonCodec(new ProtocolLimits(bodyLimit, config.getInt(GatewayConfig.MAX_BATCH_TEXTS),
-                ProtocolLimits.DEFAULTS.maxTextChars(), ProtocolLimits.DEFAULTS.maxTensorElements(),
+                ProtocolLimits.DEFAULTS.maxTextChars(), config.getLong(GatewayConfig.MAX_TENSOR_ELEMENTS),
                 ProtocolLimits.DEFAULTS.maxNestingDepth()));
         this.idPrefix = client.clientId() + "-";
     }

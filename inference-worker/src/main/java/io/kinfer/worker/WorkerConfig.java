@@ -69,6 +69,7 @@ public final class WorkerConfig extends AbstractConfig {
     public static final String MAX_RECORD_BYTES = "protocol.max.record.bytes";
     public static final String MAX_INPUTS = "protocol.max.inputs";
     public static final String MAX_TEXT_CHARS = "protocol.max.text.chars";
+    public static final String MAX_TENSOR_ELEMENTS = "protocol.max.tensor.elements";
 
     public static final String MODE_CONSUMER = "consumer";
     public static final String MODE_SHARE = "share";
@@ -162,7 +163,10 @@ public final class WorkerConfig extends AbstractConfig {
             .define(MAX_INPUTS, Type.INT, ProtocolLimits.DEFAULTS.maxInputs(), atLeast(1), LOW,
                     "Most texts (or tensor rows) in one request.")
             .define(MAX_TEXT_CHARS, Type.INT, ProtocolLimits.DEFAULTS.maxTextChars(), atLeast(1), LOW,
-                    "Longest text in characters.");
+                    "Longest text in characters.")
+            .define(MAX_TENSOR_ELEMENTS, Type.LONG, ProtocolLimits.DEFAULTS.maxTensorElements(), atLeast(1), LOW,
+                    "Most elements in one input tensor (a 3x512x512 image has 786 432; raise "
+                    + "protocol.max.record.bytes and the topics' max.message.bytes with it).");
 
     public WorkerConfig(Map<String, ?> settings) {
         super(DEFINITION, settings, false);
@@ -229,7 +233,7 @@ public final class WorkerConfig extends AbstractConfig {
 
     public ProtocolLimits protocolLimits() {
         return new ProtocolLimits(getInt(MAX_RECORD_BYTES), getInt(MAX_INPUTS), getInt(MAX_TEXT_CHARS),
-                ProtocolLimits.DEFAULTS.maxTensorElements(), ProtocolLimits.DEFAULTS.maxNestingDepth());
+                getLong(MAX_TENSOR_ELEMENTS), ProtocolLimits.DEFAULTS.maxNestingDepth());
     }
 
     /** The consumer settings of a model's intake: passthrough, plus the static member id when asked for. */
