@@ -67,15 +67,20 @@ public final class ConfigLoader {
     }
 
     /**
-     * {@code KINFER_BATCH_MAX_SIZE=8} becomes {@code batch.max.size=8}. An empty value counts as unset, as compose's
-     * {@code ${X:-}} and many deployment templates produce it: the default (or the file's value) applies.
+     * {@code KINFER_BATCH_MAX_SIZE=8} becomes {@code batch.max.size=8}. An empty value of a kinfer setting counts as
+     * unset, as compose's {@code ${X:-}} and many deployment templates produce it: the default (or the file's value)
+     * applies. A Kafka setting keeps it: empty is a meaningful value there
+     * ({@code KINFER_KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM=} turns host-name verification off).
      */
     static Map<String, String> fromEnvironment(Map<String, String> environment) {
         Map<String, String> map = new LinkedHashMap<>();
         environment.forEach((name, value) -> {
             if (name.startsWith(ENV_PREFIX) && !RESERVED.contains(name) && name.length() > ENV_PREFIX.length()
-                    && value != null && !value.isBlank()) {
-                map.put(envToKey(name), value);
+                    && value != null) {
+                String key = envToKey(name);
+                if (!value.isBlank() || key.startsWith("kafka.")) {
+                    map.put(key, value);
+                }
             }
         });
         return map;

@@ -10,7 +10,9 @@ import java.net.URLClassLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.Callable;
 
@@ -48,19 +50,20 @@ public final class BrokerCommand implements Callable<Integer> {
     }
 
     /**
-     * The nested broker jar as a file: used in place when running from classes, else extracted once into
-     * {@code $KINFER_HOME/lib} (default {@code ~/.kinfer/lib}), named by the outer jar's size and time so a rebuilt kinfer.jar extracts afresh.
+     * Each rebuilt kinfer.jar extracts a 44 MB copy: beside the current one, only the two newest are kept (another
+     * checkout on this machine may be using one). Files being extracted ({@code .tmp}) are never touched.
      */
-    /** Each rebuilt kinfer.jar extracts a 44 MB copy: only the current one is kept (a copy in use stays readable). */
     private static void removeOlderCopies(Path cache, Path current) {
         try (var files = Files.list(cache)) {
-            files.filter(file -> !file.equals(current) && file.getFileName().toString().startsWith("broker")
-                            && (file.toString().endsWith(".jar") || file.toString().endsWith(".tmp")))
+            files.filter(file -> !file.equals(current) && file.getFileName().toString().startsWith("broker-")
+                            && file.getFileName().toString().endsWith(".jar"))
+                    .sorted(Comparator.comparing(BrokerCommand::modified).reversed())
+                    .skip(2)
                     .forEach(file -> {
                         try {
                             Files.deleteIfExists(file);
                         } catch (IOException e) {
-                            // another extraction's file in the making, or not ours to delete: left
+                            // in use elsewhere, or not ours to delete: left
                         }
                     });
         } catch (IOException e) {
@@ -68,6 +71,18 @@ public final class BrokerCommand implements Callable<Integer> {
         }
     }
 
+    private static FileTime modified(Path file) {
+        try {
+            return Files.getLastModifiedTime(file);
+        } catch (IOException e) {
+            return FileTime.fromMillis(0);
+        }
+    }
+
+    /**
+     * The nested broker jar as a file: used in place when running from classes, else extracted once into
+     * {@code $KINFER_HOME/lib} (default {@code ~/.kinfer/lib}), named by the outer jar's size and time so a rebuilt kinfer.jar extracts afresh.
+     */
     static Path brokerJar() {
         URL resource = BrokerCommand.class.getClassLoader().getResource(NESTED);
         if (resource == null) {
@@ -88,7 +103,14 @@ public final class BrokerCommand implements Callable<Integer> {
                 try (InputStream in = resource.openStream()) {
                     Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
                 }
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                try {
+                    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                } catch (IOException e) {
+                    if (!Files.exists(target)) {
+                        throw e;
+                    }
+                    Files.deleteIfExists(tmp); // another process extracted the same jar meanwhile
+                }
                 removeOlderCopies(cache, target);
             }
             return target;

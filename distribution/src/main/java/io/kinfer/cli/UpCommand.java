@@ -179,7 +179,7 @@ public final class UpCommand implements Callable<Integer> {
             }
             String url = gateway.awaitMarker(GatewayCommand.READY_MARKER, deadline).trim();
             awaitReady(url, served, deadline);
-            printSummary(url, bootstrap, metrics, started);
+            printSummary(url, bootstrap, served, metrics, started);
             if (exitWhenReady) {
                 stopAll();
                 return 0;
@@ -210,6 +210,10 @@ public final class UpCommand implements Callable<Integer> {
         flags.putAll(settings);
         WorkerConfig config = new WorkerConfig(ConfigLoader.load(configFile, flags));
         List<String> served = InferenceWorker.resolveModels(config, config.modelRepository());
+        if (served.isEmpty()) {
+            throw new IllegalArgumentException("no models to serve: " + models + " in " + config.modelRepository()
+                    .directory().map(Path::toString).orElse("the built-in models"));
+        }
         if (config.getBoolean(WorkerConfig.TOPICS_CREATE)) {
             try (Admin admin = Admin.create(config.adminProperties())) {
                 InferenceWorker.createTopics(admin, config, served);
@@ -245,14 +249,14 @@ public final class UpCommand implements Callable<Integer> {
         }
     }
 
-    private void printSummary(String url, String bootstrap, List<String> metrics, long started) {
+    private void printSummary(String url, String bootstrap, List<String> served, List<String> metrics, long started) {
         PrintStream out = System.out;
-        String firstModel = models.split(",")[0].trim();
+        String firstModel = served.get(0);
         out.printf("%nkinfer is up (%.1f s)%n", (System.nanoTime() - started) / 1e9);
         out.println("  gateway          " + url);
         out.println("  kafka bootstrap  " + bootstrap + (kafka == null ? " (local broker, data in "
                 + dataDir.resolve("kafka") + ")" : ""));
-        out.println("  workers          " + workers + " serving " + models);
+        out.println("  workers          " + workers + " serving " + String.join(",", served));
         out.println("  metrics          " + url + "/metrics (gateway)");
         metrics.forEach(m -> out.println("                   " + m));
         out.println("  try              curl -s " + url + "/predict -d '{\"text\":\"I love this product\"}'");

@@ -167,6 +167,8 @@ public final class InferenceClient implements AutoCloseable {
     private final CountDownLatch closeSignal = new CountDownLatch(1);
     /** This start created the own reply topic: close deletes it even if the start failed after that. */
     private volatile boolean createdReplyTopic;
+    /** start() completed: its reply topic (created or reused) is this instance's, whatever the consumer's state. */
+    private volatile boolean started;
     private volatile boolean reachable;
     private volatile boolean closed;
     /** Set by {@link #close(Duration)}: no new calls, while those in flight may still be answered. */
@@ -328,6 +330,7 @@ public final class InferenceClient implements AutoCloseable {
         envelopePartition = only >= 0 ? only
                 : replyPartitions.size() == 1 ? replyPartitions.get(0).partition() : RequestEnvelope.ANY_PARTITION;
         replyConsumerReady = true;
+        started = true;
         reachable = true;
         replyThread.start();
         long interval = config.getLong(ClientConfig.CLUSTER_CHECK_INTERVAL_MS);
@@ -765,9 +768,9 @@ public final class InferenceClient implements AutoCloseable {
         boolean brokerAnswered = true;
         // Also a topic that existed (left by this id's previous, crashed incarnation, as a restarted pod's is):
         // deleting only what it created would leave one topic behind per restart. Two live processes must
-        // therefore not share an id (refused in one JVM; warned about at start across processes).
+        // therefore not share an id (refused in one JVM; across processes, see GATEWAY.md).
         if (config.ownReplyTopic() && config.getBoolean(ClientConfig.REPLY_TOPIC_DELETE_ON_CLOSE)
-                && (replyConsumerReady || createdReplyTopic)) {
+                && (started || createdReplyTopic)) {
             brokerAnswered = closeQuietly(() -> admin.deleteTopics(List.of(replyTopic)).all().get(5, TimeUnit.SECONDS));
         }
         // When Kafka did not answer the deletion, waiting for the admin client's pending calls would only wait again.

@@ -196,6 +196,12 @@ public final class TransactionalIntake implements Intake {
                 // producer has already queued it, and the next transaction would carry it.) The next transactions
                 // take as many records as this one answered in time, doubling back after each commit: a poll too
                 // slow for its transaction would otherwise be aborted and fetched again whole, forever.
+                if (list.size() == 1) {
+                    // Nothing smaller to try: one record alone outlasts the transaction, again and again.
+                    log.error("{}: a single record ({}-{}@{}) is not answered within {} ms, so its transaction is "
+                            + "aborted each time; raise kafka.producer.transaction.timeout.ms above its computing time",
+                            topic, list.get(0).topic(), list.get(0).partition(), list.get(0).offset(), settleTimeoutMs);
+                }
                 cap = Math.max(1, list.size() - cycle.unfinished());
                 Set<ConsumerRecord<byte[], byte[]>> mine = Collections.newSetFromMap(new IdentityHashMap<>());
                 mine.addAll(list);

@@ -30,6 +30,7 @@ import io.kinfer.client.InferenceException;
 import io.kinfer.config.ConfigOptions;
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.JsonCodec;
+import io.kinfer.protocol.ProtocolLimits;
 import io.kinfer.protocol.ProtocolException;
 import io.kinfer.protocol.Topics;
 import picocli.CommandLine.Command;
@@ -93,7 +94,8 @@ public final class ProduceCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    private final JsonCodec codec = new JsonCodec();
+    /** Checks each line as a worker would; built from the settings (protocol.max.*) in {@link #call}. */
+    private JsonCodec codec = new JsonCodec();
     private final Map<String, LongAdder> outcomes = new ConcurrentHashMap<>();
     /** Non-blank lines read so far (on the reading thread). */
     private long lines;
@@ -111,6 +113,7 @@ public final class ProduceCommand implements Callable<Integer> {
             flags.put(ClientConfig.REQUEST_TIMEOUT_MS, Long.toString(timeoutMs));
         }
         Map<String, String> settings = configOptions.load(flags);
+        codec = new JsonCodec(limits(settings));
         Map<String, Object> clientSettings = new LinkedHashMap<>(settings);
         clientSettings.putIfAbsent(ClientConfig.REQUEST_TIMEOUT_MS, Long.toString(timeoutMs));
         Duration callTimeout = Duration.ofMillis(Long.parseLong(String.valueOf(
@@ -193,6 +196,18 @@ public final class ProduceCommand implements Callable<Integer> {
                 progress.step();
             });
         }
+    }
+
+    /** The workers' protocol.max.* settings, so a line the workers would take is not refused here first. */
+    static ProtocolLimits limits(Map<String, String> settings) {
+        ProtocolLimits defaults = ProtocolLimits.DEFAULTS;
+        return new ProtocolLimits(
+                Integer.parseInt(settings.getOrDefault("protocol.max.record.bytes", "" + defaults.maxRecordBytes()).trim()),
+                Integer.parseInt(settings.getOrDefault("protocol.max.inputs", "" + defaults.maxInputs()).trim()),
+                Integer.parseInt(settings.getOrDefault("protocol.max.text.chars", "" + defaults.maxTextChars()).trim()),
+                Long.parseLong(settings.getOrDefault("protocol.max.tensor.elements",
+                        "" + defaults.maxTensorElements()).trim()),
+                defaults.maxNestingDepth());
     }
 
     /** Strict UTF-8 either way: a bad byte is a read error (stdin's usual decoder would send U+FFFD instead). */

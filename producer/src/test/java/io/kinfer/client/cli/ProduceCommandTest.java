@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 import io.kinfer.client.FakeWorker;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
@@ -70,6 +71,14 @@ class ProduceCommandTest {
             assertThat(exit).isEqualTo(1);
         }
         assertThat(Files.readAllLines(output)).hasSize(2);
+    }
+
+    @Test
+    void itChecksLinesWithTheWorkersProtocolLimits() {
+        assertThat(ProduceCommand.limits(Map.of()).maxTensorElements()).isEqualTo(262_144);
+        assertThat(ProduceCommand.limits(Map.of("protocol.max.tensor.elements", "1000000",
+                "protocol.max.record.bytes", "4194304")))
+                .extracting(l -> l.maxTensorElements(), l -> l.maxRecordBytes()).containsExactly(1_000_000L, 4_194_304);
     }
 
     @Test
