@@ -55,12 +55,7 @@ class ExactlyOnceTest {
                 await().atMost(Duration.ofSeconds(120)).until(() -> IntStream.range(0, 400)
                         .allMatch(i -> replies.reply("e" + i) != null));
 
-                Map<Integer, Integer> duplicates = IntStream.range(0, 400).boxed()
-                        .filter(i -> replies.replies("e" + i).size() != 1)
-                        .collect(Collectors.toMap(i -> i, i -> replies.replies("e" + i).size()));
-                assertThat(duplicates).as("requests answered more than once (read_committed)").isEmpty();
-                assertThat(IntStream.range(0, 400).mapToObj(i -> replies.reply("e" + i)))
-                        .allMatch(r -> r.isSuccess());
+                assertEachAnsweredOnceWithSuccess(replies, "e", 400);
             }
         }
     }
@@ -96,14 +91,19 @@ class ExactlyOnceTest {
 
                 assertThat(worker.scrape()).as("the first poll was aborted and fetched again")
                         .containsPattern("kinfer_records_refetched_total\\{[^}]*\\} [1-9]");
-                Map<Integer, Integer> duplicates = IntStream.range(0, 60).boxed()
-                        .filter(i -> replies.replies("s" + i).size() != 1)
-                        .collect(Collectors.toMap(i -> i, i -> replies.replies("s" + i).size()));
-                assertThat(duplicates).as("requests answered more than once (read_committed)").isEmpty();
-                assertThat(IntStream.range(0, 60).mapToObj(i -> replies.reply("s" + i)))
-                        .allMatch(r -> r.isSuccess());
+                assertEachAnsweredOnceWithSuccess(replies, "s", 60);
             }
         }
+    }
+
+    /** Requests {@code prefix}0 … {@code prefix}(count-1): one reply each for a read_committed reader, a success. */
+    private static void assertEachAnsweredOnceWithSuccess(KafkaTestClient.Collector replies, String prefix, int count) {
+        Map<Integer, Integer> duplicates = IntStream.range(0, count).boxed()
+                .filter(i -> replies.replies(prefix + i).size() != 1)
+                .collect(Collectors.toMap(i -> i, i -> replies.replies(prefix + i).size()));
+        assertThat(duplicates).as("requests answered more than once (read_committed)").isEmpty();
+        assertThat(IntStream.range(0, count).mapToObj(i -> replies.reply(prefix + i)))
+                .allMatch(r -> r.isSuccess());
     }
 
     private static List<InferenceRequest> requests(int count) {
