@@ -34,7 +34,7 @@ public final class GatewayConfig extends AbstractConfig {
     public static final String TIMEOUT_MS = "gateway.timeout.ms";
     public static final String MAX_TIMEOUT_MS = "gateway.max.timeout.ms";
     public static final String MAX_BATCH_TEXTS = "gateway.max.batch.texts";
-    public static final String MAX_TENSOR_ELEMENTS = "protocol.max.tensor.elements";
+    public static final String MAX_TENSOR_ELEMENTS = ProtocolLimits.MAX_TENSOR_ELEMENTS;
     public static final String MAX_PRIORITY = "gateway.max.priority";
     public static final String API_KEYS = "gateway.api.keys";
     public static final String API_KEYS_FILE = "gateway.api.keys.file";

@@ -156,11 +156,8 @@ public final class InferenceWorker implements AutoCloseable {
 
     /** An int setting of the reply producer as Kafka reads it: the worker's value, the user's, or Kafka's default. */
     private static int producerInt(WorkerConfig config, String key) {
-        Object value = producerProperties(config).get(key);
-        if (value == null) {
-            value = ProducerConfig.configDef().defaultValues().get(key);
-        }
-        return (Integer) ConfigDef.parseType(key, value, ConfigDef.Type.INT);
+        Integer value = intOrNull(producerProperties(config), key);
+        return value != null ? value : (Integer) ProducerConfig.configDef().defaultValues().get(key);
     }
 
     private void startUp() throws ModelException {
@@ -228,7 +225,7 @@ public final class InferenceWorker implements AutoCloseable {
             enableEarliestForShareGroup(config.groupId(model));
             return new ShareGroupIntake(pipeline, topic, config.groupId(model), clientId,
                     config.consumerProperties(model), config.getInt(WorkerConfig.SHARE_CONSUMERS),
-                    batching.maxBatchSize(), drainMs, shareDeliveryLimit(config.groupId(model)));
+                    batching.maxBatchSize(), drainMs, admin);
         }
         if (transactional != null) {
             return new TransactionalIntake(pipeline, topic, config.groupId(model), clientId,
@@ -265,23 +262,6 @@ public final class InferenceWorker implements AutoCloseable {
         int session = config.getInt(WorkerConfig.SHARE_SESSION_TIMEOUT_MS);
         alterGroup(group, "share.session.timeout.ms", Integer.toString(session), false);
         alterGroup(group, "share.heartbeat.interval.ms", Integer.toString(Math.max(1_000, session / 3)), false);
-    }
-
-    /** The group's delivery-count limit before its first poll (refreshed at each announcement afterwards). */
-    private int shareDeliveryLimit(String groupId) {
-        ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, groupId);
-        try {
-            return ShareGroupIntake.deliveryLimit(admin.describeConfigs(List.of(group)).values().get(group)
-                    .get(30, TimeUnit.SECONDS));
-        } catch (ExecutionException | TimeoutException e) {
-            log.warn("share group {}: cannot read {} ({}); assuming Kafka's default {} until it can be read",
-                    groupId, ShareGroupIntake.DELIVERY_COUNT_LIMIT, e.getCause() != null ? e.getCause() : e,
-                    ShareGroupIntake.DEFAULT_DELIVERY_COUNT_LIMIT);
-            return ShareGroupIntake.DEFAULT_DELIVERY_COUNT_LIMIT;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        }
     }
 
     private void alterGroup(ConfigResource group, String key, String value, boolean required) {

@@ -66,10 +66,10 @@ public final class WorkerConfig extends AbstractConfig {
     public static final String METRICS_HOST = "metrics.host";
     public static final String METRICS_PORT = "metrics.port";
     public static final String ANNOUNCE_INTERVAL_MS = "announce.interval.ms";
-    public static final String MAX_RECORD_BYTES = "protocol.max.record.bytes";
-    public static final String MAX_INPUTS = "protocol.max.inputs";
-    public static final String MAX_TEXT_CHARS = "protocol.max.text.chars";
-    public static final String MAX_TENSOR_ELEMENTS = "protocol.max.tensor.elements";
+    public static final String MAX_RECORD_BYTES = ProtocolLimits.MAX_RECORD_BYTES;
+    public static final String MAX_INPUTS = ProtocolLimits.MAX_INPUTS;
+    public static final String MAX_TEXT_CHARS = ProtocolLimits.MAX_TEXT_CHARS;
+    public static final String MAX_TENSOR_ELEMENTS = ProtocolLimits.MAX_TENSOR_ELEMENTS;
 
     public static final String MODE_CONSUMER = "consumer";
     public static final String MODE_SHARE = "share";

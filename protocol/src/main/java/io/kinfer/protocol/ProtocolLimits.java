@@ -15,6 +15,12 @@ public record ProtocolLimits(int maxRecordBytes, int maxInputs, int maxTextChars
 
     public static final ProtocolLimits DEFAULTS = new ProtocolLimits(1_048_576, 256, 10_000, 262_144, 32);
 
+    /** The settings of these limits: one set of keys for the workers, the gateway and {@code kinfer produce}. */
+    public static final String MAX_RECORD_BYTES = "protocol.max.record.bytes";
+    public static final String MAX_INPUTS = "protocol.max.inputs";
+    public static final String MAX_TEXT_CHARS = "protocol.max.text.chars";
+    public static final String MAX_TENSOR_ELEMENTS = "protocol.max.tensor.elements";
+
     /**
      * For reading replies. A reply is as large as its model's outputs, which the request limits do not bound (a
      * 300 000-element mask answers a small image), and a worker may be allowed records over 1 MiB

@@ -6,7 +6,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import io.kinfer.worker.ModelPipeline;
@@ -19,6 +21,7 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
+import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -42,9 +45,9 @@ public final class ShareGroupIntake implements Intake {
     private static final Logger log = LoggerFactory.getLogger(ShareGroupIntake.class);
     private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
     /** The group setting that caps deliveries per record (KIP-932; per group since KIP-1240). */
-    public static final String DELIVERY_COUNT_LIMIT = "share.delivery.count.limit";
+    static final String DELIVERY_COUNT_LIMIT = "share.delivery.count.limit";
     /** Kafka's default for it ({@code group.share.delivery.count.limit}), until the group's own value is read. */
-    public static final int DEFAULT_DELIVERY_COUNT_LIMIT = 5;
+    static final int DEFAULT_DELIVERY_COUNT_LIMIT = 5;
 
     private final ModelPipeline pipeline;
     private final String topic;
@@ -63,11 +66,11 @@ public final class ShareGroupIntake implements Intake {
 
     public ShareGroupIntake(ModelPipeline pipeline, String topic, String groupId, String clientId,
                             Map<String, Object> consumerProperties, int consumers, int recordsPerPoll,
-                            long drainTimeoutMs, int deliveryLimit) {
+                            long drainTimeoutMs, Admin admin) {
         this.pipeline = pipeline;
-        this.deliveryLimit = deliveryLimit;
         this.topic = topic;
         this.groupId = groupId;
+        this.deliveryLimit = readDeliveryLimit(admin);
         this.drainTimeoutMs = drainTimeoutMs;
         for (int i = 0; i < consumers; i++) {
             members.add(new Member(i, properties(groupId, clientId + "-" + i, recordsPerPoll, consumerProperties)));
@@ -135,22 +138,44 @@ public final class ShareGroupIntake implements Intake {
                             .mapToLong(e -> e.getValue().lag().orElse(0L))
                             .sum();
                 });
-        ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, groupId);
-        admin.describeConfigs(List.of(group)).values().get(group).whenComplete((config, error) -> {
+        describeGroup(admin).whenComplete((config, error) -> {
             if (error != null) {
-                if (!limitUnreadableLogged) {
-                    limitUnreadableLogged = true;
-                    log.warn("delivery-count limit of share group {} cannot be read ({}); using {}", groupId,
-                            error.toString(), deliveryLimit);
-                }
+                limitUnreadable(error);
                 return;
             }
             deliveryLimit = deliveryLimit(config);
         });
     }
 
+    /** Read once before the first poll, so that no poll works with a guessed limit (refreshed afterwards). */
+    private int readDeliveryLimit(Admin admin) {
+        try {
+            return deliveryLimit(describeGroup(admin).get(30, TimeUnit.SECONDS));
+        } catch (ExecutionException | TimeoutException e) {
+            limitUnreadable(e.getCause() != null ? e.getCause() : e);
+            return DEFAULT_DELIVERY_COUNT_LIMIT;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    private KafkaFuture<Config> describeGroup(Admin admin) {
+        ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, groupId);
+        return admin.describeConfigs(List.of(group)).values().get(group);
+    }
+
+    /** Said once: the limit in use stays the last one read, or Kafka's default. */
+    private void limitUnreadable(Throwable error) {
+        if (!limitUnreadableLogged) {
+            limitUnreadableLogged = true;
+            log.warn("{} of share group {} cannot be read ({}); using {} until it can", DELIVERY_COUNT_LIMIT, groupId,
+                    error.toString(), deliveryLimit > 0 ? deliveryLimit : DEFAULT_DELIVERY_COUNT_LIMIT);
+        }
+    }
+
     /** The group's limit as the broker describes it (its own or the broker's default), else Kafka's default. */
-    public static int deliveryLimit(Config config) {
+    static int deliveryLimit(Config config) {
         ConfigEntry entry = config.get(DELIVERY_COUNT_LIMIT);
         try {
             return entry == null || entry.value() == null ? DEFAULT_DELIVERY_COUNT_LIMIT

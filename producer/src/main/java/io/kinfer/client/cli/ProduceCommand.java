@@ -201,13 +201,16 @@ public final class ProduceCommand implements Callable<Integer> {
     /** The workers' protocol.max.* settings, so a line the workers would take is not refused here first. */
     static ProtocolLimits limits(Map<String, String> settings) {
         ProtocolLimits defaults = ProtocolLimits.DEFAULTS;
-        return new ProtocolLimits(
-                Integer.parseInt(settings.getOrDefault("protocol.max.record.bytes", "" + defaults.maxRecordBytes()).trim()),
-                Integer.parseInt(settings.getOrDefault("protocol.max.inputs", "" + defaults.maxInputs()).trim()),
-                Integer.parseInt(settings.getOrDefault("protocol.max.text.chars", "" + defaults.maxTextChars()).trim()),
-                Long.parseLong(settings.getOrDefault("protocol.max.tensor.elements",
-                        "" + defaults.maxTensorElements()).trim()),
+        return new ProtocolLimits((int) setting(settings, ProtocolLimits.MAX_RECORD_BYTES, defaults.maxRecordBytes()),
+                (int) setting(settings, ProtocolLimits.MAX_INPUTS, defaults.maxInputs()),
+                (int) setting(settings, ProtocolLimits.MAX_TEXT_CHARS, defaults.maxTextChars()),
+                setting(settings, ProtocolLimits.MAX_TENSOR_ELEMENTS, defaults.maxTensorElements()),
                 defaults.maxNestingDepth());
+    }
+
+    private static long setting(Map<String, String> settings, String key, long fallback) {
+        String value = settings.get(key);
+        return value == null || value.isBlank() ? fallback : Long.parseLong(value.trim());
     }
 
     /** Strict UTF-8 either way: a bad byte is a read error (stdin's usual decoder would send U+FFFD instead). */
