@@ -13,10 +13,12 @@ import java.util.Map;
 
 import io.kinfer.client.ClientConfig;
 import io.kinfer.client.InferenceClient;
+import io.kinfer.jobs.JobsConfig;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.worker.InferenceWorker;
 import io.kinfer.worker.WorkerConfig;
 import io.kinfer.worker.testing.OnnxModels;
+import io.kinfer.worker.testing.TestSettings;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -40,6 +42,7 @@ class SaslTest {
                     WorkerConfig.TOPICS_PARTITIONS, "1", WorkerConfig.ONNX_INTRA_OP_THREADS, "1"));
             Map<String, Object> gatewaySettings = new HashMap<>(settings);
             gatewaySettings.put(GatewayConfig.PORT, "0");
+            gatewaySettings.put(JobsConfig.STATE_DIR, TestSettings.jobStateDir());
             try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(workerSettings));
                  GatewayServer gateway = GatewayServer.start(new GatewayConfig(gatewaySettings))) {
                 await().atMost(Duration.ofSeconds(30)).until(() -> worker.ready()
