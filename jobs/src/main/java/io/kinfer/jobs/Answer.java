@@ -31,21 +31,25 @@ record Answer(int status, byte[] body, String retryAfter, String location) {
     /** 200 with the results when done, 202 with progress while pending, 404 when unknown or expired. */
     static Answer job(String jobId, Optional<JobViews.JobView> view, long nowMs, long retentionMs) {
         if (view.isEmpty()) {
-            long created = JobIds.createdMs(jobId);
-            if (created <= nowMs + CLOCK_SKEW_MS && nowMs < created + Math.min(PENDING_GRACE_MS, retentionMs)) {
-                return pending(jobId, null, 0);
-            }
-            return notFound(jobId);
+            return justCreated(jobId, nowMs, retentionMs) ? pending(jobId, null, 0) : notFound(jobId);
         }
         JobRecord job = view.get().record();
         if (job.expiresMs() <= nowMs) {
             return notFound(jobId);
         }
         if (!job.known()) {
-            return pending(jobId, null, job.done());
+            // Results without their job's metadata: pending as long as a job not in its store yet would be. After
+            // that the metadata is not coming (the POST failed after some items were sent, or the job expired
+            // before a late reply came): 404 as for an unknown id, not "pending" until the placeholder expires.
+            return justCreated(jobId, nowMs, retentionMs) ? pending(jobId, null, job.done()) : notFound(jobId);
         }
         if (!job.complete()) {
             return pending(jobId, job, job.done());
+        }
+        if (view.get().results().size() != job.total()) {
+            // Items are written before the record that counts them, so only expiry deleting them as this read
+            // ran can leave a complete job short of results: it is gone.
+            return notFound(jobId);
         }
         byte[] body = Json.write(gen -> {
             gen.writeStartObject();
@@ -68,6 +72,12 @@ record Answer(int status, byte[] body, String retryAfter, String location) {
             gen.writeEndObject();
         });
         return new Answer(200, body, null, null);
+    }
+
+    /** Whether a job id was created so recently that its metadata may still be on its way to its store. */
+    private static boolean justCreated(String jobId, long nowMs, long retentionMs) {
+        long created = JobIds.createdMs(jobId);
+        return created <= nowMs + CLOCK_SKEW_MS && nowMs < created + Math.min(PENDING_GRACE_MS, retentionMs);
     }
 
     private static Answer notFound(String jobId) {

@@ -43,8 +43,9 @@ record JobSubmitted(String jobId, String model, String version, int total, long 
         }
         long created = node.path("created_ms").asLong(0);
         long expires = node.path("expires_ms").asLong(0);
-        if (created <= 0 || expires <= created) {
-            throw new IllegalArgumentException("created_ms and expires_ms must be positive, expires after created");
+        if (created <= 0 || expires <= created || expires > JobsTopology.MAX_EXPIRES_MS) {
+            throw new IllegalArgumentException("created_ms and expires_ms must be positive, expires after created"
+                    + " and before " + (JobsTopology.MAX_EXPIRES_MS + 1) + " (the year 2286)");
         }
         return new JobSubmitted(jobId, model, Json.optionalText(node, "version"), total, created, expires,
                 Json.optionalText(node, "callback"));

@@ -68,6 +68,12 @@ public final class JobsService implements AutoCloseable {
     public static final String INTERNAL_PATH = "/internal/jobs";
     /** Set on forwarded GETs: which instance forwarded it (for logs; the internal route never forwards again). */
     static final String FORWARDED_HEADER = "kinfer-forwarded-by";
+    /**
+     * Set on every answer of the internal route: a forwarded GET answered without it came from something else at
+     * that address (an instance starting, its jobs routes not mounted yet, answering 404 "no route"), which
+     * must not be relayed as "no such job".
+     */
+    static final String ANSWERED_BY_HEADER = "kinfer-jobs-answered-by";
     /** Headers of the caller's GET a forward carries along: credentials (instances share their API keys), traces. */
     private static final List<String> FORWARDED_REQUEST_HEADERS = List.of("Authorization", "X-API-Key",
             "traceparent", "tracestate", "baggage");
@@ -105,7 +111,7 @@ public final class JobsService implements AutoCloseable {
         this.metrics = new JobsMetrics(registry);
         this.forwardTimeout = Duration.ofMillis(config.getLong(JobsConfig.FORWARD_TIMEOUT_MS));
         JobsTopology.Settings settings = new JobsTopology.Settings(config.retentionMs(),
-                config.getLong(JobsConfig.EXPIRY_SCAN_INTERVAL_MS));
+                config.getLong(JobsConfig.EXPIRY_SCAN_INTERVAL_MS), config.getInt(JobsConfig.TOPIC_PARTITIONS));
         Properties props = new Properties();
         props.putAll(config.streamsProperties());
         try {
@@ -141,14 +147,17 @@ public final class JobsService implements AutoCloseable {
         short replication = config.getShort(JobsConfig.REPLICATION_FACTOR);
         Optional<Short> factor = replication > 0 ? Optional.of(replication) : Optional.empty();
         String retention = Long.toString(config.retentionMs());
+        // Kafka deletes whole segments, rolled every 7 days by default: without a shorter roll, records would
+        // stay up to a week past a one-day retention.
+        String segment = Long.toString(Math.min(config.retentionMs(), TimeUnit.DAYS.toMillis(7)));
         // Job ids are unique, so compaction alone would keep every job forever: records also go after the
         // retention, when their jobs are expired anyway (the state lives in the changelogs).
         NewTopic jobs = new NewTopic(JobsTopology.JOBS_TOPIC, Optional.of(partitions), factor).configs(Map.of(
                 TopicConfig.CLEANUP_POLICY_CONFIG,
                 TopicConfig.CLEANUP_POLICY_COMPACT + "," + TopicConfig.CLEANUP_POLICY_DELETE,
-                TopicConfig.RETENTION_MS_CONFIG, retention));
+                TopicConfig.RETENTION_MS_CONFIG, retention, TopicConfig.SEGMENT_MS_CONFIG, segment));
         NewTopic results = new NewTopic(JobsTopology.RESULTS_TOPIC, Optional.of(partitions), factor).configs(Map.of(
-                TopicConfig.RETENTION_MS_CONFIG, retention));
+                TopicConfig.RETENTION_MS_CONFIG, retention, TopicConfig.SEGMENT_MS_CONFIG, segment));
         for (NewTopic topic : List.of(jobs, results)) {
             try {
                 admin.createTopics(List.of(topic)).all().get(30, TimeUnit.SECONDS);
@@ -235,9 +244,12 @@ public final class JobsService implements AutoCloseable {
         JobSubmitted job = new JobSubmitted(jobId, request.model(), request.version(), request.texts().size(), now,
                 now + config.retentionMs(), request.callback());
         Map<String, String> trace = traceHeaders(ctx);
-        // The metadata first, so no item is sent for a job that could not be recorded.
-        CompletableFuture<Void> accepted = send(JobsTopology.JOBS_TOPIC, jobId, job.toJson())
-                .thenCompose(ok -> submitItems(job, request.texts(), trace));
+        // The items first, the metadata once Kafka holds them all: a POST that fails part-way (503) then leaves
+        // no job, only results in a placeholder that GET answers 404 once the creation grace is over and that
+        // expires like a job. (Metadata first left a job pending for its whole retention, its missing items
+        // never coming.) Results that come before the metadata are what placeholders are for.
+        CompletableFuture<Void> accepted = submitItems(job, request.texts(), trace)
+                .thenCompose(ok -> send(JobsTopology.JOBS_TOPIC, jobId, job.toJson()));
         Future.fromCompletionStage(accepted, ctx.vertx().getOrCreateContext())
                 .onSuccess(ok -> {
                     metrics.submitted();
@@ -308,6 +320,9 @@ public final class JobsService implements AutoCloseable {
                         forward(ctx, remote.host(), jobId);
                     } else {
                         metrics.query(mayForward ? "local" : "internal");
+                        if (!mayForward) {
+                            ctx.response().putHeader(ANSWERED_BY_HEADER, self.host() + ":" + self.port());
+                        }
                         write(ctx, ((Local) lookup).answer());
                     }
                 })
@@ -367,13 +382,20 @@ public final class JobsService implements AutoCloseable {
         }
         forwarder(ctx.vertx()).request(request)
                 .compose(call -> call.send())
-                .compose(answer -> answer.body().map(bytes -> new Answer(answer.statusCode(), bytes.getBytes(),
-                        answer.getHeader("Retry-After"), null)))
+                .compose(answer -> answer.body().map(bytes -> answer.getHeader(ANSWERED_BY_HEADER) == null ? null
+                        : new Answer(answer.statusCode(), bytes.getBytes(), answer.getHeader("Retry-After"), null)))
                 .onSuccess(answer -> {
+                    if (answer == null) {
+                        metrics.query("remote_failed");
+                        write(ctx, Answer.unavailable("the instance at " + authority + " does not serve jobs (yet);"
+                                + " retry"));
+                        return;
+                    }
                     metrics.query("remote");
                     write(ctx, answer);
                 })
                 .onFailure(error -> {
+                    metrics.query("remote_failed");
                     log.warn("forwarding job {} to {} failed: {}", jobId, authority, error.toString());
                     write(ctx, Answer.unavailable("the instance holding job " + jobId + " did not answer; retry"));
                 });

@@ -2,6 +2,7 @@ package io.kinfer.jobs;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 
@@ -56,14 +57,28 @@ final class JobsTopology {
     static final String EXPIRY_STORE = "kinfer-jobs-expiry";
     static final String REPARTITION = "by-job";
 
-    /** Expired jobs deleted per punctuation at most, so one punctuation never stalls processing for long. */
+    /**
+     * Deletes (jobs and their items) per punctuation at most, beyond the first due job, so one punctuation never
+     * stalls processing for long; what is left is deleted by the next.
+     */
     static final int EXPIRY_BATCH = 10_000;
+    /** The expiry index writes times with 13 digits (until the year 2286): a later expiry would sort wrongly. */
+    static final long MAX_EXPIRES_MS = 9_999_999_999_999L;
+    /**
+     * A result whose job id says it was created further ahead of this instance's clock is not a job of this
+     * cluster's gateways (whose clocks differ by far less): it is dropped, not kept as a placeholder for ages.
+     */
+    static final long MAX_CLOCK_AHEAD_MS = 3_600_000;
     private static final int INDEX_DIGITS = Integer.toString(JobsConfig.MAX_ITEMS_LIMIT - 1).length();
     private static final byte[] EMPTY = new byte[0];
+    private static final int RECOUNTED_KEPT = 100_000;
     private static final Logger log = LoggerFactory.getLogger(JobsTopology.class);
 
-    /** What the processor needs to know: how long jobs without metadata live, and how often to expire. */
-    record Settings(long retentionMs, long expiryScanIntervalMs) {
+    /**
+     * What the topology needs to know: how long jobs without metadata live, how often to expire, and how many
+     * partitions hold job state ({@code jobs.topic.partitions}).
+     */
+    record Settings(long retentionMs, long expiryScanIntervalMs, int statePartitions) {
     }
 
     private JobsTopology() {
@@ -78,7 +93,10 @@ final class JobsTopology {
                 .stream(RESULTS_TOPIC, Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("results"))
                 .flatMap((key, value) -> keyResultByJob(key, value, metrics), Named.as("key-by-job"));
         submitted.merge(results, Named.as("merge"))
-                .repartition(Repartitioned.with(Serdes.String(), new JobEventSerde()).withName(REPARTITION))
+                // A fixed count: left to Streams it would follow the larger input topic at the first start and
+                // then refuse to run once someone added partitions to either (the stores' changelogs too).
+                .repartition(Repartitioned.with(Serdes.String(), new JobEventSerde()).withName(REPARTITION)
+                        .withNumberOfPartitions(settings.statePartitions()))
                 .process(new JobStateSupplier(settings, metrics), Named.as("job-state"));
         return builder.build();
     }
@@ -183,6 +201,12 @@ final class JobsTopology {
         private KeyValueStore<String, byte[]> items;
         private KeyValueStore<String, byte[]> expiry;
         private TaskId taskId;
+        /**
+         * Jobs recounted on a duplicate result since this task started here. A lost count can only come from
+         * before that (a crash between two stores' writes), so one recount per job is enough, and a replay of
+         * a large job's results after a crash costs one scan per job, not one per result.
+         */
+        private final Set<String> recounted = new HashSet<>();
 
         JobStateProcessor(Settings settings, JobsMetrics metrics) {
             this.settings = settings;
@@ -215,14 +239,22 @@ final class JobsTopology {
         private void onSubmitted(JobSubmitted job, long now) {
             JobRecord existing = jobs.get(job.jobId());
             if (existing != null && existing.known()) {
-                return; // the same metadata again (at-least-once): nothing new
+                // The same metadata again (at least once): nothing new, but its expiry entry is written again.
+                // A crash between the two stores' writes may have kept the record and lost the entry, and
+                // without it the job would never be deleted.
+                expiry.put(expiryKey(existing.expiresMs(), job.jobId()), EMPTY);
+                return;
             }
-            JobRecord state = JobRecord.of(job);
+            if (job.expiresMs() <= now) {
+                metrics.dropped("expired"); // replayed (an offset reset) or written late: do not bring it back
+                return;
+            }
             if (existing != null) {
-                // Results came first: count those that belong to the job, drop any beyond its size.
                 expiry.delete(expiryKey(existing.expiresMs(), job.jobId()));
-                state = recount(state);
             }
+            // Always counted from the items store, not only when a placeholder exists: results that came first
+            // may have kept their items through a crash that lost their placeholder (two stores).
+            JobRecord state = recount(JobRecord.of(job));
             expiry.put(expiryKey(state.expiresMs(), job.jobId()), EMPTY);
             if (state.complete()) {
                 state = state.completedAt(now);
@@ -239,7 +271,7 @@ final class JobsTopology {
                 while (it.hasNext()) {
                     KeyValue<String, byte[]> item = it.next();
                     int index = Integer.parseInt(item.key.substring(item.key.indexOf('/') + 1));
-                    if (index >= state.total()) {
+                    if (state.known() && index >= state.total()) {
                         beyond.add(item.key);
                     } else {
                         done++;
@@ -260,31 +292,58 @@ final class JobsTopology {
             String key = itemKey(jobId, result.index());
             if (items.get(key) != null) {
                 metrics.dropped("duplicate"); // at-least-once delivery: the first reply stands
-                if (state != null && state.known() && !state.complete()) {
+                if (state == null) {
+                    // The item outlived its placeholder (a crash between the two stores' writes): rebuild it,
+                    // or the job's metadata would later start counting from zero and never complete.
+                    state = placeholder(jobId, now);
+                    if (state != null) {
+                        recounted.add(jobId);
+                        jobs.put(jobId, recount(state));
+                    }
+                } else if (state.known() && !state.complete() && recounted.add(jobId)) {
                     // Redelivered after a crash that came between the item's write and its count's (at least
                     // once, the item and the count are two stores): count again, or the job never completes.
-                    JobRecord recounted = recount(state);
-                    if (recounted.done() != state.done() || recounted.failed() != state.failed()) {
-                        jobs.put(jobId, completeIfDone(recounted, now));
+                    JobRecord counted = recount(state);
+                    if (counted.done() != state.done() || counted.failed() != state.failed()) {
+                        jobs.put(jobId, completeIfDone(counted, now));
                     }
+                }
+                if (recounted.size() > RECOUNTED_KEPT) {
+                    recounted.clear(); // a bound on memory; at worst a job is recounted once more
                 }
                 return;
             }
             if (state == null) {
-                long created = JobIds.createdMs(jobId);
-                if (created + settings.retentionMs() <= now) {
-                    // A very late reply for a job that has certainly expired: do not bring it back.
-                    metrics.dropped("expired");
+                state = placeholder(jobId, now);
+                if (state == null) {
                     return;
                 }
-                state = JobRecord.placeholder(jobId, created, created + settings.retentionMs());
-                expiry.put(expiryKey(state.expiresMs(), jobId), EMPTY);
             }
             Items.Item item = Items.normalize(codec, result.index(), result.reply());
             // The item first: a reader that sees the record's new count then always finds the item.
             items.put(key, item.json());
             state = state.withCounts(state.done() + 1, state.failed() + (item.failed() ? 1 : 0));
             jobs.put(jobId, completeIfDone(state, now));
+        }
+
+        /**
+         * A placeholder for results that came before their job's metadata, its expiry entry written; null (and
+         * the result dropped) for a job that has certainly expired or whose id is not one of this cluster's.
+         */
+        private JobRecord placeholder(String jobId, long now) {
+            long created = JobIds.createdMs(jobId);
+            long expires = created + settings.retentionMs();
+            if (expires <= now) {
+                metrics.dropped("expired"); // a very late reply for a job already deleted: do not bring it back
+                return null;
+            }
+            if (created > now + MAX_CLOCK_AHEAD_MS || expires > MAX_EXPIRES_MS) {
+                metrics.dropped("bad_result");
+                return null;
+            }
+            JobRecord state = JobRecord.placeholder(jobId, created, expires);
+            expiry.put(expiryKey(expires, jobId), EMPTY);
+            return state;
         }
 
         private JobRecord completeIfDone(JobRecord state, long now) {
@@ -301,7 +360,10 @@ final class JobsTopology {
             return state;
         }
 
-        /** Deletes the jobs whose time is up (their items and index entries too), a bounded batch at a time. */
+        /**
+         * Deletes the jobs whose time is up (their items and index entries too), at most about
+         * {@link #EXPIRY_BATCH} deletes at a time (counting items: a job may have 100 000).
+         */
         void expire(long now) {
             List<String> due = new ArrayList<>();
             try (KeyValueIterator<String, byte[]> it = expiry.range(expiryKey(0, ""), expiryKey(now, "~"))) {
@@ -309,22 +371,36 @@ final class JobsTopology {
                     due.add(it.next().key);
                 }
             }
+            int deletes = 0;
+            int expired = 0;
             for (String key : due) {
+                if (deletes >= EXPIRY_BATCH) {
+                    break; // the rest stays due for the next punctuation
+                }
                 String jobId = key.substring(key.indexOf('/') + 1);
                 JobRecord state = jobs.get(jobId);
-                if (state != null && state.expiresMs() <= now) {
+                if (state == null || state.expiresMs() <= now) {
+                    // Without a record the items are deleted too: they outlived a placeholder lost in a crash.
                     List<String> itemKeys = new ArrayList<>();
                     try (KeyValueIterator<String, byte[]> it = items.range(itemsFrom(jobId), itemsTo(jobId))) {
                         it.forEachRemaining(item -> itemKeys.add(item.key));
                     }
                     itemKeys.forEach(items::delete);
-                    jobs.delete(jobId);
-                    metrics.expired();
+                    deletes += itemKeys.size();
+                    if (state != null) {
+                        jobs.delete(jobId);
+                        deletes++;
+                        if (state.known()) { // a placeholder whose metadata never came was not a job
+                            metrics.expired();
+                            expired++;
+                        }
+                    }
                 }
                 expiry.delete(key);
+                deletes++;
             }
-            if (!due.isEmpty()) {
-                log.debug("task {} expired {} job(s)", taskId, due.size());
+            if (expired > 0) {
+                log.debug("task {} expired {} job(s)", taskId, expired);
             }
             metrics.storeSize(taskId, jobs.approximateNumEntries());
         }

@@ -23,6 +23,8 @@ import io.kinfer.jobs.JobsTestSupport.Instance;
 import io.kinfer.jobs.JobsTestSupport.Response;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsMetadata;
 import org.junit.jupiter.api.AfterAll;
@@ -133,6 +135,42 @@ class JobsClusterTest {
             assertThat(moved.status()).isEqualTo(503);
             assertThat(moved.header("Retry-After")).isEqualTo("1");
             assertThat(moved.json().get("code").asText()).isEqualTo("unavailable");
+
+            // Something at A's address that is not (yet) its jobs routes, e.g. A restarting before it mounts
+            // them, answers 404 "no route": relayed, it would say "no such job". B answers 503 instead.
+            a.router.route(JobsService.INTERNAL_PATH + "/*").order(-2).handler(ctx -> ctx.response()
+                    .setStatusCode(404).end("{\"error\":\"no route\"}"));
+            double failedBefore = b.jobs.metrics().queries("remote_failed");
+            Response starting = b.job(onA);
+            assertThat(starting.status()).isEqualTo(503);
+            assertThat(starting.header("Retry-After")).isEqualTo("1");
+            assertThat(starting.json().get("code").asText()).isEqualTo("unavailable");
+            assertThat(b.jobs.metrics().queries("remote_failed")).isEqualTo(failedBefore + 1);
+        }
+    }
+
+    @Test
+    void partitionsAddedToTheInputTopicsDoNotStopTheJobState(EmbeddedKafka kafka, @TempDir Path dirs)
+            throws Exception {
+        // Left to Kafka Streams, the state's partitions followed the larger input topic at the first start, and
+        // every start after an operator added partitions failed ("Existing internal topic ... has invalid
+        // partitions"). The inputs grow under the other tests too, which must not mind.
+        String jobId;
+        try (Instance first = Instance.start(kafka, client, "jobs-grown", dirs.resolve("first"))) {
+            jobId = first.submit("{\"model\":\"echo\",\"texts\":[\"before\"]}");
+            awaitDone(first, jobId);
+        }
+        try (Admin admin = kafka.admin()) {
+            int now = admin.describeTopics(List.of(JobsTopology.RESULTS_TOPIC)).allTopicNames().get()
+                    .get(JobsTopology.RESULTS_TOPIC).partitions().size();
+            admin.createPartitions(Map.of(JobsTopology.RESULTS_TOPIC, NewPartitions.increaseTo(now + 2),
+                    JobsTopology.JOBS_TOPIC, NewPartitions.increaseTo(now + 2))).all().get();
+        }
+
+        try (Instance again = Instance.start(kafka, client, "jobs-grown", dirs.resolve("first"))) {
+            assertThat(awaitDone(again, jobId).get("results")).hasSize(1);
+            String after = again.submit("{\"model\":\"echo\",\"texts\":[\"after\",\"growth\"]}");
+            assertThat(awaitDone(again, after).get("results")).hasSize(2);
         }
     }
 

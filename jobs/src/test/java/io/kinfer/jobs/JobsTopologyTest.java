@@ -57,7 +57,7 @@ class JobsTopologyTest {
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, "jobs-topology-test");
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "127.0.0.1:1");
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
-        driver = new TopologyTestDriver(JobsTopology.build(new JobsTopology.Settings(RETENTION_MS, SCAN.toMillis()),
+        driver = new TopologyTestDriver(JobsTopology.build(new JobsTopology.Settings(RETENTION_MS, SCAN.toMillis(), 1),
                 metrics), props, T0);
         jobsTopic = driver.createInputTopic(JobsTopology.JOBS_TOPIC, new StringSerializer(), new ByteArraySerializer());
         resultsTopic = driver.createInputTopic(JobsTopology.RESULTS_TOPIC, new StringSerializer(),
@@ -277,6 +277,98 @@ class JobsTopologyTest {
         // A reply that comes after its job expired does not bring the job back.
         result(expiring, 0, 1);
         assertThat(jobs.get(expiring)).isNull();
+    }
+
+    @Test
+    void resultsWhosePlaceholderWasLostInACrashStillCompleteTheirJob() {
+        String id = ids.next(T0.toEpochMilli());
+        result(id, 0, 1);
+        // As after a crash between writing item 0 and its placeholder: the item is stored, the placeholder not.
+        jobs.delete(id);
+
+        result(id, 0, 1); // the redelivery rebuilds the placeholder, counting the stored item
+        assertThat(jobs.get(id).known()).isFalse();
+        assertThat(jobs.get(id).done()).isEqualTo(1);
+
+        jobs.delete(id); // lost again: the metadata counts what the items store holds all the same
+        jobsTopic.pipeInput(id, job(id, 2, T0.toEpochMilli(), T0.toEpochMilli() + RETENTION_MS).toJson());
+        assertThat(jobs.get(id).done()).isEqualTo(1);
+        result(id, 1, 2);
+
+        JobViews.JobView view = view(id).orElseThrow();
+        assertThat(view.record().complete()).isTrue();
+        assertThat(view.results()).hasSize(2);
+    }
+
+    @Test
+    void aJobWhoseExpiryEntryWasLostInACrashIsStillDeletedOnceItsMetadataIsRedelivered() {
+        String id = submit(1);
+        result(id, 0, 1);
+        // As after a crash between the metadata's two writes: the record is stored, its expiry entry not.
+        expiry.delete(JobsTopology.expiryKey(T0.toEpochMilli() + RETENTION_MS, id));
+
+        jobsTopic.pipeInput(id, job(id, 1, T0.toEpochMilli(), T0.toEpochMilli() + RETENTION_MS).toJson());
+        advance(Duration.ofMillis(RETENTION_MS).plus(SCAN));
+
+        assertThat(jobs.get(id)).isNull();
+        assertThat(count(items)).isZero();
+        assertThat(count(expiry)).isZero();
+    }
+
+    @Test
+    void itemsWhosePlaceholderWasLostAreDeletedWhenItWouldHaveExpired() {
+        String id = ids.next(T0.toEpochMilli());
+        result(id, 0, 1);
+        jobs.delete(id); // the placeholder lost, its expiry entry and item kept
+
+        advance(Duration.ofMillis(RETENTION_MS).plus(SCAN));
+
+        assertThat(count(items)).isZero();
+        assertThat(count(expiry)).isZero();
+        assertThat(counter("kinfer.jobs.expired")).as("a placeholder was never a job").isZero();
+    }
+
+    @Test
+    void aPlaceholderWhoseMetadataNeverCameAnswers404AfterTheCreationGrace() {
+        String id = ids.next(T0.toEpochMilli());
+        result(id, 0, 1); // e.g. a POST that failed after sending this item: its metadata is never written
+        assertThat(Answer.job(id, view(id), wallClock, RETENTION_MS).status()).isEqualTo(202);
+
+        advance(Duration.ofMillis(Answer.PENDING_GRACE_MS));
+
+        assertThat(view(id)).isPresent(); // kept until its expiry deletes it, but not "pending" any more
+        assertThat(Answer.job(id, view(id), wallClock, RETENTION_MS).status()).isEqualTo(404);
+    }
+
+    @Test
+    void aCompleteJobWhoseItemsExpiryIsDeletingAnswers404NotPartialResults() {
+        String id = submit(2);
+        result(id, 0, 1);
+        result(id, 1, 2);
+        items.delete(JobsTopology.itemKey(id, 1)); // as the punctuator does, between a reader's two reads
+
+        assertThat(Answer.job(id, view(id), wallClock, RETENTION_MS).status()).isEqualTo(404);
+    }
+
+    @Test
+    void resultsOfIdsFromFarAheadOfTheClockAndMetadataPastItsExpiryAreDropped() {
+        String future = ids.next(T0.toEpochMilli() + Duration.ofHours(2).toMillis());
+        result(future, 0, 1);
+        String replayed = ids.next(T0.toEpochMilli() - 2 * RETENTION_MS);
+        jobsTopic.pipeInput(replayed, job(replayed, 1, T0.toEpochMilli() - 2 * RETENTION_MS,
+                T0.toEpochMilli() - RETENTION_MS).toJson());
+
+        assertThat(count(jobs)).isZero();
+        assertThat(count(items)).isZero();
+        assertThat(count(expiry)).isZero();
+        assertThat(registry.get("kinfer.jobs.records.dropped").tag("reason", "bad_result").counter().count())
+                .isEqualTo(1);
+        assertThat(registry.get("kinfer.jobs.records.dropped").tag("reason", "expired").counter().count())
+                .isEqualTo(1);
+    }
+
+    private static JobSubmitted job(String id, int total, long createdMs, long expiresMs) {
+        return new JobSubmitted(id, "echo", null, total, createdMs, expiresMs, null);
     }
 
     @Test
