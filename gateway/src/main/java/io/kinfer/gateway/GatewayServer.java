@@ -6,12 +6,16 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 import io.kinfer.client.InferenceClient;
 import io.kinfer.config.Redaction;
@@ -26,8 +30,10 @@ import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.ext.web.Route;
@@ -174,24 +180,30 @@ public final class GatewayServer implements AutoCloseable {
         // The route table.
         post(router, "/predict", body).handler(simple::handlePredict);
         post(router, "/predict_batch", body).handler(simple::handlePredictBatch);
-        router.get("/v2").handler(oip::handleServerMetadata);
-        router.get("/v2/health/live").handler(oip::handleLive);
-        router.get("/v2/health/ready").handler(oip::handleReady);
-        router.get("/v2/models/:model").handler(oip::handleModelMetadata);
-        router.get("/v2/models/:model/versions/:version").handler(oip::handleModelMetadata);
-        router.get("/v2/models/:model/ready").handler(oip::handleModelReady);
-        router.get("/v2/models/:model/versions/:version/ready").handler(oip::handleModelReady);
+        get(router, "/v2").handler(oip::handleServerMetadata);
+        get(router, "/v2/health/live").handler(oip::handleLive);
+        get(router, "/v2/health/ready").handler(oip::handleReady);
+        get(router, "/v2/models/:model").handler(oip::handleModelMetadata);
+        get(router, "/v2/models/:model/versions/:version").handler(oip::handleModelMetadata);
+        get(router, "/v2/models/:model/ready").handler(oip::handleModelReady);
+        get(router, "/v2/models/:model/versions/:version/ready").handler(oip::handleModelReady);
         post(router, "/v2/models/:model/infer", body).handler(oip::handleInfer);
         post(router, "/v2/models/:model/versions/:version/infer", body).handler(oip::handleInfer);
-        router.get("/metrics").handler(this::handleMetrics);
-        router.get("/").handler(status::handlePage);
-        router.get("/status.json").handler(status::handleJson);
+        get(router, "/metrics").handler(this::handleMetrics);
+        get(router, "/").handler(status::handlePage);
+        get(router, "/status.json").handler(status::handleJson);
 
         router.route().failureHandler(this::handleFailure);
         router.errorHandler(404, ctx -> Responses.error(ctx, 404, "not_found",
                 "no route for " + ctx.request().method() + " " + safePath(ctx)));
-        router.errorHandler(405, ctx -> Responses.error(ctx, 405, "method_not_allowed",
-                ctx.request().method() + " is not allowed on " + safePath(ctx)));
+        router.errorHandler(405, this::handleMethodNotAllowed);
+        // Only reached when routing itself fails (a path or query Vert.x cannot decode) or the failure handler
+        // throws: still the JSON error body, not Vert.x's text/plain one.
+        router.errorHandler(400, ctx -> Responses.error(ctx, 400, "malformed", "the request line cannot be decoded"));
+        router.errorHandler(500, ctx -> {
+            log.error("unexpected failure on {} {}", ctx.request().method(), safePath(ctx), ctx.failure());
+            Responses.error(ctx, 500, "internal", "internal error");
+        });
 
         HttpServerOptions options = new HttpServerOptions()
                 .setHost(config.getString(GatewayConfig.HOST))
@@ -217,8 +229,54 @@ public final class GatewayServer implements AutoCloseable {
     }
 
     private static Route post(Router router, String path, LimitedBody body) {
-        router.post(path).handler(body);
+        router.post(path).handler(named(path)).handler(body);
         return router.post(path);
+    }
+
+    /** A read-only route: HEAD answers as GET does, without the body (Vert.x drops it for HEAD). */
+    private static Route get(Router router, String path) {
+        return router.route(path).method(HttpMethod.GET).method(HttpMethod.HEAD).handler(named(path));
+    }
+
+    /**
+     * Remembers the route's template for the metrics: a handler that throws fails the context, and Vert.x runs the
+     * failure handler with no current route.
+     */
+    private static Handler<RoutingContext> named(String template) {
+        return ctx -> {
+            ctx.put(ROUTE, template);
+            ctx.next();
+        };
+    }
+
+    /** 405 with the Allow header RFC 9110 requires: every method a route on this path takes. */
+    private void handleMethodNotAllowed(RoutingContext ctx) {
+        Set<String> allowed = new TreeSet<>();
+        for (Route route : routesFor(ctx.normalizedPath())) {
+            route.methods().forEach(method -> allowed.add(method.name()));
+        }
+        if (!allowed.isEmpty()) {
+            ctx.response().putHeader("Allow", String.join(", ", allowed));
+        }
+        Responses.error(ctx, 405, "method_not_allowed", ctx.request().method() + " is not allowed on " + safePath(ctx));
+    }
+
+    private final ConcurrentHashMap<String, Pattern> templates = new ConcurrentHashMap<>();
+
+    /** The routes (the jobs' included) whose template matches the path, as Vert.x matches: a trailing slash too. */
+    private List<Route> routesFor(String path) {
+        return router.getRoutes().stream()
+                .filter(route -> route.getPath() != null // a route with :params is a "regex path" too
+                        && templates.computeIfAbsent(route.getPath(), GatewayServer::templatePattern)
+                        .matcher(path).matches())
+                .toList();
+    }
+
+    private static Pattern templatePattern(String template) {
+        String regex = Arrays.stream(template.split("/", -1))
+                .map(segment -> segment.startsWith(":") ? "[^/]+" : Pattern.quote(segment))
+                .collect(Collectors.joining("/"));
+        return Pattern.compile(template.endsWith("/") ? regex : regex + "/?");
     }
 
     /** Once shutdown began, new calls get 503 at once (a load balancer retries them elsewhere); ops stay open. */
@@ -240,11 +298,23 @@ public final class GatewayServer implements AutoCloseable {
     private static final Set<String> KNOWN_METHODS = Set.of("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
             "OPTIONS", "TRACE", "CONNECT");
     static final int CLIENT_CLOSED = 499;
+    private static final String ROUTE = "kinfer.route";
+    private static final String UNMATCHED = "unmatched";
 
-    /** HTTP requests by route and status, with a latency histogram. */
+    /**
+     * HTTP requests by route and status, with a latency histogram. The first handler, so it also refuses a path
+     * that cannot be decoded (a bad percent-escape), on which every later {@code normalizedPath()} would throw.
+     */
     private void measure(RoutingContext ctx) {
         long started = System.nanoTime();
-        boolean api = !isOpsPath(ctx.normalizedPath());
+        String path;
+        try {
+            path = ctx.normalizedPath();
+        } catch (IllegalArgumentException e) {
+            path = null;
+        }
+        String decoded = path;
+        boolean api = path == null || !isOpsPath(path);
         ctx.addEndHandler(done -> {
             // A caller who hung up got no answer: counted as 499 (nginx's "client closed request"), not as the
             // 200 a response not yet written still reads.
@@ -252,8 +322,7 @@ public final class GatewayServer implements AutoCloseable {
             if (api) {
                 status.record(System.nanoTime() - started, code);
             }
-            String route = ctx.currentRoute() != null && ctx.currentRoute().getPath() != null
-                    ? ctx.currentRoute().getPath() : "unmatched";
+            String route = routeLabel(ctx, decoded, code);
             // Any token is a method to Vert.x: bounded here, or each made-up one would add a histogram.
             String method = KNOWN_METHODS.contains(ctx.request().method().name())
                     ? ctx.request().method().name() : "OTHER";
@@ -266,7 +335,26 @@ public final class GatewayServer implements AutoCloseable {
                             .register(registry))
                     .record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
         });
+        if (path == null) {
+            Responses.error(ctx, 400, "malformed", "invalid percent-encoding in path " + safePath(ctx));
+            return;
+        }
         ctx.next();
+    }
+
+    /**
+     * The route template a request reached; for an answer given before any route ran (401, 503 while draining,
+     * 405) the template its path matches. A path no route has is "unmatched", so callers cannot add series.
+     */
+    private String routeLabel(RoutingContext ctx, String path, int code) {
+        String route = ctx.get(ROUTE);
+        if (route == null && ctx.currentRoute() != null) {
+            route = ctx.currentRoute().getPath(); // the jobs' routes
+        }
+        if (route == null && path != null && code != 404) {
+            route = routesFor(path).stream().map(Route::getPath).findFirst().orElse(null);
+        }
+        return route == null ? UNMATCHED : route;
     }
 
     /** With API keys configured, every call but the public ops endpoints needs one (compared in constant time). */
@@ -322,8 +410,9 @@ public final class GatewayServer implements AutoCloseable {
         Responses.failure(ctx, failure);
     }
 
+    /** The path as sent (never normalised: that throws on a bad percent-escape), cut short for messages. */
     private static String safePath(RoutingContext ctx) {
-        String path = ctx.normalizedPath();
+        String path = ctx.request().path();
         return path.length() > 100 ? path.substring(0, 100) + "..." : path;
     }
 

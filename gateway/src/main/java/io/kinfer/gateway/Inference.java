@@ -100,21 +100,24 @@ final class Inference {
                         + catalog.versions(model).stream().map(ModelMetadata::version).toList()));
     }
 
-    /** The call's timeout: the header, else the body field, else the default; capped; 400 when invalid. */
+    /**
+     * The call's timeout: the header, else the body field, else the default; capped (a number too large for a long
+     * too); 400 when not a positive whole number.
+     */
     Duration timeout(RoutingContext ctx, JsonNode field) {
         long value = config.getLong(GatewayConfig.TIMEOUT_MS);
         String header = ctx.request().getHeader(TIMEOUT_HEADER);
         if (header != null) {
             try {
-                value = Long.parseLong(header.trim());
+                value = parseWhole(header);
             } catch (NumberFormatException e) {
                 throw HttpError.badRequest("header " + TIMEOUT_HEADER + " must be a whole number of milliseconds");
             }
         } else if (field != null && !field.isMissingNode() && !field.isNull()) {
-            if (!field.isIntegralNumber() || !field.canConvertToLong()) {
+            if (!field.isIntegralNumber()) {
                 throw HttpError.badRequest("timeout_ms must be a whole number of milliseconds");
             }
-            value = field.longValue();
+            value = wholeValue(field);
         }
         if (value <= 0) {
             throw HttpError.badRequest("the timeout must be positive");
@@ -128,21 +131,77 @@ final class Inference {
     }
 
     private static int askedPriority(RoutingContext ctx, JsonNode field) {
+        Integer header = priorityHeader(ctx);
+        if (header != null) {
+            return header;
+        }
+        if (field != null && !field.isMissingNode() && !field.isNull()) {
+            if (!field.isIntegralNumber()) {
+                throw HttpError.badRequest("priority must be an integer");
+            }
+            return toInt(wholeValue(field));
+        }
+        return 0;
+    }
+
+    private static Integer priorityHeader(RoutingContext ctx) {
         String header = ctx.request().getHeader(PRIORITY_HEADER);
         try {
-            if (header != null) {
-                return Integer.parseInt(header.trim());
-            }
+            return header == null ? null : toInt(parseWhole(header));
         } catch (NumberFormatException e) {
             throw HttpError.badRequest("header " + PRIORITY_HEADER + " must be an integer");
         }
-        if (field != null && !field.isMissingNode() && !field.isNull()) {
-            if (!field.isInt()) {
-                throw HttpError.badRequest("priority must be an integer");
-            }
-            return field.intValue();
+    }
+
+    /**
+     * An OIP call's priority. The kinfer-priority header keeps kinfer's meaning (higher first); {@code
+     * parameters.priority} has Triton's, so that an unchanged tritonclient is not served in reverse: 0 is the
+     * default, 1 the highest, each larger number one level lower. 1 maps to gateway.max.priority, 2 to one below,
+     * and so on down to 0, kinfer's default and lowest level (kinfer has no level below the default).
+     */
+    int tritonPriority(RoutingContext ctx, JsonNode field) {
+        int max = config.getInt(GatewayConfig.MAX_PRIORITY);
+        Integer header = priorityHeader(ctx);
+        if (header != null) {
+            return Math.min(header, max);
         }
-        return 0;
+        if (field == null || field.isMissingNode() || field.isNull()) {
+            return 0;
+        }
+        if (!field.isIntegralNumber() || field.bigIntegerValue().signum() < 0) {
+            throw HttpError.badRequest("parameters.priority must be a whole number of at least 0 "
+                    + "(Triton's meaning: 1 is the highest, 0 the default)");
+        }
+        long level = wholeValue(field);
+        return level == 0 ? 0 : (int) Math.max(0, max + 1 - level);
+    }
+
+    /**
+     * A whole number as sent; one too large for a long (all digits) reads as Long.MAX_VALUE (or MIN_VALUE), so
+     * that the caps apply to it as to any other large value.
+     */
+    static long parseWhole(String text) {
+        String trimmed = text.trim();
+        try {
+            return Long.parseLong(trimmed);
+        } catch (NumberFormatException e) {
+            if (trimmed.matches("[+-]?[0-9]+")) {
+                return trimmed.startsWith("-") ? Long.MIN_VALUE : Long.MAX_VALUE;
+            }
+            throw e;
+        }
+    }
+
+    /** An integral JSON number, beyond the range of a long read as its bound (as {@link #parseWhole}). */
+    private static long wholeValue(JsonNode field) {
+        if (field.canConvertToLong()) {
+            return field.longValue();
+        }
+        return field.bigIntegerValue().signum() < 0 ? Long.MIN_VALUE : Long.MAX_VALUE;
+    }
+
+    private static int toInt(long value) {
+        return (int) Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, value));
     }
 
     /**

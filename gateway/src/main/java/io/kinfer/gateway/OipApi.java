@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -129,12 +130,13 @@ final class OipApi {
         }
         JsonNode parameters = body.path("parameters");
         Duration timeout = inference.timeout(ctx, parameters.path("timeout_ms"));
-        int priority = inference.priority(ctx, parameters.path("priority"));
+        int priority = inference.tritonPriority(ctx, parameters.path("priority"));
         Set<String> requested = requestedOutputs(body, metadata);
         List<Tensor> inputs = inputs(body);
         if (metadata.isText()) {
             inferText(ctx, metadata, requestedVersion, id, inputs, requested, timeout, priority);
         } else {
+            checkInputs(metadata, requestedVersion, inputs);
             InferenceRequest request = new InferenceRequest(id, model, requestedVersion, null, inputs);
             Future<List<InferenceReply>> replies = inference.call(ctx, request, timeout, priority).map(List::of);
             Inference.answer(ctx, replies, answered -> {
@@ -167,10 +169,45 @@ final class OipApi {
                     input.name() + "[" + i + "]"));
         }
         Inference.answer(ctx, inference.callEach(ctx, metadata.name(), version, texts, timeout, priority),
-                replies -> respond(ctx, replies.get(0), id, textOutputs(metadata, replies, requested)));
+                replies -> respond(ctx, replies.get(0), id, textOutputs(metadata,
+                        answered -> labels(metadata.name(), answered), replies, requested)));
     }
 
-    private static List<Tensor> textOutputs(ModelMetadata metadata, List<InferenceReply> replies, Set<String> requested) {
+    /** A version's labels from the catalog; none for a version it does not know (or a reply without one). */
+    private List<String> labels(String model, String version) {
+        return version == null ? List.of()
+                : inference.catalog().metadata(model, version).map(ModelMetadata::labels).orElse(List.of());
+    }
+
+    /**
+     * A tensor model's inputs checked as its worker will check them, so a request it could only refuse (and
+     * dead-letter) is not sent. Without a version, any version served may take it (a rollout may change inputs).
+     */
+    private void checkInputs(ModelMetadata metadata, String requestedVersion, List<Tensor> inputs) {
+        try {
+            metadata.checkInputs(inputs);
+        } catch (ProtocolException e) {
+            List<ModelMetadata> others = requestedVersion != null ? List.of()
+                    : inference.catalog().versions(metadata.name());
+            for (ModelMetadata other : others) {
+                try {
+                    other.checkInputs(inputs);
+                    return;
+                } catch (ProtocolException ignored) {
+                    // the resolved (latest) version's error is the one reported
+                }
+            }
+            throw new HttpError(e.code().httpStatus(), e.code().wireName(), e.getMessage());
+        }
+    }
+
+    /**
+     * The answer tensors of a text model. A classifier's scores are in the label order of the version that
+     * answered ({@code labelsOf} a version, from the catalog), not the version resolved before sending: during a
+     * rollout the two may differ. A version the catalog no longer knows gives the reply's own label order.
+     */
+    static List<Tensor> textOutputs(ModelMetadata metadata, Function<String, List<String>> labelsOf,
+                                    List<InferenceReply> replies, Set<String> requested) {
         int n = replies.size();
         List<Tensor> outputs = new ArrayList<>();
         Output first = Inference.prediction(replies.get(0));
@@ -185,15 +222,25 @@ final class OipApi {
                         + "): a rollout is under way; retry");
             }
         }
-        if (first instanceof Classification) {
-            List<String> labels = metadata.labels();
+        if (first instanceof Classification firstClassification) {
+            List<String> labels = labelsOf.apply(replies.get(0).version());
+            if (labels.isEmpty()) {
+                labels = List.copyOf(firstClassification.scores().keySet());
+            }
+            Set<String> named = Set.copyOf(labels);
             List<String> best = new ArrayList<>(n);
             float[] scores = new float[n * labels.size()];
             for (int i = 0; i < n; i++) {
                 Classification c = (Classification) replies.get(i).outputs().get(0);
+                // A made-up 0 or a dropped label would be wrong data; the version's labels are all scored.
+                if (!c.scores().keySet().equals(named)) {
+                    throw new HttpError(502, "bad_reply", "the reply of model " + metadata.name() + " version "
+                            + replies.get(i).version() + " scores " + c.scores().keySet() + ", not its labels "
+                            + labels);
+                }
                 best.add(c.label());
                 for (int l = 0; l < labels.size(); l++) {
-                    scores[i * labels.size() + l] = c.scores().getOrDefault(labels.get(l), 0f);
+                    scores[i * labels.size() + l] = c.scores().get(labels.get(l));
                 }
             }
             outputs.add(Tensor.bytes("label", new long[] {n}, best));
@@ -229,24 +276,17 @@ final class OipApi {
         });
     }
 
+    /** The input tensors, with the checks a worker makes on a request's tensors (the protocol's own). */
     private List<Tensor> inputs(JsonNode body) {
         JsonNode inputs = body.get("inputs");
         if (inputs == null || !inputs.isArray() || inputs.isEmpty()) {
             throw HttpError.badRequest("field 'inputs' must be a non-empty array of tensors");
         }
-        List<Tensor> tensors = new ArrayList<>(inputs.size());
-        for (int i = 0; i < inputs.size(); i++) {
-            JsonNode node = inputs.get(i);
-            if (!node.isObject()) {
-                throw HttpError.badRequest("inputs[" + i + "] must be a tensor object");
-            }
-            try {
-                tensors.add(inference.codec().decodeTensor(node, "inputs[" + i + "]"));
-            } catch (ProtocolException e) {
-                throw new HttpError(e.code().httpStatus(), e.code().wireName(), e.getMessage());
-            }
+        try {
+            return inference.codec().decodeTensors(inputs);
+        } catch (ProtocolException e) {
+            throw new HttpError(e.code().httpStatus(), e.code().wireName(), e.getMessage());
         }
-        return tensors;
     }
 
     private static Set<String> requestedOutputs(JsonNode body, ModelMetadata metadata) {

@@ -94,7 +94,7 @@ final class Responses {
                 ? failure.getCause() : failure;
         if (ctx.response().ended() || ctx.response().closed()) {
             // Answered already (a batch's first failure), or the caller hung up, which cancels its calls.
-            log.debug("not answering {} {} again: {}", ctx.request().method(), ctx.normalizedPath(), error.toString());
+            log.debug("not answering {} {} again: {}", ctx.request().method(), ctx.request().path(), error.toString());
             return;
         }
         if (error instanceof HttpError http) {
@@ -121,7 +121,7 @@ final class Responses {
         } else if (error instanceof InferenceException.BadReply) {
             error(ctx, 502, "bad_reply", "the worker's reply could not be read");
         } else {
-            log.error("unexpected failure on {} {}", ctx.request().method(), ctx.normalizedPath(), error);
+            log.error("unexpected failure on {} {}", ctx.request().method(), ctx.request().path(), error);
             error(ctx, 500, "internal", "internal error");
         }
     }

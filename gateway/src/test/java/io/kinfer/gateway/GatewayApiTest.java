@@ -10,15 +10,20 @@ import static org.awaitility.Awaitility.await;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
+import io.kinfer.protocol.Topics;
 import io.kinfer.worker.InferenceWorker;
 import io.kinfer.worker.WorkerConfig;
 import io.kinfer.worker.testing.OnnxModels;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.common.TopicPartition;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -212,6 +217,67 @@ class GatewayApiTest {
         for (var response : new PipelineTestSupport.Response[] {malformed, wrongField, unknown, tooBig, deadline}) {
             assertThat(response.raw().body()).doesNotContain("Exception").doesNotContain("\tat ");
         }
+    }
+
+    @Test
+    void aTensorTheModelCannotTakeIsRefusedBeforeItReachesKafka(EmbeddedKafka kafka) throws Exception {
+        long sent = requestsSentTo(kafka, "gemm");
+        Map<String, String> refused = Map.of(
+                "a fixed dimension of another size", "[{\"name\":\"x\",\"shape\":[1,3],\"datatype\":\"FP32\","
+                        + "\"data\":[1,2,3]}]",
+                "another rank", "[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"FP32\",\"data\":[1,2]}]",
+                "another datatype", "[{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"INT64\",\"data\":[1,2]}]",
+                "an input the model lacks", "[{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP32\","
+                        + "\"data\":[1,2]},{\"name\":\"z\",\"shape\":[1,1],\"datatype\":\"FP32\",\"data\":[1]}]",
+                "a missing input", "[{\"name\":\"w\",\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[1,2]}]",
+                "no rows", "[{\"name\":\"x\",\"shape\":[0,2],\"datatype\":\"FP32\",\"data\":[]}]",
+                "a scalar", "[{\"name\":\"x\",\"shape\":[],\"datatype\":\"FP32\",\"data\":[1]}]");
+        for (Map.Entry<String, String> inputs : refused.entrySet()) {
+            var response = post(url + "/v2/models/gemm/infer", "{\"inputs\":" + inputs.getValue() + "}");
+
+            assertThat(response.status()).as(inputs.getKey()).isEqualTo(400);
+            assertThat(response.body().get("code").asText()).as(inputs.getKey()).isIn("invalid_tensor", "empty_input");
+        }
+        var tooManyRows = post(url + "/v2/models/gemm/infer", "{\"inputs\":[{\"name\":\"x\",\"shape\":[300,2],"
+                + "\"datatype\":\"FP32\",\"data\":[" + "1,".repeat(599) + "1]}]}");
+        assertThat(tooManyRows.status()).isEqualTo(413);
+
+        assertThat(requestsSentTo(kafka, "gemm")).as("requests written to the model's topic").isEqualTo(sent);
+        assertThat(post(url + "/v2/models/gemm/infer", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],"
+                + "\"datatype\":\"FP32\",\"data\":[1,2]}]}").status()).isEqualTo(200);
+        assertThat(requestsSentTo(kafka, "gemm")).isEqualTo(sent + 1);
+    }
+
+    /** The end offsets of the model's request topic, summed: every request any gateway sent it. */
+    private static long requestsSentTo(EmbeddedKafka kafka, String model) throws Exception {
+        try (Admin admin = kafka.admin()) {
+            String topic = Topics.requestTopic(model);
+            int partitions = admin.describeTopics(java.util.List.of(topic)).allTopicNames().get()
+                    .get(topic).partitions().size();
+            Map<TopicPartition, OffsetSpec> latest = IntStream.range(0, partitions).boxed()
+                    .collect(Collectors.toMap(p -> new TopicPartition(topic, p), p -> OffsetSpec.latest()));
+            return admin.listOffsets(latest).all().get().values().stream().mapToLong(o -> o.offset()).sum();
+        }
+    }
+
+    @Test
+    void errorsThrownInHandlersAreCountedUnderTheirRoute() throws Exception {
+        long unmatched = PipelineTestSupport.httpRequests(gateway, "route", "unmatched", "status", "404");
+        assertThat(post(url + "/predict", "{\"text\":").status()).isEqualTo(400);
+        assertThat(get(url + "/v2/models/nope").status()).isEqualTo(404);
+        assertThat(get(url + "/nope/nothing").status()).isEqualTo(404);
+        assertThat(post(url + "/v2/models/gemm/infer", "{\"inputs\":[]}").status()).isEqualTo(400);
+
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+            assertThat(PipelineTestSupport.httpRequests(gateway, "route", "/predict", "status", "400")).isPositive();
+            assertThat(PipelineTestSupport.httpRequests(gateway, "route", "/v2/models/:model", "status", "404"))
+                    .isPositive();
+            assertThat(PipelineTestSupport.httpRequests(gateway, "route", "/v2/models/:model/infer", "status", "400"))
+                    .isPositive();
+            // Only the path no route has; the unknown model was counted under its route.
+            assertThat(PipelineTestSupport.httpRequests(gateway, "route", "unmatched", "status", "404"))
+                    .isEqualTo(unmatched + 1);
+        });
     }
 
     @Test

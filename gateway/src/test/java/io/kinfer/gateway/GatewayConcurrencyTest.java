@@ -165,6 +165,9 @@ class GatewayConcurrencyTest {
             var refused = post(gateway.url() + "/predict", "{\"text\":\"too late\"}");
             assertThat(refused.status()).isEqualTo(503);
             assertThat(get(gateway.url() + "/v2/health/ready").status()).isEqualTo(400);
+            // Refused before any route ran, yet counted under the route of its path.
+            await().atMost(Duration.ofSeconds(10)).until(() -> PipelineTestSupport.httpRequests(gateway,
+                    "route", "/predict", "status", "503") == 1);
             worker.holdAll(false);
             worker.releaseAll();
 
@@ -248,6 +251,11 @@ class GatewayConcurrencyTest {
             assertThat(get(gateway.url() + "/v2/health/ready").status()).isEqualTo(200);
             assertThat(get(gateway.url() + "/metrics").status()).isEqualTo(200);
             assertThat(get(gateway.url() + "/v2/models/echo").status()).isEqualTo(401);
+            assertThat(get(gateway.url() + "/nope").status()).isEqualTo(401);
+            await().atMost(Duration.ofSeconds(10)).until(() -> PipelineTestSupport.httpRequests(gateway,
+                    "route", "/predict", "status", "401") == 2
+                    && PipelineTestSupport.httpRequests(gateway, "route", "/v2/models/:model", "status", "401") == 1
+                    && PipelineTestSupport.httpRequests(gateway, "route", "unmatched", "status", "401") == 1);
         }
     }
 }

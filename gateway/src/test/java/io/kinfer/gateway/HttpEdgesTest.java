@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import java.io.BufferedReader;
+import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.Socket;
@@ -14,14 +15,21 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.kinfer.client.FakeWorker;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
 
 /**
  * The HTTP edges a load balancer, curl or a misbehaving worker brings: connections closed after a refused body,
@@ -148,6 +156,105 @@ class HttpEdgesTest {
         GatewayConfig config = new GatewayConfig(Map.of(GatewayConfig.MAX_TIMEOUT_MS, "600000",
                 GatewayConfig.TIMEOUT_MS, "30000"));
         assertThat(GatewayServer.idleTimeoutSeconds(config)).isGreaterThan(600);
+    }
+
+    @Test
+    void aBadPercentEscapeInThePathIs400InTheUsualJsonAndCounted() throws Exception {
+        long before = PipelineTestSupport.httpRequests(gateway, "route", "unmatched", "status", "400");
+        Logger root = (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        Logger vertx = (Logger) LoggerFactory.getLogger("io.vertx");
+        Level vertxLevel = vertx.getLevel();
+        ListAppender<ILoggingEvent> logged = new ListAppender<>();
+        logged.start();
+        root.addAppender(logged);
+        vertx.setLevel(Level.INFO); // Vert.x logs "Unhandled exception in router" at INFO
+        try {
+            // Sent raw: an HTTP client would encode the '%' (as curl does without --path-as-is).
+            for (String requestLine : List.of("GET /v2/models/a%zz", "GET /%", "POST /predict%G1")) {
+                try (Socket socket = socket()) {
+                    write(socket, requestLine + " HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+                    RawResponse response = readResponse(socket.getInputStream());
+
+                    assertThat(response.statusLine()).as(requestLine).startsWith("HTTP/1.1 400");
+                    assertThat(response.headers().get("content-type")).isEqualTo("application/json");
+                    assertThat(response.body()).contains("invalid percent-encoding in path")
+                            .contains("\"code\":\"malformed\"");
+                }
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() ->
+                    PipelineTestSupport.httpRequests(gateway, "route", "unmatched", "status", "400") == before + 3);
+        } finally {
+            vertx.setLevel(vertxLevel);
+            root.detachAppender(logged);
+        }
+        assertThat(logged.list).noneMatch(event -> event.getLevel().isGreaterOrEqual(Level.ERROR)
+                || event.getFormattedMessage().contains("Unhandled exception"));
+    }
+
+    @Test
+    void headAnswersAsGetWithoutABody() throws Exception {
+        for (String path : List.of("/v2/health/live", "/v2/health/ready", "/metrics", "/v2/models/echo", "/v2")) {
+            HttpResponse<String> get = PipelineTestSupport.HTTP.send(HttpRequest.newBuilder(
+                    URI.create(gateway.url() + path)).GET().build(), HttpResponse.BodyHandlers.ofString());
+            try (Socket socket = socket()) {
+                // Then a GET on the same connection: its status line comes next only if HEAD sent no body.
+                write(socket, "HEAD " + path + " HTTP/1.1\r\nHost: x\r\n\r\nGET /v2/health/live HTTP/1.1\r\n"
+                        + "Host: x\r\n\r\n");
+                InputStream in = socket.getInputStream();
+                RawResponse head = readHead(in);
+                assertThat(head.statusLine()).as(path).isEqualTo("HTTP/1.1 " + get.statusCode() + " OK");
+                assertThat(head.headers().get("content-type")).isEqualTo(get.headers().firstValue("Content-Type")
+                        .orElseThrow());
+                assertThat(readHead(in).statusLine()).as("the next response, right after HEAD's headers")
+                        .isEqualTo("HTTP/1.1 200 OK");
+            }
+        }
+    }
+
+    @Test
+    void methodNotAllowedSaysWhichMethodsThePathTakes() throws Exception {
+        Map<String, String> allowed = Map.of("/predict", "POST", "/v2/health/live", "GET, HEAD",
+                "/v2/models/echo", "GET, HEAD", "/v2/models/echo/infer", "POST", "/", "GET, HEAD");
+        for (Map.Entry<String, String> path : allowed.entrySet()) {
+            HttpResponse<String> response = PipelineTestSupport.HTTP.send(HttpRequest.newBuilder(
+                    URI.create(gateway.url() + path.getKey())).method("DELETE", HttpRequest.BodyPublishers.noBody())
+                    .build(), HttpResponse.BodyHandlers.ofString());
+
+            assertThat(response.statusCode()).isEqualTo(405);
+            assertThat(response.headers().firstValue("Allow")).as(path.getKey()).contains(path.getValue());
+            assertThat(response.body()).contains("method_not_allowed");
+        }
+    }
+
+    private record RawResponse(String statusLine, Map<String, String> headers, String body) {
+    }
+
+    /** The status line and headers (names in lower case) of the next response on a connection. */
+    private static RawResponse readHead(InputStream in) throws Exception {
+        String status = readLine(in);
+        Map<String, String> headers = new LinkedHashMap<>();
+        for (String line = readLine(in); !line.isEmpty(); line = readLine(in)) {
+            int colon = line.indexOf(':');
+            headers.put(line.substring(0, colon).trim().toLowerCase(java.util.Locale.ROOT),
+                    line.substring(colon + 1).trim());
+        }
+        return new RawResponse(status, headers, "");
+    }
+
+    /** A whole response with a Content-Length body. */
+    private static RawResponse readResponse(InputStream in) throws Exception {
+        RawResponse head = readHead(in);
+        int length = Integer.parseInt(head.headers().getOrDefault("content-length", "0"));
+        return new RawResponse(head.statusLine(), head.headers(),
+                new String(in.readNBytes(length), StandardCharsets.UTF_8));
+    }
+
+    private static String readLine(InputStream in) throws Exception {
+        StringBuilder line = new StringBuilder();
+        for (int b = in.read(); b != -1 && b != '\n'; b = in.read()) {
+            line.append((char) b);
+        }
+        return line.toString().trim();
     }
 
     private static String metrics() throws Exception {

@@ -53,6 +53,12 @@ final class PipelineTestSupport {
     record Response(int status, JsonNode body, HttpResponse<String> raw) {
     }
 
+    /** How many HTTP requests the gateway counted with these tags (route, method, status). */
+    static long httpRequests(GatewayServer gateway, String... tags) {
+        return gateway.registry().find("kinfer.http.requests").tags(tags).timers().stream()
+                .mapToLong(io.micrometer.core.instrument.Timer::count).sum();
+    }
+
     static Response post(String url, String body, String... headers) throws Exception {
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(60))
                 .POST(HttpRequest.BodyPublishers.ofString(body));

@@ -148,7 +148,12 @@ public final class JsonCodec {
         return texts;
     }
 
-    private List<Tensor> decodeTensors(JsonNode inputs) throws ProtocolException {
+    /**
+     * A request's input tensors with the checks a worker makes before any model sees them: each tensor as
+     * {@link #decodeTensor}, at most 64, none a scalar or named twice, one first dimension of 1 to
+     * {@code maxInputs} shared by all. Public so that a gateway refuses what a worker would.
+     */
+    public List<Tensor> decodeTensors(JsonNode inputs) throws ProtocolException {
         if (inputs.size() > 64) {
             throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE, "at most 64 input tensors");
         }

@@ -1,6 +1,9 @@
 package io.kinfer.protocol;
 
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -32,6 +35,42 @@ public record ModelMetadata(String name, String version, String kind, String pos
 
     public boolean isText() {
         return TEXT.equals(kind);
+    }
+
+    /**
+     * Checks a tensor model's request against its inputs as a worker does: every input present with its datatype
+     * and rank, each dimension equal to the model's where that is not -1, and no other tensor.
+     */
+    public void checkInputs(List<Tensor> tensors) throws ProtocolException {
+        Map<String, Tensor> byName = new HashMap<>();
+        for (Tensor tensor : tensors) {
+            byName.put(tensor.name(), tensor);
+        }
+        for (TensorMetadata spec : inputs) {
+            Tensor tensor = byName.remove(spec.name());
+            if (tensor == null) {
+                throw new ProtocolException(ErrorCode.INVALID_TENSOR, "missing input tensor " + spec);
+            }
+            if (tensor.datatype() != spec.datatype()) {
+                throw new ProtocolException(ErrorCode.INVALID_TENSOR, "input " + spec.name() + " must be "
+                        + spec.datatype() + ", not " + tensor.datatype());
+            }
+            long[] expected = spec.shape();
+            long[] actual = tensor.shape();
+            boolean matches = expected.length == actual.length;
+            for (int d = 0; matches && d < expected.length; d++) {
+                matches = expected[d] < 0 || expected[d] == actual[d];
+            }
+            if (!matches) {
+                throw new ProtocolException(ErrorCode.INVALID_TENSOR, "input " + spec.name() + " has shape "
+                        + Arrays.toString(actual) + "; the model takes " + Arrays.toString(expected)
+                        + " (-1: any size)");
+            }
+        }
+        if (!byName.isEmpty()) {
+            throw new ProtocolException(ErrorCode.INVALID_TENSOR, "unknown input tensor(s) " + byName.keySet()
+                    + "; the model takes " + inputs);
+        }
     }
 
     public ModelMetadata withMaxBatchSize(int size) {
