@@ -371,9 +371,12 @@ public final class InferenceWorker implements AutoCloseable {
         }
     }
 
-    /** Live unless a model's intake died of an error it could not handle (then nothing more is received). */
+    /**
+     * Live unless a model's intake died of an error it could not handle (then nothing more is received), or a batch
+     * thread failed in its own code (it answered what it held and serves on, but the process is suspect).
+     */
     public boolean live() {
-        return intakes.stream().allMatch(Intake::alive);
+        return intakes.stream().allMatch(Intake::alive) && pipelines.stream().allMatch(ModelPipeline::alive);
     }
 
     /** Ready when every model is loaded and each consumer holds at least one partition. */

@@ -2,6 +2,7 @@ package io.kinfer.worker;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -11,6 +12,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Predicate;
+import java.util.stream.IntStream;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
@@ -32,8 +34,10 @@ import io.kinfer.worker.model.LoadedModel;
 import io.kinfer.worker.model.ModelConfig;
 import io.kinfer.worker.model.ModelException;
 import io.kinfer.worker.model.ModelRepository;
+import io.kinfer.worker.model.PartialBatchException;
 import io.kinfer.worker.model.PreparedRequest;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.config.ConfigException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -116,8 +120,19 @@ public final class ModelPipeline implements AutoCloseable {
 
     private VersionRuntime load(String version) throws ModelException {
         ModelConfig modelConfig = repository.config(model);
-        BatchSettings settings = config.batchSettings(modelConfig.batching());
+        BatchSettings settings;
+        try {
+            settings = config.batchSettings(modelConfig.batching());
+        } catch (ConfigException e) {
+            throw new ModelException("model " + model + ": config.json: " + e.getMessage(), e);
+        }
         LoadedModel loaded = repository.load(model, version, config.onnxSettings(settings.instances()));
+        try {
+            loaded.checkMaxBatchSize(settings.maxBatchSize());
+        } catch (ModelException e) {
+            loaded.close();
+            throw new ModelException("model " + model + " version " + version + ": " + e.getMessage(), e);
+        }
         boolean cache = config.getBoolean(WorkerConfig.CACHE_ENABLED) && config.getLong(WorkerConfig.CACHE_MAX_ENTRIES) > 0;
         return new VersionRuntime(loaded, settings, cache ? config.getLong(WorkerConfig.CACHE_MAX_ENTRIES) : 0);
     }
@@ -134,6 +149,11 @@ public final class ModelPipeline implements AutoCloseable {
         return latest != null;
     }
 
+    /** False once a batch thread met an error of its own (not the model's): the worker should be restarted. */
+    public boolean alive() {
+        return versions.values().stream().allMatch(v -> v.batcher.alive());
+    }
+
     /** Current levels and running totals over every served version, for the catalog announcement. */
     public Map<String, Double> stats() {
         Map<String, Double> stats = new TreeMap<>();
@@ -147,7 +167,11 @@ public final class ModelPipeline implements AutoCloseable {
         return versions.values().stream().mapToInt(v -> v.batcher.queued()).sum();
     }
 
-    /** Whether the latest version's queue is full (the consumer then pauses fetching). */
+    /**
+     * Whether the consumer should pause fetching: the latest version's queue is full and the policy is to pause.
+     * Under {@code batch.queue.full.policy=reject} it never is: requests beyond the queue size are answered
+     * {@code overloaded} instead.
+     */
     public boolean full() {
         VersionRuntime current = latest;
         return current != null && current.batcher.full();
@@ -162,9 +186,34 @@ public final class ModelPipeline implements AutoCloseable {
         long nowMs = System.currentTimeMillis();
         Map<VersionRuntime, List<WorkItem>> queued = new IdentityHashMap<>();
         for (Incoming incoming : records) {
-            admit(incoming, nowNanos, nowMs, queued);
+            try {
+                admit(incoming, nowNanos, nowMs, queued);
+            } catch (RuntimeException e) {
+                // One record's unexpected failure (a native tokenizer error, a bug) must cost neither its poll-mates
+                // their place in the queue nor the intake its thread: that record alone is answered internal.
+                refuse(incoming, e);
+            }
         }
         queued.forEach(this::enqueue);
+    }
+
+    private void refuse(Incoming incoming, RuntimeException e) {
+        ConsumerRecord<byte[], byte[]> record = incoming.record();
+        log.warn("model {}: preparing {}-{}@{} failed unexpectedly; answering it internal", model, record.topic(),
+                record.partition(), record.offset(), e);
+        try {
+            reject(incoming, fallbackId(record), null, new ProtocolException(ErrorCode.INTERNAL,
+                    "the worker failed to prepare this request"));
+        } catch (RuntimeException again) {
+            incoming.handle().abandoned(); // not even an error reply could be started: left for redelivery
+        }
+    }
+
+    /** The record's key as the request id when its body cannot be read, else its position. */
+    private static String fallbackId(ConsumerRecord<byte[], byte[]> record) {
+        return record.key() != null && record.key().length > 0 && record.key().length <= 256
+                ? new String(record.key(), StandardCharsets.UTF_8)
+                : record.topic() + "-" + record.partition() + "@" + record.offset();
     }
 
     private void enqueue(VersionRuntime runtime, List<WorkItem> items) {
@@ -192,14 +241,11 @@ public final class ModelPipeline implements AutoCloseable {
      */
     private void admit(Incoming incoming, long nowNanos, long nowMs, Map<VersionRuntime, List<WorkItem>> queued) {
         ConsumerRecord<byte[], byte[]> record = incoming.record();
-        String fallbackId = record.key() != null && record.key().length > 0 && record.key().length <= 256
-                ? new String(record.key(), StandardCharsets.UTF_8)
-                : record.topic() + "-" + record.partition() + "@" + record.offset();
         InferenceRequest request;
         try {
             request = codec.decodeRequest(record.value());
         } catch (ProtocolException e) {
-            reject(incoming, fallbackId, null, e);
+            reject(incoming, fallbackId(record), null, e);
             return;
         }
         RequestEnvelope envelope;
@@ -327,11 +373,22 @@ public final class ModelPipeline implements AutoCloseable {
         }
     }
 
+    /**
+     * How long closing waits for a batch that outlasted the drain (a slow model; share mode, where an intake waits
+     * only for its own poll; {@link InferenceWorker#crash()}) before leaving its session open instead.
+     */
+    static final long CLOSE_WAIT_MS = 5_000;
+
     @Override
     public void close() {
         for (VersionRuntime runtime : versions.values()) {
             runtime.drain(0);
-            runtime.model.close();
+            if (!runtime.closeModel(CLOSE_WAIT_MS)) {
+                // Freeing the session under a running batch crashes the JVM (onnxruntime#21812); the process is
+                // stopping, and its exit frees the memory anyway.
+                log.warn("model {} version {}: a batch still runs {} ms after the drain; leaving its ONNX Runtime "
+                        + "session open", model, runtime.version, CLOSE_WAIT_MS);
+            }
         }
         versions.clear();
         latest = null;
@@ -392,36 +449,88 @@ public final class ModelPipeline implements AutoCloseable {
                 rows += item.items();
             }
             List<List<Output>> outputs;
-            // Held while computing too: retiring closes the model only once no batch runs on it.
+            boolean computed = true;
+            // Held while computing too: closing the model waits until no batch runs on it.
             inUse.readLock().lock();
             try {
                 outputs = model.infer(prepared);
             } catch (ModelException | RuntimeException e) {
-                log.warn("model {} version {}: a batch of {} rows failed: {}", ModelPipeline.this.model, version, rows,
-                        e.getMessage());
-                for (WorkItem item : batch) {
-                    fail(this, item, ErrorCode.INTERNAL, "the model failed on this batch");
-                    answered[0]++;
-                }
-                return;
+                outputs = isolate(prepared, e);
+                computed = outputs.stream().anyMatch(o -> o != null);
             } finally {
                 inUse.readLock().unlock();
             }
             long took = System.nanoTime() - started;
-            meters.batch(rows, took);
+            if (computed) {
+                meters.batch(rows, took);
+            }
             double inferenceMs = took / 1e6;
             for (int i = 0; i < batch.size(); i++) {
                 WorkItem item = batch.get(i);
+                List<Output> output = outputs.get(i);
+                if (output == null) {
+                    fail(this, item, ErrorCode.INTERNAL, "the model failed on this request");
+                    answered[0]++;
+                    continue;
+                }
                 long waited = started - item.arrivalNanos();
                 meters.queued(waited);
                 meters.outcome(WorkerMetrics.SUCCESS);
                 if (cache != null && item.prepared().cacheKey() != null) {
-                    cache.put(item.prepared().cacheKey(), outputs.get(i));
+                    cache.put(item.prepared().cacheKey(), output);
                 }
                 responder.answer(ModelPipeline.this.model, item.record(), item.handle(), item.envelope(),
-                        InferenceReply.success(item.request().id(), ModelPipeline.this.model, version, outputs.get(i),
+                        InferenceReply.success(item.request().id(), ModelPipeline.this.model, version, output,
                                 new Timings(waited / 1e6, inferenceMs, rows, workerId, false)));
                 answered[0]++;
+            }
+        }
+
+        /**
+         * A model call failed: finds the requests that fail on their own by running the failed ones again in halves
+         * (one bad request among n costs about 2·log2(n) more calls), so that one caller's bad input (an index out
+         * of range, a width the model cannot multiply) fails only its own request, not its batch-mates'. Triton
+         * fails the whole batch. Runs only after a failure: a successful batch pays nothing for it. Returns each
+         * request's outputs, null where it failed alone. Called under the read lock.
+         */
+        private List<List<Output>> isolate(List<PreparedRequest> prepared, Exception failure) {
+            List<List<Output>> outputs = new ArrayList<>(Collections.nCopies(prepared.size(), null));
+            isolate(prepared, IntStream.range(0, prepared.size()).boxed().toList(), failure, outputs);
+            long failed = outputs.stream().filter(o -> o == null).count();
+            log.warn("model {} version {}: a call of {} requests failed ({}); {} of them failed on their own",
+                    ModelPipeline.this.model, version, prepared.size(), failure.getMessage(), failed);
+            return outputs;
+        }
+
+        /** {@code part} (indexes into prepared) failed together with {@code failure}; fills outputs for the rest. */
+        private void isolate(List<PreparedRequest> prepared, List<Integer> part, Exception failure,
+                             List<List<Output>> outputs) {
+            List<Integer> failed = part;
+            if (failure instanceof PartialBatchException partial) {
+                // Requests of the calls that succeeded are done; those whose own call failed are known bad.
+                failed = new ArrayList<>();
+                for (int j = 0; j < part.size(); j++) {
+                    List<Output> output = partial.outputs().get(j);
+                    if (output != null) {
+                        outputs.set(part.get(j), output);
+                    } else if (!partial.failedAlone(j)) {
+                        failed.add(part.get(j));
+                    }
+                }
+            }
+            if (failed.size() <= 1) {
+                return; // a request that failed alone: the failure is its own
+            }
+            int middle = failed.size() / 2;
+            for (List<Integer> half : List.of(failed.subList(0, middle), failed.subList(middle, failed.size()))) {
+                try {
+                    List<List<Output>> answers = model.infer(half.stream().map(prepared::get).toList());
+                    for (int j = 0; j < half.size(); j++) {
+                        outputs.set(half.get(j), answers.get(j));
+                    }
+                } catch (ModelException | RuntimeException e) {
+                    isolate(prepared, half, e, outputs);
+                }
             }
         }
 
@@ -438,8 +547,22 @@ public final class ModelPipeline implements AutoCloseable {
         public void expired(List<WorkItem> requests) {
             long now = System.currentTimeMillis();
             for (WorkItem item : requests) {
-                fail(this, item, ErrorCode.EXPIRED, "the deadline passed "
-                        + Math.max(0, now - item.envelope().deadlineEpochMs()) + " ms ago, before the request was computed");
+                try {
+                    fail(this, item, ErrorCode.EXPIRED, "the deadline passed " + Math.max(0,
+                            now - item.envelope().deadlineEpochMs()) + " ms ago, before the request was computed");
+                } catch (RuntimeException | Error e) {
+                    // As in run(): one reply that cannot be started must not leave the others unanswered.
+                    log.warn("model {} version {}: answering an expired request failed; left for redelivery",
+                            ModelPipeline.this.model, version, e);
+                    item.handle().abandoned();
+                }
+            }
+        }
+
+        @Override
+        public void failed(List<WorkItem> requests) {
+            for (WorkItem item : requests) {
+                failOrAbandon(item);
             }
         }
 
@@ -453,20 +576,40 @@ public final class ModelPipeline implements AutoCloseable {
             }
         }
 
-        /** Finishes its queue on a background thread, then closes the model. */
+        /**
+         * Closes the model once no batch or preparation uses it (the write lock), waiting at most {@code waitMs};
+         * returns false, leaving it open, when one still does then.
+         */
+        boolean closeModel(long waitMs) {
+            try {
+                if (!inUse.writeLock().tryLock(waitMs, TimeUnit.MILLISECONDS)) {
+                    return false;
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+            try {
+                closed = true;
+                model.close();
+                return true;
+            } finally {
+                inUse.writeLock().unlock();
+            }
+        }
+
+        /** Finishes its queue on a background thread, then closes the model and lets go of all it holds. */
         void retire(long timeoutMs) {
             retired = true;
             Thread retiring = new Thread(() -> {
                 drain(timeoutMs);
-                inUse.writeLock().lock();
-                try {
-                    closed = true;
-                    model.close();
-                } finally {
-                    inUse.writeLock().unlock();
+                closeModel(Long.MAX_VALUE); // not exiting: wait however long the last batch takes
+                // The gauges hold the batcher (and through it this runtime, its closed model and its buffers) and
+                // would export stale values; the cache holds results nobody can be served any more.
+                metrics.removeVersion(ModelPipeline.this.model, version);
+                if (cache != null) {
+                    cache.invalidateAll();
                 }
-                metrics.registry().find("kinfer.queue.depth").tags(meters.tags()).meters()
-                        .forEach(metrics.registry()::remove);
                 log.info("model {} version {} retired", ModelPipeline.this.model, version);
             }, "kinfer-retire-" + ModelPipeline.this.model + "-" + version);
             retiring.setDaemon(true);

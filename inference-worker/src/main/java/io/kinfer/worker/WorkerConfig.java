@@ -212,8 +212,17 @@ public final class WorkerConfig extends AbstractConfig {
         return getString(GROUP_ID_PREFIX) + "." + model;
     }
 
-    /** The worker-wide batching defaults with a model's overrides applied. */
+    /**
+     * The worker-wide batching defaults with a model's overrides applied. An override is held to the range of the
+     * worker setting it replaces (a ConfigException naming the config.json field): priority_levels of 2e9 would
+     * allocate that many queues at load, and instances start that many threads.
+     */
     public BatchSettings batchSettings(ModelConfig.BatchingOverrides overrides) {
+        checkOverride("batching.max_batch_size", BATCH_MAX_SIZE, overrides.maxBatchSize());
+        checkOverride("batching.max_queue_delay_ms", BATCH_MAX_QUEUE_DELAY_MS, overrides.maxQueueDelayMs());
+        checkOverride("batching.max_queue_size", BATCH_MAX_QUEUE_SIZE, overrides.maxQueueSize());
+        checkOverride("batching.priority_levels", BATCH_PRIORITY_LEVELS, overrides.priorityLevels());
+        checkOverride("batching.instances", MODEL_INSTANCES, overrides.instances());
         return new BatchSettings(
                 overrides.maxBatchSize() != null ? overrides.maxBatchSize() : getInt(BATCH_MAX_SIZE),
                 Math.round((overrides.maxQueueDelayMs() != null ? overrides.maxQueueDelayMs()
@@ -223,6 +232,18 @@ public final class WorkerConfig extends AbstractConfig {
                 overrides.padAware() != null ? overrides.padAware() : getBoolean(BATCH_PAD_AWARE),
                 POLICY_REJECT.equals(getString(BATCH_QUEUE_FULL_POLICY)),
                 overrides.instances() != null ? overrides.instances() : getInt(MODEL_INSTANCES));
+    }
+
+    private static void checkOverride(String field, String key, Object value) {
+        ConfigDef.Validator validator = DEFINITION.configKeys().get(key).validator;
+        if (value == null || validator == null) {
+            return;
+        }
+        try {
+            validator.ensureValid(key, value);
+        } catch (ConfigException e) {
+            throw new ConfigException(field, value, "out of range " + validator + " (as " + key + ")");
+        }
     }
 
     /** Session settings for a model run by {@code instances} threads at once: 0 threads shares the processors. */

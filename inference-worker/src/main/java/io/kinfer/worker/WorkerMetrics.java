@@ -9,6 +9,7 @@ import java.util.function.Supplier;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
@@ -35,6 +36,19 @@ public final class WorkerMetrics {
 
     public VersionMeters version(String model, String version) {
         return versions.computeIfAbsent(model + "\u0000" + version, key -> new VersionMeters(model, version));
+    }
+
+    /**
+     * Removes every meter of a retired version: its counters, timers and gauges (which hold the version's batcher
+     * strongly, so kept they would keep its closed model and buffers alive and export stale values).
+     */
+    public void removeVersion(String model, String version) {
+        versions.remove(model + "\u0000" + version);
+        for (Meter meter : registry.getMeters()) {
+            if (model.equals(meter.getId().getTag("model")) && version.equals(meter.getId().getTag("version"))) {
+                registry.remove(meter);
+            }
+        }
     }
 
     /** Requests answered before a version was chosen (undecodable records, unknown versions). */

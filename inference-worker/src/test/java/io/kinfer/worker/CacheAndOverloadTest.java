@@ -83,4 +83,45 @@ class CacheAndOverloadTest {
             }
         }
     }
+
+    /**
+     * With the reject policy the consumer keeps fetching while the queue is full, so a request beyond it is answered
+     * overloaded at once. Before, the full queue paused the consumer as under the pause policy: the request waited
+     * in Kafka until the queue had drained, and was then computed.
+     */
+    @Test
+    void underTheRejectPolicyAFullQueueDoesNotPauseFetchingAndALaterRequestIsAnsweredOverloaded(EmbeddedKafka kafka)
+            throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        // 128 rows through 1500 MatMuls of 1024 x 1024: a batch of about 3 s on 2 vCPUs; the test needs it for ms.
+        OnnxModels.writeVersion(repo, "slowq", "1", OnnxModels.slowIdentity(1024, 1500),
+                "{\"batching\": {\"max_batch_size\": 128}}", null);
+        kafka.createTopic("rejecting.replies", 1);
+        try (KafkaTestClient client = new KafkaTestClient(kafka);
+             InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                     WorkerConfig.MODELS, "slowq", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                     WorkerConfig.TOPICS_PARTITIONS, 1, WorkerConfig.BATCH_MAX_QUEUE_SIZE, 2,
+                     WorkerConfig.BATCH_QUEUE_FULL_POLICY, "reject", WorkerConfig.SHUTDOWN_TIMEOUT_MS, 0)))) {
+            KafkaTestClient.Collector replies = client.collect("rejecting.replies");
+            ModelPipeline pipeline = worker.pipelines().get(0);
+            var intake = worker.intakes().get(0);
+            client.request(slowRequest("running", 128), "rejecting.replies", "running", 0);
+            await().atMost(Duration.ofSeconds(60)).until(() -> intake.inFlight() == 1 && pipeline.queued() == 0);
+            client.request(slowRequest("q1", 1), "rejecting.replies", "q1", 0);
+            client.request(slowRequest("q2", 1), "rejecting.replies", "q2", 0);
+            await().atMost(Duration.ofSeconds(30)).until(() -> pipeline.queued() == 2); // full, a batch computing
+
+            client.request(slowRequest("beyond", 1), "rejecting.replies", "beyond", 0);
+
+            await().atMost(Duration.ofSeconds(60)).until(() -> replies.reply("beyond") != null);
+            assertThat(replies.reply("beyond").isSuccess()).isFalse();
+            assertThat(replies.reply("beyond").error().code()).isEqualTo(ErrorCode.OVERLOADED);
+            assertThat(pipeline.full()).isFalse();
+        }
+    }
+
+    private static InferenceRequest slowRequest(String id, int rows) {
+        return InferenceRequest.ofTensors(id, "slowq", List.of(Tensor.fp32("x", new long[] {rows, 1024},
+                new float[rows * 1024])));
+    }
 }

@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 
 import io.kinfer.kafka.embedded.EmbeddedKafka;
@@ -66,6 +67,47 @@ class HotSwapTest {
             await().atMost(Duration.ofSeconds(30)).until(() -> worker.pipelines().get(0).metadata().stream()
                     .map(ModelMetadata::version).toList().equals(List.of("2")));
         }
+    }
+
+    /**
+     * Each version registers gauges that hold its batcher strongly; retiring removed only the queue-depth gauge,
+     * so every swap kept the old version's batcher, closed model, buffers and result cache alive, and exported its
+     * call-cost gauge and counters forever. After three swaps no meter of a retired version is left.
+     */
+    @Test
+    void retiredVersionsLeaveNoMetersBehind(EmbeddedKafka kafka) throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "swapped", "1", OnnxModels.gemm(4, 3), null, null);
+        kafka.createTopic("retire.replies", 1);
+        try (KafkaTestClient client = new KafkaTestClient(kafka);
+             InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                     WorkerConfig.MODELS, "swapped", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                     WorkerConfig.TOPICS_PARTITIONS, 1, WorkerConfig.MODEL_POLL_INTERVAL_MS, 100)))) {
+            KafkaTestClient.Collector replies = client.collect("retire.replies");
+            ModelPipeline pipeline = worker.pipelines().get(0);
+            for (int version = 1; version <= 4; version++) {
+                String v = Integer.toString(version);
+                if (version > 1) {
+                    OnnxModels.writeVersion(repo, "swapped", v, OnnxModels.gemm(4, 3), null, null);
+                }
+                await().atMost(Duration.ofSeconds(30)).until(() -> pipeline.metadata().stream()
+                        .map(ModelMetadata::version).toList().equals(List.of(v)));
+                client.request(InferenceRequest.ofTensors("r" + v, "swapped", List.of(Tensor.fp32("x",
+                        new long[] {1, 4}, new float[] {1, 2, 3, 4}))), "retire.replies", "r" + v, 0);
+                await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply("r" + v) != null);
+                assertThat(replies.reply("r" + v).version()).isEqualTo(v);
+            }
+
+            await().atMost(Duration.ofSeconds(30)).until(() -> versionsWithMeters(worker).equals(Set.of("4")));
+            assertThat(worker.scrape()).contains("kinfer_batch_call_cost_tokens{model=\"swapped\",version=\"4\"")
+                    .doesNotContain("version=\"1\"").doesNotContain("version=\"2\"").doesNotContain("version=\"3\"");
+        }
+    }
+
+    private static Set<String> versionsWithMeters(InferenceWorker worker) {
+        return worker.metrics().registry().getMeters().stream()
+                .filter(m -> "swapped".equals(m.getId().getTag("model")) && m.getId().getTag("version") != null)
+                .map(m -> m.getId().getTag("version")).collect(Collectors.toSet());
     }
 
     private static List<InferenceRequest> wave(int from, int count) {

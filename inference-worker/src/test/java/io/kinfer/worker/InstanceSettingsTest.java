@@ -12,6 +12,7 @@ import io.kinfer.worker.model.ModelConfig;
 import io.kinfer.worker.model.ModelRepository;
 import io.kinfer.worker.model.OnnxSettings;
 import io.kinfer.worker.testing.OnnxModels;
+import org.apache.kafka.common.config.ConfigException;
 import org.junit.jupiter.api.Test;
 
 /** How model.instances, a model config's override and onnx.intra.op.threads combine. */
@@ -34,6 +35,34 @@ class InstanceSettingsTest {
         assertThat(inherited.instances()).isEqualTo(2);
         assertThat(new WorkerConfig(Map.of()).batchSettings(ModelConfig.BatchingOverrides.NONE).instances())
                 .isEqualTo(1);
+    }
+
+    /**
+     * A model's config.json overrides are held to the ranges of the worker settings they replace. Before, they
+     * were only checked to be positive: priority_levels 2e9 allocated that many queues at load, and instances
+     * started any number of threads.
+     */
+    @Test
+    void aModelConfigsBatchingOverridesAreHeldToTheWorkerSettingsRanges() throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        Map<String, String> overrides = Map.of(
+                "levels", "\"priority_levels\": 2000000000",
+                "threads", "\"instances\": 100000",
+                "batch", "\"max_batch_size\": 5000",
+                "queue", "\"max_queue_size\": 2000000",
+                "delay", "\"max_queue_delay_ms\": -1.5");
+        overrides.forEach((model, field) -> OnnxModels.writeVersion(repo, model, "1", OnnxModels.gemm(4, 3),
+                "{\"batching\": {" + field + "}}", null));
+        ModelRepository repository = new ModelRepository(repo);
+        WorkerConfig config = new WorkerConfig(Map.of());
+
+        overrides.forEach((model, field) -> {
+            String name = field.substring(1, field.indexOf('"', 1));
+            assertThatThrownBy(() -> config.batchSettings(repository.config(model).batching()))
+                    .as(model).isInstanceOf(ConfigException.class).hasMessageContaining("batching." + name);
+        });
+        assertThat(config.batchSettings(new ModelConfig.BatchingOverrides(4096, 60_000.0, 1_000_000, 16, true, 64))
+                .priorityLevels()).isEqualTo(16);
     }
 
     @Test

@@ -29,6 +29,9 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
 
         /** Answers requests whose deadline passed before they were computed. Must not throw. */
         void expired(List<T> requests);
+
+        /** Answers, with an error, requests a batch thread dropped when it failed itself. Must not throw. */
+        void failed(List<T> requests);
     }
 
     private static final Logger log = LoggerFactory.getLogger(Batcher.class);
@@ -44,6 +47,8 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
     /** Guarded by the lock; learns from every batch, used by pad-aware splitting. */
     private final RunCost runCost = new RunCost();
     private volatile long expectedComputeNanos;
+    /** Cleared for good once a batch thread met an error of its own (a bug, an OutOfMemoryError). */
+    private volatile boolean alive = true;
     private boolean stopping;
     private long drainDeadlineNanos = Long.MAX_VALUE;
     private int running;
@@ -108,9 +113,18 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
         }
     }
 
-    /** Whether the queue holds at least {@code max.queue.size} requests. */
+    /**
+     * Whether the consumer should pause fetching: the queue holds at least {@code max.queue.size} requests and the
+     * policy is to pause. Under the reject policy never: {@link #enqueue} refuses what is beyond the size, and
+     * pausing would keep those requests in Kafka instead of answering them {@code overloaded}.
+     */
     public boolean full() {
-        return queued() >= settings.maxQueueSize();
+        return !settings.rejectWhenFull() && queued() >= settings.maxQueueSize();
+    }
+
+    /** False once a batch thread failed in its own code; it answered what it held and serves on, but is suspect. */
+    public boolean alive() {
+        return alive;
     }
 
     /** Removes queued (not running) requests that match, for example those of a revoked partition. */
@@ -185,55 +199,90 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
 
     private void loop() {
         while (true) {
-            List<T> batch = null;
-            List<T> expired;
-            lock.lock();
+            // Taken from the queue and not yet handed to the runner; and how many requests `running` counts for
+            // this thread.
+            List<T> held = List.of();
+            int counted = 0;
             try {
-                long now = clock.getAsLong();
-                expired = queue.removeExpired(now);
-                if (expired.isEmpty()) {
-                    if (stopping && (queue.isEmpty() || now >= drainDeadlineNanos)) {
-                        return;
-                    }
-                    BatchPolicy.Decision decision = BatchPolicy.decide(queue.view(), now, settings, expectedComputeNanos);
-                    if (decision instanceof BatchPolicy.Dispatch || (stopping && !queue.isEmpty())) {
-                        batch = queue.takeBatch(settings.maxBatchSize(), settings.padAware(),
-                                runCost.overheadTokens());
-                        running += batch.size();
-                        if (!queue.isEmpty()) {
-                            changed.signal(); // what is left is another free instance's to take
-                        }
-                    } else if (decision instanceof BatchPolicy.Wait wait) {
-                        changed.awaitNanos(wait.nanos());
-                    } else {
-                        changed.await();
-                    }
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            } finally {
-                lock.unlock();
-            }
-            if (!expired.isEmpty()) {
-                safely(() -> runner.expired(expired));
-            }
-            if (batch != null && !batch.isEmpty()) {
-                List<T> toRun = batch;
-                long started = clock.getAsLong();
-                safely(() -> runner.run(toRun));
-                long took = clock.getAsLong() - started;
-                // An exponential moving average: recent batches count most, one outlier little.
-                expectedComputeNanos = expectedComputeNanos == 0 ? took : (expectedComputeNanos * 7 + took) / 8;
-                long paddedTokens = paddedTokens(toRun);
+                List<T> batch = null;
+                List<T> expired;
                 lock.lock();
                 try {
-                    running -= toRun.size();
-                    runCost.record(paddedTokens, took);
+                    long now = clock.getAsLong();
+                    expired = queue.removeExpired(now);
+                    held = expired;
+                    if (expired.isEmpty()) {
+                        if (stopping && (queue.isEmpty() || now >= drainDeadlineNanos)) {
+                            return;
+                        }
+                        BatchPolicy.Decision decision = BatchPolicy.decide(queue.view(), now, settings,
+                                expectedComputeNanos);
+                        if (decision instanceof BatchPolicy.Dispatch || (stopping && !queue.isEmpty())) {
+                            batch = queue.takeBatch(settings.maxBatchSize(), settings.padAware(),
+                                    runCost.overheadTokens());
+                            held = batch;
+                            running += batch.size();
+                            counted = batch.size();
+                            if (!queue.isEmpty()) {
+                                changed.signal(); // what is left is another free instance's to take
+                            }
+                        } else if (decision instanceof BatchPolicy.Wait wait) {
+                            changed.awaitNanos(wait.nanos());
+                        } else {
+                            changed.await();
+                        }
+                    }
                 } finally {
                     lock.unlock();
                 }
+                if (!expired.isEmpty()) {
+                    held = List.of();
+                    safely(() -> runner.expired(expired));
+                }
+                if (batch != null && !batch.isEmpty()) {
+                    List<T> toRun = batch;
+                    held = List.of();
+                    long started = clock.getAsLong();
+                    safely(() -> runner.run(toRun));
+                    long took = clock.getAsLong() - started;
+                    // An exponential moving average: recent batches count most, one outlier little.
+                    expectedComputeNanos = expectedComputeNanos == 0 ? took : (expectedComputeNanos * 7 + took) / 8;
+                    long paddedTokens = paddedTokens(toRun);
+                    lock.lock();
+                    try {
+                        running -= toRun.size();
+                        counted = 0;
+                        runCost.record(paddedTokens, took);
+                    } finally {
+                        lock.unlock();
+                    }
+                }
+            } catch (Throwable e) { // an interrupt too: nothing here interrupts a batch thread
+                failedItself(e, held, counted);
             }
+        }
+    }
+
+    /**
+     * A batch thread's own code threw (a bug, an OutOfMemoryError): the runner's failures never reach here. Before,
+     * the thread ended silently and its queue was never served. Now every request it held and every one queued is
+     * answered with an error (the queue's state may be what broke it: served again it could break it again, in a
+     * tight loop), the batcher reports itself not live so that the worker is restarted, and the thread serves on.
+     */
+    private void failedItself(Throwable error, List<T> held, int counted) {
+        alive = false;
+        List<T> dropped = new ArrayList<>(held);
+        lock.lock();
+        try {
+            running -= counted;
+            dropped.addAll(queue.removeIf(item -> true));
+        } finally {
+            lock.unlock();
+        }
+        log.error("batcher {}: a batch thread failed; answering the {} request(s) it held or queued with an error "
+                + "and reporting the worker not live", name, dropped.size(), error);
+        if (!dropped.isEmpty()) {
+            safely(() -> runner.failed(dropped));
         }
     }
 
@@ -251,7 +300,7 @@ public final class Batcher<T extends BatchItem> implements AutoCloseable {
     private void safely(Runnable action) {
         try {
             action.run();
-        } catch (RuntimeException | Error e) {
+        } catch (Throwable e) {
             // The runner answers its own failures; this only keeps the thread alive if it did not.
             log.error("batcher {}: runner failed", name, e);
         }

@@ -25,6 +25,10 @@ public interface LoadedModel extends AutoCloseable {
      */
     List<List<Output>> infer(List<PreparedRequest> batch) throws ModelException;
 
+    /** Refuses a batch size whose largest call this model could not run (its buffers would not fit). */
+    default void checkMaxBatchSize(int maxBatchSize) throws ModelException {
+    }
+
     @Override
     void close();
 }

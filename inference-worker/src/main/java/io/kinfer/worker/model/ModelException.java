@@ -1,7 +1,10 @@
 package io.kinfer.worker.model;
 
-/** The model failed while loading or computing; the whole batch it ran gets an {@code internal} error. */
-public final class ModelException extends Exception {
+/**
+ * The model failed while loading or computing. A failed call of several requests is retried in parts, so that only
+ * the requests that fail on their own get an {@code internal} error ({@link PartialBatchException}).
+ */
+public class ModelException extends Exception {
 
     private static final long serialVersionUID = 1L;
 

@@ -6,6 +6,7 @@ import java.nio.IntBuffer;
 import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -156,11 +157,27 @@ final class TensorModel implements LoadedModel {
             return inferTogether(batch);
         }
         List<List<Output>> outputs = new ArrayList<>(Collections.nCopies(batch.size(), null));
+        Exception firstFailure = null;
+        BitSet failedAlone = new BitSet();
         for (List<Integer> group : groups.values()) {
-            List<List<Output>> answers = inferTogether(group.stream().map(batch::get).toList());
+            List<List<Output>> answers;
+            try {
+                answers = inferTogether(group.stream().map(batch::get).toList());
+            } catch (ModelException | RuntimeException e) {
+                // One shape's failure (a request of width 5 where the model needs 4) keeps the other shapes'
+                // answers: only this group's requests are retried or failed.
+                firstFailure = firstFailure == null ? e : firstFailure;
+                if (group.size() == 1) {
+                    failedAlone.set(group.get(0));
+                }
+                continue;
+            }
             for (int j = 0; j < group.size(); j++) {
                 outputs.set(group.get(j), answers.get(j));
             }
+        }
+        if (firstFailure != null) {
+            throw new PartialBatchException(firstFailure.getMessage(), firstFailure, outputs, failedAlone);
         }
         return outputs;
     }

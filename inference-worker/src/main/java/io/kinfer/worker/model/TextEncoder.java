@@ -20,8 +20,10 @@ final class TextEncoder implements AutoCloseable {
     private static final boolean ADD_SPECIAL_TOKENS = true;
 
     private final HuggingFaceTokenizer tokenizer;
+    private final int maxLength;
 
     TextEncoder(InputStream tokenizerJson, int maxLength) throws IOException {
+        this.maxLength = maxLength;
         this.tokenizer = HuggingFaceTokenizer.newInstance(tokenizerJson, Map.of(
                 "maxLength", Integer.toString(maxLength),
                 "truncation", "true",
@@ -44,6 +46,11 @@ final class TextEncoder implements AutoCloseable {
         } finally {
             NATIVE.deleteEncoding(encoding);
         }
+    }
+
+    /** The longest token sequence kept (special tokens included); longer texts are truncated. */
+    int maxLength() {
+        return maxLength;
     }
 
     /** DJL's own path, everything copied out; for tests that check {@link #encode} against it. */

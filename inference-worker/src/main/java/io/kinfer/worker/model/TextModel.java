@@ -40,6 +40,9 @@ final class TextModel implements LoadedModel {
     private static final String ATTENTION_MASK = "attention_mask";
     private static final String TOKEN_TYPE_IDS = "token_type_ids";
     private static final Set<String> KNOWN_INPUTS = Set.of(INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS);
+    /** The most floats (or longs) one direct buffer holds: its capacity in bytes is an int. */
+    private static final long MAX_BUFFER_FLOATS = Integer.MAX_VALUE / Float.BYTES;
+    private static final long MAX_BUFFER_LONGS = Integer.MAX_VALUE / Long.BYTES;
 
     private final ModelMetadata metadata;
     private final TextEncoder encoder;
@@ -55,12 +58,19 @@ final class TextModel implements LoadedModel {
     private final List<String> labels;
     private final float[][] prototypes;
     private final double temperature;
+    /** Tokens of an empty text: only those the tokenizer always adds ([CLS] [SEP]). */
+    private final int emptyLength;
 
     private TextModel(String name, String version, ModelConfig config, OnnxSession session, TextEncoder encoder)
             throws ModelException {
         this.session = session;
         this.encoder = encoder;
         this.feeds = session.inputs().keySet();
+        this.emptyLength = encoder.encode("").length();
+        if (encoder.maxLength() <= emptyLength) {
+            throw new ModelException("tokenizer max_length " + encoder.maxLength() + " leaves no room for text: the "
+                    + "tokenizer adds " + emptyLength + " tokens of its own to every text");
+        }
         if (!feeds.contains(INPUT_IDS) || !KNOWN_INPUTS.containsAll(feeds)) {
             throw new ModelException("a text model takes " + KNOWN_INPUTS + " (input_ids required); this one takes "
                     + feeds);
@@ -129,10 +139,17 @@ final class TextModel implements LoadedModel {
             throw new ProtocolException(ErrorCode.INVALID_TENSOR,
                     "model " + metadata.name() + " takes texts in 'inputs', not tensors");
         }
-        List<Tokens> tokens = new ArrayList<>(request.texts().size());
+        List<String> texts = request.texts();
+        List<Tokens> tokens = new ArrayList<>(texts.size());
         int longest = 0;
-        for (String text : request.texts()) {
-            Tokens t = encoder.encode(text);
+        for (int i = 0; i < texts.size(); i++) {
+            Tokens t = encoder.encode(texts.get(i));
+            if (t.length() <= emptyLength) {
+                // Blank only once normalized ("\u00a0", "\u200b", control characters, "\ufffd"): the codec's
+                // isBlank() passes them, and the model would see just [CLS] [SEP] and answer a meaningless vector.
+                throw new ProtocolException(ErrorCode.EMPTY_INPUT, "inputs[" + i + "] is empty once the model's "
+                        + "tokenizer has normalized it (only whitespace, control or invisible characters)");
+            }
             tokens.add(t);
             longest = Math.max(longest, t.length());
         }
@@ -159,12 +176,37 @@ final class TextModel implements LoadedModel {
         return results;
     }
 
+    /**
+     * Refuses a max_batch_size whose largest call would not fit one direct buffer (2 GiB): rows × max_length ×
+     * hidden floats of output. {@code batch.max.size} goes up to 4096, so 4096 texts of 512 tokens of 384 floats
+     * would overflow the int sizes of a call's buffers; the worker says so at load instead of failing every full batch.
+     */
+    @Override
+    public void checkMaxBatchSize(int maxBatchSize) throws ModelException {
+        long tokens = (long) maxBatchSize * encoder.maxLength();
+        long floats = (pooled ? tokens : maxBatchSize) * hidden;
+        if (floats > MAX_BUFFER_FLOATS || tokens > MAX_BUFFER_LONGS) {
+            long fits = Math.min(MAX_BUFFER_FLOATS / ((pooled ? encoder.maxLength() : 1L) * hidden),
+                    MAX_BUFFER_LONGS / encoder.maxLength());
+            throw new ModelException("max_batch_size " + maxBatchSize + " is too large for this model: a full batch "
+                    + "of max_length " + encoder.maxLength() + " tokens and " + hidden + " hidden floats per token "
+                    + "needs " + floats + " floats in one call, more than a buffer holds; use at most " + fits
+                    + " (or a lower tokenizer max_length)");
+        }
+    }
+
     /** Pads the rows to the longest one, runs the model once, pools and normalizes each row. */
     private float[][] embed(List<Tokens> rows) throws ModelException {
         int batch = rows.size();
         int seq = 0;
         for (Tokens t : rows) {
             seq = Math.max(seq, t.length());
+        }
+        long outputFloats = (long) batch * (pooled ? seq : 1) * hidden;
+        if (outputFloats > MAX_BUFFER_FLOATS || (long) batch * seq > MAX_BUFFER_LONGS) {
+            // Only label examples at load can get here: batches are bounded by checkMaxBatchSize.
+            throw new ModelException("a call of " + batch + " texts of " + seq + " tokens is too large for one "
+                    + "buffer (" + outputFloats + " output floats)");
         }
         Scratch buffers = scratch.get();
         buffers.fill(rows, seq);
@@ -180,7 +222,7 @@ final class TextModel implements LoadedModel {
                 inputs.put(TOKEN_TYPE_IDS, OnnxTensor.createTensor(session.env(), buffers.types, shape));
             }
             long[] outShape = pooled ? new long[] {batch, seq, hidden} : new long[] {batch, hidden};
-            FloatBuffer output = buffers.output(batch * (pooled ? seq : 1) * hidden);
+            FloatBuffer output = buffers.output((int) outputFloats);
             states = OnnxTensor.createTensor(session.env(), output, outShape);
             try (OrtSession.Result ignored = session.run(inputs, Map.of(outputName, states), (long) batch * seq)) {
                 return pooled ? meanPool(output, rows, seq) : rowsOf(output, batch);
@@ -269,8 +311,8 @@ final class TextModel implements LoadedModel {
         /** The output buffer, cleared and limited to {@code size} floats. */
         FloatBuffer output(int size) {
             if (output == null || output.capacity() < size) {
-                output = ByteBuffer.allocateDirect(grown(size) * Float.BYTES).order(ByteOrder.nativeOrder())
-                        .asFloatBuffer();
+                output = ByteBuffer.allocateDirect(grown(size, Float.BYTES) * Float.BYTES)
+                        .order(ByteOrder.nativeOrder()).asFloatBuffer();
             }
             output.clear().limit(size);
             return output;
@@ -278,14 +320,19 @@ final class TextModel implements LoadedModel {
 
         private static LongBuffer longs(LongBuffer current, int size) {
             LongBuffer buffer = current != null && current.capacity() >= size ? current
-                    : ByteBuffer.allocateDirect(grown(size) * Long.BYTES).order(ByteOrder.nativeOrder()).asLongBuffer();
+                    : ByteBuffer.allocateDirect(grown(size, Long.BYTES) * Long.BYTES).order(ByteOrder.nativeOrder())
+                            .asLongBuffer();
             buffer.clear();
             return buffer;
         }
 
-        /** Room for a somewhat larger call too, so that growing batches do not reallocate every time. */
-        private static int grown(int size) {
-            return Math.max(1024, Integer.highestOneBit(size - 1) << 1);
+        /**
+         * Room for a somewhat larger call too, so that growing batches do not reallocate every time; never more
+         * than a buffer of {@code bytes}-sized elements can hold (doubling past 2^28 floats would overflow the int).
+         */
+        private static int grown(int size, int bytes) {
+            long doubled = Math.max(1024L, Long.highestOneBit(Math.max(1, size - 1)) << 1);
+            return (int) Math.max(size, Math.min(doubled, Integer.MAX_VALUE / bytes));
         }
     }
 

@@ -21,6 +21,7 @@ class BatcherTest {
     private static final class RecordingRunner implements Batcher.Runner<Item> {
         final List<List<String>> batches = new CopyOnWriteArrayList<>();
         final List<String> expired = new CopyOnWriteArrayList<>();
+        final List<String> failed = new CopyOnWriteArrayList<>();
         volatile CountDownLatch gate = new CountDownLatch(0);
         final CountDownLatch firstStarted = new CountDownLatch(1);
 
@@ -38,6 +39,11 @@ class BatcherTest {
         @Override
         public void expired(List<Item> requests) {
             requests.forEach(r -> expired.add(r.name()));
+        }
+
+        @Override
+        public void failed(List<Item> requests) {
+            requests.forEach(r -> failed.add(r.name()));
         }
     }
 
@@ -76,6 +82,94 @@ class BatcherTest {
             assertThat(rejected).extracting(Item::name).containsExactly("q3");
             assertThat(batcher.queued()).isEqualTo(2);
             runner.gate.countDown();
+        }
+    }
+
+    /**
+     * Under the reject policy a full queue must not stop the consumer fetching: what is beyond it is answered
+     * overloaded at once instead of waiting in Kafka. Under the pause policy it does.
+     */
+    @Test
+    void onlyThePausePolicyAsksTheConsumerToStopFetchingWhenTheQueueIsFull() {
+        for (boolean reject : new boolean[] {true, false}) {
+            RecordingRunner runner = new RecordingRunner();
+            runner.gate = new CountDownLatch(1);
+            try (Batcher<Item> batcher = new Batcher<>("t", new BatchSettings(1, 0, 2, 1, false, reject),
+                    System::nanoTime, runner).start()) {
+                batcher.enqueue(List.of(Item.of("running", System.nanoTime(), 5)));
+                await().until(() -> runner.firstStarted.getCount() == 0);
+                batcher.enqueue(List.of(Item.of("q1", 1, 5), Item.of("q2", 2, 5)));
+
+                assertThat(batcher.queued()).isEqualTo(2);
+                assertThat(batcher.full()).as("reject=%s", reject).isEqualTo(!reject);
+                runner.gate.countDown();
+            }
+        }
+    }
+
+    /**
+     * An error in the batcher's own code (here a request whose deadline cannot be read) used to end the batch
+     * thread silently: nothing queued after it was ever served. Now what it held is answered through the runner,
+     * the batcher reports itself not live, and later requests are computed.
+     */
+    @Test
+    void aBatchThreadThatFailsInItsOwnCodeAnswersWhatItHeldReportsNotLiveAndServesOn() {
+        List<String> ran = new CopyOnWriteArrayList<>();
+        List<BatchItem> failed = new CopyOnWriteArrayList<>();
+        Batcher.Runner<BatchItem> runner = new Batcher.Runner<>() {
+            @Override
+            public void run(List<BatchItem> batch) {
+                batch.forEach(item -> ran.add(((Item) item).name()));
+            }
+
+            @Override
+            public void expired(List<BatchItem> requests) {
+            }
+
+            @Override
+            public void failed(List<BatchItem> requests) {
+                failed.addAll(requests);
+            }
+        };
+        BatchItem broken = new BatchItem() {
+            private final long arrival = System.nanoTime();
+
+            @Override
+            public long arrivalNanos() {
+                return arrival;
+            }
+
+            @Override
+            public long deadlineNanos() {
+                throw new AssertionError("a bug the batch thread meets");
+            }
+
+            @Override
+            public int priority() {
+                return 0;
+            }
+
+            @Override
+            public int items() {
+                return 1;
+            }
+
+            @Override
+            public int length() {
+                return 5;
+            }
+        };
+        try (Batcher<BatchItem> batcher = new Batcher<>("t", new BatchSettings(4, 0, 100, 1, false, false),
+                System::nanoTime, runner).start()) {
+            assertThat(batcher.alive()).isTrue();
+            batcher.enqueue(List.of(broken));
+            await().atMost(Duration.ofSeconds(10)).until(() -> failed.contains(broken));
+            assertThat(batcher.alive()).isFalse();
+
+            batcher.enqueue(List.of(Item.of("after", System.nanoTime(), 5)));
+
+            await().atMost(Duration.ofSeconds(10)).until(() -> ran.contains("after"));
+            await().atMost(Duration.ofSeconds(10)).until(batcher::idle); // its count of running requests is right
         }
     }
 
@@ -131,6 +225,10 @@ class BatcherTest {
             @Override
             public void expired(List<Item> requests) {
             }
+
+            @Override
+            public void failed(List<Item> requests) {
+            }
         };
         List<Item> items = new ArrayList<>();
         for (int i = 0; i < 7; i++) {
@@ -167,6 +265,10 @@ class BatcherTest {
 
             @Override
             public void expired(List<Item> requests) {
+            }
+
+            @Override
+            public void failed(List<Item> requests) {
             }
         };
         try (Batcher<Item> batcher = new Batcher<>("t", new BatchSettings(8, 0, 100, 1, true, false),

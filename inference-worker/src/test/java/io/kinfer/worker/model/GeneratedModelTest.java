@@ -96,6 +96,46 @@ class GeneratedModelTest {
         }
     }
 
+    /**
+     * A request of width 5 passes the shape check of a {@code [-1, -1]} input, then fails in the MatMul that needs
+     * width 4. It runs in a call of its own (its shape group), and the other group's answers are kept; before, the
+     * whole batch's were thrown away.
+     */
+    @Test
+    void aShapeGroupThatFailsKeepsTheAnswersOfTheOtherGroups() throws Exception {
+        OnnxModels.writeVersion(repo, "mm", "1", OnnxModels.matMulAnyWidth(4, 3), null, null);
+        try (LoadedModel model = new ModelRepository(repo).load("mm", "1", OnnxSettings.DEFAULTS)) {
+            List<PreparedRequest> batch = List.of(
+                    model.prepare(tensorRequest("x", new long[] {1, 4}, new float[] {1, 2, 3, 4})),
+                    model.prepare(tensorRequest("x", new long[] {1, 5}, new float[5])),
+                    model.prepare(tensorRequest("x", new long[] {2, 4}, new float[] {1, 1, 1, 1, 2, 2, 2, 2})));
+
+            assertThatThrownBy(() -> model.infer(batch)).isInstanceOfSatisfying(PartialBatchException.class, e -> {
+                assertThat(e.outputs()).hasSize(3);
+                assertThat(e.outputs().get(1)).isNull();
+                assertThat(e.failedAlone(1)).isTrue();
+                assertThat(((Tensor) e.outputs().get(0).get(0)).fp32()).containsExactly(3f, 6f, 9f);
+                assertThat(((Tensor) e.outputs().get(2).get(0)).shape()).containsExactly(2, 3);
+            });
+        }
+    }
+
+    /** 4096 texts of 256 tokens of 1024 floats would overflow a buffer's int size: refused at load, with the limit. */
+    @Test
+    void aTextModelRefusesAMaxBatchSizeItsBuffersCannotHold() throws Exception {
+        String config = """
+                {"kind":"text","tokenizer":{"file":"tokenizer.json","max_length":256},"postprocessing":{"kind":"embedding"}}
+                """;
+        OnnxModels.writeVersion(repo, "wide", "1", OnnxModels.bagOfEmbeddings(8, 1024), config,
+                OnnxModels.wordLevelTokenizer(List.of("good", "bad")));
+        try (LoadedModel model = new ModelRepository(repo).load("wide", "1", OnnxSettings.DEFAULTS)) {
+            model.checkMaxBatchSize(2047); // 2047 × 256 × 1024 floats fit one buffer
+
+            assertThatThrownBy(() -> model.checkMaxBatchSize(4096)).isInstanceOf(ModelException.class)
+                    .hasMessageContaining("max_batch_size 4096").hasMessageContaining("at most 2047");
+        }
+    }
+
     @Test
     void tensorModelRejectsWrongNamesTypesAndShapes() throws Exception {
         OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);

@@ -1,6 +1,7 @@
 package io.kinfer.worker.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import java.util.ArrayList;
@@ -8,8 +9,10 @@ import java.util.List;
 
 import io.kinfer.protocol.Classification;
 import io.kinfer.protocol.Embedding;
+import io.kinfer.protocol.ErrorCode;
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.Output;
+import io.kinfer.protocol.ProtocolException;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -92,6 +95,27 @@ class MiniLmModelTest {
         assertThat(c.scores().values().stream().mapToDouble(Float::doubleValue).sum()).isCloseTo(1.0, within(1e-4));
         assertThat(c.scores().get("positive")).isGreaterThan(0.5f);
         assertThat(sentiment.metadata().labels()).containsExactly("positive", "negative");
+    }
+
+    /**
+     * Texts that are not blank to Java ({@code isBlank()}, which the codec checks) but are to the tokenizer, whose
+     * normalization drops them: before, they were answered success with the vector of [CLS] [SEP] alone.
+     */
+    @Test
+    void textsBlankOnlyOnceNormalizedAreEmptyInput() throws Exception {
+        for (String blank : List.of("\u00a0", "\u200b", "\u0001", "\ufffd", " \u00a0\u200b\u0001\ufffd ")) {
+            for (LoadedModel model : List.of(minilm, sentiment)) {
+                assertThatThrownBy(() -> model.prepare(InferenceRequest.ofTexts("b", "minilm",
+                        List.of("A real sentence.", blank))))
+                        .as("%s", blank.chars().mapToObj(Integer::toHexString).toList())
+                        .isInstanceOfSatisfying(ProtocolException.class, e -> {
+                            assertThat(e.code()).isEqualTo(ErrorCode.EMPTY_INPUT);
+                            assertThat(e.getMessage()).contains("inputs[1]");
+                        });
+            }
+        }
+        // Not empty: a text the vocabulary knows only as [UNK] still has a token of its own.
+        assertThat(minilm.prepare(InferenceRequest.ofTexts("u", "minilm", List.of("\u2603"))).length()).isGreaterThan(2);
     }
 
     /**

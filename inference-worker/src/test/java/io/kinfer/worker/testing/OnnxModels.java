@@ -90,6 +90,46 @@ public final class OnnxModels {
         return model(graph);
     }
 
+    /**
+     * {@code y[N,width] = E[idx]} for an INT64 index per row ({@code idx[N]}), with E[i][j] = 10 i + j: a lookup
+     * table. An index outside 0 … rows − 1 makes ONNX Runtime fail the whole call it is in.
+     */
+    public static byte[] gather(int rows, int width) {
+        float[] table = new float[rows * width];
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < width; j++) {
+                table[i * width + j] = 10f * i + j;
+            }
+        }
+        Proto graph = new Proto()
+                .message(1, node("Gather", List.of("E", "idx"), List.of("y")))
+                .string(2, "gather")
+                .message(5, floatTensor("E", new long[] {rows, width}, table))
+                .message(11, valueInfo("idx", INT64, new Object[] {"N"}))
+                .message(12, valueInfo("y", FLOAT, new Object[] {"N", (long) width}));
+        return model(graph);
+    }
+
+    /**
+     * {@code y[N,outputs] = x · W} with W as in {@link #gemm}, but x declared {@code [N, L]}: any width passes the
+     * worker's shape check, and a width other than {@code inputs} makes ONNX Runtime fail the call it is in.
+     */
+    public static byte[] matMulAnyWidth(int inputs, int outputs) {
+        float[] w = new float[inputs * outputs];
+        for (int i = 0; i < inputs; i++) {
+            for (int j = 0; j < outputs; j++) {
+                w[i * outputs + j] = (i + 1) * (j + 1) / 10f;
+            }
+        }
+        Proto graph = new Proto()
+                .message(1, node("MatMul", List.of("x", "W"), List.of("y")))
+                .string(2, "matmul_any_width")
+                .message(5, floatTensor("W", new long[] {inputs, outputs}, w))
+                .message(11, valueInfo("x", FLOAT, new Object[] {"N", "L"}))
+                .message(12, valueInfo("y", FLOAT, new Object[] {"N", (long) outputs}));
+        return model(graph);
+    }
+
     /** What {@link #gemm} computes for one row. */
     public static float[] gemmExpected(float[] x, int outputs) {
         float[] y = new float[outputs];
