@@ -98,8 +98,10 @@ public class Backlog {
             int from = createTimes.size() / 10;
             int to = createTimes.size() * 9 / 10;
             double rate = to > from ? (to - from) / ((createTimes.get(to) - createTimes.get(from)) / 1000.0) : 0;
-            double meanBatch = batchSizes.entrySet().stream().mapToDouble(e -> (double) e.getKey() * e.getValue())
-                    .sum() / Math.max(1, createTimes.size());
+            // Texts per model call, as Triton and kinfer perf's tables count it: each reply says its batch's size,
+            // so a batch of b texts is b replies; weighting each text by its batch's size would read higher.
+            double calls = batchSizes.entrySet().stream().mapToDouble(e -> (double) e.getValue() / e.getKey()).sum();
+            double meanBatch = calls == 0 ? 0 : batchSizes.values().stream().mapToLong(Long::longValue).sum() / calls;
             System.out.printf("backlog of %d: %d answered, %d successes, errors %s, %d never answered%n", count,
                     seen.size(), createTimes.size(), errors, count - seen.size());
             System.out.printf("throughput (replies 10-90 %%): %.1f texts/s; mean batch %.1f; queue P50 %.1f ms, "

@@ -31,9 +31,10 @@ successes stays separate and each kind of error has its own row; a 200 whose bod
 Environment:
 
 - ``KINFER_MODEL``: the ``model`` field of every call (default: the gateway's default model).
-- ``KINFER_UNIQUE_TEXTS=1``: append a sequence number to each text. The workers answer repeated inputs from a
-  cache (``cache.enabled``), so with the built-in sentences most answers soon come from it; unique texts measure
-  the model on every call (or start kinfer with ``--set cache.enabled=false``).
+- ``KINFER_UNIQUE_TEXTS=1``: append a unique number to each text, written as eight words (as ``kinfer perf`` and
+  ``perf/wrk-predict.lua`` do: eight tokens more per text, whatever the run). The workers answer repeated inputs
+  from a cache (``cache.enabled``), so with the built-in sentences most answers soon come from it; unique texts
+  measure the model on every call (or start kinfer with ``--set cache.enabled=false``).
 
 One Locust process uses one core; for the stress scenario on a small machine the load generator can become the
 bottleneck (watch its CPU, or run Locust with ``--processes``/workers on another machine).
@@ -42,6 +43,7 @@ bottleneck (watch its CPU, or run Locust with ``--processes``/workers on another
 import itertools
 import os
 import random
+import secrets
 
 from locust import FastHttpUser, constant, tag, task
 
@@ -52,14 +54,40 @@ with open(_CORPUS, encoding="utf-8") as _file:
 
 MODEL = os.environ.get("KINFER_MODEL") or None
 UNIQUE = os.environ.get("KINFER_UNIQUE_TEXTS", "").lower() in ("1", "true", "yes")
-_sequence = itertools.count()  # users are greenlets in one thread: no lock needed
+
+# Unique texts as kinfer perf makes them (Corpus.java): the text, then a number written as eight base-64 digits,
+# each one of 64 words that are each one whole token of the shipped tokenizer, so every text has exactly eight
+# tokens more than its sentence, whatever the number (a plain "#123" suffix grows with the count).
+with open(os.path.join(os.path.dirname(_CORPUS), "suffix-words.txt"), encoding="utf-8") as _file:
+    _WORDS = [line.strip() for line in _file if line.strip()]
+assert len(_WORDS) == 64, "suffix-words.txt must hold 64 words"
+_SPACE = 1 << 48
+
+
+def _restart_numbers():
+    # A random start per process: a counter from 0 restarts in every run and every --processes worker, which would
+    # send the texts of the last run (or of a sibling process) again and let the cache answer them.
+    global _sequence
+    _sequence = itertools.count(secrets.randbits(48))  # users are greenlets in one thread: no lock needed
+
+
+_restart_numbers()
+os.register_at_fork(after_in_child=_restart_numbers)
+
+
+def _suffix(number):
+    words = []
+    for _ in range(8):
+        number, digit = divmod(number, 64)
+        words.append(_WORDS[digit])
+    return " " + " ".join(words)
 
 
 def _texts(count):
     # Sampling with replacement: a batch of 50 from 21 sentences, and a spread of lengths in every batch.
     texts = random.choices(TEXTS, k=count)
     if UNIQUE:
-        texts = [f"{text} #{next(_sequence)}" for text in texts]
+        texts = [text + _suffix(next(_sequence) % _SPACE) for text in texts]
     return texts
 
 

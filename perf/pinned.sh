@@ -64,7 +64,9 @@ for i in range(1, repeat + 1):
     ceiling = json.load(open(f"{out}/ceiling-{i}.json"))["ceiling"]
     run = json.load(open(f"{out}/kafka-{i}.json"))["runs"][0]
     sizes = run["server"]["batch_sizes"]
-    mean_batch = sum(int(k) * v for k, v in sizes.items()) / max(1, sum(sizes.values()))
+    # texts per model call (Triton's count, as kinfer perf's tables): sizes counts texts (replies) per batch size
+    calls = sum(v / int(k) for k, v in sizes.items())
+    mean_batch = sum(sizes.values()) / calls if calls else 0
     ratio = run["items_per_second"] / ceiling["items_per_second"]
     ratios.append(ratio)
     print(f"[{i}] ceiling {ceiling['items_per_second']:.1f} texts/s (batch {ceiling['batch_size']}: P50 "

@@ -72,11 +72,19 @@ final class LoadRunner {
         final Map<String, LongAdder> failures = new ConcurrentHashMap<>();
         final LongAdder requests = new LongAdder();
         final LongAdder items = new LongAdder();
-        /** Answers (of any call) that arrived inside the window, and their texts: throughput is what was served. */
-        final LongAdder completed = new LongAdder();
-        final LongAdder completedItems = new LongAdder();
+        /**
+         * Successful answers (of any call) that arrived inside the window, and their texts: throughput is what was
+         * served. A failure is not served; failures are counted by outcome, apart.
+         */
+        final LongAdder served = new LongAdder();
+        final LongAdder servedItems = new LongAdder();
         final LongAdder cached = new LongAdder();
         final AtomicLong intervalFailures = new AtomicLong();
+        /**
+         * Set when the open-loop generator is still at it a whole call timeout after the window (a send that blocks):
+         * it then counts the window's calls it has not sent as failures instead of sending them.
+         */
+        volatile boolean stopSending;
         /** The window's calls not yet answered, by call number: settled once, by their answer or the final count. */
         final Map<Long, Boolean> outstanding = new ConcurrentHashMap<>();
         final AtomicLong callNumbers = new AtomicLong();
@@ -102,13 +110,11 @@ final class LoadRunner {
         /** Synchronized with {@link #settleUnanswered}, so the final figures never miss an answer half recorded. */
         synchronized void record(long call, long latencyNanos, Target.Outcome outcome) {
             long now = System.nanoTime();
-            if (now >= measureFrom && now < end) {
+            if (outcome.ok() && now >= measureFrom && now < end) {
                 // Throughput counts answers as they arrive, whenever their call started: an open loop's offered
                 // rate must not read as served when the answers come late.
-                completed.increment();
-                if (outcome.ok()) {
-                    completedItems.add(outcome.items());
-                }
+                served.increment();
+                servedItems.add(outcome.items());
             }
             if (call < 0 || outstanding.remove(call) == null) {
                 return; // outside the window, or already counted as unanswered
@@ -130,6 +136,14 @@ final class LoadRunner {
                 queue.recordMillis(timings.queueMs());
                 inference.recordMillis(timings.inferenceMs());
                 batchSizes.computeIfAbsent(timings.batchSize(), k -> new LongAdder()).increment();
+            }
+        }
+
+        /** A call planned in the window that the generator gave up sending: a failure, never silence. */
+        void unsent(long plannedNanos) {
+            if (plannedNanos >= measureFrom && plannedNanos < end) {
+                requests.increment();
+                failed("not_sent", 1);
             }
         }
 
@@ -174,7 +188,7 @@ final class LoadRunner {
         Thread generator = new Thread(() -> {
             try {
                 if (plan.open()) {
-                    openLoop(plan, m, end);
+                    openLoop(plan, m, start, end);
                 } else {
                     closedLoop(plan, m, end, callbacks);
                 }
@@ -187,42 +201,57 @@ final class LoadRunner {
         generator.setDaemon(true);
         generator.start();
 
-        // The warm-up ends exactly at measureFrom; then, once a second, a timeline point and the live figures.
-        long nextTick = Math.min(start + TimeUnit.SECONDS.toNanos(1), measureFrom);
+        // The warm-up ends exactly at measureFrom; then, once a second, a timeline point and the live figures. The
+        // last tick is at the end itself, so a window of 12.5 s or 500 ms lasts exactly that long.
+        long second = TimeUnit.SECONDS.toNanos(1);
+        long nextTick = Math.min(start + second, measureFrom);
+        long lastTick = measureFrom;
         while (System.nanoTime() < end) {
             LockSupport.parkNanos(Math.max(0, nextTick - System.nanoTime()));
             long now = System.nanoTime();
+            if (now < nextTick) {
+                continue; // woken early
+            }
             if (!m.measuring && now >= measureFrom) {
                 m.measuring = true;
                 if (cpu != null) {
                     cpu.start();
                 }
-                nextTick = measureFrom + TimeUnit.SECONDS.toNanos(1);
+                nextTick = Math.min(measureFrom + second, end);
                 continue;
             }
             if (m.measuring) {
                 Histogram interval = m.latency.interval();
-                double second = (now - measureFrom) / 1e9;
+                double elapsed = (now - measureFrom) / 1e9;
+                double intervalSeconds = Math.max(1e-3, (now - lastTick) / 1e9);
+                lastTick = now;
                 long failures = m.intervalFailures.getAndSet(0);
                 double p50 = interval.getTotalCount() == 0 ? 0 : interval.getValueAtPercentile(50) / 1000.0;
                 double p99 = interval.getTotalCount() == 0 ? 0 : interval.getValueAtPercentile(99) / 1000.0;
-                // Answered and failed calls of the last second (the latency histogram holds the answered ones).
-                long calls = interval.getTotalCount() + failures;
-                timeline.add(new PerfReport.Interval(Math.round(second * 10) / 10.0, calls, p50, p99, failures));
-                progress.update(plan, second, calls, p99,
+                // Successful answers per second (the latency histogram holds those); failures apart. Per second
+                // of this interval, which at the end may be shorter than one.
+                double perSecond = interval.getTotalCount() / intervalSeconds;
+                timeline.add(new PerfReport.Interval(Math.round(elapsed * 10) / 10.0, perSecond, p50, p99, failures));
+                progress.update(plan, elapsed, perSecond, p99,
                         m.failures.values().stream().mapToLong(LongAdder::sum).sum(), false);
+                nextTick = Math.min(nextTick + second, end);
             } else {
                 progress.update(plan, (now - start) / 1e9, 0, 0, 0, true);
+                nextTick = Math.min(nextTick + second, measureFrom);
             }
-            nextTick = m.measuring ? nextTick + TimeUnit.SECONDS.toNanos(1)
-                    : Math.min(nextTick + TimeUnit.SECONDS.toNanos(1), measureFrom);
         }
         m.measuring = false;
         if (cpu != null) {
             cpu.stop();
         }
-        double seconds = (System.nanoTime() - measureFrom) / 1e9;
-        generator.interrupt();
+        // The window as planned: throughput is what was served in it, over its length.
+        double seconds = (end - measureFrom) / 1e9;
+        if (plan.open() && !finished.await(callTimeout.toNanos(), TimeUnit.NANOSECONDS)) {
+            // Not interrupted at the end: behind schedule (a send that blocked), it still has calls planned inside
+            // the window to send, and dropping them would hide the stall at the tail (coordinated omission). It
+            // stops by itself at its first plan past the end; one blocked for a whole call timeout gives up.
+            m.stopSending = true;
+        }
         // The window's last calls are answered (or time out at the target) after it closes; wait for them.
         long drainDeadline = System.nanoTime() + callTimeout.toNanos()
                 + Math.max(TimeUnit.SECONDS.toNanos(1), callTimeout.toNanos() / 10);
@@ -230,6 +259,9 @@ final class LoadRunner {
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
         }
         m.settleUnanswered();
+        if (!plan.open()) {
+            generator.interrupt(); // closed loop: it only waits for the users, which stop by themselves
+        }
         finished.await(30, TimeUnit.SECONDS);
         callbacks.shutdownNow();
 
@@ -239,8 +271,8 @@ final class LoadRunner {
         m.batchSizes.forEach((size, count) -> batches.put(size, count.sum()));
         long requests = m.requests.sum();
         long items = m.items.sum();
-        long served = m.completed.sum();
-        long servedItems = m.completedItems.sum();
+        long served = m.served.sum();
+        long servedItems = m.servedItems.sum();
         return new PerfReport.RunResult(plan.name(), target.name(), target.endpoint(plan.batchSize()), null,
                 plan.open() ? "open" : "closed", plan.users(), plan.rate(),
                 plan.open() ? (plan.poisson() ? "poisson" : "constant") : null, plan.batchSize(),
@@ -279,30 +311,39 @@ final class LoadRunner {
         });
     }
 
-    /** Calls start at planned times; latency counts from the plan, so falling behind shows as latency. */
-    private void openLoop(Plan plan, Measurement m, long end) throws InterruptedException {
+    /**
+     * Calls start at planned times; latency counts from the plan, so falling behind shows as latency. Every call
+     * planned inside the window is sent, late if the generator is behind: it stops at its first plan past the end.
+     */
+    private void openLoop(Plan plan, Measurement m, long start, long end) {
         SplittableRandom random = new SplittableRandom(42);
         double meanGapNanos = 1e9 / plan.rate();
-        long planned = System.nanoTime();
+        // Plans are offsets from the run's start, rounded once: evenly spaced ones (the first at the start) neither
+        // drift by truncated gaps nor depend on when this thread got going, so they put exactly rate × duration
+        // calls in the window.
+        double offset = plan.poisson() ? exponential(random, meanGapNanos) : 0;
         while (true) {
-            double gap = plan.poisson() ? -Math.log(1 - random.nextDouble()) * meanGapNanos : meanGapNanos;
-            planned += (long) gap;
+            long planned = start + Math.round(offset);
             if (planned >= end) {
                 return; // planned after the window: not sent at all
             }
-            long wait = planned - System.nanoTime();
-            if (wait > 0) {
+            offset += plan.poisson() ? exponential(random, meanGapNanos) : meanGapNanos;
+            if (m.stopSending) {
+                m.unsent(planned);
+                continue;
+            }
+            for (long wait; (wait = planned - System.nanoTime()) > 0; ) {
                 LockSupport.parkNanos(wait);
             }
-            if (Thread.interrupted()) {
-                throw new InterruptedException();
-            }
-            long intended = planned;
-            long call = m.started(intended);
+            long call = m.started(planned);
             target.call(corpus.next(plan.batchSize()))
-                    .whenComplete((outcome, error) -> m.record(call, System.nanoTime() - intended,
+                    .whenComplete((outcome, error) -> m.record(call, System.nanoTime() - planned,
                             outcome != null ? outcome : Target.Outcome.failed("client_error")));
         }
+    }
+
+    private static double exponential(SplittableRandom random, double mean) {
+        return -Math.log(1 - random.nextDouble()) * mean;
     }
 
     private static double round(double value) {

@@ -40,7 +40,8 @@ public record PerfReport(String tool, String startedAt, Environment environment,
      * @param requests   calls started (open loop: planned) in the measured window, each counted once answered,
      *                   failed, or unanswered after the call timeout (then a {@code timeout} failure)
      * @param items      texts of those calls answered successfully
-     * @param requestsPerSecond answers (of any outcome) that arrived in the window, per second: what was served
+     * @param requestsPerSecond successful answers that arrived in the window, per second: what was served
+     *                          (failures are counted apart, in {@code failures})
      * @param itemsPerSecond    texts answered successfully in the window, per second
      * @param latency    end-to-end per answered call; open loop measures from the intended send time
      * @param server     the workers' own breakdown, from the replies' timings
@@ -70,7 +71,10 @@ public record PerfReport(String tool, String startedAt, Environment environment,
                                   long cachedReplies) {
     }
 
-    /** One second of a run. */
+    /**
+     * One second of a run (the last may be shorter, ending with the window): successful answers per second, the
+     * latency of those, and the failures counted in it.
+     */
     public record Interval(double second, double requestsPerSecond, double p50, double p99, long failures) {
     }
 
