@@ -9,8 +9,13 @@ import java.util.Optional;
  */
 record Answer(int status, byte[] body, String retryAfter, String location) {
 
-    /** A job created a moment ago may not be in its store yet: within this time it counts as pending. */
-    static final long PENDING_GRACE_MS = 60_000;
+    /**
+     * A job created a moment ago may not be in its store yet: within this time it counts as pending. Long enough
+     * to cover a failover (a crashed instance's session timeout, 45 s, and the rebalance after it) during which
+     * results may be stored before their job's metadata; an id still without metadata after it is not a job (its
+     * POST failed part-way), or no longer one.
+     */
+    static final long PENDING_GRACE_MS = 300_000;
     /** Ids from up to this far in the future (clock skew between instances) may still be pending. */
     private static final long CLOCK_SKEW_MS = 5_000;
 

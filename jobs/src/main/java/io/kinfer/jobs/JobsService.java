@@ -35,6 +35,9 @@ import io.vertx.core.http.RequestOptions;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.config.TopicConfig;
@@ -69,9 +72,9 @@ public final class JobsService implements AutoCloseable {
     /** Set on forwarded GETs: which instance forwarded it (for logs; the internal route never forwards again). */
     static final String FORWARDED_HEADER = "kinfer-forwarded-by";
     /**
-     * Set on every answer of the internal route: a forwarded GET answered without it came from something else at
-     * that address (an instance starting, its jobs routes not mounted yet, answering 404 "no route"), which
-     * must not be relayed as "no such job".
+     * Set on every answer of the internal route: a forwarded GET answered 404 without it came from something else
+     * at that address (an instance starting, its jobs routes not mounted yet, answering "no route"), which must
+     * not be relayed as "no such job".
      */
     static final String ANSWERED_BY_HEADER = "kinfer-jobs-answered-by";
     /** Headers of the caller's GET a forward carries along: credentials (instances share their API keys), traces. */
@@ -98,7 +101,7 @@ public final class JobsService implements AutoCloseable {
             ? null : ctx.body().buffer().getBytes();
 
     private JobsService(JobsConfig config, InferenceClient client, BiFunction<String, String, Optional<ModelMetadata>> models,
-                        MeterRegistry registry) {
+                        MeterRegistry registry, int statePartitions) {
         this.config = config;
         this.client = client;
         this.models = models;
@@ -111,7 +114,7 @@ public final class JobsService implements AutoCloseable {
         this.metrics = new JobsMetrics(registry);
         this.forwardTimeout = Duration.ofMillis(config.getLong(JobsConfig.FORWARD_TIMEOUT_MS));
         JobsTopology.Settings settings = new JobsTopology.Settings(config.retentionMs(),
-                config.getLong(JobsConfig.EXPIRY_SCAN_INTERVAL_MS), config.getInt(JobsConfig.TOPIC_PARTITIONS));
+                config.getLong(JobsConfig.EXPIRY_SCAN_INTERVAL_MS), statePartitions);
         Properties props = new Properties();
         props.putAll(config.streamsProperties());
         try {
@@ -129,10 +132,12 @@ public final class JobsService implements AutoCloseable {
      */
     public static JobsService start(JobsConfig config, InferenceClient client,
                                     BiFunction<String, String, Optional<ModelMetadata>> models, MeterRegistry registry) {
+        int statePartitions;
         try (Admin admin = Admin.create(config.adminProperties())) {
             ensureTopics(admin, config);
+            statePartitions = statePartitions(admin, config);
         }
-        JobsService service = new JobsService(config, client, models, registry);
+        JobsService service = new JobsService(config, client, models, registry, statePartitions);
         try {
             service.startStreams();
             return service;
@@ -175,6 +180,46 @@ public final class JobsService implements AutoCloseable {
         }
     }
 
+    /**
+     * How many partitions hold job state: as many as the existing repartition topic has (Kafka Streams refuses any
+     * other count for the life of the state), or at the first start as many as the larger input topic has (what
+     * Streams chose by itself before the count was fixed, so existing deployments keep theirs). Fixed rather than
+     * left to Streams, which would follow the inputs and refuse to start once partitions were added to either.
+     */
+    private static int statePartitions(Admin admin, JobsConfig config) {
+        String repartition = config.getString(JobsConfig.APPLICATION_ID) + "-" + JobsTopology.REPARTITION
+                + "-repartition";
+        Map<String, KafkaFuture<TopicDescription>> topics = admin.describeTopics(List.of(repartition,
+                JobsTopology.JOBS_TOPIC, JobsTopology.RESULTS_TOPIC)).topicNameValues();
+        Integer existing = partitions(topics.get(repartition));
+        if (existing != null) {
+            return existing;
+        }
+        // An input not described yet was created a moment ago (the broker answering may not know it yet): with
+        // the configured count.
+        int created = config.getInt(JobsConfig.TOPIC_PARTITIONS);
+        Integer jobs = partitions(topics.get(JobsTopology.JOBS_TOPIC));
+        Integer results = partitions(topics.get(JobsTopology.RESULTS_TOPIC));
+        return Math.max(jobs == null ? created : jobs, results == null ? created : results);
+    }
+
+    /** A topic's partition count, or null when it does not exist. */
+    private static Integer partitions(KafkaFuture<TopicDescription> topic) {
+        try {
+            return topic.get(30, TimeUnit.SECONDS).partitions().size();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof UnknownTopicOrPartitionException) {
+                return null;
+            }
+            throw new IllegalStateException("cannot describe topics: " + e.getCause().getMessage(), e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while describing topics", e);
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("Kafka did not answer within 30 s", e);
+        }
+    }
+
     private void startStreams() {
         streams.setStateListener((now, before) -> {
             if (now == KafkaStreams.State.RUNNING) {
@@ -199,7 +244,8 @@ public final class JobsService implements AutoCloseable {
     public void mount(Router router, Handler<RoutingContext> bodyReader, Function<RoutingContext, byte[]> body) {
         this.body = body;
         router.post(JOBS_PATH).handler(bodyReader).handler(this::handleCreate);
-        router.get(JOBS_PATH + "/:id").handler(ctx -> handleGet(ctx, true));
+        // HEAD as GET (the status and headers, no body), as the gateway's other read-only routes.
+        router.route(JOBS_PATH + "/:id").method(HttpMethod.GET).method(HttpMethod.HEAD).handler(ctx -> handleGet(ctx, true));
         router.get(INTERNAL_PATH + "/:id").handler(ctx -> handleGet(ctx, false));
     }
 
@@ -382,7 +428,9 @@ public final class JobsService implements AutoCloseable {
         }
         forwarder(ctx.vertx()).request(request)
                 .compose(call -> call.send())
-                .compose(answer -> answer.body().map(bytes -> answer.getHeader(ANSWERED_BY_HEADER) == null ? null
+                // Only a 404 needs the marker (from an instance of an older version, any other answer is relayed).
+                .compose(answer -> answer.body().map(bytes -> answer.statusCode() == 404
+                        && answer.getHeader(ANSWERED_BY_HEADER) == null ? null
                         : new Answer(answer.statusCode(), bytes.getBytes(), answer.getHeader("Retry-After"), null)))
                 .onSuccess(answer -> {
                     if (answer == null) {

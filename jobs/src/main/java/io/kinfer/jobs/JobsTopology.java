@@ -220,6 +220,9 @@ final class JobsTopology {
             this.items = context.getStateStore(ITEMS_STORE);
             this.expiry = context.getStateStore(EXPIRY_STORE);
             this.taskId = context.taskId();
+            // Streams may init a processor again (a task revived after its state was found corrupt and restored):
+            // what was recounted before is to be recounted again.
+            recounted.clear();
             context.schedule(Duration.ofMillis(settings.expiryScanIntervalMs()), PunctuationType.WALL_CLOCK_TIME,
                     this::expire);
             metrics.storeSize(taskId, jobs.approximateNumEntries());

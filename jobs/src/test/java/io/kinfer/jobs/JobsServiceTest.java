@@ -5,6 +5,9 @@ import static io.kinfer.jobs.JobsTestSupport.post;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicReference;
@@ -189,6 +192,14 @@ class JobsServiceTest {
         assertThat(response.status()).isEqualTo(202);
         assertThat(response.json().get("done").asInt()).isZero();
         assertThat(response.json().get("total").isNull()).isTrue();
+
+        // HEAD answers as GET, without the body.
+        Response head = JobsTestSupport.send(HttpRequest.newBuilder(
+                URI.create(instance.url + JobsService.JOBS_PATH + "/" + fresh))
+                .method("HEAD", HttpRequest.BodyPublishers.noBody()).version(HttpClient.Version.HTTP_1_1));
+        assertThat(head.status()).isEqualTo(202);
+        assertThat(head.header("Retry-After")).isEqualTo("1");
+        assertThat(head.raw().body()).isEmpty();
     }
 
     @Test
