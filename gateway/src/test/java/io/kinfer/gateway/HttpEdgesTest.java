@@ -11,6 +11,7 @@ import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.net.URI;
+import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -208,6 +209,14 @@ class HttpEdgesTest {
                 assertThat(readHead(in).statusLine()).as("the next response, right after HEAD's headers")
                         .isEqualTo("HTTP/1.1 200 OK");
             }
+            // The JDK's client asks to upgrade to HTTP/2 (h2c), over which Vert.x sent HEAD the GET's body: the
+            // gateway stays on HTTP/1.1.
+            HttpResponse<String> head = PipelineTestSupport.HTTP.send(HttpRequest.newBuilder(
+                    URI.create(gateway.url() + path)).method("HEAD", HttpRequest.BodyPublishers.noBody()).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(head.version()).isEqualTo(HttpClient.Version.HTTP_1_1);
+            assertThat(head.statusCode()).isEqualTo(get.statusCode());
+            assertThat(head.body()).as(path).isEmpty();
         }
     }
 
