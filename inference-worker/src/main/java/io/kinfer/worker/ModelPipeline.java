@@ -105,8 +105,13 @@ public final class ModelPipeline implements AutoCloseable {
         }
         VersionRuntime previous = latest;
         try {
-            VersionRuntime next = load(newest.get());
-            versions.put(next.version, next);
+            VersionRuntime next;
+            // Under the lock a retiring version takes to let go of its meters: a version rolled back to while
+            // its old runtime still retires shares those meters (one per model and version), which must stay.
+            synchronized (versions) {
+                next = load(newest.get());
+                versions.put(next.version, next);
+            }
             latest = next;
             log.info("model {}: switched from version {} to {}", model, previous.version, next.version);
         } catch (ModelException | RuntimeException e) {
@@ -491,11 +496,14 @@ public final class ModelPipeline implements AutoCloseable {
          * (one bad request among n costs about 2·log2(n) more calls), so that one caller's bad input (an index out
          * of range, a width the model cannot multiply) fails only its own request, not its batch-mates'. Triton
          * fails the whole batch. Runs only after a failure: a successful batch pays nothing for it. Returns each
-         * request's outputs, null where it failed alone. Called under the read lock.
+         * request's outputs, null where it failed alone. Called under the read lock. At most enough calls to find
+         * two bad requests: when every request fails (a broken model), splitting all the way would cost 2n more
+         * calls, holding up a retire and the version's other batch threads meanwhile.
          */
         private List<List<Output>> isolate(List<PreparedRequest> prepared, Exception failure) {
             List<List<Output>> outputs = new ArrayList<>(Collections.nCopies(prepared.size(), null));
-            isolate(prepared, IntStream.range(0, prepared.size()).boxed().toList(), failure, outputs);
+            int[] calls = {4 * (32 - Integer.numberOfLeadingZeros(prepared.size())) + 2};
+            isolate(prepared, IntStream.range(0, prepared.size()).boxed().toList(), failure, outputs, calls);
             long failed = outputs.stream().filter(o -> o == null).count();
             log.warn("model {} version {}: a call of {} requests failed ({}); {} of them failed on their own",
                     ModelPipeline.this.model, version, prepared.size(), failure.getMessage(), failed);
@@ -504,7 +512,7 @@ public final class ModelPipeline implements AutoCloseable {
 
         /** {@code part} (indexes into prepared) failed together with {@code failure}; fills outputs for the rest. */
         private void isolate(List<PreparedRequest> prepared, List<Integer> part, Exception failure,
-                             List<List<Output>> outputs) {
+                             List<List<Output>> outputs, int[] calls) {
             List<Integer> failed = part;
             if (failure instanceof PartialBatchException partial) {
                 // Requests of the calls that succeeded are done; those whose own call failed are known bad.
@@ -523,13 +531,16 @@ public final class ModelPipeline implements AutoCloseable {
             }
             int middle = failed.size() / 2;
             for (List<Integer> half : List.of(failed.subList(0, middle), failed.subList(middle, failed.size()))) {
+                if (calls[0]-- <= 0) {
+                    return; // out of calls: what is still unanswered fails
+                }
                 try {
                     List<List<Output>> answers = model.infer(half.stream().map(prepared::get).toList());
                     for (int j = 0; j < half.size(); j++) {
                         outputs.set(half.get(j), answers.get(j));
                     }
                 } catch (ModelException | RuntimeException e) {
-                    isolate(prepared, half, e, outputs);
+                    isolate(prepared, half, e, outputs, calls);
                 }
             }
         }
@@ -606,7 +617,11 @@ public final class ModelPipeline implements AutoCloseable {
                 closeModel(Long.MAX_VALUE); // not exiting: wait however long the last batch takes
                 // The gauges hold the batcher (and through it this runtime, its closed model and its buffers) and
                 // would export stale values; the cache holds results nobody can be served any more.
-                metrics.removeVersion(ModelPipeline.this.model, version);
+                synchronized (versions) {
+                    if (!versions.containsKey(version)) { // not loaded again meanwhile (a quick rollback)
+                        metrics.removeVersion(ModelPipeline.this.model, version);
+                    }
+                }
                 if (cache != null) {
                     cache.invalidateAll();
                 }

@@ -39,14 +39,17 @@ public record ModelMetadata(String name, String version, String kind, String pos
 
     /**
      * Checks a tensor model's request against its inputs as a worker does: every input present with its datatype
-     * and rank, each dimension equal to the model's where that is not -1, and no other tensor.
+     * and rank, each dimension equal to the model's where that is not -1, and no other tensor. Returns the tensors
+     * in the order of the model's inputs.
      */
-    public void checkInputs(List<Tensor> tensors) throws ProtocolException {
+    public List<Tensor> checkInputs(List<Tensor> tensors) throws ProtocolException {
         Map<String, Tensor> byName = new HashMap<>();
         for (Tensor tensor : tensors) {
             byName.put(tensor.name(), tensor);
         }
-        for (TensorMetadata spec : inputs) {
+        Tensor[] ordered = new Tensor[inputs.size()];
+        for (int i = 0; i < inputs.size(); i++) {
+            TensorMetadata spec = inputs.get(i);
             Tensor tensor = byName.remove(spec.name());
             if (tensor == null) {
                 throw new ProtocolException(ErrorCode.INVALID_TENSOR, "missing input tensor " + spec);
@@ -66,11 +69,13 @@ public record ModelMetadata(String name, String version, String kind, String pos
                         + Arrays.toString(actual) + "; the model takes " + Arrays.toString(expected)
                         + " (-1: any size)");
             }
+            ordered[i] = tensor;
         }
         if (!byName.isEmpty()) {
             throw new ProtocolException(ErrorCode.INVALID_TENSOR, "unknown input tensor(s) " + byName.keySet()
                     + "; the model takes " + inputs);
         }
+        return List.of(ordered);
     }
 
     public ModelMetadata withMaxBatchSize(int size) {

@@ -104,42 +104,10 @@ final class TensorModel implements LoadedModel {
             throw new ProtocolException(ErrorCode.INVALID_TENSOR, "model " + metadata.name()
                     + " takes tensors " + inputs + " in 'inputs', not texts");
         }
-        Map<String, Tensor> byName = new HashMap<>();
-        for (Tensor tensor : request.tensors()) {
-            byName.put(tensor.name(), tensor);
-        }
-        Tensor[] ordered = new Tensor[inputs.size()];
-        for (int i = 0; i < inputs.size(); i++) {
-            TensorMetadata spec = inputs.get(i);
-            Tensor tensor = byName.remove(spec.name());
-            if (tensor == null) {
-                throw new ProtocolException(ErrorCode.INVALID_TENSOR, "missing input tensor " + spec);
-            }
-            if (tensor.datatype() != spec.datatype()) {
-                throw new ProtocolException(ErrorCode.INVALID_TENSOR, "input " + spec.name() + " must be "
-                        + spec.datatype() + ", not " + tensor.datatype());
-            }
-            long[] expected = spec.shape();
-            long[] actual = tensor.shape();
-            boolean matches = expected.length == actual.length;
-            for (int d = 1; matches && d < expected.length; d++) {
-                matches = expected[d] < 0 || expected[d] == actual[d];
-            }
-            if (matches && expected[0] >= 0 && expected[0] != actual[0]) {
-                matches = false;
-            }
-            if (!matches) {
-                throw new ProtocolException(ErrorCode.INVALID_TENSOR, "input " + spec.name() + " has shape "
-                        + Arrays.toString(actual) + "; the model takes " + Arrays.toString(expected)
-                        + " (-1: any size)");
-            }
-            ordered[i] = tensor;
-        }
-        if (!byName.isEmpty()) {
-            throw new ProtocolException(ErrorCode.INVALID_TENSOR, "unknown input tensor(s) " + byName.keySet()
-                    + "; the model takes " + inputs);
-        }
-        return new Prepared(List.of(ordered), (int) ordered[0].batchSize(), cacheable ? List.of(ordered) : null);
+        // The protocol's own check, the one the gateway makes before sending: every input present with its
+        // datatype and rank, each fixed dimension matching, nothing else.
+        List<Tensor> ordered = metadata.checkInputs(request.tensors());
+        return new Prepared(ordered, (int) ordered.get(0).batchSize(), cacheable ? ordered : null);
     }
 
     @Override
