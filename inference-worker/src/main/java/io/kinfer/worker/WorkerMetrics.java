@@ -70,6 +70,12 @@ public final class WorkerMetrics {
     }
 
     public void gauge(String name, String description, Tags tags, Supplier<Number> value) {
+        // A gauge of this id left by an earlier runtime (a version rolled back to while its old runtime retires)
+        // would be returned as is, still reading, and holding, the old one: replaced.
+        Gauge existing = registry.find(name).tags(tags).gauge();
+        if (existing != null) {
+            registry.remove(existing);
+        }
         Gauge.builder(name, value).description(description).tags(tags).strongReference(true).register(registry);
     }
 
