@@ -61,8 +61,9 @@ public final class JobsConfig extends AbstractConfig {
             .define(APPLICATION_ID, Type.STRING, "kinfer-jobs", MEDIUM, "Kafka Streams application.id, the same on "
                     + "every gateway instance: they share the work and the state.")
             .define(TOPIC_PARTITIONS, Type.INT, 6, between(1, 10_000), LOW,
-                    "Partitions of kinfer.jobs and kinfer.jobs.results when this service creates them; the most "
-                    + "gateway instances that hold job state.")
+                    "Partitions of kinfer.jobs and kinfer.jobs.results when this service creates them. The job "
+                    + "state takes as many partitions as the larger of the two has at the application's first start "
+                    + "and keeps them: the most gateway instances that hold job state.")
             .define(REPLICATION_FACTOR, Type.SHORT, (short) -1, LOW,
                     "Replication factor of the topics this service creates; -1: the broker's default.")
             .define(FORWARD_TIMEOUT_MS, Type.LONG, 5_000L, between(100, 600_000), LOW,

@@ -48,6 +48,7 @@ import org.apache.kafka.streams.CloseOptions;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.KeyQueryMetadata;
 import org.apache.kafka.streams.StoreQueryParameters;
+import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.errors.InvalidStateStoreException;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
 import org.apache.kafka.streams.state.HostInfo;
@@ -187,8 +188,9 @@ public final class JobsService implements AutoCloseable {
      * left to Streams, which would follow the inputs and refuse to start once partitions were added to either.
      */
     private static int statePartitions(Admin admin, JobsConfig config) {
-        String repartition = config.getString(JobsConfig.APPLICATION_ID) + "-" + JobsTopology.REPARTITION
-                + "-repartition";
+        // The id Streams runs with (jobs.streams.application.id may override jobs.application.id).
+        String repartition = config.streamsProperties().get(StreamsConfig.APPLICATION_ID_CONFIG) + "-"
+                + JobsTopology.REPARTITION + "-repartition";
         Map<String, KafkaFuture<TopicDescription>> topics = admin.describeTopics(List.of(repartition,
                 JobsTopology.JOBS_TOPIC, JobsTopology.RESULTS_TOPIC)).topicNameValues();
         Integer existing = partitions(topics.get(repartition));
@@ -428,9 +430,11 @@ public final class JobsService implements AutoCloseable {
         }
         forwarder(ctx.vertx()).request(request)
                 .compose(call -> call.send())
-                // Only a 404 needs the marker (from an instance of an older version, any other answer is relayed).
-                .compose(answer -> answer.body().map(bytes -> answer.statusCode() == 404
-                        && answer.getHeader(ANSWERED_BY_HEADER) == null ? null
+                // Unmarked, only a JSON answer other than 404 is relayed (an instance of an older version); a 404
+                // or anything not JSON came from something other than a jobs route at that address.
+                .compose(answer -> answer.body().map(bytes -> answer.getHeader(ANSWERED_BY_HEADER) == null
+                        && (answer.statusCode() == 404 || !String.valueOf(answer.getHeader("Content-Type"))
+                        .startsWith("application/json")) ? null
                         : new Answer(answer.statusCode(), bytes.getBytes(), answer.getHeader("Retry-After"), null)))
                 .onSuccess(answer -> {
                     if (answer == null) {

@@ -146,6 +146,13 @@ class JobsClusterTest {
             assertThat(starting.header("Retry-After")).isEqualTo("1");
             assertThat(starting.json().get("code").asText()).isEqualTo("unavailable");
             assertThat(b.jobs.metrics().queries("remote_failed")).isEqualTo(failedBefore + 1);
+
+            // Something else at a reused address answering 200 in HTML: not relayed as the job either.
+            a.router.route(JobsService.INTERNAL_PATH + "/*").order(-3).handler(ctx -> ctx.response()
+                    .putHeader("Content-Type", "text/html").end("<html>a login page</html>"));
+            Response elsewhere = b.job(onA);
+            assertThat(elsewhere.status()).isEqualTo(503);
+            assertThat(elsewhere.json().get("code").asText()).isEqualTo("unavailable");
         }
     }
 
