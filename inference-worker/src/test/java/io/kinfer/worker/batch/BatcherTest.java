@@ -68,15 +68,23 @@ class BatcherTest {
                 List.of("r4", "r5"));
     }
 
+    /**
+     * A started batcher of one-request batches and a queue of 2 (rejecting beyond it or not), whose runner holds its
+     * first request, already running, until {@code runner.gate} opens.
+     */
+    private static Batcher<Item> busy(RecordingRunner runner, boolean reject) {
+        runner.gate = new CountDownLatch(1);
+        Batcher<Item> batcher = new Batcher<>("t", new BatchSettings(1, 0, 2, 1, false, reject), System::nanoTime,
+                runner).start();
+        batcher.enqueue(List.of(Item.of("running", System.nanoTime(), 5)));
+        await().until(() -> runner.firstStarted.getCount() == 0);
+        return batcher;
+    }
+
     @Test
     void rejectsBeyondTheQueueSizeWhenConfiguredTo() {
         RecordingRunner runner = new RecordingRunner();
-        runner.gate = new CountDownLatch(1);
-        try (Batcher<Item> batcher = new Batcher<>("t", new BatchSettings(1, 0, 2, 1, false, true),
-                System::nanoTime, runner).start()) {
-            batcher.enqueue(List.of(Item.of("running", System.nanoTime(), 5)));
-            await().until(() -> runner.firstStarted.getCount() == 0);
-
+        try (Batcher<Item> batcher = busy(runner, true)) {
             List<Item> rejected = batcher.enqueue(List.of(Item.of("q1", 1, 5), Item.of("q2", 2, 5), Item.of("q3", 3, 5)));
 
             assertThat(rejected).extracting(Item::name).containsExactly("q3");
@@ -93,11 +101,7 @@ class BatcherTest {
     void onlyThePausePolicyAsksTheConsumerToStopFetchingWhenTheQueueIsFull() {
         for (boolean reject : new boolean[] {true, false}) {
             RecordingRunner runner = new RecordingRunner();
-            runner.gate = new CountDownLatch(1);
-            try (Batcher<Item> batcher = new Batcher<>("t", new BatchSettings(1, 0, 2, 1, false, reject),
-                    System::nanoTime, runner).start()) {
-                batcher.enqueue(List.of(Item.of("running", System.nanoTime(), 5)));
-                await().until(() -> runner.firstStarted.getCount() == 0);
+            try (Batcher<Item> batcher = busy(runner, reject)) {
                 batcher.enqueue(List.of(Item.of("q1", 1, 5), Item.of("q2", 2, 5)));
 
                 assertThat(batcher.queued()).isEqualTo(2);

@@ -31,12 +31,7 @@ public final class OnnxModels {
 
     /** batch: a Long fixes the first dimension, a String names it (any size). */
     private static byte[] gemm(int inputs, int outputs, Object batch) {
-        float[] w = new float[inputs * outputs];
-        for (int i = 0; i < inputs; i++) {
-            for (int j = 0; j < outputs; j++) {
-                w[i * outputs + j] = (i + 1) * (j + 1) / 10f;
-            }
-        }
+        float[] w = gemmWeights(inputs, outputs);
         float[] b = new float[outputs];
         for (int j = 0; j < outputs; j++) {
             b[j] = j;
@@ -54,6 +49,17 @@ public final class OnnxModels {
     /** {@link #gemm} with a fixed first dimension: every call takes exactly {@code batch} rows. */
     public static byte[] gemmFixedBatch(int inputs, int outputs, long batch) {
         return gemm(inputs, outputs, batch);
+    }
+
+    /** W[i][j] = (i + 1)(j + 1) / 10, row-major: the weights of {@link #gemm} and {@link #matMulAnyWidth}. */
+    private static float[] gemmWeights(int inputs, int outputs) {
+        float[] w = new float[inputs * outputs];
+        for (int i = 0; i < inputs; i++) {
+            for (int j = 0; j < outputs; j++) {
+                w[i * outputs + j] = (i + 1) * (j + 1) / 10f;
+            }
+        }
+        return w;
     }
 
     /** {@code y[N,1]} = the sum of each row of {@code x[N,L]}: a model whose second dimension is any size. */
@@ -115,12 +121,7 @@ public final class OnnxModels {
      * worker's shape check, and a width other than {@code inputs} makes ONNX Runtime fail the call it is in.
      */
     public static byte[] matMulAnyWidth(int inputs, int outputs) {
-        float[] w = new float[inputs * outputs];
-        for (int i = 0; i < inputs; i++) {
-            for (int j = 0; j < outputs; j++) {
-                w[i * outputs + j] = (i + 1) * (j + 1) / 10f;
-            }
-        }
+        float[] w = gemmWeights(inputs, outputs);
         Proto graph = new Proto()
                 .message(1, node("MatMul", List.of("x", "W"), List.of("y")))
                 .string(2, "matmul_any_width")
