@@ -129,6 +129,7 @@ public final class GatewayServer implements AutoCloseable {
             jobs = JobsService.start(jobsConfig.withDefaultAdvertisedUrl(advertisedUrl()), client,
                     catalog::metadata, registry);
             jobs.mount(router, body, ctx -> LimitedBody.of(ctx).getBytes());
+            indexRoutes();
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -204,6 +205,7 @@ public final class GatewayServer implements AutoCloseable {
             log.error("unexpected failure on {} {}", ctx.request().method(), safePath(ctx), ctx.failure());
             Responses.error(ctx, 500, "internal", "internal error");
         });
+        indexRoutes();
 
         HttpServerOptions options = new HttpServerOptions()
                 .setHost(config.getString(GatewayConfig.HOST))
@@ -255,8 +257,8 @@ public final class GatewayServer implements AutoCloseable {
     /** 405 with the Allow header RFC 9110 requires: every method a route on this path takes. */
     private void handleMethodNotAllowed(RoutingContext ctx) {
         Set<String> allowed = new TreeSet<>();
-        for (Route route : routesFor(ctx.normalizedPath())) {
-            route.methods().forEach(method -> allowed.add(method.name()));
+        for (RouteTemplate route : routesFor(ctx.normalizedPath())) {
+            allowed.addAll(route.methods());
         }
         if (!allowed.isEmpty()) {
             ctx.response().putHeader("Allow", String.join(", ", allowed));
@@ -264,15 +266,29 @@ public final class GatewayServer implements AutoCloseable {
         Responses.error(ctx, 405, "method_not_allowed", ctx.request().method() + " is not allowed on " + safePath(ctx));
     }
 
-    private final ConcurrentHashMap<String, Pattern> templates = new ConcurrentHashMap<>();
+    /** A route template, the pattern Vert.x matches it by, and the methods its routes take. */
+    private record RouteTemplate(String template, Pattern pattern, Set<String> methods) {
+    }
 
-    /** The routes (the jobs' included) whose template matches the path, as Vert.x matches: a trailing slash too. */
-    private List<Route> routesFor(String path) {
-        return router.getRoutes().stream()
-                .filter(route -> route.getPath() != null // a route with :params is a "regex path" too
-                        && templates.computeIfAbsent(route.getPath(), GatewayServer::templatePattern)
-                        .matcher(path).matches())
+    /** Built once the route table is complete (again after the jobs' routes are mounted), read on the event loop. */
+    private volatile List<RouteTemplate> routeIndex = List.of();
+
+    private void indexRoutes() {
+        Map<String, Set<String>> methods = new java.util.LinkedHashMap<>();
+        for (Route route : router.getRoutes()) {
+            if (route.getPath() != null) { // a route with :params is a "regex path" too
+                methods.computeIfAbsent(route.getPath(), t -> new TreeSet<>())
+                        .addAll(route.methods().stream().map(HttpMethod::name).toList());
+            }
+        }
+        routeIndex = methods.entrySet().stream()
+                .map(e -> new RouteTemplate(e.getKey(), templatePattern(e.getKey()), Set.copyOf(e.getValue())))
                 .toList();
+    }
+
+    /** The templates (the jobs' included) that match the path, as Vert.x matches: a trailing slash too. */
+    private List<RouteTemplate> routesFor(String path) {
+        return routeIndex.stream().filter(route -> route.pattern().matcher(path).matches()).toList();
     }
 
     private static Pattern templatePattern(String template) {
@@ -355,7 +371,8 @@ public final class GatewayServer implements AutoCloseable {
             route = ctx.currentRoute().getPath(); // the jobs' routes
         }
         if (route == null && path != null && code != 404) {
-            route = routesFor(path).stream().map(Route::getPath).findFirst().orElse(null);
+            route = routeIndex.stream().filter(r -> r.pattern().matcher(path).matches())
+                    .map(RouteTemplate::template).findFirst().orElse(null);
         }
         return route == null ? UNMATCHED : route;
     }
