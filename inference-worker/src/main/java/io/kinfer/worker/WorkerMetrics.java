@@ -9,7 +9,7 @@ import java.util.function.Supplier;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
-import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.search.Search;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
@@ -44,11 +44,7 @@ public final class WorkerMetrics {
      */
     public void removeVersion(String model, String version) {
         versions.remove(model + "\u0000" + version);
-        for (Meter meter : registry.getMeters()) {
-            if (model.equals(meter.getId().getTag("model")) && version.equals(meter.getId().getTag("version"))) {
-                registry.remove(meter);
-            }
-        }
+        Search.in(registry).tag("model", model).tag("version", version).meters().forEach(registry::remove);
     }
 
     /** Requests answered before a version was chosen (undecodable records, unknown versions). */
