@@ -47,6 +47,15 @@ final class Items {
         }
     }
 
+    /** An item that failed with {@code unavailable}: transient by its meaning, so a later success may replace it. */
+    static boolean isUnavailable(byte[] item) {
+        try {
+            return ErrorCode.UNAVAILABLE.wireName().equals(Json.readObject(item).path("error").path("code").asText());
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
+    }
+
     static boolean isError(byte[] item) {
         try {
             return Json.readObject(item).has("error");

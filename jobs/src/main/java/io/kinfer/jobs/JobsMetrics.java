@@ -22,6 +22,7 @@ final class JobsMetrics {
     private final Counter submitted;
     private final Counter completed;
     private final Counter expired;
+    private final Counter replaced;
     private final Map<String, Counter> dropped = new ConcurrentHashMap<>();
     private final Map<String, Counter> queries = new ConcurrentHashMap<>();
     private final Map<TaskId, Long> storeSizes = new ConcurrentHashMap<>();
@@ -35,6 +36,10 @@ final class JobsMetrics {
                 .register(registry));
         this.expired = keep(Counter.builder("kinfer.jobs.expired")
                 .description("Jobs deleted after their retention, counted by the instance holding the job")
+                .register(registry));
+        this.replaced = keep(Counter.builder("kinfer.jobs.items.replaced")
+                .description("Items whose 'unavailable' stand-in (a send the gateway saw fail) a worker's real answer"
+                        + " replaced, the send having reached Kafka after all")
                 .register(registry));
         keep(Gauge.builder("kinfer.jobs.store.size", storeSizes,
                         sizes -> sizes.values().stream().mapToLong(Long::longValue).sum())
@@ -59,6 +64,10 @@ final class JobsMetrics {
 
     void expired() {
         expired.increment();
+    }
+
+    void replaced() {
+        replaced.increment();
     }
 
     /** Records dropped by the topology, by reason: bad_job, bad_result, duplicate, expired. */

@@ -293,7 +293,20 @@ final class JobsTopology {
                 return;
             }
             String key = itemKey(jobId, result.index());
-            if (items.get(key) != null) {
+            byte[] stored = items.get(key);
+            if (stored != null && state != null && Items.isUnavailable(stored)) {
+                Items.Item item = Items.normalize(codec, result.index(), result.reply());
+                if (!item.failed()) {
+                    // An `unavailable` item is the gateway's stand-in for a send it saw fail; when the failure
+                    // was ambiguous (a delivery timeout after the broker wrote the request) the worker still
+                    // answers, and its real answer is the better one. The job keeps its count and completion.
+                    items.put(key, item.json());
+                    jobs.put(jobId, state.withCounts(state.done(), Math.max(0, state.failed() - 1)));
+                    metrics.replaced();
+                    return;
+                }
+            }
+            if (stored != null) {
                 metrics.dropped("duplicate"); // at-least-once delivery: the first reply stands
                 if (state == null) {
                     // The item outlived its placeholder (a crash between the two stores' writes): rebuild it,

@@ -212,6 +212,40 @@ class JobsTopologyTest {
     }
 
     @Test
+    void aWorkersAnswerReplacesTheUnavailableStandInOfASendThatReachedKafkaAfterAll() throws IOException {
+        String id = submit(2);
+        result(id, 0, 1);
+        // The gateway's stand-in for a send it saw fail (a delivery timeout), which the broker had written.
+        failure(id, 1, ErrorCode.UNAVAILABLE, "the request could not be written to Kafka: timeout");
+        JobRecord done = view(id).orElseThrow().record();
+        assertThat(done.complete()).isTrue();
+        assertThat(done.failed()).isEqualTo(1);
+
+        result(id, 1, 2); // the worker's real answer
+        failure(id, 1, ErrorCode.UNAVAILABLE, "a late stand-in"); // and nothing replaces a real answer
+
+        JobViews.JobView view = view(id).orElseThrow();
+        assertThat(view.record().complete()).isTrue();
+        assertThat(view.record().done()).isEqualTo(2);
+        assertThat(view.record().failed()).isZero();
+        assertThat(view.record().completedMs()).isEqualTo(done.completedMs());
+        assertThat(results(view).get(1).at("/outputs/0/embedding/0").floatValue()).isEqualTo(2f);
+        assertThat(counter("kinfer.jobs.items.replaced")).isEqualTo(1);
+        assertThat(counter("kinfer.jobs.completed")).isEqualTo(1);
+    }
+
+    @Test
+    void otherErrorsAreNotReplacedByALaterAnswer() throws IOException {
+        String id = submit(1);
+        failure(id, 0, ErrorCode.EXPIRED, "the deadline passed");
+        result(id, 0, 1);
+
+        JobViews.JobView view = view(id).orElseThrow();
+        assertThat(view.record().failed()).isEqualTo(1);
+        assertThat(results(view).get(0).at("/error/code").asText()).isEqualTo("expired");
+    }
+
+    @Test
     void aCountLostInACrashIsRepairedByTheRedeliveredResult() {
         String id = submit(2);
         result(id, 0, 1);
