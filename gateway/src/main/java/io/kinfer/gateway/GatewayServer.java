@@ -18,6 +18,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 import io.kinfer.client.InferenceClient;
+import io.kinfer.config.LatencyBuckets;
 import io.kinfer.config.Redaction;
 import io.kinfer.jobs.JobsConfig;
 import io.kinfer.jobs.JobsService;
@@ -349,8 +350,7 @@ public final class GatewayServer implements AutoCloseable {
             httpTimers.computeIfAbsent(route + ' ' + method + ' ' + code, key -> Timer.builder("kinfer.http.requests")
                             .description("HTTP requests by route, method and status")
                             .tags("route", route, "method", method, "status", Integer.toString(code))
-                            .publishPercentileHistogram()
-                            .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(60))
+                            .serviceLevelObjectives(LatencyBuckets.bounds())
                             .register(registry))
                     .record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
         });

@@ -15,6 +15,7 @@ import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.kinfer.config.LatencyBuckets;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
 import io.kinfer.protocol.Topics;
@@ -291,5 +292,12 @@ class GatewayApiTest {
                 .contains("status=\"404\"")
                 .contains("kinfer_client_inflight")
                 .contains("kinfer_client_latency_seconds_bucket");
+        // The fixed, shared buckets (plus +Inf), not Micrometer's 73 of a percentile histogram per series.
+        int buckets = LatencyBuckets.bounds().length + 1;
+        assertThat(metrics.lines().filter(line -> line.startsWith("kinfer_http_requests_seconds_bucket{")
+                && line.contains("route=\"/predict\"") && line.contains("status=\"200\""))).hasSize(buckets)
+                .anyMatch(line -> line.contains("le=\"0.005\""));
+        assertThat(metrics.lines().filter(line -> line.startsWith("kinfer_client_latency_seconds_bucket{")))
+                .hasSize(buckets);
     }
 }

@@ -30,6 +30,7 @@ import java.util.function.LongSupplier;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import io.kinfer.config.LatencyBuckets;
 import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.JsonCodec;
@@ -838,8 +839,7 @@ public final class InferenceClient implements AutoCloseable {
                     .description("Requests awaiting their reply").register(registry);
             this.latency = io.micrometer.core.instrument.Timer.builder("kinfer.client.latency").tags(client)
                     .description("From send to reply, as the client sees it")
-                    .publishPercentileHistogram()
-                    .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(60))
+                    .serviceLevelObjectives(LatencyBuckets.bounds())
                     .register(registry);
             this.replyConsumerFailures = Counter.builder("kinfer.client.reply.consumer.failures").tags(client)
                     .description("Polls of the reply consumer that threw; it retries with backoff")
