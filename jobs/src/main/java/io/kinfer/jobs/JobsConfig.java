@@ -173,8 +173,12 @@ public final class JobsConfig extends AbstractConfig {
         // it rather than fail the thread on it forever (the thread is replaced, and meets it again).
         props.putIfAbsent(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG,
                 LogAndContinueExceptionHandler.class.getName());
-        // There is no global store; this only stops Streams warning about it at every start.
+        // There is no global store; this only stops Streams warning about it at every start. Streams' partition
+        // assignor builds a second StreamsConfig from the main consumer's settings alone (Kafka 4.4), which warns
+        // unless the consumer's settings carry the key too.
         props.putIfAbsent(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_GLOBAL_ENABLED_CONFIG, true);
+        props.putIfAbsent(StreamsConfig.mainConsumerPrefix(
+                StreamsConfig.PROCESSING_EXCEPTION_HANDLER_GLOBAL_ENABLED_CONFIG), true);
         short replication = getShort(REPLICATION_FACTOR);
         if (replication > 0) {
             props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, (int) replication);
