@@ -22,6 +22,7 @@ import io.kinfer.protocol.Topics;
 import io.kinfer.worker.batch.BatchSettings;
 import io.kinfer.worker.intake.ConsumerGroupIntake;
 import io.kinfer.worker.intake.Intake;
+import io.kinfer.worker.intake.ShareDeadLetterQueue;
 import io.kinfer.worker.intake.ShareGroupIntake;
 import io.kinfer.worker.intake.TransactionalIntake;
 import io.kinfer.worker.model.ModelException;
@@ -223,6 +224,8 @@ public final class InferenceWorker implements AutoCloseable {
         BatchSettings batching = config.batchSettings(repository.config(model).batching());
         if (config.shareGroups()) {
             enableEarliestForShareGroup(config.groupId(model));
+            config.shareDeadLetterTopic(model).ifPresent(dlq -> ShareDeadLetterQueue.configure(admin,
+                    config.groupId(model), dlq, config.getBoolean(WorkerConfig.TOPICS_CREATE), replication(config)));
             return new ShareGroupIntake(pipeline, topic, config.groupId(model), clientId,
                     config.consumerProperties(model), config.getInt(WorkerConfig.SHARE_CONSUMERS),
                     batching.maxBatchSize(), drainMs, admin);
@@ -306,8 +309,7 @@ public final class InferenceWorker implements AutoCloseable {
      */
     public static void createTopics(Admin admin, WorkerConfig config, List<String> models) {
         int partitions = config.getInt(WorkerConfig.TOPICS_PARTITIONS);
-        Optional<Short> replication = config.getShort(WorkerConfig.TOPICS_REPLICATION_FACTOR) > 0
-                ? Optional.of(config.getShort(WorkerConfig.TOPICS_REPLICATION_FACTOR)) : Optional.empty();
+        Optional<Short> replication = replication(config);
         List<NewTopic> topics = new ArrayList<>();
         for (String model : models) {
             topics.add(new NewTopic(Topics.requestTopic(model), Optional.of(partitions), replication));
@@ -317,6 +319,12 @@ public final class InferenceWorker implements AutoCloseable {
         topics.add(new NewTopic(Topics.CATALOG, Optional.of(1), replication)
                 .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT)));
         ensureTopics(admin, topics);
+    }
+
+    /** The replication factor of topics the worker creates; empty: the broker's default. */
+    private static Optional<Short> replication(WorkerConfig config) {
+        short factor = config.getShort(WorkerConfig.TOPICS_REPLICATION_FACTOR);
+        return factor > 0 ? Optional.of(factor) : Optional.empty();
     }
 
     /** Creates the topics that do not exist yet; existing ones are left as they are. */

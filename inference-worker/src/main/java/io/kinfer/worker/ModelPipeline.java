@@ -2,7 +2,6 @@ package io.kinfer.worker;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -12,7 +11,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Predicate;
-import java.util.stream.IntStream;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
@@ -30,11 +28,11 @@ import io.kinfer.protocol.Timings;
 import io.kinfer.worker.batch.BatchSettings;
 import io.kinfer.worker.batch.Batcher;
 import io.kinfer.worker.intake.RecordHandle;
+import io.kinfer.worker.model.BatchIsolation;
 import io.kinfer.worker.model.LoadedModel;
 import io.kinfer.worker.model.ModelConfig;
 import io.kinfer.worker.model.ModelException;
 import io.kinfer.worker.model.ModelRepository;
-import io.kinfer.worker.model.PartialBatchException;
 import io.kinfer.worker.model.PreparedRequest;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.config.ConfigException;
@@ -65,6 +63,11 @@ public final class ModelPipeline implements AutoCloseable {
     private final String defaultReplyTopic;
     private final ConcurrentHashMap<String, VersionRuntime> versions = new ConcurrentHashMap<>();
     private volatile VersionRuntime latest;
+    /**
+     * Set for good once a retired version's batch thread had failed in its own code: retiring the version must not
+     * take the failure (and the restart it asks for) with it.
+     */
+    private volatile boolean retiredBatcherFailed;
 
     ModelPipeline(String model, ModelRepository repository, WorkerConfig config, JsonCodec codec, Responder responder,
                   WorkerMetrics metrics, String workerId) {
@@ -119,6 +122,7 @@ public final class ModelPipeline implements AutoCloseable {
                     e.getMessage());
             return;
         }
+        previous.keepFailure(); // before it leaves the served versions, so that alive() never misses it
         versions.remove(previous.version);
         previous.retire(config.getLong(WorkerConfig.SHUTDOWN_TIMEOUT_MS));
     }
@@ -154,9 +158,12 @@ public final class ModelPipeline implements AutoCloseable {
         return latest != null;
     }
 
-    /** False once a batch thread met an error of its own (not the model's): the worker should be restarted. */
+    /**
+     * False once a batch thread met an error of its own (not the model's), in a version served now or retired
+     * since: the worker should be restarted.
+     */
     public boolean alive() {
-        return versions.values().stream().allMatch(v -> v.batcher.alive());
+        return !retiredBatcherFailed && versions.values().stream().allMatch(v -> v.batcher.alive());
     }
 
     /** Current levels and running totals over every served version, for the catalog announcement. */
@@ -492,57 +499,17 @@ public final class ModelPipeline implements AutoCloseable {
         }
 
         /**
-         * A model call failed: finds the requests that fail on their own by running the failed ones again in halves
-         * (one bad request among n costs about 2·log2(n) more calls), so that one caller's bad input (an index out
-         * of range, a width the model cannot multiply) fails only its own request, not its batch-mates'. Triton
-         * fails the whole batch. Runs only after a failure: a successful batch pays nothing for it. Returns each
-         * request's outputs, null where it failed alone. Called under the read lock. At most enough calls to find
-         * two bad requests: when every request fails (a broken model), splitting all the way would cost 2n more
-         * calls, holding up a retire and the version's other batch threads meanwhile.
+         * A model call failed: finds the requests that fail on their own ({@link BatchIsolation}), so that one
+         * caller's bad input fails only its own request. Returns each request's outputs, null where it failed.
+         * Called under the read lock.
          */
         private List<List<Output>> isolate(List<PreparedRequest> prepared, Exception failure) {
-            List<List<Output>> outputs = new ArrayList<>(Collections.nCopies(prepared.size(), null));
-            int[] calls = {4 * (32 - Integer.numberOfLeadingZeros(prepared.size())) + 2};
-            isolate(prepared, IntStream.range(0, prepared.size()).boxed().toList(), failure, outputs, calls);
+            List<List<Output>> outputs = BatchIsolation.isolate(model, prepared, failure);
             long failed = outputs.stream().filter(o -> o == null).count();
-            log.warn("model {} version {}: a call of {} requests failed ({}); {} of them failed on their own",
-                    ModelPipeline.this.model, version, prepared.size(), failure.getMessage(), failed);
+            log.warn("model {} version {}: a call of {} requests failed ({}); {} of them failed alone or were not "
+                    + "cleared within {} more calls", ModelPipeline.this.model, version, prepared.size(),
+                    failure.getMessage(), failed, BatchIsolation.maxCalls(prepared.size()));
             return outputs;
-        }
-
-        /** {@code part} (indexes into prepared) failed together with {@code failure}; fills outputs for the rest. */
-        private void isolate(List<PreparedRequest> prepared, List<Integer> part, Exception failure,
-                             List<List<Output>> outputs, int[] calls) {
-            List<Integer> failed = part;
-            if (failure instanceof PartialBatchException partial) {
-                // Requests of the calls that succeeded are done; those whose own call failed are known bad.
-                failed = new ArrayList<>();
-                for (int j = 0; j < part.size(); j++) {
-                    List<Output> output = partial.outputs().get(j);
-                    if (output != null) {
-                        outputs.set(part.get(j), output);
-                    } else if (!partial.failedAlone(j)) {
-                        failed.add(part.get(j));
-                    }
-                }
-            }
-            if (failed.size() <= 1) {
-                return; // a request that failed alone: the failure is its own
-            }
-            int middle = failed.size() / 2;
-            for (List<Integer> half : List.of(failed.subList(0, middle), failed.subList(middle, failed.size()))) {
-                if (calls[0]-- <= 0) {
-                    return; // out of calls: what is still unanswered fails
-                }
-                try {
-                    List<List<Output>> answers = model.infer(half.stream().map(prepared::get).toList());
-                    for (int j = 0; j < half.size(); j++) {
-                        outputs.set(half.get(j), answers.get(j));
-                    }
-                } catch (ModelException | RuntimeException e) {
-                    isolate(prepared, half, e, outputs, calls);
-                }
-            }
         }
 
         private void failOrAbandon(WorkItem item) {
@@ -587,6 +554,13 @@ public final class ModelPipeline implements AutoCloseable {
             }
         }
 
+        /** Leaves this version's batch-thread failure with the pipeline, which outlives the version. */
+        private void keepFailure() {
+            if (!batcher.alive()) {
+                retiredBatcherFailed = true;
+            }
+        }
+
         /**
          * Closes the model once no batch or preparation uses it (the write lock), waiting at most {@code waitMs};
          * returns false, leaving it open, when one still does then.
@@ -614,6 +588,7 @@ public final class ModelPipeline implements AutoCloseable {
             retired = true;
             Thread retiring = new Thread(() -> {
                 drain(timeoutMs);
+                keepFailure(); // or failed while draining
                 closeModel(Long.MAX_VALUE); // not exiting: wait however long the last batch takes
                 // The gauges hold the batcher (and through it this runtime, its closed model and its buffers) and
                 // would export stale values; the cache holds results nobody can be served any more.

@@ -129,7 +129,8 @@ final class Responder {
             metrics.replyFailed(model);
             if (handle.lastDelivery()) {
                 log.error("dead letter for model {} failed on the record's last allowed delivery; the broker archives"
-                        + " it unanswered: {}", model, unwrap(error).toString());
+                        + " it unanswered (copied to the share group's dead-letter topic, if it has one): {}", model,
+                        unwrap(error).toString());
             } else {
                 log.warn("dead letter for model {} failed, left for redelivery: {}", model, unwrap(error).toString());
             }

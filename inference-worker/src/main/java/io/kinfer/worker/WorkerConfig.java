@@ -12,6 +12,7 @@ import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 import io.kinfer.config.KafkaClientProperties;
 import io.kinfer.protocol.ProtocolLimits;
@@ -44,6 +45,7 @@ public final class WorkerConfig extends AbstractConfig {
     public static final String SHARE_CONSUMERS = "share.consumers";
     public static final String SHARE_LOCK_DURATION_MS = "share.record.lock.duration.ms";
     public static final String SHARE_SESSION_TIMEOUT_MS = "share.session.timeout.ms";
+    public static final String SHARE_DLQ_TOPIC = "share.dlq.topic";
     public static final String BATCH_MAX_SIZE = "batch.max.size";
     public static final String BATCH_MAX_QUEUE_DELAY_MS = "batch.max.queue.delay.ms";
     public static final String BATCH_MAX_QUEUE_SIZE = "batch.max.queue.size";
@@ -75,6 +77,8 @@ public final class WorkerConfig extends AbstractConfig {
     public static final String MODE_SHARE = "share";
     public static final String POLICY_PAUSE = "pause";
     public static final String POLICY_REJECT = "reject";
+    /** Stands for the model's name in {@link #SHARE_DLQ_TOPIC}. */
+    public static final String MODEL_PLACEHOLDER = "{model}";
 
     public static final ConfigDef DEFINITION = new ConfigDef()
             .define(KafkaClientProperties.BOOTSTRAP_SERVERS, Type.STRING, KafkaClientProperties.BOOTSTRAP_SERVERS_DEFAULT,
@@ -107,6 +111,13 @@ public final class WorkerConfig extends AbstractConfig {
                     + "mode: how soon the broker gives a silent member's partitions to the others (set on the group; "
                     + "brokers allow 45-60 s by default, kinfer's embedded broker 6 s and up; refused values are "
                     + "logged and the broker's kept).")
+            .define(SHARE_DLQ_TOPIC, Type.STRING, "dlq." + Topics.REQUEST_PREFIX + MODEL_PLACEHOLDER, MEDIUM,
+                    "Share-group mode: the group's dead-letter topic (Kafka 4.4+, KIP-1191), where the broker copies "
+                            + "a request whose deliveries ran out unanswered (released on its last delivery, or its "
+                            + "worker crashed): key and value, with __dlq.errors.* headers saying where it was. "
+                            + "{model} stands for the model's name. Created and set on the group at start unless the "
+                            + "group names one already (an operator's choice wins); must start with the broker's "
+                            + "errors.deadletterqueue.topic.name.prefix (dlq. by default). Empty: none set.")
             .define(BATCH_MAX_SIZE, Type.INT, 32, between(1, 4096), HIGH,
                     "Largest batch, in rows (texts or first-dimension rows); a model's config may override it.")
             .define(BATCH_MAX_QUEUE_DELAY_MS, Type.DOUBLE, 0.0, between(0, 60_000), HIGH,
@@ -178,6 +189,11 @@ public final class WorkerConfig extends AbstractConfig {
             throw new ConfigException(EXACTLY_ONCE, true, "exactly-once needs group.mode=consumer: share groups have "
                     + "no transactions");
         }
+        String dlq = getString(SHARE_DLQ_TOPIC).strip();
+        if (!dlq.isEmpty() && (dlq.startsWith("__") || !Topics.isValidTopicName(dlq.replace(MODEL_PLACEHOLDER, "m")))) {
+            throw new ConfigException(SHARE_DLQ_TOPIC, dlq, "not a topic name (letters, digits, '.', '_', '-', "
+                    + MODEL_PLACEHOLDER + " for the model's name; not starting with __)");
+        }
     }
 
     public String workerId() {
@@ -210,6 +226,12 @@ public final class WorkerConfig extends AbstractConfig {
 
     public String groupId(String model) {
         return getString(GROUP_ID_PREFIX) + "." + model;
+    }
+
+    /** The dead-letter topic of the model's share group ({@code share.dlq.topic}); empty when none is wanted. */
+    public Optional<String> shareDeadLetterTopic(String model) {
+        String topic = getString(SHARE_DLQ_TOPIC).strip();
+        return topic.isEmpty() ? Optional.empty() : Optional.of(topic.replace(MODEL_PLACEHOLDER, model));
     }
 
     /**

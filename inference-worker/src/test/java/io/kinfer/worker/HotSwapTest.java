@@ -104,6 +104,33 @@ class HotSwapTest {
         }
     }
 
+    /**
+     * A batch thread that failed in its own code leaves the worker not live, so that it is restarted. Swapping in a
+     * new version retires the failed version's batcher; before, the failure left with it and the worker reported
+     * itself live again without a restart. The batcher treats an interrupt like any error of its own (nothing in
+     * the worker interrupts a batch thread), which provokes the failure here.
+     */
+    @Test
+    void aBatchThreadFailureKeepsTheWorkerNotLiveAfterItsVersionIsSwappedOut(EmbeddedKafka kafka) throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "faulty", "1", OnnxModels.gemm(4, 3), null, null);
+        try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                WorkerConfig.MODELS, "faulty", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                WorkerConfig.TOPICS_PARTITIONS, 1, WorkerConfig.MODEL_POLL_INTERVAL_MS, 100)))) {
+            assertThat(worker.live()).isTrue();
+            Thread batchThread = Thread.getAllStackTraces().keySet().stream()
+                    .filter(t -> t.getName().equals("kinfer-batcher-faulty-1")).findFirst().orElseThrow();
+            batchThread.interrupt();
+            await().atMost(Duration.ofSeconds(10)).until(() -> !worker.live());
+
+            OnnxModels.writeVersion(repo, "faulty", "2", OnnxModels.gemm(4, 3), null, null);
+            await().atMost(Duration.ofSeconds(30)).until(() -> worker.pipelines().get(0).metadata().stream()
+                    .map(ModelMetadata::version).toList().equals(List.of("2")));
+
+            assertThat(worker.live()).as("still not live once the failed version is retired").isFalse();
+        }
+    }
+
     private static Set<String> versionsWithMeters(InferenceWorker worker) {
         return worker.metrics().registry().getMeters().stream()
                 .filter(m -> "swapped".equals(m.getId().getTag("model")) && m.getId().getTag("version") != null)

@@ -53,6 +53,35 @@ class OneBadRequestTest {
         }
     }
 
+    /**
+     * Half of a batch of 16 bad: finding each would take 30 more model calls, more than the cap of 22 (counted in
+     * BatchIsolationTest). Every request is still answered: the bad ones internal, the others their results where
+     * the calls sufficed to clear them, internal where not; none is left without a reply.
+     */
+    @Test
+    void aBatchWithManyBadRequestsStillAnswersEveryRequest(EmbeddedKafka kafka) throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "lookups", "1", OnnxModels.gather(10, 3),
+                "{\"batching\": {\"max_batch_size\": 16, \"max_queue_delay_ms\": 5000}}", null);
+        List<InferenceRequest> requests = IntStream.range(0, 16).mapToObj(i -> InferenceRequest.ofTensors("b" + i,
+                "lookups", List.of(Tensor.int64("idx", new long[] {1}, new long[] {i % 2 == 1 ? 1_000 : i % 10}))))
+                .toList();
+
+        List<InferenceReply> replies = serve(kafka, repo, "lookups", requests);
+
+        for (int i = 0; i < 16; i++) {
+            InferenceReply reply = replies.get(i);
+            if (i % 2 == 1 || !reply.isSuccess()) {
+                assertThat(reply.error().code()).as("b%d", i).isEqualTo(ErrorCode.INTERNAL);
+            } else {
+                assertThat(((Tensor) reply.outputs().get(0)).fp32()).as("b%d", i).containsExactly(10f * (i % 10),
+                        10f * (i % 10) + 1, 10f * (i % 10) + 2);
+                assertThat(reply.timings().batchSize()).as("all sixteen in one batch").isEqualTo(16);
+            }
+        }
+        assertThat(replies).as("good requests cleared within the cap").anyMatch(InferenceReply::isSuccess);
+    }
+
     @Test
     void aWidthTheModelCannotMultiplyFailsOnlyItsOwnRequestNotItsBatchMates(EmbeddedKafka kafka) throws Exception {
         Path repo = Files.createTempDirectory("repo");

@@ -9,7 +9,10 @@ public interface RecordHandle {
     /** Its reply (result or error) is acknowledged by the broker: commit / ACCEPT. */
     void answered();
 
-    /** No reply was possible; its dead letter is acknowledged: commit / REJECT. */
+    /**
+     * No reply was possible; its dead letter is acknowledged: commit / REJECT (ACCEPT where the share group has a
+     * dead-letter topic, which would copy a rejected record a second time).
+     */
     void deadLettered();
 
     /** Neither happened (a rebalance took its partition, or Kafka failed): do not commit / RELEASE for redelivery. */

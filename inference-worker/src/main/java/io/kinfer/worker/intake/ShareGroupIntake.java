@@ -31,10 +31,12 @@ import org.slf4j.LoggerFactory;
 /**
  * Share-group mode (KIP-932, Kafka queues): several {@link KafkaShareConsumer}s of one share group per model, each
  * on its own thread. Records are acknowledged one by one: ACCEPT once the reply is acknowledged by the broker,
- * REJECT once the dead letter is, RELEASE when neither happened (the broker then delivers it again, to any
- * member, up to the group's delivery-count limit, which ends poison loops). A consumer that dies holding records
- * loses them only until their acquisition lock expires. On a record's last allowed delivery a failed reply is
- * dead-lettered rather than released: released, the broker would archive it with no answer and no trace.
+ * REJECT once the dead letter is (ACCEPT when the group has a dead-letter topic of its own: the broker would copy
+ * a rejected record there too, a second dead letter of the same request), RELEASE when neither happened (the
+ * broker then delivers it again, to any member, up to the group's delivery-count limit, which ends poison loops).
+ * A consumer that dies holding records loses them only until their acquisition lock expires. On a record's last
+ * allowed delivery a failed reply is dead-lettered rather than released: released, the broker would archive it
+ * with no answer, and only a group with a dead-letter topic ({@link ShareDeadLetterQueue}) keeps a copy of it.
  *
  * <p>In explicit mode every record of a poll must be acknowledged before that consumer polls again, and only on
  * its thread; so each consumer settles its poll as a whole, and polling overlaps computing across the consumers:
@@ -54,6 +56,8 @@ public final class ShareGroupIntake implements Intake {
     private final String groupId;
     private volatile long backlog;
     private volatile int deliveryLimit;
+    /** Whether the group has a dead-letter topic (KIP-1191), as last read with its delivery-count limit. */
+    private volatile boolean groupDeadLetterQueue;
     private volatile boolean limitUnreadableLogged;
     private final List<Member> members = new ArrayList<>();
     private final long drainTimeoutMs;
@@ -70,7 +74,7 @@ public final class ShareGroupIntake implements Intake {
         this.pipeline = pipeline;
         this.topic = topic;
         this.groupId = groupId;
-        this.deliveryLimit = readDeliveryLimit(admin);
+        readGroupConfig(admin);
         this.drainTimeoutMs = drainTimeoutMs;
         for (int i = 0; i < consumers; i++) {
             members.add(new Member(i, properties(groupId, clientId + "-" + i, recordsPerPoll, consumerProperties)));
@@ -121,8 +125,8 @@ public final class ShareGroupIntake implements Intake {
     /**
      * Share groups have no per-member partitions, so no consumer lag; the broker reports each share-partition's lag
      * instead (records from its start offset not yet acknowledged, Admin.listShareGroupOffsets). Their sum over the
-     * request topic is what a queue-length autoscaler needs. The group's delivery-count limit is read along with it,
-     * since an operator may change it at any time.
+     * request topic is what a queue-length autoscaler needs. The group's delivery-count limit and dead-letter topic
+     * are read along with it, since an operator may change them at any time.
      */
     @Override
     public void refresh(Admin admin) {
@@ -143,17 +147,22 @@ public final class ShareGroupIntake implements Intake {
                 limitUnreadable(error);
                 return;
             }
-            deliveryLimit = deliveryLimit(config);
+            groupConfig(config);
         });
     }
 
+    private void groupConfig(Config config) {
+        deliveryLimit = deliveryLimit(config);
+        groupDeadLetterQueue = ShareDeadLetterQueue.topic(config).isPresent();
+    }
+
     /** Read once before the first poll, so that no poll works with a guessed limit (refreshed afterwards). */
-    private int readDeliveryLimit(Admin admin) {
+    private void readGroupConfig(Admin admin) {
         try {
-            return deliveryLimit(describeGroup(admin).get(30, TimeUnit.SECONDS));
+            groupConfig(describeGroup(admin).get(30, TimeUnit.SECONDS));
         } catch (ExecutionException | TimeoutException e) {
+            deliveryLimit = DEFAULT_DELIVERY_COUNT_LIMIT;
             limitUnreadable(e.getCause() != null ? e.getCause() : e);
-            return DEFAULT_DELIVERY_COUNT_LIMIT;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);
@@ -279,12 +288,17 @@ public final class ShareGroupIntake implements Intake {
             }
         }
 
-        /** ACCEPT what was answered, REJECT what was dead-lettered, RELEASE the rest for redelivery. */
+        /**
+         * ACCEPT what was answered, REJECT what was dead-lettered, RELEASE the rest for redelivery. A dead letter is
+         * ACCEPTed where the group has a dead-letter topic: the broker copies every rejected record there, and the
+         * request already has its dead letter, with the reason, on kinfer's own topic.
+         */
         private void settle(PollCycle cycle) {
+            AcknowledgeType deadLettered = groupDeadLetterQueue ? AcknowledgeType.ACCEPT : AcknowledgeType.REJECT;
             for (int i = 0; i < cycle.size(); i++) {
                 PollCycle.Outcome outcome = cycle.outcome(i);
                 AcknowledgeType type = outcome == PollCycle.Outcome.ANSWERED ? AcknowledgeType.ACCEPT
-                        : outcome == PollCycle.Outcome.DEAD_LETTERED ? AcknowledgeType.REJECT : AcknowledgeType.RELEASE;
+                        : outcome == PollCycle.Outcome.DEAD_LETTERED ? deadLettered : AcknowledgeType.RELEASE;
                 consumer.acknowledge(cycle.record(i), type);
             }
             inFlight.addAndGet(-cycle.size());
