@@ -142,7 +142,24 @@ public final class InferenceWorker implements AutoCloseable {
         props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, request);
         props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, delivery);
         props.putAll(user);
+        if (props.remove(ProducerConfig.TRANSACTIONAL_ID_CONFIG) != null) {
+            // A transactional id makes every send outside a transaction fail; the replies of exactly-once mode
+            // go through producers of their own, named after it (transactionalId).
+            log.warn("{} is not used by the reply producer; with {}=true each model's transactional producer is "
+                    + "named after it (<id>-<model>)", ProducerConfig.TRANSACTIONAL_ID_CONFIG, WorkerConfig.EXACTLY_ONCE);
+        }
         return props;
+    }
+
+    /**
+     * The transactional id of a model's exactly-once producer: stable per worker and model, so that a restarted
+     * worker fences its previous incarnation's transactions; a user's id is the stem, since producers sharing one id
+     * fence each other.
+     */
+    static String transactionalId(WorkerConfig config, String model) {
+        Object user = config.producerProperties().get(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
+        String stem = user == null || user.toString().isBlank() ? "kinfer-" + config.workerId() : user.toString();
+        return stem + "-" + model;
     }
 
     private static Integer intOrNull(Map<String, Object> settings, String key) {
@@ -243,8 +260,7 @@ public final class InferenceWorker implements AutoCloseable {
     private KafkaProducer<byte[], byte[]> transactionalProducer(String model) {
         Map<String, Object> props = producerProperties(config);
         props.put(ProducerConfig.CLIENT_ID_CONFIG, workerId + "-" + model + "-tx");
-        // Stable per worker and model: a restarted worker fences the transactions of its previous incarnation.
-        props.putIfAbsent(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "kinfer-" + workerId + "-" + model);
+        props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId(config, model));
         KafkaProducer<byte[], byte[]> transactional = new KafkaProducer<>(props, new ByteArraySerializer(),
                 new ByteArraySerializer());
         transactional.initTransactions();

@@ -48,4 +48,19 @@ class ReplyProducerSettingsTest {
                 "kafka.producer.request.timeout.ms", "20000", "kafka.producer.linger.ms", "5");
         assertThat(props).containsEntry(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 20_005);
     }
+
+    @Test
+    void aUsersTransactionalIdNamesTheExactlyOnceProducersAndNeverTheReplyProducer() {
+        // Made with it, the shared reply producer would fail every send (none is inside a transaction).
+        Map<String, Object> props = replyProducer("kafka.producer.transactional.id", "orders-eos");
+        assertThat(props).doesNotContainKey(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
+
+        WorkerConfig named = new WorkerConfig(Map.of(WorkerConfig.MODELS, "a,b", WorkerConfig.EXACTLY_ONCE, "true",
+                "kafka.producer.transactional.id", "orders-eos"));
+        assertThat(InferenceWorker.transactionalId(named, "a")).isEqualTo("orders-eos-a");
+        assertThat(InferenceWorker.transactionalId(named, "b")).isEqualTo("orders-eos-b");
+        WorkerConfig unnamed = new WorkerConfig(Map.of(WorkerConfig.MODELS, "a", WorkerConfig.EXACTLY_ONCE, "true",
+                WorkerConfig.WORKER_ID, "w-7"));
+        assertThat(InferenceWorker.transactionalId(unnamed, "a")).isEqualTo("kinfer-w-7-a");
+    }
 }
