@@ -6,6 +6,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 
+import io.kinfer.config.LatencyBuckets;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
@@ -89,13 +90,11 @@ public final class WorkerMetrics {
             this.tags = Tags.of("model", model, "version", version);
             this.queueTime = Timer.builder("kinfer.queue.time")
                     .description("From the worker receiving a request to its batch starting")
-                    .tags(tags).publishPercentileHistogram()
-                    .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(30))
+                    .tags(tags).serviceLevelObjectives(LatencyBuckets.bounds())
                     .register(registry);
             this.inferenceTime = Timer.builder("kinfer.inference.time")
                     .description("One batch: padding, the ONNX Runtime call and post-processing")
-                    .tags(tags).publishPercentileHistogram()
-                    .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(30))
+                    .tags(tags).serviceLevelObjectives(LatencyBuckets.bounds())
                     .register(registry);
             this.batchSize = DistributionSummary.builder("kinfer.batch.size")
                     .description("Rows per model call").tags(tags)

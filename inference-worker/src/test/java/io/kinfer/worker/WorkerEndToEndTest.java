@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 
+import io.kinfer.config.LatencyBuckets;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
 import io.kinfer.protocol.Classification;
@@ -126,5 +127,8 @@ class WorkerEndToEndTest {
                 .contains("kinfer_batch_size_bucket")
                 .contains("kinfer_queue_time_seconds_bucket")
                 .contains("kinfer_batch_call_cost_tokens{model=\"sentiment\",version=\"1\"");
+        // The fixed buckets every kinfer latency histogram shares (plus +Inf).
+        assertThat(worker.scrape().lines().filter(line -> line.startsWith("kinfer_inference_time_seconds_bucket{")))
+                .hasSize(LatencyBuckets.bounds().length + 1);
     }
 }
