@@ -54,6 +54,13 @@ public final class ClientConfig extends AbstractConfig {
             .define(REPLICATION_FACTOR, Type.SHORT, (short) -1, LOW,
                     "Replication factor of the reply topic this instance creates; -1: the broker's default.");
 
+    /**
+     * The longest client.id: it names the own reply topic {@code kinfer.replies.<client.id>} (a topic name has at
+     * most 249 characters) and starts every correlation id, {@code <client.id>-<6 characters>-<up to 13>} (at
+     * most 256 characters, or the workers refuse the request under an id the client cannot match).
+     */
+    public static final int MAX_CLIENT_ID_CHARS = 249 - (Topics.DEFAULT_REPLY_TOPIC + ".").length();
+
     /** Instances created in this JVM so far: the second one on a host gets a distinct default id. */
     private static final AtomicInteger INSTANCES = new AtomicInteger();
 
@@ -62,6 +69,14 @@ public final class ClientConfig extends AbstractConfig {
     public ClientConfig(Map<String, ?> settings) {
         super(DEFINITION, settings, false);
         this.defaultId = getString(CLIENT_ID).isBlank() ? generatedId(INSTANCES.incrementAndGet()) : null;
+        String id = getString(CLIENT_ID);
+        if (!id.isBlank() && (id.length() > MAX_CLIENT_ID_CHARS || !Topics.isValidTopicName(id))) {
+            // Refused here, with the reason: a space made create() fail as "Kafka unavailable", and a long id made
+            // every request be refused by the workers under a correlation id the client could not match.
+            throw new ConfigException(CLIENT_ID, id, "must be 1 to " + MAX_CLIENT_ID_CHARS + " characters of "
+                    + "A-Z a-z 0-9 . _ - (it names the reply topic kinfer.replies.<client.id> and starts every "
+                    + "correlation id)");
+        }
         if (!getString(REPLY_TOPIC).isBlank() && getInt(REPLY_PARTITION) < 0) {
             throw new ConfigException(REPLY_PARTITION, -1, "a shared reply.topic needs reply.partition: each instance "
                     + "must own its partition, or instances would read each other's replies");
@@ -87,8 +102,10 @@ public final class ClientConfig extends AbstractConfig {
         } catch (UnknownHostException e) {
             host = "client";
         }
-        String id = host + "-" + ManagementFactory.getRuntimeMXBean().getPid() + (instance > 1 ? "-" + instance : "");
-        return id.replaceAll("[^A-Za-z0-9._-]", "-");
+        String suffix = "-" + ManagementFactory.getRuntimeMXBean().getPid() + (instance > 1 ? "-" + instance : "");
+        // A host name may have up to 253 characters: shortened so the id stays within MAX_CLIENT_ID_CHARS.
+        host = host.substring(0, Math.min(host.length(), MAX_CLIENT_ID_CHARS - suffix.length()));
+        return (host + suffix).replaceAll("[^A-Za-z0-9._-]", "-");
     }
 
     /** The reply topic: the configured shared one, or this instance's own. */

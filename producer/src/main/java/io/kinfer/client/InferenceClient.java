@@ -13,17 +13,17 @@ import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
@@ -41,6 +41,7 @@ import io.kinfer.protocol.RequestEnvelope;
 import io.kinfer.protocol.Topics;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -76,9 +77,14 @@ import org.slf4j.LoggerFactory;
  * own reply topic (or its own partition of a shared one), or fails at the call's deadline, which also travels to
  * the workers so they skip work nobody waits for. Late and duplicate replies are counted and dropped.
  *
- * <p>Nothing here blocks the caller: sends run on a dedicated thread (a Kafka send can block on metadata),
- * replies complete futures on the reply thread (use the {@code *Async} stages for heavy follow-up work), and a
- * call beyond {@code max.in.flight.requests} or while Kafka is unreachable fails at once.
+ * <p>Nothing here blocks the caller: sends run off the caller's thread, in order per topic, each topic on a thread
+ * of a shared pool (a Kafka send blocks while its topic's metadata is missing, so a missing or deleted topic holds
+ * up only its own sends), replies complete futures on the reply thread (use the {@code *Async} stages for heavy
+ * follow-up work), and a call beyond {@code max.in.flight.requests} or while Kafka is unreachable fails at once. A
+ * call's in-flight slot is free before its future completes, so a callback may start the next call at once.
+ *
+ * <p>{@link #createFireAndForget} makes a client without replies: no reply topic, no reply consumer, no admin
+ * client, for {@link #submit} and {@link #publish} only.
  */
 public final class InferenceClient implements AutoCloseable {
 
@@ -87,6 +93,24 @@ public final class InferenceClient implements AutoCloseable {
     /** A failed reply consumer retries after 100 ms, doubling up to 10 s, as Kafka's own reconnect backoff does. */
     private static final long REPLY_RETRY_INITIAL_MS = 100;
     private static final long REPLY_RETRY_MAX_MS = 10_000;
+    /** Each step of close (sends draining, the reply thread ending, each Kafka client closing) waits at most this. */
+    private static final Duration CLOSE_STEP = Duration.ofSeconds(5);
+    /** A close() while another runs waits for it at most this (the first one's steps are bounded by CLOSE_STEP). */
+    private static final Duration CONCURRENT_CLOSE_WAIT = Duration.ofSeconds(30);
+
+    /**
+     * Outcomes of {@code kinfer.client.requests} the client itself decides; a reply counts as {@code success} or
+     * its error code ({@code expired}, {@code internal}, ...).
+     */
+    static final String INVALID_REQUEST = "invalid_request";
+    static final String OVERLOADED = "overloaded";
+    static final String DEADLINE_EXCEEDED = "deadline_exceeded";
+    static final String BAD_REPLY = "bad_reply";
+    static final String TOO_LARGE = "too_large";
+    static final String NOT_AUTHORIZED = "not_authorized";
+    static final String KAFKA_UNAVAILABLE = "kafka_unavailable";
+    static final String CLIENT_CLOSED = "client_closed";
+    static final String CANCELLED = "cancelled";
 
     /** Per-call settings: the timeout (the request's deadline), priority, and headers to pass along. */
     public record RequestOptions(Duration timeout, int priority, Map<String, String> headers) {
@@ -104,6 +128,7 @@ public final class InferenceClient implements AutoCloseable {
         final CompletableFuture<InferenceReply> future;
         final long startedNanos;
         private volatile ScheduledFuture<?> timer;
+        private volatile boolean released;
 
         Pending(CompletableFuture<InferenceReply> future, long startedNanos) {
             this.future = future;
@@ -116,12 +141,13 @@ public final class InferenceClient implements AutoCloseable {
 
         void timer(ScheduledFuture<?> timer) {
             this.timer = timer;
-            if (future.isDone()) {
-                timer.cancel(false); // answered before the timer was set
+            if (released) {
+                timer.cancel(false); // ended before the timer was set
             }
         }
 
-        void cancelTimer() {
+        void release() {
+            released = true;
             ScheduledFuture<?> current = timer;
             if (current != null) {
                 current.cancel(false);
@@ -132,25 +158,34 @@ public final class InferenceClient implements AutoCloseable {
     /** Client ids with their own reply topic that a live client in this JVM uses. */
     private static final Set<String> LIVE_IDS = ConcurrentHashMap.newKeySet();
 
+    /** Set while a send's callback runs on Kafka's producer thread, so close() knows not to wait there. */
+    private static final ThreadLocal<Boolean> IN_SEND_CALLBACK = ThreadLocal.withInitial(() -> false);
+
     /** The longest timeout a call may ask for; more would overflow its deadline. */
     private static final Duration MAX_TIMEOUT = Duration.ofDays(365);
 
+    private enum Role { SEND, TIMER, REPLY }
+
     private final ClientConfig config;
     private final String clientId;
+    /** Null for a fire-and-forget client. */
     private final String replyTopic;
     private final String incarnation;
     /** Replies are read with their own limits: a model's outputs may be far larger than any request. */
     private final JsonCodec codec = new JsonCodec(ProtocolLimits.REPLIES);
     private final Producer<byte[], byte[]> producer;
+    /** Null for a fire-and-forget client; else owned by the reply thread once it started (it closes it). */
     private final Consumer<byte[], byte[]> replyConsumer;
+    /** Null for a fire-and-forget client. */
     private final Admin admin;
     private final LongSupplier clock;
-    private final ExecutorService sender;
-    /** Per topic not yet sendable: its first sends wait for its metadata there, apart from every other topic's. */
-    private final ConcurrentHashMap<String, ExecutorService> firstSenders = new ConcurrentHashMap<>();
-    /** Topics that took a record: their metadata is known, so a send to them does not block. */
-    private final Set<String> sendableTopics = ConcurrentHashMap.newKeySet();
+    /** The client's own threads, by role: close() must not wait for the thread it runs on. */
+    private final ConcurrentHashMap<Thread, Role> ownThreads = new ConcurrentHashMap<>();
+    /** Runs each topic's sends; grows a thread per topic sending at once (one blocked topic holds one). */
+    private final ThreadPoolExecutor sendPool;
+    private final ConcurrentHashMap<String, TopicSender> topicSenders = new ConcurrentHashMap<>();
     private final ScheduledThreadPoolExecutor scheduler;
+    /** Null for a fire-and-forget client. */
     private final Thread replyThread;
     private final ConcurrentHashMap<String, Pending> pending = new ConcurrentHashMap<>();
     // Ids answered recently, only to tell a duplicate reply from a late one in the metrics. Redelivered duplicates
@@ -171,43 +206,61 @@ public final class InferenceClient implements AutoCloseable {
     /** start() completed: its reply topic (created or reused) is this instance's, whatever the consumer's state. */
     private volatile boolean started;
     private volatile boolean reachable;
+    /** Set as close begins: no new calls or sends. */
     private volatile boolean closed;
+    /** Only the first close() runs the closing steps. */
+    private final AtomicBoolean closing = new AtomicBoolean();
+    /** The thread running the closing steps: a close() from a callback they run returns at once. */
+    private volatile Thread closer;
+    /** Counted down when the closing steps are done: a concurrent close() waits for it. */
+    private final CountDownLatch closedFully = new CountDownLatch(1);
+    /** Set by a closing step that was interrupted: the flag is restored when close returns. */
+    private volatile boolean interruptedWhileClosing;
     /** Set by {@link #close(Duration)}: no new calls, while those in flight may still be answered. */
     private volatile boolean draining;
     private List<TopicPartition> replyPartitions = List.of();
     /** The reply partition every request names, set once the reply consumer is positioned. */
     private int envelopePartition = RequestEnvelope.ANY_PARTITION;
 
-    private InferenceClient(ClientConfig config, MeterRegistry registry) {
+    private InferenceClient(ClientConfig config, MeterRegistry registry, boolean withReplies) {
         this.config = config;
         this.clientId = config.clientId();
-        this.replyTopic = config.replyTopic();
+        this.replyTopic = withReplies ? config.replyTopic() : null;
         this.incarnation = randomToken();
         this.clock = System::currentTimeMillis;
         this.maxInFlight = config.getInt(ClientConfig.MAX_IN_FLIGHT);
         this.defaultTimeout = Duration.ofMillis(config.getLong(ClientConfig.REQUEST_TIMEOUT_MS));
-        this.metrics = new ClientMetrics(registry, clientId, inFlight);
         // A client whose settings Kafka refuses (say acks=1 with idempotence) must not leave the others running.
-        Admin madeAdmin = Admin.create(config.adminProperties());
+        Admin madeAdmin = withReplies ? Admin.create(config.adminProperties()) : null;
         KafkaProducer<byte[], byte[]> madeProducer = null;
         try {
             madeProducer = new KafkaProducer<>(producerProperties(config, clientId), new ByteArraySerializer(),
                     new ByteArraySerializer());
-            this.replyConsumer = new KafkaConsumer<>(consumerProperties(config, clientId),
-                    new ByteArrayDeserializer(), new ByteArrayDeserializer());
+            this.replyConsumer = withReplies ? new KafkaConsumer<>(consumerProperties(config, clientId),
+                    new ByteArrayDeserializer(), new ByteArrayDeserializer()) : null;
         } catch (RuntimeException e) {
             if (madeProducer != null) {
                 madeProducer.close(Duration.ZERO);
             }
-            madeAdmin.close(Duration.ZERO);
+            if (madeAdmin != null) {
+                madeAdmin.close(Duration.ZERO);
+            }
             throw e;
         }
         this.admin = madeAdmin;
         this.producer = madeProducer;
-        this.sender = Executors.newSingleThreadExecutor(daemon("kinfer-client-send-" + clientId));
-        this.scheduler = new ScheduledThreadPoolExecutor(1, daemon("kinfer-client-timer-" + clientId));
+        this.metrics = new ClientMetrics(registry, clientId, inFlight);
+        this.sendPool = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS, new SynchronousQueue<>(),
+                threads("kinfer-client-send-" + clientId + "-", Role.SEND, true));
+        this.scheduler = new ScheduledThreadPoolExecutor(1, threads("kinfer-client-timer-" + clientId, Role.TIMER,
+                false));
         this.scheduler.setRemoveOnCancelPolicy(true);
-        this.replyThread = daemon("kinfer-client-replies-" + clientId).newThread(this::readReplies);
+        // close() shuts the timer down without interrupting it (it may be the thread closing): the timers of the
+        // calls it failed are dropped instead.
+        this.scheduler.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
+        this.replyThread = withReplies
+                ? threads("kinfer-client-replies-" + clientId, Role.REPLY, false).newThread(this::readReplies)
+                : null;
     }
 
     /** Creates the reply topic if it is this instance's own, positions the reply consumer, then accepts calls. */
@@ -225,7 +278,7 @@ public final class InferenceClient implements AutoCloseable {
         }
         InferenceClient client;
         try {
-            client = new InferenceClient(config, registry);
+            client = new InferenceClient(config, registry, true);
         } catch (RuntimeException e) {
             LIVE_IDS.remove(id);
             throw e;
@@ -237,6 +290,22 @@ public final class InferenceClient implements AutoCloseable {
             client.close();
             throw e;
         }
+    }
+
+    /**
+     * A client for fire-and-forget only ({@link #submit}, {@link #publish}): it creates no reply topic and no reply
+     * consumer, so it needs only the right to write the request topics. {@link #request} fails at once with an
+     * {@link IllegalStateException}. The reply settings of {@code config} are ignored.
+     */
+    public static InferenceClient createFireAndForget(ClientConfig config) {
+        return createFireAndForget(config, new SimpleMeterRegistry());
+    }
+
+    public static InferenceClient createFireAndForget(ClientConfig config, MeterRegistry registry) {
+        InferenceClient client = new InferenceClient(config, registry, false);
+        client.started = true;
+        client.reachable = true;
+        return client;
     }
 
     static Map<String, Object> producerProperties(ClientConfig config, String clientId) {
@@ -354,19 +423,28 @@ public final class InferenceClient implements AutoCloseable {
      * {@code KafkaUnavailable} when Kafka is unreachable or refuses the record, {@code NotAuthorized} when an ACL
      * denies the request topic, {@code RequestTooLarge}, {@code ClientClosed} on close; or
      * with the {@link IllegalArgumentException} or {@link NullPointerException} of a request that cannot be sent
-     * (an invalid model name, a null timeout), before it takes an in-flight slot. Timeouts above a year are
-     * capped. Futures complete on the client's threads (reply, timer, Kafka's producer): hand slow work in
-     * callbacks to an executor of your own.
+     * (an invalid model name, a null, zero or negative timeout), before it takes an in-flight slot. Timeouts above
+     * a year are capped, and a positive one below a millisecond is one millisecond. The call's slot is free before
+     * its future completes: a callback may make the next call at once. Futures complete on the client's threads
+     * (reply, timer, send, Kafka's producer): hand slow work in callbacks to an executor of your own.
      */
     public CompletableFuture<InferenceReply> request(InferenceRequest request, RequestOptions options) {
         CompletableFuture<InferenceReply> future = new CompletableFuture<>();
         if (closed || draining) {
+            metrics.outcome(CLIENT_CLOSED);
             return failed(future, new InferenceException.ClientClosed("the inference client is closed"));
         }
+        if (replyTopic == null) {
+            metrics.outcome(INVALID_REQUEST);
+            return failed(future, new IllegalStateException("this client was created for fire-and-forget only "
+                    + "(createFireAndForget): it reads no replies"));
+        }
         if (!replyConsumerReady) {
+            metrics.outcome(KAFKA_UNAVAILABLE);
             return failed(future, new InferenceException.KafkaUnavailable("the reply consumer is not running", null));
         }
         if (!reachable) {
+            metrics.outcome(KAFKA_UNAVAILABLE);
             return failed(future, new InferenceException.KafkaUnavailable("Kafka is unreachable", null));
         }
         // Everything that can fail on the caller's input comes before a slot is taken, so nothing leaks one.
@@ -375,30 +453,30 @@ public final class InferenceClient implements AutoCloseable {
         ProducerRecord<byte[], byte[]> record;
         try {
             Objects.requireNonNull(request, "request");
-            Objects.requireNonNull(options.timeout(), "timeout");
-            timeoutMs = Math.max(1, (options.timeout().compareTo(MAX_TIMEOUT) > 0 ? MAX_TIMEOUT : options.timeout())
-                    .toMillis());
+            Duration timeout = Objects.requireNonNull(options.timeout(), "timeout");
+            if (timeout.isNegative() || timeout.isZero()) {
+                throw new IllegalArgumentException("the timeout must be positive, not " + timeout);
+            }
+            timeoutMs = Math.max(1, (timeout.compareTo(MAX_TIMEOUT) > 0 ? MAX_TIMEOUT : timeout).toMillis());
             RequestEnvelope envelope = new RequestEnvelope(correlationId, replyTopic, envelopePartition,
                     clock.getAsLong() + timeoutMs, options.priority());
             record = requestRecord(request, envelope, options.headers());
         } catch (RuntimeException e) {
-            metrics.outcome("invalid_request");
+            metrics.outcome(INVALID_REQUEST);
             return failed(future, e);
         }
         if (inFlight.incrementAndGet() > maxInFlight) {
             inFlight.decrementAndGet();
-            metrics.outcome("overloaded");
+            metrics.outcome(OVERLOADED);
             return failed(future, new InferenceException.Overloaded(maxInFlight + " requests already in flight"));
         }
         Pending call = new Pending(future, System.nanoTime());
         pending.put(correlationId, call);
+        // Every path of the client's own frees the slot before it completes the future (end()); this stage only
+        // catches the caller's own completion (a cancel, say), which would otherwise keep the slot forever.
         future.whenComplete((reply, error) -> {
-            // Also runs when the caller cancels: forget the call either way.
-            Pending done = pending.remove(correlationId);
-            if (done != null) {
-                done.cancelTimer();
-                inFlight.decrementAndGet();
-                finished.put(correlationId, error == null);
+            if (release(correlationId, call, false)) {
+                metrics.outcome(CANCELLED);
             }
         });
         // Registered first, timed second: a timer that fired before the call was registered would find nothing,
@@ -406,15 +484,21 @@ public final class InferenceClient implements AutoCloseable {
         try {
             call.timer(scheduler.schedule(() -> expire(correlationId, timeoutMs), timeoutMs, TimeUnit.MILLISECONDS));
         } catch (RejectedExecutionException e) {
-            return failed(future, new InferenceException.ClientClosed("the inference client is closed"));
+            fail(correlationId, call, new InferenceException.ClientClosed("the inference client is closed"),
+                    CLIENT_CLOSED);
+            return future;
         }
         if (closed) {
             // close() may have failed the pending calls just before this one was registered.
-            return failed(future, new InferenceException.ClientClosed("the inference client is closed"));
+            fail(correlationId, call, new InferenceException.ClientClosed("the inference client is closed"),
+                    CLIENT_CLOSED);
+            return future;
         }
         if (!replyConsumerReady) {
             // Likewise a failing reply consumer, which then skips to the end of its partitions past this reply.
-            return failed(future, new InferenceException.KafkaUnavailable("the reply consumer is not running", null));
+            fail(correlationId, call, new InferenceException.KafkaUnavailable("the reply consumer is not running",
+                    null), KAFKA_UNAVAILABLE);
+            return future;
         }
         publish(record, future).whenComplete((ok, error) -> {
             if (error == null) {
@@ -422,23 +506,44 @@ public final class InferenceClient implements AutoCloseable {
             }
             if (error instanceof RecordTooLargeException) {
                 // Not a Kafka outage: retrying the same request can only fail again.
-                if (future.completeExceptionally(new InferenceException.RequestTooLarge("the request is larger "
-                        + "than Kafka takes (" + error.getMessage() + ")", error))) {
-                    metrics.outcome("too_large");
-                }
+                fail(correlationId, call, new InferenceException.RequestTooLarge("the request is larger than Kafka "
+                        + "takes (" + error.getMessage() + ")", error), TOO_LARGE);
             } else if (error instanceof AuthorizationException) {
                 // Nor is a missing grant: calling it an outage would send callers into retries and operators
                 // looking at the brokers.
-                if (future.completeExceptionally(new InferenceException.NotAuthorized("Kafka refused this client "
-                        + record.topic() + ": " + error.getMessage(), error))) {
-                    metrics.outcome("not_authorized");
-                }
-            } else if (future.completeExceptionally(new InferenceException.KafkaUnavailable(
-                    "Kafka did not take the request: " + error.getMessage(), error))) {
-                metrics.outcome("kafka_unavailable");
+                fail(correlationId, call, new InferenceException.NotAuthorized("Kafka refused this client "
+                        + record.topic() + ": " + error.getMessage(), error), NOT_AUTHORIZED);
+            } else if (error instanceof InferenceException.ClientClosed closedError) {
+                fail(correlationId, call, closedError, CLIENT_CLOSED);
+            } else {
+                fail(correlationId, call, new InferenceException.KafkaUnavailable("Kafka did not take the request: "
+                        + error.getMessage(), error), KAFKA_UNAVAILABLE);
             }
         });
         return future;
+    }
+
+    /**
+     * Frees the call's in-flight slot and forgets it, once: true for the one caller that did so, which then owns
+     * the call's ending (its outcome and its future). Before the future completes, so that callbacks find the slot
+     * free; once, so that no slot is freed twice however many paths race to end the call.
+     */
+    private boolean release(String correlationId, Pending call, boolean answered) {
+        if (!pending.remove(correlationId, call)) {
+            return false;
+        }
+        call.release();
+        inFlight.decrementAndGet();
+        finished.put(correlationId, answered);
+        return true;
+    }
+
+    /** Ends a call with an error, unless another path ended it first. */
+    private void fail(String correlationId, Pending call, Throwable error, String outcome) {
+        if (release(correlationId, call, false)) {
+            metrics.outcome(outcome);
+            call.future.completeExceptionally(error);
+        }
     }
 
     /**
@@ -502,9 +607,8 @@ public final class InferenceClient implements AutoCloseable {
     /**
      * Writes any record with this client's producer, off the caller's thread; completes once Kafka acknowledged
      * it. For services built on the client that write their own records. A send to a topic whose metadata Kafka
-     * has not given yet blocks up to max.block.ms (a missing topic: all of it), so it runs on a first-send thread
-     * of that topic's own, and topics that took a record share the sender thread: one missing topic cannot hold
-     * up every other model's requests.
+     * does not have blocks up to max.block.ms (a missing or deleted topic: all of it), so each topic's sends run
+     * in order on a thread of their own from a shared pool: one such topic holds up its own sends only.
      */
     public CompletableFuture<Void> publish(ProducerRecord<byte[], byte[]> record) {
         return publish(record, null);
@@ -512,34 +616,104 @@ public final class InferenceClient implements AutoCloseable {
 
     /** As {@link #publish(ProducerRecord)}; not sent at all if {@code call} has ended before its turn comes. */
     private CompletableFuture<Void> publish(ProducerRecord<byte[], byte[]> record, CompletableFuture<?> call) {
-        Send send = new Send(record, call, new CompletableFuture<>());
-        try {
-            (sendableTopics.contains(record.topic()) ? sender : firstSender(record.topic())).execute(send);
-        } catch (RejectedExecutionException e) {
-            send.acked().completeExceptionally(new InferenceException.ClientClosed("the inference client is closed"));
+        if (closed) {
+            return CompletableFuture.failedFuture(new InferenceException.ClientClosed("the inference client is closed"));
         }
-        return send.acked();
+        TopicSender sender = topicSenders.computeIfAbsent(record.topic(), topic -> new TopicSender());
+        Send send = new Send(record, call, sender);
+        sender.add(send);
+        return send.acked;
     }
 
-    /** A queued send and the future it completes: a send dropped at close can still complete it. */
-    private final class Send implements Runnable {
-        private final ProducerRecord<byte[], byte[]> record;
-        /** The request-reply call it belongs to, or null (fire-and-forget, or another service's record). */
-        private final CompletableFuture<?> call;
-        private final CompletableFuture<Void> acked;
+    /**
+     * The sends of one topic, in order, run by one thread of the shared pool at a time. A send blocks while Kafka
+     * lacks its topic's metadata (a topic not created yet, or deleted after it took records): then only this topic's
+     * later sends wait behind it, never another topic's, whichever topic took records before.
+     */
+    private final class TopicSender implements Runnable {
+        private final ConcurrentLinkedQueue<Send> queue = new ConcurrentLinkedQueue<>();
+        private final AtomicBoolean scheduled = new AtomicBoolean();
+        /** Kafka acknowledged this topic's last send: its metadata is known, so its sends do not block. */
+        private volatile boolean delivering;
+        /** Set at close: what is still queued fails with ClientClosed instead of being sent. */
+        private volatile boolean abandoned;
+        /** The pool thread running this topic's sends now, if any (guarded by this). */
+        private Thread runner;
 
-        Send(ProducerRecord<byte[], byte[]> record, CompletableFuture<?> call, CompletableFuture<Void> acked) {
-            this.record = record;
-            this.call = call;
-            this.acked = acked;
+        void add(Send send) {
+            queue.add(send);
+            schedule();
         }
 
-        CompletableFuture<Void> acked() {
-            return acked;
+        private void schedule() {
+            if (!queue.isEmpty() && scheduled.compareAndSet(false, true)) {
+                try {
+                    sendPool.execute(this);
+                } catch (RejectedExecutionException e) {
+                    // The client closed meanwhile: nothing queued here will be sent.
+                    scheduled.set(false);
+                    failQueued();
+                }
+            }
         }
 
         @Override
         public void run() {
+            synchronized (this) {
+                runner = Thread.currentThread();
+            }
+            try {
+                for (Send send = queue.poll(); send != null; send = queue.poll()) {
+                    if (abandoned) {
+                        send.failClosed();
+                    } else {
+                        send.run();
+                    }
+                }
+            } finally {
+                synchronized (this) {
+                    runner = null;
+                    Thread.interrupted(); // an interrupt from abandon() was meant for this topic's send only
+                }
+                scheduled.set(false);
+            }
+            schedule(); // a send added after the last poll, before scheduled was cleared
+        }
+
+        /** Fails what is queued, and interrupts a send waiting for metadata (Kafka's send ends with an error). */
+        synchronized void abandon() {
+            abandoned = true;
+            if (runner != null) {
+                runner.interrupt();
+            }
+        }
+
+        void failQueued() {
+            for (Send send = queue.poll(); send != null; send = queue.poll()) {
+                send.failClosed();
+            }
+        }
+    }
+
+    /** A queued send and the future it completes: a send dropped at close still completes it. */
+    private final class Send {
+        private final ProducerRecord<byte[], byte[]> record;
+        /** The request-reply call it belongs to, or null (fire-and-forget, or another service's record). */
+        private final CompletableFuture<?> call;
+        private final TopicSender sender;
+        private final CompletableFuture<Void> acked = new CompletableFuture<>();
+
+        Send(ProducerRecord<byte[], byte[]> record, CompletableFuture<?> call, TopicSender sender) {
+            this.record = record;
+            this.call = call;
+            this.sender = sender;
+        }
+
+        void failClosed() {
+            acked.completeExceptionally(new InferenceException.ClientClosed("the inference client is closed"));
+        }
+
+        void run() {
             if (call != null && call.isDone()) {
                 // Its caller timed out or the client closed while it queued (behind a send waiting for a missing
                 // topic's metadata, say): sent now, it would only be computed for nobody, or twice if retried.
@@ -548,48 +722,48 @@ public final class InferenceClient implements AutoCloseable {
             }
             try {
                 producer.send(record, (metadata, error) -> {
-                    if (error == null) {
-                        sendableTopics.add(record.topic());
-                        acked.complete(null);
-                    } else {
-                        if (error instanceof org.apache.kafka.common.errors.TimeoutException
-                                || error instanceof UnknownTopicOrPartitionException) {
-                            // Perhaps deleted since: its next sends may wait out max.block.ms for metadata, so
-                            // they go back to a thread of the topic's own, off the shared one.
-                            sendableTopics.remove(record.topic());
+                    IN_SEND_CALLBACK.set(true);
+                    try {
+                        if (error == null) {
+                            sender.delivering = true;
+                            acked.complete(null);
+                        } else {
+                            if (error instanceof org.apache.kafka.common.errors.TimeoutException
+                                    || error instanceof UnknownTopicOrPartitionException) {
+                                // Perhaps deleted: close() need not wait for this topic's sends.
+                                sender.delivering = false;
+                            }
+                            acked.completeExceptionally(error);
                         }
-                        acked.completeExceptionally(error);
+                    } finally {
+                        IN_SEND_CALLBACK.set(false);
                     }
                 });
             } catch (RuntimeException e) {
-                acked.completeExceptionally(e);
+                if (sender.abandoned) {
+                    failClosed(); // interrupted by close() while it waited for metadata
+                } else {
+                    acked.completeExceptionally(e);
+                }
             }
         }
     }
 
-    /** A thread that ends after a minute idle: a topic that became sendable no longer needs it. */
-    private ExecutorService firstSender(String topic) {
-        return firstSenders.computeIfAbsent(topic, t -> {
-            ThreadPoolExecutor executor = new ThreadPoolExecutor(1, 1, 60, TimeUnit.SECONDS,
-                    new LinkedBlockingQueue<>(), daemon("kinfer-client-first-send-" + clientId + "-" + t));
-            executor.allowCoreThreadTimeOut(true);
-            return executor;
-        });
-    }
-
     private void expire(String correlationId, long timeoutMs) {
         Pending call = pending.get(correlationId);
-        if (call != null && call.future.completeExceptionally(new InferenceException.DeadlineExceeded(
-                "no reply within " + timeoutMs + " ms"))) {
-            metrics.outcome("deadline_exceeded");
+        if (call != null) {
+            fail(correlationId, call, new InferenceException.DeadlineExceeded("no reply within " + timeoutMs + " ms"),
+                    DEADLINE_EXCEEDED);
         }
     }
 
     /**
-     * Reads replies until close. A poll that throws (say an ACL change denies reading the reply topic) fails the
-     * calls in flight at once and makes the client unready (new calls fail fast); the consumer then retries with
-     * backoff, and once a poll succeeds again from the end of its partitions, the client is ready again. Replies
-     * written meanwhile belong to calls already failed, so skipping them to the end loses nothing.
+     * Reads replies until close, then closes the reply consumer (a KafkaConsumer is not safe for use by two
+     * threads, and this one may be inside a caller's slow callback when close() comes). A poll that throws (say an
+     * ACL change denies reading the reply topic) fails the calls in flight at once and makes the client unready
+     * (new calls fail fast); the consumer then retries with backoff, and once a poll succeeds again from the end of
+     * its partitions, the client is ready again. Replies written meanwhile belong to calls already failed, so
+     * skipping them to the end loses nothing.
      */
     private void readReplies() {
         try {
@@ -598,7 +772,12 @@ public final class InferenceClient implements AutoCloseable {
             if (!closed) {
                 // Only an Error gets here (say OutOfMemoryError): the client must not look ready without a reader.
                 replyConsumerReady = false;
-                failAll(new InferenceException.KafkaUnavailable("the reply consumer stopped", null));
+                failAll(new InferenceException.KafkaUnavailable("the reply consumer stopped", null), KAFKA_UNAVAILABLE);
+            }
+            try {
+                replyConsumer.close(CLOSE_STEP);
+            } catch (RuntimeException e) {
+                log.debug("ignored while closing the reply consumer: {}", e.toString());
             }
         }
     }
@@ -634,7 +813,8 @@ public final class InferenceClient implements AutoCloseable {
                 if (replyConsumerReady) {
                     log.error("reply consumer of {} failed; failing pending calls and retrying", clientId, e);
                     replyConsumerReady = false;
-                    failAll(new InferenceException.KafkaUnavailable("reply consumer failed: " + e.getMessage(), e));
+                    failAll(new InferenceException.KafkaUnavailable("reply consumer failed: " + e.getMessage(), e),
+                            KAFKA_UNAVAILABLE);
                 } else {
                     log.warn("reply consumer of {} still fails, next try in {} ms: {}", clientId, backoffMs,
                             e.toString());
@@ -664,16 +844,15 @@ public final class InferenceClient implements AutoCloseable {
         try {
             reply = codec.decodeReply(record.value());
         } catch (ProtocolException e) {
-            if (call.future.completeExceptionally(new InferenceException.BadReply(e.toErrorInfo()))) {
-                metrics.outcome("bad_reply");
-            }
+            fail(correlationId, call, new InferenceException.BadReply(e.toErrorInfo()), BAD_REPLY);
             return;
         }
         long took = System.nanoTime() - call.startedNanos;
         // A timeout may have settled the call a moment ago: then this reply is late, and counted so.
-        if (call.future.complete(reply)) {
+        if (release(correlationId, call, true)) {
             metrics.latency(took);
             metrics.outcome(reply.error() == null ? "success" : reply.error().code().wireName());
+            call.future.complete(reply);
         } else {
             metrics.dropped("late");
         }
@@ -691,9 +870,12 @@ public final class InferenceClient implements AutoCloseable {
                 });
     }
 
-    /** Ready when the reply consumer is positioned and Kafka answered the last check. */
+    /**
+     * Ready when calls are accepted: not closing or draining, and (with replies) the reply consumer is positioned
+     * and Kafka answered the last check.
+     */
     public boolean ready() {
-        return replyConsumerReady && reachable && !closed;
+        return !closed && !draining && (replyTopic == null || (replyConsumerReady && reachable));
     }
 
     public boolean kafkaReachable() {
@@ -708,83 +890,134 @@ public final class InferenceClient implements AutoCloseable {
         return clientId;
     }
 
+    /** The topic replies come on; null for a client made by {@link #createFireAndForget}. */
     public String replyTopic() {
         return replyTopic;
     }
 
     /**
-     * Refuses new calls, gives those in flight up to {@code drain} to be answered, then closes as {@link #close()}.
-     * Closing with calls in flight deletes the reply topic under replies still on their way, which workers then
-     * have to dead-letter; a short drain avoids that wherever the calls are about to finish anyway.
+     * Refuses new calls, gives those in flight up to {@code drain} to be answered (at most a year; zero or negative:
+     * none), then closes as {@link #close()}. Closing with calls in flight deletes the reply topic under replies
+     * still on their way, which workers then have to dead-letter; a short drain avoids that wherever the calls are
+     * about to finish anyway. Called on one of the client's own threads (from a callback), it does not wait: the
+     * replies it would wait for arrive on those threads.
      */
     public void close(Duration drain) {
         draining = true;
-        CompletableFuture<?>[] inFlight = pending.values().stream().map(Pending::future)
-                .toArray(CompletableFuture[]::new);
         try {
-            CompletableFuture.allOf(inFlight).get(drain.toMillis(), TimeUnit.MILLISECONDS);
+            if (!closed && !onOwnThread()) {
+                long drainMs = drain == null || drain.isNegative() ? 0
+                        : (drain.compareTo(MAX_TIMEOUT) > 0 ? MAX_TIMEOUT : drain).toMillis();
+                CompletableFuture<?>[] inFlight = pending.values().stream().map(Pending::future)
+                        .toArray(CompletableFuture[]::new);
+                CompletableFuture.allOf(inFlight).get(drainMs, TimeUnit.MILLISECONDS);
+            }
         } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            Thread.currentThread().interrupt(); // close() carries on and restores it
         } catch (ExecutionException | TimeoutException e) {
             // a call failed, or the drain ran out: close() fails what is left
+        } finally {
+            close();
         }
-        close();
     }
 
-    /** Fails every pending call at once (callers see an error, not silence), then closes the Kafka clients. */
+    /**
+     * Fails every pending call at once (callers see an error, not silence), then closes the Kafka clients and
+     * deletes the own reply topic, each step bounded. Safe from any thread, the client's own included (a callback
+     * may close the client: it is neither interrupted nor waited for), and idempotent: a close() while another runs
+     * returns once that one is done (at once on the client's own threads). An interrupt of the closing thread does
+     * not cut the steps short; it is restored when close() returns.
+     */
     @Override
     public void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        failAll(new InferenceException.ClientClosed("the inference client is shutting down"));
-        closeSignal.countDown();
-        replyConsumer.wakeup();
-        scheduler.shutdownNow();
-        sender.shutdown();
-        // A first send may be waiting out max.block.ms for a topic that never comes: interrupted, and the sends
-        // queued behind it fail (a submit or publish, which failAll does not reach, must still complete).
-        for (ExecutorService first : firstSenders.values()) {
-            for (Runnable dropped : first.shutdownNow()) {
-                if (dropped instanceof Send send) {
-                    send.acked().completeExceptionally(new InferenceException.ClientClosed(
-                            "the inference client is closed"));
+        if (!closing.compareAndSet(false, true)) {
+            if (Thread.currentThread() != closer && !onOwnThread()) {
+                try {
+                    closedFully.await(CONCURRENT_CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
                 }
             }
+            return;
         }
+        closer = Thread.currentThread();
+        // Waits below must not end at once on an interrupt that came before (a caller's cancelled task, say).
+        interruptedWhileClosing = Thread.interrupted();
         try {
-            if (replyThread.isAlive()) {
-                replyThread.join(5_000);
+            closeSteps();
+        } finally {
+            closedFully.countDown();
+            closer = null;
+            if (interruptedWhileClosing || Thread.interrupted()) {
+                Thread.currentThread().interrupt();
             }
-            sender.awaitTermination(5, TimeUnit.SECONDS);
-            for (ExecutorService first : firstSenders.values()) {
-                first.awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    private void closeSteps() {
+        closed = true;
+        failAll(new InferenceException.ClientClosed("the inference client is shutting down"), CLIENT_CLOSED);
+        closeSignal.countDown();
+        if (replyConsumer != null) {
+            replyConsumer.wakeup();
+        }
+        // Not shutdownNow(): the timer thread may be this one (a callback of a timed-out call closing the client).
+        scheduler.shutdown();
+        closeSends();
+        if (replyThread != null) {
+            if (replyThread.isAlive() && Thread.currentThread() != replyThread) {
+                // It closes its consumer as it ends. Inside a caller's slow callback it ends only after that
+                // returns: then its consumer closes later, on that thread (never from here: not thread-safe).
+                step(() -> replyThread.join(CLOSE_STEP.toMillis()));
+            } else if (replyThread.getState() == Thread.State.NEW) {
+                step(() -> replyConsumer.close(CLOSE_STEP)); // no reader was started to own it
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         }
-        closeQuietly(() -> producer.close(Duration.ofSeconds(5)));
-        closeQuietly(() -> replyConsumer.close(Duration.ofSeconds(5)));
-        boolean brokerAnswered = true;
-        // Also a topic that existed (left by this id's previous, crashed incarnation, as a restarted pod's is):
-        // deleting only what it created would leave one topic behind per restart. Two live processes must
-        // therefore not share an id (refused in one JVM; across processes, see GATEWAY.md).
-        if (config.ownReplyTopic() && config.getBoolean(ClientConfig.REPLY_TOPIC_DELETE_ON_CLOSE)
-                && (started || createdReplyTopic)) {
-            brokerAnswered = closeQuietly(() -> admin.deleteTopics(List.of(replyTopic)).all().get(5, TimeUnit.SECONDS));
+        step(() -> producer.close(CLOSE_STEP));
+        if (admin != null) {
+            boolean brokerAnswered = true;
+            // Also a topic that existed (left by this id's previous, crashed incarnation, as a restarted pod's is):
+            // deleting only what it created would leave one topic behind per restart. Two live processes must
+            // therefore not share an id (refused in one JVM; across processes, see GATEWAY.md).
+            if (config.ownReplyTopic() && config.getBoolean(ClientConfig.REPLY_TOPIC_DELETE_ON_CLOSE)
+                    && (started || createdReplyTopic)) {
+                brokerAnswered = step(() -> admin.deleteTopics(List.of(replyTopic)).all()
+                        .get(CLOSE_STEP.toMillis(), TimeUnit.MILLISECONDS));
+            }
+            // When Kafka did not answer the deletion, waiting for the admin client's pending calls would only wait again.
+            Duration adminClose = brokerAnswered ? CLOSE_STEP : Duration.ZERO;
+            step(() -> admin.close(adminClose));
         }
-        // When Kafka did not answer the deletion, waiting for the admin client's pending calls would only wait again.
-        Duration adminClose = brokerAnswered ? Duration.ofSeconds(5) : Duration.ZERO;
-        closeQuietly(() -> admin.close(adminClose));
-        if (config.ownReplyTopic()) {
+        metrics.remove();
+        if (replyTopic != null && config.ownReplyTopic()) {
             LIVE_IDS.remove(clientId);
         }
     }
 
-    private void failAll(InferenceException error) {
-        for (Pending call : new ArrayList<>(pending.values())) {
-            call.future.completeExceptionally(error);
+    /**
+     * Sends already queued to topics whose sends go through are sent (Kafka's producer then flushes them as it
+     * closes), up to one close step; sends to topics that may be waiting for metadata (never delivered, or failed
+     * for lack of it since) fail with ClientClosed at once, and so does whatever is left after the step.
+     */
+    private void closeSends() {
+        for (TopicSender sender : topicSenders.values()) {
+            if (!sender.delivering) {
+                sender.abandon();
+            }
+        }
+        sendPool.shutdown();
+        if (!onOwnThread(Role.SEND)) {
+            step(() -> sendPool.awaitTermination(CLOSE_STEP.toMillis(), TimeUnit.MILLISECONDS));
+        }
+        for (TopicSender sender : topicSenders.values()) {
+            sender.abandon();
+            sender.failQueued();
+        }
+    }
+
+    private void failAll(InferenceException error, String outcome) {
+        for (Map.Entry<String, Pending> call : List.copyOf(pending.entrySet())) {
+            fail(call.getKey(), call.getValue(), error, outcome);
         }
     }
 
@@ -793,24 +1026,52 @@ public final class InferenceClient implements AutoCloseable {
         return future;
     }
 
+    /** Whether this thread is one of this client's own, or is completing one of its sends on Kafka's thread. */
+    private boolean onOwnThread() {
+        return ownThreads.containsKey(Thread.currentThread()) || IN_SEND_CALLBACK.get();
+    }
+
+    private boolean onOwnThread(Role role) {
+        return ownThreads.get(Thread.currentThread()) == role;
+    }
+
     private interface Action {
         void run() throws Exception;
     }
 
-    /** Runs a closing step; returns whether it succeeded (a failure is logged at debug and otherwise ignored). */
-    private static boolean closeQuietly(Action action) {
+    /**
+     * Runs a closing step; returns whether it succeeded (a failure is logged at debug and otherwise ignored). An
+     * interrupt during it is remembered for close() to restore, and cleared so the next step still runs.
+     */
+    private boolean step(Action action) {
         try {
             action.run();
             return true;
+        } catch (InterruptedException e) {
+            interruptedWhileClosing = true;
+            return false;
         } catch (Exception e) {
             log.debug("ignored while closing: {}", e.toString());
             return false;
+        } finally {
+            if (Thread.interrupted()) {
+                interruptedWhileClosing = true; // set by a Kafka client's InterruptException
+            }
         }
     }
 
-    private static java.util.concurrent.ThreadFactory daemon(String name) {
+    /** A factory of this client's daemon threads, each known as its own (by role) while it runs. */
+    private java.util.concurrent.ThreadFactory threads(String name, Role role, boolean numbered) {
+        AtomicInteger count = new AtomicInteger();
         return runnable -> {
-            Thread thread = new Thread(runnable, name);
+            Thread thread = new Thread(() -> {
+                ownThreads.put(Thread.currentThread(), role);
+                try {
+                    runnable.run();
+                } finally {
+                    ownThreads.remove(Thread.currentThread());
+                }
+            }, numbered ? name + count.incrementAndGet() : name);
             thread.setDaemon(true);
             return thread;
         };
@@ -818,24 +1079,30 @@ public final class InferenceClient implements AutoCloseable {
 
     private static String randomToken() {
         SecureRandom random = new SecureRandom();
-        return Long.toString(random.nextLong() & Long.MAX_VALUE, 36).substring(0, 6);
+        // Six base-36 digits, always (from 100000 to zzzzzz): a correlation id's length is client.id's plus a fixed
+        // overhead (ClientConfig.MAX_CLIENT_ID_CHARS counts on it).
+        long sixDigits = 36L * 36 * 36 * 36 * 36;
+        return Long.toString(sixDigits + Math.floorMod(random.nextLong(), 35 * sixDigits), 36);
     }
 
-    /** The client's meters. */
+    /** The client's meters, removed from the registry on close (a later client with the same id gets its own). */
     private static final class ClientMetrics {
         private final MeterRegistry registry;
         private final ConcurrentHashMap<String, Counter> outcomes = new ConcurrentHashMap<>();
         private final ConcurrentHashMap<String, Counter> drops = new ConcurrentHashMap<>();
+        private final List<Meter> fixed;
         private final io.micrometer.core.instrument.Timer latency;
         private final Counter replyConsumerFailures;
         private final Tags client;
+        /** Guarded by this: once removed, no meter is registered again. */
+        private boolean removed;
 
         ClientMetrics(MeterRegistry registry, String clientId, AtomicInteger inFlight) {
             this.registry = registry;
             // Tagged by client, as Kafka's own client metrics are: two clients on one registry would otherwise
             // share one gauge, which Micrometer binds to the first client's count only.
             this.client = Tags.of("client", clientId);
-            Gauge.builder("kinfer.client.inflight", inFlight, AtomicInteger::get).tags(client)
+            Gauge gauge = Gauge.builder("kinfer.client.inflight", inFlight, AtomicInteger::get).tags(client)
                     .description("Requests awaiting their reply").register(registry);
             this.latency = io.micrometer.core.instrument.Timer.builder("kinfer.client.latency").tags(client)
                     .description("From send to reply, as the client sees it")
@@ -844,17 +1111,32 @@ public final class InferenceClient implements AutoCloseable {
             this.replyConsumerFailures = Counter.builder("kinfer.client.reply.consumer.failures").tags(client)
                     .description("Polls of the reply consumer that threw; it retries with backoff")
                     .register(registry);
+            this.fixed = List.of(gauge, latency, replyConsumerFailures);
         }
 
         void outcome(String outcome) {
-            outcomes.computeIfAbsent(outcome, o -> Counter.builder("kinfer.client.requests").tags(client)
-                    .description("Calls finished, by outcome").tag("outcome", o).register(registry)).increment();
+            counter(outcomes, outcome, o -> Counter.builder("kinfer.client.requests").tags(client)
+                    .description("Calls finished, by outcome").tag("outcome", o)).increment();
         }
 
         void dropped(String reason) {
-            drops.computeIfAbsent(reason, r -> Counter.builder("kinfer.client.replies.dropped").tags(client)
+            counter(drops, reason, r -> Counter.builder("kinfer.client.replies.dropped").tags(client)
                     .description("Replies that completed nothing: late, duplicate or unknown")
-                    .tag("reason", r).register(registry)).increment();
+                    .tag("reason", r)).increment();
+        }
+
+        private Counter counter(ConcurrentHashMap<String, Counter> counters, String tag,
+                                java.util.function.Function<String, Counter.Builder> builder) {
+            Counter counter = counters.get(tag);
+            if (counter != null) {
+                return counter;
+            }
+            synchronized (this) {
+                if (removed) {
+                    return NOT_REGISTERED; // after close: counted nowhere, and no meter left behind
+                }
+                return counters.computeIfAbsent(tag, t -> builder.apply(t).register(registry));
+            }
         }
 
         void replyConsumerFailure() {
@@ -864,5 +1146,15 @@ public final class InferenceClient implements AutoCloseable {
         void latency(long nanos) {
             latency.record(nanos, TimeUnit.NANOSECONDS);
         }
+
+        synchronized void remove() {
+            removed = true;
+            fixed.forEach(registry::remove);
+            outcomes.values().forEach(registry::remove);
+            drops.values().forEach(registry::remove);
+        }
+
+        private static final Counter NOT_REGISTERED = Counter.builder("kinfer.client.unregistered")
+                .register(new SimpleMeterRegistry());
     }
 }

@@ -11,6 +11,7 @@ import java.util.concurrent.TimeUnit;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
 import io.kinfer.protocol.InferenceRequest;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.Test;
 
 /** While Kafka is unreachable calls fail fast instead of hanging, and the client recovers on its own. */
@@ -20,9 +21,10 @@ class KafkaOutageTest {
     @Test
     void callsFailFastDuringAnOutageAndWorkAgainAfterIt(EmbeddedKafka kafka) throws Exception {
         kafka.createTopic("kinfer.requests.echo", 1);
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
         try (FakeWorker worker = new FakeWorker(kafka, "echo");
              InferenceClient client = InferenceClient.create(InferenceClientTest.config(kafka, "outage",
-                     ClientConfig.CLUSTER_CHECK_INTERVAL_MS, 300))) {
+                     ClientConfig.CLUSTER_CHECK_INTERVAL_MS, 300), registry)) {
             InferenceRequest request = InferenceRequest.ofTexts("o1", "echo", List.of("x"));
             assertThat(client.request(request).get(30, TimeUnit.SECONDS).isSuccess()).isTrue();
 
@@ -32,6 +34,8 @@ class KafkaOutageTest {
             assertThat(during).isCompletedExceptionally();
             assertThatThrownBy(during::get).hasCauseInstanceOf(InferenceException.KafkaUnavailable.class);
             assertThat(client.ready()).isFalse();
+            assertThat(registry.get("kinfer.client.requests").tag("outcome", "kafka_unavailable").counter().count())
+                    .as("a call refused at once is counted as well").isEqualTo(1);
 
             kafka.startBroker(0);
             await().atMost(Duration.ofSeconds(60)).until(client::ready);

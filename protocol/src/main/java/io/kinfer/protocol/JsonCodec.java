@@ -229,25 +229,12 @@ public final class JsonCodec {
         if (dataNode == null || !dataNode.isArray()) {
             throw invalid(where + ".data must be an array");
         }
-        // Grown as the data is read: a shape alone (perhaps a hostile one) allocates nothing.
-        List<JsonNode> flat = new ArrayList<>((int) Math.min(count, 4096));
-        flatten(dataNode, flat, (int) count, where);
-        if (flat.size() != count) {
-            throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data has " + flat.size()
-                    + " elements but shape " + java.util.Arrays.toString(shape) + " needs " + count);
-        }
+        List<JsonNode> flat = flatten(dataNode, shape, count, where);
         switch (type) {
             case FP32: {
                 float[] values = new float[flat.size()];
                 for (int i = 0; i < values.length; i++) {
-                    JsonNode element = flat.get(i);
-                    if (element.isNumber()) {
-                        values[i] = element.floatValue();
-                    } else if (element.isTextual() && NON_FINITE.containsKey(element.textValue())) {
-                        values[i] = NON_FINITE.get(element.textValue());
-                    } else {
-                        throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data[" + i + "] is not a number");
-                    }
+                    values[i] = fp32(flat.get(i), where + ".data[" + i + "]", ErrorCode.INVALID_TENSOR);
                 }
                 return Tensor.fp32(name, shape, values);
             }
@@ -270,6 +257,11 @@ public final class JsonCodec {
                     if (!element.isTextual()) {
                         throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data[" + i + "] is not a string");
                     }
+                    // The text limit holds for strings in tensors as for texts: a BYTES input is the same text.
+                    if (element.textValue().length() > limits.maxTextChars()) {
+                        throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE, where + ".data[" + i + "] has "
+                                + element.textValue().length() + " characters; at most " + limits.maxTextChars());
+                    }
                     values.add(element.textValue());
                 }
                 return Tensor.bytes(name, shape, values);
@@ -277,16 +269,74 @@ public final class JsonCodec {
         }
     }
 
-    /** OIP allows nested or flat data; both become one row-major list. Stops early past {@code limit}. */
-    private static void flatten(JsonNode node, List<JsonNode> out, int limit, String where) throws ProtocolException {
-        for (JsonNode element : node) {
-            if (out.size() > limit) {
-                return;
+    /**
+     * A number in FP32 data: a JSON number within FP32's range (one beyond it would silently become infinity, so it
+     * is refused; one too small for FP32 rounds to zero or a subnormal, as any decimal rounds to the nearest float),
+     * or one of the strings "NaN", "Infinity", "-Infinity".
+     */
+    private static float fp32(JsonNode element, String where, ErrorCode code) throws ProtocolException {
+        if (element.isNumber()) {
+            float value = element.floatValue();
+            if (Float.isInfinite(value)) {
+                throw new ProtocolException(code, where + " is outside the FP32 range (magnitude at most "
+                        + Float.MAX_VALUE + ")");
             }
-            if (element.isArray()) {
-                flatten(element, out, limit, where);
-            } else {
+            return value;
+        }
+        if (element.isTextual() && NON_FINITE.containsKey(element.textValue())) {
+            return NON_FINITE.get(element.textValue());
+        }
+        throw new ProtocolException(code, where + " is not a number");
+    }
+
+    /**
+     * OIP data is flat (row-major, any shape) or nested exactly as the shape: one array level per dimension, each
+     * as long as its dimension. Either becomes one row-major list; anything else (ragged rows, a level too many or
+     * too few) is {@code invalid_tensor}, never a guess at what was meant.
+     */
+    private static List<JsonNode> flatten(JsonNode data, long[] shape, long count, String where)
+            throws ProtocolException {
+        boolean nested = false;
+        for (JsonNode element : data) {
+            nested |= element.isArray();
+        }
+        if (!nested) {
+            if (data.size() != count) {
+                throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data has " + data.size()
+                        + " elements but shape " + java.util.Arrays.toString(shape) + " needs " + count);
+            }
+            List<JsonNode> flat = new ArrayList<>(data.size());
+            data.forEach(flat::add);
+            return flat;
+        }
+        // Grown as the data is read: a shape alone (perhaps a hostile one) allocates nothing.
+        List<JsonNode> flat = new ArrayList<>((int) Math.min(count, 4096));
+        flattenNested(data, shape, 0, flat, where + ".data", where);
+        return flat;
+    }
+
+    private static void flattenNested(JsonNode node, long[] shape, int depth, List<JsonNode> out, String path,
+                                      String where) throws ProtocolException {
+        if (depth >= shape.length) {
+            throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data is nested deeper than its shape "
+                    + java.util.Arrays.toString(shape) + " (at " + path + ")");
+        }
+        if (!node.isArray() || node.size() != shape[depth]) {
+            throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data is nested unlike its shape "
+                    + java.util.Arrays.toString(shape) + ": " + path + " must be an array of " + shape[depth]
+                    + (node.isArray() ? ", not " + node.size() : ""));
+        }
+        boolean last = depth == shape.length - 1;
+        for (int i = 0; i < node.size(); i++) {
+            JsonNode element = node.get(i);
+            if (last) {
+                if (element.isArray()) {
+                    throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data is nested deeper than its "
+                            + "shape " + java.util.Arrays.toString(shape) + " (at " + path + "[" + i + "])");
+                }
                 out.add(element);
+            } else {
+                flattenNested(element, shape, depth + 1, out, path + "[" + i + "]", where);
             }
         }
     }
@@ -335,6 +385,9 @@ public final class JsonCodec {
         }
         JsonNode error = root.get("error");
         if (error != null && !error.isNull()) {
+            if (!error.isObject() || !error.path("code").isTextual()) {
+                throw invalid("a reply's 'error' must be an object with a string 'code'");
+            }
             String codeName = error.path("code").asText("");
             ErrorCode code = ErrorCode.fromWireName(codeName).orElse(ErrorCode.INTERNAL);
             String message = error.path("message").asText("");
@@ -368,18 +421,28 @@ public final class JsonCodec {
             }
             float[] values = new float[vector.size()];
             for (int i = 0; i < values.length; i++) {
-                values[i] = (float) vector.get(i).asDouble();
+                values[i] = fp32(vector.get(i), where + ".embedding[" + i + "]", ErrorCode.INVALID_REQUEST);
             }
             return new Embedding(values);
         }
         if (node.has("label")) {
+            // A reply is decoded as strictly as a request: a null label or a score that is not a number is a
+            // broken worker, not something to turn into the string "null" or the number 0.
+            if (!node.get("label").isTextual()) {
+                throw invalid(where + ".label must be a string");
+            }
+            JsonNode scoreNode = node.get("scores");
+            if (scoreNode != null && !scoreNode.isNull() && !scoreNode.isObject()) {
+                throw invalid(where + ".scores must be an object of numbers");
+            }
             Map<String, Float> scores = new LinkedHashMap<>();
             Iterator<Map.Entry<String, JsonNode>> fields = node.path("scores").fields();
             while (fields.hasNext()) {
                 Map.Entry<String, JsonNode> field = fields.next();
-                scores.put(field.getKey(), (float) field.getValue().asDouble());
+                scores.put(field.getKey(), fp32(field.getValue(), where + ".scores." + echo(field.getKey()),
+                        ErrorCode.INVALID_REQUEST));
             }
-            return new Classification(node.get("label").asText(), scores);
+            return new Classification(node.get("label").textValue(), scores);
         }
         throw invalid(where + " is neither a tensor, an embedding nor a classification");
     }

@@ -69,7 +69,8 @@ public final class KinferHeaders {
         String replyTopic = replyTopic(headers, defaultReplyTopic).orElseThrow(() -> new ProtocolException(
                 ErrorCode.INVALID_REQUEST, "header " + REPLY_TOPIC + " is not a valid topic name"));
         int partition = (int) number(headers, REPLY_PARTITION, 0, Integer.MAX_VALUE, RequestEnvelope.ANY_PARTITION);
-        long deadline = number(headers, DEADLINE, 1, Long.MAX_VALUE, RequestEnvelope.NO_DEADLINE);
+        // 0 means no deadline, as absent does (and as RequestEnvelope.NO_DEADLINE and the Java client's submit do).
+        long deadline = number(headers, DEADLINE, 0, Long.MAX_VALUE, RequestEnvelope.NO_DEADLINE);
         int priority = (int) number(headers, PRIORITY, Integer.MIN_VALUE, Integer.MAX_VALUE, 0);
         return new RequestEnvelope(correlationId, replyTopic, partition, deadline, priority);
     }

@@ -6,7 +6,8 @@ package io.kinfer.protocol;
  *
  * @param maxRecordBytes    largest record value (Kafka's own default message limit is about 1 MiB)
  * @param maxInputs         most texts, or rows of the first tensor dimension, in one request
- * @param maxTextChars      longest text in characters (the model truncates far earlier; this stops abuse)
+ * @param maxTextChars      longest text in characters, also each string of a BYTES tensor (the model truncates far
+ *                          earlier; this stops abuse)
  * @param maxTensorElements most elements in one tensor
  * @param maxNestingDepth   deepest JSON nesting accepted
  */
@@ -25,10 +26,11 @@ public record ProtocolLimits(int maxRecordBytes, int maxInputs, int maxTextChars
      * For reading replies. A reply is as large as its model's outputs, which the request limits do not bound (a
      * 300 000-element mask answers a small image), and a worker may be allowed records over 1 MiB
      * ({@code kafka.producer.max.request.size}): only a ceiling against hostile records remains, 64 MiB and as many
-     * elements as fit in it (each takes at least two bytes of JSON).
+     * elements as fit in it (each takes at least two bytes of JSON). A string in a reply's BYTES tensor is a model's
+     * output, not a caller's text, so it too is bounded by the record only.
      */
     public static final ProtocolLimits REPLIES = new ProtocolLimits(64 << 20, DEFAULTS.maxInputs(),
-            DEFAULTS.maxTextChars(), 32L << 20, DEFAULTS.maxNestingDepth());
+            64 << 20, 32L << 20, DEFAULTS.maxNestingDepth());
 
     public ProtocolLimits {
         if (maxRecordBytes < 1 || maxInputs < 1 || maxTextChars < 1 || maxTensorElements < 1 || maxNestingDepth < 4) {

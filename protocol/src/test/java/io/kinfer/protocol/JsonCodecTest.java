@@ -54,6 +54,58 @@ class JsonCodecTest {
     }
 
     @Test
+    void dataNestedExactlyAsItsShapeIsAcceptedAtEveryRank() throws Exception {
+        String json = """
+                {"id":"n","model":"gemm","inputs":[{"name":"x","datatype":"INT64","shape":[2,1,3],
+                 "data":[[[1,2,3]],[[4,5,6]]]},{"name":"e","datatype":"FP32","shape":[2,0],"data":[[],[]]}]}
+                """;
+
+        InferenceRequest decoded = codec.decodeRequest(json.getBytes(StandardCharsets.UTF_8));
+
+        assertThat(decoded.tensors().get(0).int64()).containsExactly(1, 2, 3, 4, 5, 6);
+        assertThat(decoded.tensors().get(1).fp32()).isEmpty();
+    }
+
+    @Test
+    void fp32ValuesTooSmallForFp32RoundAsAnyDecimalDoes() throws Exception {
+        InferenceRequest decoded = codec.decodeRequest(tensor("\"FP32\"", "[1,3]", "[1e-50,-1e-50,3.4028235e38]")
+                .getBytes(StandardCharsets.UTF_8));
+
+        assertThat(decoded.tensors().get(0).fp32()).containsExactly(0f, -0f, Float.MAX_VALUE);
+    }
+
+    @Test
+    void aReplyStringInABytesTensorIsBoundedByTheRecordOnly() throws Exception {
+        String text = "x".repeat(50_000);
+        InferenceReply reply = InferenceReply.success("r", "m", "1",
+                List.of(Tensor.bytes("y", new long[] {1}, List.of(text))), null);
+
+        InferenceReply decoded = new JsonCodec(ProtocolLimits.REPLIES).decodeReply(codec.encodeReply(reply));
+
+        assertThat(((Tensor) decoded.outputs().get(0)).bytes()).containsExactly(text);
+    }
+
+    static List<String> badReplies() {
+        return List.of(
+                "{\"id\":\"a\",\"outputs\":[{\"embedding\":[1,\"x\",{}]}]}",
+                "{\"id\":\"a\",\"outputs\":[{\"embedding\":[1e39]}]}",
+                "{\"id\":\"a\",\"outputs\":[{\"label\":null}]}",
+                "{\"id\":\"a\",\"outputs\":[{\"label\":7}]}",
+                "{\"id\":\"a\",\"outputs\":[{\"label\":\"p\",\"scores\":{\"p\":\"high\"}}]}",
+                "{\"id\":\"a\",\"outputs\":[{\"label\":\"p\",\"scores\":[0.5]}]}",
+                "{\"id\":\"a\",\"error\":\"boom\"}",
+                "{\"id\":\"a\",\"error\":{\"message\":\"no code\"}}");
+    }
+
+    @ParameterizedTest
+    @MethodSource("badReplies")
+    void aReplyWithValuesOfTheWrongTypeIsRefusedNotCoerced(String json) {
+        assertThatThrownBy(() -> codec.decodeReply(json.getBytes(StandardCharsets.UTF_8)))
+                .isInstanceOf(ProtocolException.class)
+                .satisfies(e -> assertThat(e.getMessage()).isNotBlank().hasSizeLessThan(400));
+    }
+
+    @Test
     void unknownFieldsAreIgnoredAndNumericVersionIsAccepted() throws Exception {
         String json = """
                 {"id":"a","model":"m","version":3,"inputs":["t"],"future_field":{"x":[1,2]},"priority":"ignored"}
@@ -151,7 +203,19 @@ class JsonCodecTest {
                         + "{\"name\":\"b\",\"datatype\":\"FP32\",\"shape\":[2,1],\"data\":[1,2]}]}", ErrorCode.INVALID_TENSOR),
                 Arguments.of("duplicate tensor", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":["
                         + "{\"name\":\"a\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":[1]},"
-                        + "{\"name\":\"a\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":[1]}]}", ErrorCode.INVALID_TENSOR));
+                        + "{\"name\":\"a\",\"datatype\":\"FP32\",\"shape\":[1,1],\"data\":[1]}]}", ErrorCode.INVALID_TENSOR),
+                Arguments.of("FP32 above its range", tensor("\"FP32\"", "[1,2]", "[1,1e39]"), ErrorCode.INVALID_TENSOR),
+                Arguments.of("FP32 below its range", tensor("\"FP32\"", "[1,1]", "[-3.5e38]"), ErrorCode.INVALID_TENSOR),
+                Arguments.of("FP32 integer literal above its range", tensor("\"FP32\"", "[1,1]", "[" + "9".repeat(40) + "]"),
+                        ErrorCode.INVALID_TENSOR),
+                Arguments.of("ragged nested data", tensor("\"FP32\"", "[2,2]", "[[1,2,3],[4]]"), ErrorCode.INVALID_TENSOR),
+                Arguments.of("nested data with a row too few", tensor("\"FP32\"", "[3,2]", "[[1,2],[3,4],5,6]"),
+                        ErrorCode.INVALID_TENSOR),
+                Arguments.of("nested deeper than the shape", tensor("\"FP32\"", "[1,2]", "[[[1,2]]]"), ErrorCode.INVALID_TENSOR),
+                Arguments.of("nested along the wrong dimensions", tensor("\"FP32\"", "[1,4]", "[[1,2],[3,4]]"),
+                        ErrorCode.INVALID_TENSOR),
+                Arguments.of("BYTES string over the text limit", tensor("\"BYTES\"", "[1]", "[\"" + longText + "\"]"),
+                        ErrorCode.INPUT_TOO_LARGE));
     }
 
     private static String tensor(String datatype, String shape, String data) {

@@ -43,6 +43,20 @@ class KinferHeadersTest {
     }
 
     @Test
+    void aDeadlineOfZeroMeansNoneAsTheJavaApiDoes() throws Exception {
+        RecordHeaders headers = new RecordHeaders();
+        KinferHeaders.put(headers, KinferHeaders.DEADLINE, "0");
+
+        RequestEnvelope envelope = KinferHeaders.envelope(headers, "id", "kinfer.replies");
+
+        assertThat(envelope.deadlineEpochMs()).isEqualTo(RequestEnvelope.NO_DEADLINE);
+        assertThat(envelope.hasDeadline()).isFalse();
+        RecordHeaders negative = new RecordHeaders();
+        KinferHeaders.put(negative, KinferHeaders.DEADLINE, "-1");
+        assertThatThrownBy(() -> KinferHeaders.envelope(negative, "id", "r")).isInstanceOf(ProtocolException.class);
+    }
+
+    @Test
     void invalidHeaderValuesAreInvalidRequests() {
         RecordHeaders badDeadline = new RecordHeaders();
         KinferHeaders.put(badDeadline, KinferHeaders.DEADLINE, "tomorrow");

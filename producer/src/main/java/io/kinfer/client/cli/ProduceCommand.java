@@ -4,6 +4,7 @@ import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStreamWriter;
+import java.io.PrintStream;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -20,6 +21,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
 
@@ -94,11 +97,29 @@ public final class ProduceCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    /** On SIGINT or SIGTERM, calls in flight get this long before the client closes and the summary is printed. */
+    static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(5);
+
+    /** Where "-" reads from, and where progress and the summary go: the process's own, but for tests. */
+    InputStream stdin = System.in;
+    PrintStream err = System.err;
+
     /** Checks each line as a worker would; built from the settings (protocol.max.*) in {@link #call}. */
     private JsonCodec codec = new JsonCodec();
     private final Map<String, LongAdder> outcomes = new ConcurrentHashMap<>();
     /** Non-blank lines read so far (on the reading thread). */
-    private long lines;
+    private volatile long lines;
+    /** Set by {@link #stop}: no further line is read or sent. */
+    private volatile boolean stopping;
+    /** The summary is printed once, by whichever of the end of input and the shutdown hook comes first. */
+    private final AtomicBoolean summarized = new AtomicBoolean();
+    /** Set once the client is made; a stop before it has nothing to wait for. */
+    private volatile Run run;
+
+    /** What one run holds, for its end: the normal one or the shutdown hook's. */
+    private record Run(InferenceClient client, Semaphore slots, int window, ExecutorService writing, Writer out,
+                       ProgressBar progress, long started) {
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -120,16 +141,16 @@ public final class ProduceCommand implements Callable<Integer> {
                 clientSettings.get(ClientConfig.REQUEST_TIMEOUT_MS)).trim()));
         int window = Math.max(maxInFlight, 1);
         // The client's own bound must not fail the window's calls as overloaded (a shared config's small
-        // max.in.flight.requests did): at least twice the window, as a call's slot comes back to this command a
-        // moment before the client counts it done.
+        // max.in.flight.requests did). The window is enough: a call's slot in the client is free before its future
+        // completes, so before this command's slot comes back.
         long configured = settings.containsKey(ClientConfig.MAX_IN_FLIGHT)
                 ? Long.parseLong(settings.get(ClientConfig.MAX_IN_FLIGHT).trim()) : 0;
-        clientSettings.put(ClientConfig.MAX_IN_FLIGHT,
-                Long.toString(Math.min(Integer.MAX_VALUE, Math.max(configured, 2L * window))));
+        clientSettings.put(ClientConfig.MAX_IN_FLIGHT, Long.toString(Math.min(Integer.MAX_VALUE,
+                Math.max(configured, window))));
         // Lines are read, sent and forgotten one by one (stdin streams; a file of any size fits): a regular file
         // is counted first only for the progress bar's total (a pipe or FIFO would be used up by counting).
         long total = "-".equals(input) || !Files.isRegularFile(Path.of(input)) ? -1 : countLines(Path.of(input));
-        ProgressBar progress = new ProgressBar(System.err, total, !quiet);
+        ProgressBar progress = new ProgressBar(err, total, !quiet);
         Semaphore slots = new Semaphore(window);
         long started = System.nanoTime();
         // Replies are written on a thread of their own: a slow reader of stdout must not stall the client's reply
@@ -139,24 +160,82 @@ public final class ProduceCommand implements Callable<Integer> {
             thread.setDaemon(true);
             return thread;
         });
-        try (InferenceClient client = InferenceClient.create(new ClientConfig(clientSettings));
+        ClientConfig clientConfig = new ClientConfig(clientSettings);
+        // Without --wait nothing reads replies: no reply topic (nor the right to create one), no reply consumer.
+        Thread hook = new Thread(() -> stop(SHUTDOWN_GRACE), "kinfer-produce-shutdown");
+        try (InferenceClient client = waitForReplies ? InferenceClient.create(clientConfig)
+                : InferenceClient.createFireAndForget(clientConfig);
              Writer out = waitForReplies ? writer() : Writer.nullWriter();
              Utf8Lines reader = reader()) {
+            run = new Run(client, slots, window, writing, out, progress, started);
+            // SIGINT or SIGTERM: the JVM exits once the hook returns, so the hook ends the run itself.
+            Runtime.getRuntime().addShutdownHook(hook);
             try {
                 sendAll(reader, client, out, writing, slots, progress, started, callTimeout);
             } catch (IOException | java.io.UncheckedIOException e) {
                 // Say so and finish what was sent: the summary counts it, and the exit code is 1.
                 count("read_error");
-                System.err.printf("%ninput stopped: %s (%d request line(s) read before it)%n", e.getMessage(), lines);
+                err.printf("%ninput stopped: %s (%d request line(s) read before it)%n", e.getMessage(), lines);
             }
             // Every slot back: every call has ended.
             slots.acquire(window);
+            slots.release(window);
+            writing.shutdown();
+            writing.awaitTermination(1, TimeUnit.MINUTES);
+            out.flush();
+            summarize(run);
         } finally {
             writing.shutdown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException | IllegalArgumentException e) {
+                // shutting down already (the hook runs), or never added (the client could not be made)
+            }
         }
-        progress.finish();
-        printSummary(lines, (System.nanoTime() - started) / 1e9);
         return outcomes.keySet().stream().allMatch(k -> k.equals("success") || k.equals("published")) ? 0 : 1;
+    }
+
+    /**
+     * The shutdown hook's work, on SIGINT or SIGTERM (the JVM exits when it returns, whatever the reading thread is
+     * doing): stops reading, gives the calls and sends in flight up to {@code grace} to end, closes the client (a
+     * --wait client deletes its reply topic; calls still open fail and are counted as {@code closed}), writes out
+     * the replies that came, and prints the summary unless the run printed it already.
+     */
+    void stop(Duration grace) {
+        stopping = true;
+        Run current = run;
+        if (current == null) {
+            return; // the client was not made yet: nothing was sent
+        }
+        long deadline = System.nanoTime() + grace.toNanos();
+        try {
+            if (current.slots().tryAcquire(current.window(), grace.toNanos(), TimeUnit.NANOSECONDS)) {
+                current.slots().release(current.window()); // only waited for them; the reading thread may too
+            }
+            current.client().close();
+            current.writing().shutdown();
+            // Replies that came are written out, given a moment even when the grace is spent.
+            current.writing().awaitTermination(Math.max(TimeUnit.SECONDS.toNanos(1), deadline - System.nanoTime()),
+                    TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            current.client().close();
+        }
+        try {
+            synchronized (current.out()) {
+                current.out().flush();
+            }
+        } catch (IOException e) {
+            // closed already by the run's own end, or the reader of stdout is gone
+        }
+        summarize(current);
+    }
+
+    private void summarize(Run current) {
+        if (summarized.compareAndSet(false, true)) {
+            current.progress().finish();
+            printSummary(lines, (System.nanoTime() - current.started()) / 1e9);
+        }
     }
 
     /** Reads, parses, paces and sends line by line; each call gives its slot back when it ends. */
@@ -165,7 +244,7 @@ public final class ProduceCommand implements Callable<Integer> {
             throws IOException, InterruptedException {
         long nextDue = started;
         String line;
-        while ((line = reader.readLine()) != null) {
+        while (!stopping && (line = reader.readLine()) != null) {
             if (line.isBlank()) {
                 continue;
             }
@@ -175,12 +254,17 @@ public final class ProduceCommand implements Callable<Integer> {
                 request = parse(line, lines);
             } catch (ProtocolException e) {
                 count("invalid_line");
-                System.err.printf("%nline %d skipped: %s%n", lines, e.getMessage());
+                err.printf("%nline %d skipped: %s%n", lines, e.getMessage());
                 progress.step();
                 continue;
             }
             nextDue = pace(nextDue);
             slots.acquire();
+            if (stopping) {
+                slots.release();
+                count("not_sent");
+                break;
+            }
             CompletableFuture<Void> done = waitForReplies
                     ? client.request(request, callTimeout).thenAcceptAsync(reply -> {
                         write(out, codec.encodeReply(reply));
@@ -215,7 +299,7 @@ public final class ProduceCommand implements Callable<Integer> {
 
     /** Strict UTF-8 either way: a bad byte is a read error (stdin's usual decoder would send U+FFFD instead). */
     private Utf8Lines reader() throws IOException {
-        return new Utf8Lines("-".equals(input) ? System.in : Files.newInputStream(Path.of(input)));
+        return new Utf8Lines("-".equals(input) ? stdin : Files.newInputStream(Path.of(input)));
     }
 
     /**
@@ -314,13 +398,16 @@ public final class ProduceCommand implements Callable<Integer> {
         if (cause instanceof InferenceException.Overloaded) {
             return "overloaded";
         }
+        if (cause instanceof InferenceException.ClientClosed) {
+            return "closed";
+        }
         return "failed";
     }
 
     private void printSummary(long lines, double seconds) {
         Map<String, Long> sorted = new TreeMap<>();
         outcomes.forEach((k, v) -> sorted.put(k, v.sum()));
-        System.err.printf("%d lines in %.1f s (%.1f/s): %s%n", lines, seconds, lines / Math.max(seconds, 1e-9),
+        err.printf("%d lines in %.1f s (%.1f/s): %s%n", lines, seconds, lines / Math.max(seconds, 1e-9),
                 sorted.isEmpty() ? "nothing" : sorted.toString().replaceAll("[{}]", ""));
     }
 }

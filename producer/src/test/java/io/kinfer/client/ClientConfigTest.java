@@ -1,0 +1,51 @@
+package io.kinfer.client;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.Map;
+
+import io.kinfer.protocol.KinferHeaders;
+import io.kinfer.protocol.Topics;
+import org.apache.kafka.common.config.ConfigException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class ClientConfigTest {
+
+    @Test
+    void theLongestClientIdFitsItsReplyTopicAndEveryCorrelationId() {
+        ClientConfig config = new ClientConfig(Map.of(ClientConfig.CLIENT_ID, "c".repeat(ClientConfig.MAX_CLIENT_ID_CHARS)));
+
+        assertThat(Topics.isValidTopicName(config.replyTopic())).isTrue();
+        // <client.id>-<6 characters>-<the sequence in base 36, at most 13>
+        int longestCorrelationId = config.clientId().length() + 1 + 6 + 1 + Long.toString(Long.MAX_VALUE, 36).length();
+        assertThat(longestCorrelationId).isLessThanOrEqualTo(KinferHeaders.MAX_CORRELATION_ID_CHARS);
+    }
+
+    @Test
+    void aClientIdTooLongForItsNamesIsRefusedWithTheReason() {
+        String tooLong = "c".repeat(ClientConfig.MAX_CLIENT_ID_CHARS + 1);
+
+        assertThatThrownBy(() -> new ClientConfig(Map.of(ClientConfig.CLIENT_ID, tooLong)))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("client.id")
+                .hasMessageContaining(Integer.toString(ClientConfig.MAX_CLIENT_ID_CHARS));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"has space", "slash/id", "ünï", ".", ".."})
+    void aClientIdThatCannotNameATopicIsRefusedWithTheReason(String id) {
+        assertThatThrownBy(() -> new ClientConfig(Map.of(ClientConfig.CLIENT_ID, id)))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("client.id")
+                .hasMessageContaining("A-Z a-z 0-9 . _ -");
+    }
+
+    @Test
+    void theGeneratedClientIdIsValid() {
+        ClientConfig config = new ClientConfig(Map.of());
+
+        assertThat(config.clientId()).hasSizeLessThanOrEqualTo(ClientConfig.MAX_CLIENT_ID_CHARS);
+        assertThat(Topics.isValidTopicName(config.replyTopic())).isTrue();
+    }
+}
