@@ -318,6 +318,9 @@ public final class InferenceClient implements AutoCloseable {
         // The send thread must not hang for a minute when Kafka is gone; the caller's deadline governs.
         props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 5_000);
         props.putAll(config.producerProperties());
+        // A settings file shared with exactly-once workers may carry their transactional id: sends outside a
+        // transaction would all fail with it, and this producer never starts one.
+        props.remove(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
         return props;
     }
 

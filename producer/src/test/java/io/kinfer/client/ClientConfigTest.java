@@ -7,6 +7,7 @@ import java.util.Map;
 
 import io.kinfer.protocol.KinferHeaders;
 import io.kinfer.protocol.Topics;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.config.ConfigException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -47,5 +48,15 @@ class ClientConfigTest {
 
         assertThat(config.clientId()).hasSizeLessThanOrEqualTo(ClientConfig.MAX_CLIENT_ID_CHARS);
         assertThat(Topics.isValidTopicName(config.replyTopic())).isTrue();
+    }
+
+    @Test
+    void aTransactionalIdMeantForExactlyOnceWorkersNeverReachesTheRequestProducer() {
+        ClientConfig config = new ClientConfig(Map.of("kafka.producer.transactional.id", "orders-eos",
+                "kafka.producer.compression.type", "zstd"));
+
+        assertThat(InferenceClient.producerProperties(config, "c-1"))
+                .doesNotContainKey(ProducerConfig.TRANSACTIONAL_ID_CONFIG)
+                .containsEntry(ProducerConfig.COMPRESSION_TYPE_CONFIG, "zstd");
     }
 }
