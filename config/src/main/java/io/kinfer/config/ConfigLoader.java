@@ -3,11 +3,14 @@ package io.kinfer.config;
 import java.io.IOException;
 import java.io.Reader;
 import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 
@@ -34,19 +37,26 @@ public final class ConfigLoader {
     private ConfigLoader() {
     }
 
+    /**
+     * The merged settings, and for each key where its value came from ("--set batch.max.size=abc", "environment
+     * variable KINFER_BATCH_MAX_SIZE", "config file /etc/kinfer.properties"), so an error can name its source.
+     */
+    public record Loaded(Map<String, String> settings, Map<String, String> sources) {
+
+        public Loaded {
+            settings = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(settings));
+            sources = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(sources));
+        }
+
+        /** Where the key's value came from; empty when it has none (its default applies). */
+        public Optional<String> sourceOf(String key) {
+            return Optional.ofNullable(sources.get(key));
+        }
+    }
+
     /** Merges file, environment and flags; later sources win. */
     public static Map<String, String> load(Path file, Map<String, String> environment, Map<String, String> flags) {
-        Map<String, String> merged = new LinkedHashMap<>();
-        Path configFile = file;
-        if (configFile == null && environment.get(CONFIG_FILE_ENV) != null && !environment.get(CONFIG_FILE_ENV).isBlank()) {
-            configFile = Path.of(environment.get(CONFIG_FILE_ENV));
-        }
-        if (configFile != null) {
-            merged.putAll(readFile(configFile));
-        }
-        merged.putAll(fromEnvironment(environment));
-        merged.putAll(flags);
-        return merged;
+        return loadTracked(file, environment, flags, Map.of()).settings();
     }
 
     /** Settings from the process environment and the given flags (and a file named by the environment). */
@@ -54,23 +64,74 @@ public final class ConfigLoader {
         return load(file, System.getenv(), flags);
     }
 
-    static Map<String, String> readFile(Path file) {
+    /**
+     * As {@link #load(Path, Map, Map)}, remembering each value's source; {@code flagSources} names the flag each
+     * key of {@code flags} came from (missing: "a command-line option").
+     */
+    public static Loaded loadTracked(Path file, Map<String, String> environment, Map<String, String> flags,
+                                     Map<String, String> flagSources) {
+        Map<String, String> merged = new LinkedHashMap<>();
+        Map<String, String> sources = new LinkedHashMap<>();
+        Path configFile = file;
+        String fileSource = "--config";
+        if (configFile == null && environment.get(CONFIG_FILE_ENV) != null && !environment.get(CONFIG_FILE_ENV).isBlank()) {
+            configFile = Path.of(environment.get(CONFIG_FILE_ENV));
+            fileSource = CONFIG_FILE_ENV;
+        }
+        if (configFile != null) {
+            String source = "config file " + configFile;
+            readFile(configFile, fileSource).forEach((key, value) -> {
+                merged.put(key, value);
+                sources.put(key, source);
+            });
+        }
+        fromEnvironment(environment).forEach((key, value) -> {
+            merged.put(key, value);
+            sources.put(key, "environment variable " + keyToEnv(key));
+        });
+        flags.forEach((key, value) -> {
+            merged.put(key, value);
+            sources.put(key, flagSources.getOrDefault(key, "a command-line option"));
+        });
+        return new Loaded(merged, sources);
+    }
+
+    /** Reads a properties file; {@code namedBy} says where its name came from ({@code --config}), for errors. */
+    static Map<String, String> readFile(Path file, String namedBy) {
         Properties props = new Properties();
         try (Reader reader = Files.newBufferedReader(file)) {
             props.load(reader);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read config file " + file, e);
+            throw new UncheckedIOException("cannot read config file " + file + " (" + namedBy + "): " + reason(e), e);
+        } catch (IllegalArgumentException e) {
+            // Properties.load on a malformed unicode escape.
+            throw new IllegalArgumentException("cannot read config file " + file + " (" + namedBy + "): "
+                    + e.getMessage(), e);
         }
         Map<String, String> map = new LinkedHashMap<>();
         props.stringPropertyNames().forEach(key -> map.put(key, props.getProperty(key).trim()));
         return map;
     }
 
+    private static String reason(IOException e) {
+        if (e instanceof NoSuchFileException) {
+            return "no such file";
+        }
+        if (e instanceof AccessDeniedException) {
+            return "permission denied";
+        }
+        if (e instanceof java.nio.charset.CharacterCodingException) {
+            return "not UTF-8 text";
+        }
+        return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+    }
+
     /**
-     * {@code KINFER_BATCH_MAX_SIZE=8} becomes {@code batch.max.size=8}. An empty value of a kinfer setting counts as
-     * unset, as compose's {@code ${X:-}} and many deployment templates produce it: the default (or the file's value)
-     * applies. A Kafka setting keeps it: empty is a meaningful value there
-     * ({@code KINFER_KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM=} turns host-name verification off).
+     * {@code KINFER_BATCH_MAX_SIZE=8} becomes {@code batch.max.size=8}. An empty value counts as unset, as compose's
+     * {@code ${X:-}} and many deployment templates produce it: the default (or the file's value) applies. Only a
+     * Kafka client setting keeps it where empty is a meaningful value ({@code
+     * KINFER_KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM=} turns host-name verification off): see
+     * {@link #keepsEmptyValue}.
      */
     static Map<String, String> fromEnvironment(Map<String, String> environment) {
         Map<String, String> map = new LinkedHashMap<>();
@@ -78,12 +139,40 @@ public final class ConfigLoader {
             if (name.startsWith(ENV_PREFIX) && !RESERVED.contains(name) && name.length() > ENV_PREFIX.length()
                     && value != null) {
                 String key = envToKey(name);
-                if (!value.isBlank() || key.startsWith("kafka.")) {
+                if (!value.isBlank() || keepsEmptyValue(key)) {
                     map.put(key, value);
                 }
             }
         });
         return map;
+    }
+
+    /**
+     * Whether an empty environment value of this key is a value rather than "unset": true for Kafka client
+     * settings passed through ({@code kafka.*}), except the bootstrap servers (with or without a client prefix),
+     * which nothing can connect to empty.
+     */
+    public static boolean keepsEmptyValue(String key) {
+        if (!key.startsWith(KafkaClientProperties.PREFIX)) {
+            return false;
+        }
+        return !key.equals(KafkaClientProperties.BOOTSTRAP_SERVERS)
+                && !key.equals(KafkaClientProperties.PRODUCER_PREFIX + "bootstrap.servers")
+                && !key.equals(KafkaClientProperties.CONSUMER_PREFIX + "bootstrap.servers")
+                && !key.equals(KafkaClientProperties.ADMIN_PREFIX + "bootstrap.servers");
+    }
+
+    /**
+     * The environment variable that carries exactly this key and value to a kinfer process, or empty where none can
+     * (a key with upper case, underscores or hyphens does not map back to itself; a blank value of most keys
+     * counts as unset).
+     */
+    public static Optional<String> environmentVariable(String key, String value) {
+        String name = keyToEnv(key);
+        if (RESERVED.contains(name) || !envToKey(name).equals(key) || (value.isBlank() && !keepsEmptyValue(key))) {
+            return Optional.empty();
+        }
+        return Optional.of(name);
     }
 
     public static String envToKey(String name) {

@@ -3,6 +3,7 @@ package io.kinfer.config;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 
 import picocli.CommandLine.Option;
 
@@ -26,13 +27,32 @@ public final class ConfigOptions {
             description = "Kafka bootstrap servers (setting kafka.bootstrap.servers; default 127.0.0.1:9092).")
     String kafka;
 
+    /** What the last {@link #load} merged, for error messages that name a value's source. */
+    private ConfigLoader.Loaded loaded;
+
     /** File, then environment, then the command's named flags, then --kafka and --set. */
     public Map<String, String> load(Map<String, String> commandFlags) {
+        loaded = loadTracked(commandFlags, System.getenv());
+        return loaded.settings();
+    }
+
+    /** As {@link #load}, with the sources of the values, from the given environment; remembers nothing. */
+    public ConfigLoader.Loaded loadTracked(Map<String, String> commandFlags, Map<String, String> environment) {
         Map<String, String> flags = new LinkedHashMap<>(commandFlags);
+        Map<String, String> sources = new LinkedHashMap<>();
         if (kafka != null) {
             flags.put(KafkaClientProperties.BOOTSTRAP_SERVERS, kafka);
+            sources.put(KafkaClientProperties.BOOTSTRAP_SERVERS, "--kafka");
         }
-        flags.putAll(settings);
-        return ConfigLoader.load(file, flags);
+        settings.forEach((key, value) -> {
+            flags.put(key, value);
+            sources.put(key, "--set " + key);
+        });
+        return ConfigLoader.loadTracked(file, environment, flags, sources);
+    }
+
+    /** The settings of the last {@link #load}, with their sources; empty before it. */
+    public Optional<ConfigLoader.Loaded> lastLoaded() {
+        return Optional.ofNullable(loaded);
     }
 }

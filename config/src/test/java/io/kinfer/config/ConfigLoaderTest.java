@@ -1,10 +1,13 @@
 package io.kinfer.config;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.io.UncheckedIOException;
 import java.util.Map;
+import java.util.Optional;
 
 import org.apache.kafka.common.config.ConfigDef;
 import org.junit.jupiter.api.Test;
@@ -49,6 +52,61 @@ class ConfigLoaderTest {
                 .containsExactly(Map.entry("kafka.ssl.endpoint.identification.algorithm", ""));
         assertThat(ConfigLoader.load(file, env, Map.of())).containsOnly(Map.entry("metrics.port", "9500"),
                 Map.entry("kafka.ssl.endpoint.identification.algorithm", ""));
+    }
+
+    @Test
+    void anEmptyBootstrapServersVariableCountsAsUnset(@TempDir Path dir) throws Exception {
+        // What compose's KINFER_KAFKA_BOOTSTRAP_SERVERS=${KAFKA:-} gives when KAFKA is not set: no address at all,
+        // which no client can connect to; the file's address (or the default) applies instead.
+        Path file = dir.resolve("kinfer.properties");
+        Files.writeString(file, "kafka.bootstrap.servers=kafka:9092\n");
+        Map<String, String> env = Map.of("KINFER_KAFKA_BOOTSTRAP_SERVERS", "",
+                "KINFER_KAFKA_CONSUMER_BOOTSTRAP_SERVERS", " ");
+
+        assertThat(ConfigLoader.load(null, env, Map.of())).isEmpty();
+        assertThat(ConfigLoader.load(file, env, Map.of())).containsExactly(Map.entry("kafka.bootstrap.servers",
+                "kafka:9092"));
+    }
+
+    @Test
+    void everyValueRemembersWhereItCameFrom(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("kinfer.properties");
+        Files.writeString(file, "batch.max.size=4\nworker.id=from-file\ngateway.port=1\n");
+        Map<String, String> env = Map.of("KINFER_BATCH_MAX_SIZE", "0");
+
+        ConfigLoader.Loaded loaded = ConfigLoader.loadTracked(file, env,
+                Map.of("gateway.port", "2", "worker.models", "m"), Map.of("gateway.port", "--set gateway.port"));
+
+        assertThat(loaded.settings()).containsEntry("batch.max.size", "0").containsEntry("gateway.port", "2");
+        assertThat(loaded.sourceOf("batch.max.size")).contains("environment variable KINFER_BATCH_MAX_SIZE");
+        assertThat(loaded.sourceOf("worker.id")).contains("config file " + file);
+        assertThat(loaded.sourceOf("gateway.port")).contains("--set gateway.port");
+        assertThat(loaded.sourceOf("worker.models")).contains("a command-line option");
+        assertThat(loaded.sourceOf("batch.max.delay.ms")).isEmpty();
+    }
+
+    @Test
+    void aMissingConfigFileIsNamedWithWhatNamedIt(@TempDir Path dir) {
+        Path missing = dir.resolve("nope.properties");
+
+        assertThatThrownBy(() -> ConfigLoader.load(missing, Map.of(), Map.of()))
+                .isInstanceOf(UncheckedIOException.class)
+                .hasMessage("cannot read config file " + missing + " (--config): no such file");
+        assertThatThrownBy(() -> ConfigLoader.load(null, Map.of("KINFER_CONFIG_FILE", missing.toString()), Map.of()))
+                .hasMessage("cannot read config file " + missing + " (KINFER_CONFIG_FILE): no such file");
+    }
+
+    @Test
+    void aSettingTravelsAsAnEnvironmentVariableOnlyWhereItMapsBackExactly() {
+        assertThat(ConfigLoader.environmentVariable("gateway.api.keys", "k1")).contains("KINFER_GATEWAY_API_KEYS");
+        assertThat(ConfigLoader.environmentVariable("kafka.ssl.endpoint.identification.algorithm", ""))
+                .contains("KINFER_KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM");
+        // Blank would read as unset; underscores, hyphens and upper case do not map back; reserved names are not settings.
+        assertThat(ConfigLoader.environmentVariable("worker.id", "")).isEmpty();
+        assertThat(ConfigLoader.environmentVariable("jobs.streams.some_key", "1")).isEmpty();
+        assertThat(ConfigLoader.environmentVariable("kafka.x-y", "1")).isEmpty();
+        assertThat(ConfigLoader.environmentVariable("kafka.Upper", "1")).isEmpty();
+        assertThat(ConfigLoader.environmentVariable("log.level", "DEBUG")).isEqualTo(Optional.empty());
     }
 
     @Test

@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Proxy;
 import java.net.URISyntaxException;
 import java.net.URL;
 import java.net.URLClassLoader;
@@ -36,17 +38,86 @@ public final class BrokerCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        checkPortsFree(args);
         Path jar = brokerJar();
         try (URLClassLoader loader = new URLClassLoader(new URL[] {jar.toUri().toURL()},
                 ClassLoader.getPlatformClassLoader())) {
             Thread.currentThread().setContextClassLoader(loader);
+            // The nested broker's own picocli, named as the user typed it (its usage said "broker"), and failing with
+            // one line as every kinfer command does.
+            Class<?> cli = loader.loadClass("picocli.CommandLine");
+            Class<?> handlerType = loader.loadClass("picocli.CommandLine$IExecutionExceptionHandler");
+            Object commandLine = cli.getConstructor(Object.class)
+                    .newInstance(loader.loadClass(MAIN).getConstructor().newInstance());
+            cli.getMethod("setCommandName", String.class).invoke(commandLine, "kinfer broker");
+            cli.getMethod("setExecutionExceptionHandler", handlerType).invoke(commandLine,
+                    Proxy.newProxyInstance(loader, new Class<?>[] {handlerType}, BrokerCommand::handleFailure));
             try {
-                loader.loadClass(MAIN).getMethod("main", String[].class).invoke(null, (Object) args.toArray(String[]::new));
+                return (Integer) cli.getMethod("execute", String[].class).invoke(commandLine,
+                        (Object) args.toArray(String[]::new));
             } catch (InvocationTargetException e) {
                 throw e.getCause() instanceof Exception cause ? cause : e;
             }
         }
-        return 0;
+    }
+
+    /** The nested broker's execution-exception handler: one line, the stack trace only when debugging. */
+    private static Object handleFailure(Object proxy, Method method, Object[] arguments) {
+        if (!method.getName().equals("handleExecutionException")) {
+            return switch (method.getName()) {
+                case "hashCode" -> System.identityHashCode(proxy);
+                case "equals" -> proxy == arguments[0];
+                default -> "kinfer broker failure handler";
+            };
+        }
+        Exception error = (Exception) arguments[0];
+        String message = CliErrors.message(error);
+        if (message.contains("Address already in use")) {
+            message += " (choose other ports with --port PORT and --controller-port PORT)";
+        }
+        System.err.println("kinfer broker: " + message);
+        if (CliErrors.debug(System.getenv())) {
+            error.printStackTrace();
+        }
+        System.err.flush();
+        return 1;
+    }
+
+    /**
+     * A port already held (another broker left running) fails here in one line naming the flag, not in the
+     * broker's start-up with three stack traces.
+     */
+    static void checkPortsFree(List<String> args) {
+        if (args.contains("-h") || args.contains("--help") || args.contains("-V") || args.contains("--version")) {
+            return;
+        }
+        int port = intOption(args, "--port", 9092);
+        int controllerPort = intOption(args, "--controller-port", 9093);
+        if (port > 0 && !LocalPorts.free("127.0.0.1", port)) {
+            throw new IllegalStateException("port " + port + " is already in use (another Kafka broker?); choose "
+                    + "another with --port PORT, or use the broker that holds it");
+        }
+        if (controllerPort > 0 && !LocalPorts.free("127.0.0.1", controllerPort)) {
+            throw new IllegalStateException("port " + controllerPort + " (the KRaft controller's) is already in use; "
+                    + "choose another with --controller-port PORT");
+        }
+    }
+
+    /** The value of {@code --name V} or {@code --name=V} among the nested broker's arguments, else the default. */
+    private static int intOption(List<String> args, String name, int defaultValue) {
+        for (int i = 0; i < args.size(); i++) {
+            String arg = args.get(i);
+            String value = arg.equals(name) && i + 1 < args.size() ? args.get(i + 1)
+                    : arg.startsWith(name + "=") ? arg.substring(name.length() + 1) : null;
+            if (value != null) {
+                try {
+                    return Integer.parseInt(value.trim());
+                } catch (NumberFormatException e) {
+                    return -1; // the broker's own parser reports it
+                }
+            }
+        }
+        return defaultValue;
     }
 
     /**

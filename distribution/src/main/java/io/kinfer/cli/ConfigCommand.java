@@ -42,11 +42,14 @@ public final class ConfigCommand implements Callable<Integer> {
 
                 Every part reads settings the same way, later sources winning: the defaults below, a properties file \
                 (`--config FILE` or `KINFER_CONFIG_FILE`), environment variables (`KINFER_` + the key in upper case \
-                with dots as underscores), then command-line flags (named options, then `--kafka`, then \
+                with dots as underscores; an empty one counts as unset, except a Kafka client setting other than the \
+                bootstrap servers), then command-line flags (named options, then `--kafka`, then \
                 `--set key=value`). Kafka client settings pass through unchanged: `kafka.<key>` for every Kafka \
                 client of the process, `kafka.producer.<key>`, `kafka.consumer.<key>` or `kafka.admin.<key>` for one \
-                kind (for example `kafka.security.protocol=SASL_SSL`, `kafka.consumer.max.poll.records=200`). \
-                Values of keys that look secret (passwords, JAAS, API keys) are never logged.
+                kind (for example `kafka.security.protocol=SASL_SSL`, `kafka.consumer.max.poll.records=200`); so do \
+                Kafka Streams settings under `jobs.streams.`. A key that no table below lists and no such prefix \
+                covers is warned about at start, with the nearest listed key. Values of keys that look secret \
+                (passwords, JAAS, API keys) are never logged.
 
                 ## Worker (`kinfer worker`)
 

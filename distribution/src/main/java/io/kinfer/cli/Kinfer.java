@@ -1,9 +1,14 @@
 package io.kinfer.cli;
 
+import java.util.Map;
+import java.util.Optional;
+
 import io.kinfer.client.cli.ProduceCommand;
+import io.kinfer.config.ConfigLoader;
 import io.kinfer.gateway.GatewayCommand;
 import io.kinfer.perf.PerfCommand;
 import io.kinfer.worker.WorkerCommand;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine;
 
@@ -50,7 +55,49 @@ public final class Kinfer implements Runnable {
     }
 
     static CommandLine commandLine() {
-        return new CommandLine(new Kinfer()).setCaseInsensitiveEnumValuesAllowed(true);
+        return commandLine(System.getenv());
+    }
+
+    /**
+     * The CLI: a failed command prints one line and exits 1 ({@link CliErrors}); before a command that reads
+     * settings runs, a key no kinfer part defines is warned about (a typo would otherwise be silently ignored).
+     */
+    static CommandLine commandLine(Map<String, String> environment) {
+        CommandLine cli = new CommandLine(new Kinfer()).setCaseInsensitiveEnumValuesAllowed(true);
+        cli.setExecutionExceptionHandler(new CliErrors(environment));
+        cli.setExecutionStrategy(parseResult -> {
+            warnAboutUnknownSettings(parseResult, environment);
+            return new CommandLine.RunLast().execute(parseResult);
+        });
+        return cli;
+    }
+
+    /**
+     * Warns once about the settings no kinfer part defines, for the commands that take {@code --config}/{@code
+     * --set} ({@code up} warns for itself; its children, which get the same settings, do not repeat it).
+     */
+    private static void warnAboutUnknownSettings(CommandLine.ParseResult parseResult, Map<String, String> environment) {
+        CommandLine.ParseResult last = parseResult;
+        while (true) {
+            if (last.isUsageHelpRequested() || last.isVersionHelpRequested()) {
+                return;
+            }
+            if (!last.hasSubcommand()) {
+                break;
+            }
+            last = last.subcommand();
+        }
+        if (environment.containsKey(UpCommand.PARENT_PID_ENV)) {
+            return;
+        }
+        Optional<ConfigLoader.Loaded> loaded;
+        try {
+            loaded = CliErrors.configOptions(last.commandSpec())
+                    .map(options -> options.loadTracked(Map.of(), environment));
+        } catch (RuntimeException e) {
+            return; // an unreadable file: the command itself reports it
+        }
+        loaded.flatMap(KnownSettings::warning).ifPresent(warning -> LoggerFactory.getLogger(Kinfer.class).warn(warning));
     }
 
     @Override

@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -26,12 +27,16 @@ import java.util.concurrent.TimeoutException;
 
 import io.kinfer.config.ConfigLoader;
 import io.kinfer.config.KafkaClientProperties;
+import io.kinfer.config.Redaction;
 import io.kinfer.gateway.GatewayCommand;
+import io.kinfer.gateway.GatewayConfig;
 import io.kinfer.jobs.JobsConfig;
 import io.kinfer.worker.InferenceWorker;
 import io.kinfer.worker.WorkerCommand;
 import io.kinfer.worker.WorkerConfig;
 import org.apache.kafka.clients.admin.Admin;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -43,7 +48,9 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "up", mixinStandardHelpOptions = true,
         description = {"Runs the whole pipeline locally: a Kafka broker (KRaft), --workers worker processes and the "
-                + "gateway, each its own process. Ctrl-C stops everything in order."})
+                + "gateway, each its own process. Ctrl-C stops everything in order.",
+                "Settings as for every part: the --config file, then KINFER_* variables, then the flags below and "
+                        + "--set, each winning over the one before; the workers and the gateway get all of them."})
 public final class UpCommand implements Callable<Integer> {
 
     /** Set in each child so it exits when this process dies without stopping it. */
@@ -51,18 +58,22 @@ public final class UpCommand implements Callable<Integer> {
     /** What {@code kinfer broker} prints once it serves (its classes are not on this classpath). */
     static final String BROKER_READY = "KAFKA_READY ";
 
+    private static final Logger LOG = LoggerFactory.getLogger(UpCommand.class);
+
     @Option(names = {"-w", "--workers"}, defaultValue = "2", description = "Worker processes. Default: ${DEFAULT-VALUE}.")
     int workers;
 
-    @Option(names = {"-p", "--port"}, defaultValue = "8080", description = "Gateway port. Default: ${DEFAULT-VALUE}.")
-    int port;
+    @Option(names = {"-p", "--port"}, description = "Gateway port (gateway.port; default: the settings', else 8080).")
+    Integer port;
 
     @Option(names = "--kafka-port", defaultValue = "9092",
             description = "Port of the local broker (its controller uses the next one; 0: any free ports). Default: ${DEFAULT-VALUE}.")
     int kafkaPort;
 
     @Option(names = {"-k", "--kafka"}, paramLabel = "HOST:PORT[,...]",
-            description = "Use this Kafka cluster instead of starting a local broker.")
+            description = "Use this Kafka cluster instead of starting a local broker (as --set "
+                    + "kafka.bootstrap.servers=... does; a config file's or KINFER_KAFKA_BOOTSTRAP_SERVERS' address is "
+                    + "not used: up runs its own broker then).")
     String kafka;
 
     @Option(names = "--fresh", description = "Delete the local broker's data and the gateway's job state first "
@@ -73,27 +84,29 @@ public final class UpCommand implements Callable<Integer> {
             + "(under kafka/). Default: ${DEFAULT-VALUE}.")
     Path dataDir;
 
-    @Option(names = {"-m", "--models"}, defaultValue = "sentiment,minilm",
-            description = "Models every worker serves. Default: ${DEFAULT-VALUE}.")
+    @Option(names = {"-m", "--models"}, description = "Models every worker serves (worker.models; default: the "
+            + "settings', else sentiment,minilm; * for all).")
     String models;
 
-    @Option(names = {"-r", "--model-repository"}, paramLabel = "DIR", description = "Model repository directory.")
+    @Option(names = {"-r", "--model-repository"}, paramLabel = "DIR", description = "Model repository directory "
+            + "(model.repository).")
     Path repository;
 
-    @Option(names = "--partitions", defaultValue = "12", description = "Partitions per request topic (the most "
-            + "useful workers per model in consumer-group mode). Default: ${DEFAULT-VALUE}.")
-    int partitions;
+    @Option(names = "--partitions", description = "Partitions per request topic (topics.partitions; default: the "
+            + "settings', else 12): the most useful workers per model in consumer-group mode.")
+    Integer partitions;
 
-    @Option(names = "--metrics-base-port", defaultValue = "9400",
-            description = "Worker i serves /metrics on this port + i. Default: ${DEFAULT-VALUE}.")
-    int metricsBasePort;
+    @Option(names = "--metrics-base-port", description = "Worker i serves /metrics on this port + i (default: the "
+            + "settings' metrics.port, else 9400; 0 or -1 there: every worker on any free port, or none).")
+    Integer metricsBasePort;
 
     @Option(names = {"-s", "--set"}, paramLabel = "KEY=VALUE",
-            description = "A setting for every worker and the gateway (repeatable), e.g. --set batch.max.size=16.")
+            description = "A setting for every worker and the gateway (repeatable), e.g. --set batch.max.size=16; "
+                    + "handed to them in their environment, never on their command lines.")
     Map<String, String> settings = new LinkedHashMap<>();
 
     @Option(names = {"-c", "--config"}, paramLabel = "FILE", description = "Properties file with settings for every "
-            + "worker and the gateway (also KINFER_CONFIG_FILE); --set wins over it.")
+            + "worker and the gateway (also KINFER_CONFIG_FILE); KINFER_* variables and the flags win over it.")
     Path configFile;
 
     @Option(names = "--ready-timeout", defaultValue = "120", description = "Seconds to wait for readiness. "
@@ -116,10 +129,165 @@ public final class UpCommand implements Callable<Integer> {
     private final List<Child> children = new CopyOnWriteArrayList<>();
     private ClassDataArchives archives;
     private volatile boolean stopping;
+    /** The merged settings, once read: what a failure names the source of a value from. */
+    private volatile ConfigLoader.Loaded loaded;
+
+    /**
+     * What up starts, resolved from the merged settings (file, then environment, then up's flags) before anything
+     * starts. The settings the user gave up on its command line (named options and --set) reach the children in
+     * {@code childEnvironment} (so they win over the file and the inherited variables there as here), or, where a
+     * key has no exact variable, as {@code childSetFlags}.
+     */
+    record Launch(ConfigLoader.Loaded loaded, String externalBootstrap, WorkerConfig worker, GatewayConfig gateway,
+                  List<String> models, Map<String, String> childEnvironment, List<String> childSetFlags) {
+
+        int partitions() {
+            return worker.getInt(WorkerConfig.TOPICS_PARTITIONS);
+        }
+
+        /** The first API key, sent with up's readiness checks; null when authentication is off. */
+        String apiKey() {
+            List<String> keys = gateway.apiKeys();
+            return keys.isEmpty() ? null : keys.get(0);
+        }
+
+        /** kafka.bootstrap.servers from the file or the environment, which up's own broker replaces; or null. */
+        String ignoredBootstrap() {
+            if (externalBootstrap != null || !loaded.settings().containsKey(KafkaClientProperties.BOOTSTRAP_SERVERS)) {
+                return null;
+            }
+            return loaded.settings().get(KafkaClientProperties.BOOTSTRAP_SERVERS) + " (from "
+                    + loaded.sourceOf(KafkaClientProperties.BOOTSTRAP_SERVERS).orElse("the settings") + ")";
+        }
+    }
+
+    /** The merged settings of this run, once resolved, for error messages that name a value's source. */
+    Optional<ConfigLoader.Loaded> loaded() {
+        return Optional.ofNullable(loaded);
+    }
+
+    /** Resolves every setting up and its children use; a bad one fails here, before anything starts. */
+    Launch resolve(Map<String, String> environment) {
+        Map<String, String> flags = new LinkedHashMap<>();
+        Map<String, String> sources = new LinkedHashMap<>();
+        if (kafka != null) {
+            flags.put(KafkaClientProperties.BOOTSTRAP_SERVERS, kafka);
+            sources.put(KafkaClientProperties.BOOTSTRAP_SERVERS, "--kafka");
+        }
+        if (models != null) {
+            flags.put(WorkerConfig.MODELS, models);
+            sources.put(WorkerConfig.MODELS, "--models");
+        }
+        if (repository != null) {
+            flags.put(WorkerConfig.MODEL_REPOSITORY, repository.toAbsolutePath().toString());
+            sources.put(WorkerConfig.MODEL_REPOSITORY, "--model-repository");
+        }
+        if (partitions != null) {
+            flags.put(WorkerConfig.TOPICS_PARTITIONS, partitions.toString());
+            sources.put(WorkerConfig.TOPICS_PARTITIONS, "--partitions");
+        }
+        if (port != null) {
+            flags.put(GatewayConfig.PORT, port.toString());
+            sources.put(GatewayConfig.PORT, "--port");
+        }
+        settings.forEach((key, value) -> {
+            flags.put(key, value);
+            sources.put(key, "--set " + key);
+        });
+        ConfigLoader.Loaded loaded = ConfigLoader.loadTracked(configFile, environment, flags, sources);
+        this.loaded = loaded; // from here on, an error names where its value came from
+        String external = flags.get(KafkaClientProperties.BOOTSTRAP_SERVERS);
+        WorkerConfig worker = new WorkerConfig(loaded.settings());
+        GatewayConfig gateway = new GatewayConfig(loaded.settings());
+        gateway.apiKeys(); // a key file that cannot be read fails now, not in the gateway after the rest started
+        List<String> served = InferenceWorker.resolveModels(worker, worker.modelRepository());
+        if (served.isEmpty()) {
+            throw new IllegalArgumentException("no models to serve: " + worker.getList(WorkerConfig.MODELS) + " in "
+                    + worker.modelRepository().directory().map(Path::toString).orElse("the built-in models"));
+        }
+        // Up's flags reach the children in their environment (KINFER_*, which beat the file and the inherited
+        // variables, as flags do here), not on their command lines, which anyone on the machine can read (ps).
+        // The bootstrap servers are the exception: every child gets up's resolved address as --kafka.
+        Map<String, String> environmentOut = new LinkedHashMap<>();
+        List<String> setFlags = new ArrayList<>();
+        flags.forEach((key, value) -> {
+            if (key.equals(KafkaClientProperties.BOOTSTRAP_SERVERS)) {
+                return;
+            }
+            Optional<String> variable = ConfigLoader.environmentVariable(key, value);
+            if (variable.isPresent()) {
+                environmentOut.put(variable.get(), value);
+            } else if (Redaction.isSecret(key)) {
+                throw new IllegalArgumentException(sources.get(key) + ": a secret whose key has no environment "
+                        + "variable (upper case, '_' or '-' in it) would be on every child's command line; put it "
+                        + "in the --config file instead");
+            } else {
+                setFlags.addAll(List.of("--set", key + "=" + value));
+            }
+        });
+        return new Launch(loaded, external, worker, gateway, served, environmentOut, setFlags);
+    }
+
+    /** The command line of worker {@code i} (from 1). */
+    List<String> workerArgs(Launch launch, int i, String bootstrap) {
+        List<String> args = new ArrayList<>(List.of("worker", "--kafka", bootstrap, "--id", workerId(launch, i),
+                "--metrics-port", Integer.toString(metricsPort(launch, i))));
+        args.addAll(sharedArgs(launch));
+        return args;
+    }
+
+    /**
+     * The gateway's command line. The jobs' local state goes next to the broker's data (Kafka Streams' default, the
+     * system's temp directory, is shared by every checkout and survives --fresh, which then served jobs the new
+     * broker never had); a directory the user chose (file, environment or --set) is theirs.
+     */
+    List<String> gatewayArgs(Launch launch, String bootstrap) {
+        List<String> args = new ArrayList<>(List.of("gateway", "--kafka", bootstrap));
+        if (!launch.loaded().settings().containsKey(JobsConfig.STATE_DIR)) {
+            args.addAll(List.of("--set", JobsConfig.STATE_DIR + "=" + jobStateDir()));
+        }
+        args.addAll(sharedArgs(launch));
+        return args;
+    }
+
+    private Path jobStateDir() {
+        return dataDir.resolve("jobs").toAbsolutePath();
+    }
+
+    private List<String> sharedArgs(Launch launch) {
+        List<String> args = new ArrayList<>();
+        if (configFile != null) {
+            args.addAll(List.of("--config", configFile.toAbsolutePath().toString()));
+        }
+        args.addAll(launch.childSetFlags());
+        return args;
+    }
+
+    /** worker-i, or the configured worker.id with -i appended when there are several. */
+    private String workerId(Launch launch, int i) {
+        String configured = launch.worker().getString(WorkerConfig.WORKER_ID).trim();
+        if (configured.isEmpty()) {
+            return "worker-" + i;
+        }
+        return workers == 1 ? configured : configured + "-" + i;
+    }
+
+    /** --metrics-base-port (else metrics.port) + i; 0 (any free port) and -1 (none) apply to every worker as they are. */
+    int metricsPort(Launch launch, int i) {
+        int base = metricsBasePort != null ? metricsBasePort : launch.worker().getInt(WorkerConfig.METRICS_PORT);
+        return base <= 0 ? base : base + i;
+    }
 
     @Override
     public Integer call() throws Exception {
         long started = System.nanoTime();
+        Launch launch = resolve(System.getenv());
+        KnownSettings.warning(launch.loaded()).ifPresent(LOG::warn);
+        checkPortsFree(launch);
+        if (launch.ignoredBootstrap() != null) {
+            System.out.println("kinfer up: kafka.bootstrap.servers=" + launch.ignoredBootstrap() + " is not used: up "
+                    + "runs its own broker (--kafka HOST:PORT uses a running cluster instead)");
+        }
         Path jar = selfJar();
         archives = classDataSharing
                 ? new ClassDataArchives(classDataDir != null ? classDataDir : dataDir.resolve("cds"), jar) : null;
@@ -127,50 +295,29 @@ public final class UpCommand implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(hook);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(readyTimeoutSeconds);
         try {
-            String bootstrap = kafka;
+            String bootstrap = launch.externalBootstrap();
             if (bootstrap == null) {
                 List<String> args = new ArrayList<>(List.of("broker", "--port", Integer.toString(kafkaPort),
                         "--controller-port", Integer.toString(kafkaPort == 0 ? 0 : kafkaPort + 1),
                         "--data-dir", dataDir.resolve("kafka").toString(),
-                        "-p", "num.partitions=" + partitions));
+                        "-p", "num.partitions=" + launch.partitions()));
                 if (fresh) {
                     args.add("--fresh");
                 }
-                Child broker = spawn("broker", "broker", jar, args, List.of("-Xmx768m"));
+                Child broker = spawn("broker", "broker", jar, args, List.of("-Xmx768m"), Map.of());
                 bootstrap = broker.awaitMarker(BROKER_READY, deadline).trim();
             }
-            List<String> served = createTopics(bootstrap);
-            List<String> shared = new ArrayList<>();
-            if (configFile != null) {
-                shared.addAll(List.of("--config", configFile.toAbsolutePath().toString()));
-            }
+            createTopics(launch, bootstrap);
             List<Child> workerProcesses = new ArrayList<>();
             for (int i = 1; i <= workers; i++) {
-                List<String> args = new ArrayList<>(List.of("worker", "--kafka", bootstrap, "--id", "worker-" + i,
-                        "--metrics-port", Integer.toString(metricsBasePort + i), "--models", models,
-                        "--set", "topics.partitions=" + partitions));
-                if (repository != null) {
-                    args.addAll(List.of("--model-repository", repository.toAbsolutePath().toString()));
-                }
-                args.addAll(shared);
-                settings.forEach((key, value) -> args.addAll(List.of("--set", key + "=" + value)));
-                workerProcesses.add(spawn("worker-" + i, "worker", jar, args, List.of()));
+                workerProcesses.add(spawn("worker-" + i, "worker", jar, workerArgs(launch, i, bootstrap), List.of(),
+                        launch.childEnvironment()));
             }
-            // The jobs' local state next to the broker's data (Kafka Streams' default, the system's temp directory,
-            // is shared by every checkout and survives --fresh, which then served jobs the new broker never had).
-            // A directory the user chose (file, environment or --set) is theirs, and left alone.
-            List<String> gatewayArgs = new ArrayList<>(List.of("gateway", "--kafka", bootstrap,
-                    "--port", Integer.toString(port)));
-            if (!ConfigLoader.load(configFile, settings).containsKey(JobsConfig.STATE_DIR)) {
-                Path jobState = dataDir.resolve("jobs").toAbsolutePath();
-                if (fresh) {
-                    deleteRecursively(jobState);
-                }
-                gatewayArgs.addAll(List.of("--set", JobsConfig.STATE_DIR + "=" + jobState));
+            if (fresh && !launch.loaded().settings().containsKey(JobsConfig.STATE_DIR)) {
+                deleteRecursively(jobStateDir());
             }
-            gatewayArgs.addAll(shared);
-            settings.forEach((key, value) -> gatewayArgs.addAll(List.of("--set", key + "=" + value)));
-            Child gateway = spawn("gateway", "gateway", jar, gatewayArgs, List.of());
+            Child gateway = spawn("gateway", "gateway", jar, gatewayArgs(launch, bootstrap), List.of(),
+                    launch.childEnvironment());
 
             List<String> metrics = new ArrayList<>();
             for (Child worker : workerProcesses) {
@@ -178,8 +325,8 @@ public final class UpCommand implements Callable<Integer> {
                 metrics.add(ready[ready.length - 1] + " (" + worker.name + ")");
             }
             String url = gateway.awaitMarker(GatewayCommand.READY_MARKER, deadline).trim();
-            awaitReady(url, served, deadline);
-            printSummary(url, bootstrap, served, metrics, started);
+            awaitReady(url, launch.models(), launch.apiKey(), deadline);
+            printSummary(launch, url, bootstrap, metrics, started);
             if (exitWhenReady) {
                 stopAll();
                 return 0;
@@ -187,7 +334,9 @@ public final class UpCommand implements Callable<Integer> {
             return superviseUntilStopped();
         } catch (Exception e) {
             if (!stopping) {
-                System.err.println("kinfer up failed: " + e.getMessage());
+                ConfigLoader.Loaded settings = launch.loaded();
+                System.err.println("kinfer up: " + CliErrors.describe(e, "up", settings::sourceOf,
+                        key -> Optional.ofNullable(settings.settings().get(key))));
             }
             stopAll();
             return 1;
@@ -195,72 +344,106 @@ public final class UpCommand implements Callable<Integer> {
     }
 
     /**
-     * Creates the topics before several workers start (they would race to), with the settings the workers get:
-     * the same Kafka client settings (security included), names, partitions and replication factor, and none
-     * when {@code topics.create=false}. Returns the models served ({@code *} expanded).
+     * Fails before anything starts when a port up's processes would bind is taken (a broker left running, another
+     * up), naming the flag that moves it, instead of a child's stack trace.
      */
-    private List<String> createTopics(String bootstrap) {
-        Map<String, String> flags = new LinkedHashMap<>();
-        flags.put(KafkaClientProperties.BOOTSTRAP_SERVERS, bootstrap);
-        flags.put(WorkerConfig.MODELS, models);
-        flags.put(WorkerConfig.TOPICS_PARTITIONS, Integer.toString(partitions));
-        if (repository != null) {
-            flags.put(WorkerConfig.MODEL_REPOSITORY, repository.toAbsolutePath().toString());
-        }
-        flags.putAll(settings);
-        WorkerConfig config = new WorkerConfig(ConfigLoader.load(configFile, flags));
-        List<String> served = InferenceWorker.resolveModels(config, config.modelRepository());
-        if (served.isEmpty()) {
-            throw new IllegalArgumentException("no models to serve: " + models + " in " + config.modelRepository()
-                    .directory().map(Path::toString).orElse("the built-in models"));
-        }
-        if (config.getBoolean(WorkerConfig.TOPICS_CREATE)) {
-            try (Admin admin = Admin.create(config.adminProperties())) {
-                InferenceWorker.createTopics(admin, config, served);
+    private void checkPortsFree(Launch launch) {
+        if (launch.externalBootstrap() == null && kafkaPort > 0) {
+            for (int p : new int[] {kafkaPort, kafkaPort + 1}) {
+                if (!LocalPorts.free("127.0.0.1", p)) {
+                    throw new IllegalStateException("port " + p + " (the local Kafka broker's" + (p == kafkaPort ? ""
+                            : " controller") + ") is already in use; choose another with --kafka-port PORT (it "
+                            + "uses PORT and PORT + 1), or use a running cluster with --kafka HOST:PORT");
+                }
             }
         }
-        return served;
+        int gatewayPort = launch.gateway().getInt(GatewayConfig.PORT);
+        if (gatewayPort > 0 && !LocalPorts.free(launch.gateway().getString(GatewayConfig.HOST), gatewayPort)) {
+            throw new IllegalStateException("port " + gatewayPort + " (the gateway's, gateway.port" + launch.loaded()
+                    .sourceOf(GatewayConfig.PORT).map(s -> " from " + s).orElse("") + ") is already in use; choose "
+                    + "another with --port PORT");
+        }
+        for (int i = 1; i <= workers; i++) {
+            int metricsPort = metricsPort(launch, i);
+            if (metricsPort > 0 && !LocalPorts.free(launch.worker().getString(WorkerConfig.METRICS_HOST), metricsPort)) {
+                throw new IllegalStateException("port " + metricsPort + " (worker-" + i + "'s metrics) is already in "
+                        + "use; choose other ports with --metrics-base-port PORT (worker i uses PORT + i)");
+            }
+        }
     }
 
-    /** Waits until the gateway is ready and every model is served by a live worker. */
-    private void awaitReady(String url, List<String> served, long deadline) throws Exception {
+    /**
+     * Creates the topics before several workers start (they would race to), with the settings the workers get:
+     * the same Kafka client settings (security included), names, partitions and replication factor, and none
+     * when {@code topics.create=false}.
+     */
+    private void createTopics(Launch launch, String bootstrap) {
+        Map<String, String> merged = new LinkedHashMap<>(launch.loaded().settings());
+        merged.put(KafkaClientProperties.BOOTSTRAP_SERVERS, bootstrap);
+        WorkerConfig config = new WorkerConfig(merged);
+        if (config.getBoolean(WorkerConfig.TOPICS_CREATE)) {
+            try (Admin admin = Admin.create(config.adminProperties())) {
+                InferenceWorker.createTopics(admin, config, launch.models());
+            }
+        }
+    }
+
+    /**
+     * Waits until the gateway is ready and every model is served by a live worker. With API keys configured the
+     * model paths need one (only the ops paths are open), so every check sends the first.
+     */
+    void awaitReady(String url, List<String> served, String apiKey, long deadline) throws Exception {
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
         List<String> paths = new ArrayList<>(List.of("/v2/health/ready"));
         for (String model : served) {
             paths.add("/v2/models/" + model + "/ready");
         }
         for (String path : paths) {
+            String lastSeen = "no answer";
             while (true) {
                 checkChildrenAlive();
+                HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url + path)).timeout(Duration.ofSeconds(2));
+                if (apiKey != null) {
+                    request.header("Authorization", "Bearer " + apiKey);
+                }
                 try {
-                    HttpResponse<Void> response = http.send(HttpRequest.newBuilder(URI.create(url + path))
-                            .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.discarding());
+                    HttpResponse<Void> response = http.send(request.build(), HttpResponse.BodyHandlers.discarding());
                     if (response.statusCode() == 200) {
                         break;
                     }
+                    lastSeen = "it answered " + response.statusCode()
+                            + (response.statusCode() == 401 ? (apiKey == null ? ", and no API key is configured"
+                            : ", refusing the first of gateway.api.keys") : "");
                 } catch (IOException e) {
-                    // not listening yet
+                    lastSeen = "the last try failed: " + (e.getMessage() != null ? e.getMessage()
+                            : e.getClass().getSimpleName());
                 }
                 if (System.nanoTime() > deadline) {
-                    throw new TimeoutException(url + path + " did not answer 200 within " + readyTimeoutSeconds + " s");
+                    throw new TimeoutException(url + path + " did not answer 200 within " + readyTimeoutSeconds
+                            + " s (" + lastSeen + ")");
                 }
                 TimeUnit.MILLISECONDS.sleep(100);
             }
         }
     }
 
-    private void printSummary(String url, String bootstrap, List<String> served, List<String> metrics, long started) {
+    private void printSummary(Launch launch, String url, String bootstrap, List<String> metrics, long started) {
         PrintStream out = System.out;
-        String firstModel = served.get(0);
+        String firstModel = launch.models().get(0);
         out.printf("%nkinfer is up (%.1f s)%n", (System.nanoTime() - started) / 1e9);
         out.println("  gateway          " + url);
-        out.println("  kafka bootstrap  " + bootstrap + (kafka == null ? " (local broker, data in "
+        out.println("  kafka bootstrap  " + bootstrap + (launch.externalBootstrap() == null ? " (local broker, data in "
                 + dataDir.resolve("kafka") + ")" : ""));
-        out.println("  workers          " + workers + " serving " + String.join(",", served));
+        if (launch.ignoredBootstrap() != null) {
+            out.println("                   not " + launch.ignoredBootstrap() + ": up runs its own broker");
+        }
+        out.println("  workers          " + workers + " serving " + String.join(",", launch.models())
+                + " (" + launch.partitions() + " partitions per request topic)");
         out.println("  metrics          " + url + "/metrics (gateway)");
         metrics.forEach(m -> out.println("                   " + m));
-        out.println("  try              curl -s " + url + "/predict -d '{\"text\":\"I love this product\"}'");
-        out.println("                   curl -s " + url + "/v2/models/" + firstModel);
+        String key = launch.apiKey() == null ? "" : " -H 'Authorization: Bearer <key>'";
+        out.println("  try              curl -s" + key + " " + url + "/predict -d '{\"text\":\"I love this product\"}'");
+        out.println("                   curl -s" + key + " " + url + "/v2/models/" + firstModel);
         out.println("  Ctrl-C stops everything.");
         out.flush();
     }
@@ -327,8 +510,8 @@ public final class UpCommand implements Callable<Integer> {
     }
 
     /** Starts one process; the first of each role (broker, worker, gateway) may record the role's class archive. */
-    private synchronized Child spawn(String name, String role, Path jar, List<String> args, List<String> jvmOptions)
-            throws IOException {
+    private synchronized Child spawn(String name, String role, Path jar, List<String> args, List<String> jvmOptions,
+                                     Map<String, String> environment) throws IOException {
         if (stopping) {
             // Ctrl-C during start-up: stopAll (which holds this lock while it stops) has taken its list already.
             throw new IllegalStateException("stopping");
@@ -347,6 +530,7 @@ public final class UpCommand implements Callable<Integer> {
         command.add(jar.toString());
         command.addAll(args);
         ProcessBuilder builder = new ProcessBuilder(command);
+        builder.environment().putAll(environment);
         builder.environment().put(PARENT_PID_ENV, Long.toString(ProcessHandle.current().pid()));
         Child child = new Child(name, role, builder.start(),
                 sharing.stream().anyMatch(o -> o.startsWith("-XX:ArchiveClassesAtExit")));

@@ -5,6 +5,7 @@ import java.net.ConnectException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -42,14 +43,21 @@ final class HttpTarget implements Target {
     private final String model;
     private final boolean oip;
     private final Duration timeout;
+    /** Sent as {@code Authorization: Bearer <key>} on every call when the gateway wants one; null: none. */
+    private final String apiKey;
     private final Vertx vertx;
     private final HttpClientAgent http;
 
     HttpTarget(String baseUrl, String model, boolean oip, Duration timeout) {
+        this(baseUrl, model, oip, timeout, null);
+    }
+
+    HttpTarget(String baseUrl, String model, boolean oip, Duration timeout, String apiKey) {
         this.baseUrl = baseUrl.endsWith("/") ? baseUrl.substring(0, baseUrl.length() - 1) : baseUrl;
         this.model = model;
         this.oip = oip;
         this.timeout = timeout;
+        this.apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey.trim();
         this.vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(1)
                 .setInternalBlockingPoolSize(1));
         this.http = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true).setConnectTimeout(5000),
@@ -86,12 +94,39 @@ final class HttpTarget implements Target {
                 .putHeader("Content-Type", "application/json")
                 // The gateway answers in one write, so no data for this long means no answer.
                 .setIdleTimeout(timeout.toMillis());
+        if (apiKey != null) {
+            request.putHeader("Authorization", "Bearer " + apiKey);
+        }
         CompletableFuture<Outcome> outcome = new CompletableFuture<>();
         http.request(request)
                 .compose(call -> call.send(Buffer.buffer(body)))
                 .compose(response -> response.body().map(bytes -> outcome(response.statusCode(), bytes, texts.size())))
                 .onComplete(done -> outcome.complete(done.succeeded() ? done.result() : failure(done.cause())));
         return outcome;
+    }
+
+    /**
+     * One GET of the gateway's liveness path before a load: a gateway that is not there fails the command at once
+     * instead of being hammered with connection attempts for the whole duration.
+     */
+    @Override
+    public Optional<String> unreachable() {
+        RequestOptions request = new RequestOptions().setMethod(HttpMethod.GET)
+                .setAbsoluteURI(baseUrl + "/v2/health/live").setIdleTimeout(timeout.toMillis());
+        if (apiKey != null) {
+            request.putHeader("Authorization", "Bearer " + apiKey);
+        }
+        CompletableFuture<Outcome> outcome = new CompletableFuture<>();
+        http.request(request)
+                .compose(call -> call.send())
+                .compose(response -> response.body().map(bytes -> Outcome.ok(0, List.of())))
+                .onComplete(done -> outcome.complete(done.succeeded() ? done.result() : failure(done.cause())));
+        Outcome probe = outcome.join();
+        if (probe.ok() || !probe.failure().startsWith("connection_")) {
+            return Optional.empty(); // an answer of any kind, or a slow one: something is there
+        }
+        return Optional.of("cannot connect to " + baseUrl + " (" + probe.failure().replace('_', ' ')
+                + "): is the gateway running? (./kinfer up starts one; --url names another)");
     }
 
     private byte[] body(List<String> texts) throws IOException {

@@ -8,8 +8,8 @@ import java.util.SplittableRandom;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -178,7 +178,7 @@ final class LoadRunner {
         long measureFrom = start + plan.warmup().toNanos();
         long end = measureFrom + plan.duration().toNanos();
         Measurement m = new Measurement(measureFrom, end);
-        ExecutorService callbacks = Executors.newFixedThreadPool(2, r -> {
+        ScheduledExecutorService callbacks = Executors.newScheduledThreadPool(2, r -> {
             Thread thread = new Thread(r, "perf-users");
             thread.setDaemon(true);
             return thread;
@@ -285,16 +285,27 @@ final class LoadRunner {
     }
 
     /** Each user sends its next call as soon as its previous one is answered. */
-    private void closedLoop(Plan plan, Measurement m, long end, ExecutorService callbacks)
+    private void closedLoop(Plan plan, Measurement m, long end, ScheduledExecutorService callbacks)
             throws InterruptedException {
         CountDownLatch users = new CountDownLatch(plan.users());
         for (int u = 0; u < plan.users(); u++) {
-            nextCall(plan, m, end, callbacks, users);
+            nextCall(plan, m, end, callbacks, users, 0);
         }
         users.await();
     }
 
-    private void nextCall(Plan plan, Measurement m, long end, ExecutorService callbacks, CountDownLatch users) {
+    /** The first pause of a user whose call could not connect; it doubles with every such call after it. */
+    static final long FIRST_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(10);
+    /** The longest pause between a user's calls while none can connect. */
+    static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    /**
+     * {@code backoffNanos}: how long this user pauses after a call that could not even connect (nothing listens,
+     * the connection was reset): answering instantly, such calls would otherwise be retried as fast as a core
+     * allows for the whole run. Any answer, a failure included, resets it.
+     */
+    private void nextCall(Plan plan, Measurement m, long end, ScheduledExecutorService callbacks,
+                          CountDownLatch users, long backoffNanos) {
         if (System.nanoTime() >= end) {
             users.countDown();
             return;
@@ -305,9 +316,15 @@ final class LoadRunner {
             // Timed where the answer arrives, as wrk does: the hand-off to this generator's own threads below is
             // not the system's latency. The next call goes out from those threads, never from the target's own
             // (the Kafka client's reply thread must not wait on a send).
-            m.record(call, System.nanoTime() - started,
-                    outcome != null ? outcome : Target.Outcome.failed("client_error"));
-            callbacks.execute(() -> nextCall(plan, m, end, callbacks, users));
+            Target.Outcome result = outcome != null ? outcome : Target.Outcome.failed("client_error");
+            m.record(call, System.nanoTime() - started, result);
+            if (!result.ok() && result.failure().startsWith("connection_")) {
+                long pause = backoffNanos == 0 ? FIRST_BACKOFF_NANOS : Math.min(MAX_BACKOFF_NANOS, backoffNanos * 2);
+                long wait = Math.min(pause, Math.max(0, end - System.nanoTime()));
+                callbacks.schedule(() -> nextCall(plan, m, end, callbacks, users, pause), wait, TimeUnit.NANOSECONDS);
+            } else {
+                callbacks.execute(() -> nextCall(plan, m, end, callbacks, users, 0));
+            }
         });
     }
 

@@ -13,9 +13,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 
-import io.kinfer.config.KafkaClientProperties;
+import io.kinfer.client.ClientConfig;
+import io.kinfer.config.ConfigOptions;
 import io.kinfer.worker.model.OnnxSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -61,23 +63,29 @@ public final class PerfCommand implements Runnable {
         }
     }
 
+    /** The gateway's settings perf reads (the gateway module is not perf's dependency): its port and API keys. */
+    static final String GATEWAY_PORT = "gateway.port";
+    static final String GATEWAY_API_KEYS = "gateway.api.keys";
+    static final String GATEWAY_API_KEYS_FILE = "gateway.api.keys.file";
+
     /** What every load command shares: where to send, what, for how long, and what to write. */
     static final class LoadOptions {
         @Option(names = "--target", defaultValue = "http", description = "http (simple API), oip (Open Inference "
                 + "Protocol) or kafka (the Java client, no HTTP). Default: ${DEFAULT-VALUE}.")
         String target;
 
-        @Option(names = "--url", defaultValue = "http://127.0.0.1:8080", description = "Gateway URL. Default: "
-                + "${DEFAULT-VALUE}.")
+        @Option(names = "--url", description = "Gateway URL. Default: http://127.0.0.1:<gateway.port of the "
+                + "settings, else 8080>.")
         String url;
 
-        @Option(names = {"-k", "--kafka"}, defaultValue = "127.0.0.1:9092",
-                description = "Kafka bootstrap servers for --target kafka. Default: ${DEFAULT-VALUE}.")
-        String kafka;
+        @Option(names = "--api-key", paramLabel = "KEY", description = "API key for --target http and oip, sent as "
+                + "Authorization: Bearer KEY. Default: the first of gateway.api.keys (or gateway.api.keys.file) of "
+                + "the settings, which keeps it off the command line.")
+        String apiKey;
 
-        @Option(names = {"-s", "--set"}, paramLabel = "KEY=VALUE",
-                description = "Client settings for --target kafka, e.g. --set kafka.security.protocol=SASL_SSL.")
-        Map<String, String> settings = new LinkedHashMap<>();
+        /** --config, --set and --kafka: the settings of --target kafka's client, and the gateway's port and keys. */
+        @Mixin
+        ConfigOptions config;
 
         @Option(names = {"-m", "--model"}, defaultValue = "sentiment", description = "Model. Default: ${DEFAULT-VALUE}.")
         String model;
@@ -148,18 +156,58 @@ public final class PerfCommand implements Runnable {
 
         Target target() {
             return switch (target) {
-                case "http" -> new HttpTarget(url, model, false, timeout);
-                case "oip" -> new HttpTarget(url, model, true, timeout);
+                case "http", "oip" -> {
+                    Map<String, String> settings = config.load(Map.of());
+                    yield new HttpTarget(url != null ? url : defaultUrl(settings), model, "oip".equals(target),
+                            timeout, apiKey != null ? apiKey : firstApiKey(settings));
+                }
                 case "kafka" -> {
-                    Map<String, Object> client = new HashMap<>(settings);
-                    // --set kafka.bootstrap.servers=... wins over --kafka (which always has a value), as elsewhere.
-                    client.putIfAbsent(KafkaClientProperties.BOOTSTRAP_SERVERS, kafka);
-                    client.putIfAbsent("request.timeout.ms", Long.toString(timeout.toMillis()));
+                    // --timeout is a named flag: over the file and the environment, under --set, as elsewhere.
+                    Map<String, Object> client = new HashMap<>(config.load(Map.of(ClientConfig.REQUEST_TIMEOUT_MS,
+                            Long.toString(timeout.toMillis()))));
                     yield new KafkaTarget(client, model, timeout);
                 }
                 default -> throw new CommandLine.ParameterException(new CommandLine(this),
                         "--target must be http, oip or kafka");
             };
+        }
+
+        /** Why the gateway cannot be reached at all, for the HTTP targets (the Kafka client waits for its cluster). */
+        Optional<String> unreachable() {
+            if (!"http".equals(target) && !"oip".equals(target)) {
+                return Optional.empty();
+            }
+            try (Target probe = target()) {
+                return probe.unreachable();
+            }
+        }
+
+        /** The gateway of the settings on this machine: gateway.port, on 127.0.0.1 (also when it binds every address). */
+        static String defaultUrl(Map<String, String> settings) {
+            String port = settings.getOrDefault(GATEWAY_PORT, "").trim();
+            return "http://127.0.0.1:" + (port.isEmpty() ? "8080" : port);
+        }
+
+        /** The first key the gateway accepts, from gateway.api.keys or else gateway.api.keys.file; null when none. */
+        static String firstApiKey(Map<String, String> settings) {
+            for (String key : settings.getOrDefault(GATEWAY_API_KEYS, "").split(",")) {
+                if (!key.isBlank()) {
+                    return key.trim();
+                }
+            }
+            String file = settings.getOrDefault(GATEWAY_API_KEYS_FILE, "").trim();
+            if (!file.isEmpty()) {
+                try {
+                    for (String line : Files.readAllLines(Path.of(file))) {
+                        if (!line.isBlank() && !line.trim().startsWith("#")) {
+                            return line.trim();
+                        }
+                    }
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException("cannot read " + GATEWAY_API_KEYS_FILE + " " + file, e);
+                }
+            }
+            return null;
         }
 
         Corpus corpus() throws java.io.IOException {
@@ -171,6 +219,11 @@ public final class PerfCommand implements Runnable {
     /** Runs loads, optionally the ceiling and profiling, prints and writes the report. */
     static PerfReport execute(LoadOptions options, List<LoadRunner.Plan> plans, String command) throws Exception {
         PrintStream out = System.out;
+        // Nothing listening there: said at once, before the ceiling and the loads (which would only count failures).
+        Optional<String> unreachable = options.unreachable();
+        if (unreachable.isPresent()) {
+            throw new IllegalStateException(unreachable.get());
+        }
         Corpus corpus = options.corpus();
         PerfReport.CeilingResult ceiling = null;
         if (options.ceiling) {

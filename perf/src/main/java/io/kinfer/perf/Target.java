@@ -1,6 +1,7 @@
 package io.kinfer.perf;
 
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 import io.kinfer.protocol.Timings;
@@ -27,6 +28,11 @@ interface Target extends AutoCloseable {
 
     /** A short description of where calls go, e.g. {@code POST http://127.0.0.1:8080/predict}. */
     String endpoint(int batchSize);
+
+    /** Why no load can reach this target at all (nothing listens there), checked once before a load; or empty. */
+    default Optional<String> unreachable() {
+        return Optional.empty();
+    }
 
     /** Sends one call carrying these texts; never completes exceptionally (failures are outcomes). */
     CompletableFuture<Outcome> call(List<String> texts);

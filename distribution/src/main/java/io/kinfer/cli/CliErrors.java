@@ -1,0 +1,175 @@
+package io.kinfer.cli;
+
+import java.io.PrintWriter;
+import java.net.BindException;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import io.kinfer.config.ConfigLoader;
+import io.kinfer.config.ConfigOptions;
+import io.kinfer.config.Redaction;
+import org.apache.kafka.common.config.ConfigException;
+import picocli.CommandLine;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * What a command that failed prints: one line, {@code kinfer <command>: <what went wrong>}, and exit code 1. A bad
+ * setting names where its value came from (the flag, the environment variable or the config file); a port in use
+ * names the flag that moves it. The stack trace only with {@code KINFER_LOG_LEVEL=DEBUG} (or TRACE).
+ */
+final class CliErrors implements CommandLine.IExecutionExceptionHandler {
+
+    static final String LOG_LEVEL_ENV = "KINFER_LOG_LEVEL";
+
+    private static final Pattern INVALID_VALUE = Pattern.compile("for configuration (\\S+?)(?::\\s|$)");
+    private static final Pattern MISSING = Pattern.compile("configuration \"([^\"]+)\"");
+
+    /** The setting and option that move the port each command binds, for "port in use" errors. */
+    private record PortSetting(String key, int defaultPort, String flag) {
+    }
+
+    private static final Map<String, PortSetting> PORTS = Map.of(
+            "worker", new PortSetting("metrics.port", 9400, "--metrics-port PORT (0: any free port, -1: none)"),
+            "gateway", new PortSetting("gateway.port", 8080, "--port PORT (0: any free port)"));
+
+    private final Map<String, String> environment;
+
+    CliErrors(Map<String, String> environment) {
+        this.environment = environment;
+    }
+
+    @Override
+    public int handleExecutionException(Exception ex, CommandLine commandLine, CommandLine.ParseResult parseResult) {
+        PrintWriter err = commandLine.getErr();
+        err.println(commandLine.getCommandSpec().qualifiedName() + ": " + describe(ex, commandLine.getCommandSpec()));
+        if (debug(environment)) {
+            ex.printStackTrace(err);
+        }
+        err.flush();
+        return 1;
+    }
+
+    static boolean debug(Map<String, String> environment) {
+        String level = environment.getOrDefault(LOG_LEVEL_ENV, "").trim().toUpperCase(Locale.ROOT);
+        return level.equals("DEBUG") || level.equals("TRACE") || level.equals("ALL");
+    }
+
+    /** The one line for a failure of this command. */
+    static String describe(Throwable error, CommandSpec command) {
+        return describe(error, command.name(), key -> sourceOf(command, key), key -> settingOf(command, key));
+    }
+
+    /**
+     * The one line for {@code error}; {@code sourceOf} says where a setting's value came from, {@code settingOf}
+     * its value (both may be empty).
+     */
+    static String describe(Throwable error, String command, Function<String, Optional<String>> sourceOf,
+                           Function<String, Optional<String>> settingOf) {
+        ConfigException config = find(error, ConfigException.class);
+        if (config != null) {
+            return describeConfig(config, sourceOf);
+        }
+        if (find(error, BindException.class) != null || chainMentions(error, "Address already in use")) {
+            PortSetting port = PORTS.get(command);
+            if (port != null) {
+                String value = settingOf.apply(port.key()).orElse(Integer.toString(port.defaultPort()));
+                return "port " + value.trim() + " (" + port.key() + sourceOf.apply(port.key()).map(s -> " from " + s)
+                        .orElse("") + ") is already in use; choose another with " + port.flag();
+            }
+        }
+        return message(error);
+    }
+
+    private static String describeConfig(ConfigException config, Function<String, Optional<String>> sourceOf) {
+        String message = config.getMessage() == null ? "invalid setting" : config.getMessage();
+        String key = null;
+        Matcher invalid = INVALID_VALUE.matcher(message);
+        if (invalid.find()) {
+            key = invalid.group(1);
+        } else {
+            Matcher missing = MISSING.matcher(message);
+            if (missing.find()) {
+                key = missing.group(1);
+            }
+        }
+        if (key == null) {
+            return message;
+        }
+        if (Redaction.isSecret(key)) {
+            message = message.replaceFirst("^Invalid value .* for configuration ",
+                    Matcher.quoteReplacement("Invalid value [hidden] for configuration "));
+        }
+        return message + sourceOf.apply(key).map(source -> " (from " + source + ")").orElse("");
+    }
+
+    /** The error's message, and its cause's where that adds something ("cannot start: Connection refused"). */
+    static String message(Throwable error) {
+        // Wrappers that only repeat their cause (ExecutionException, CompletionException) are skipped.
+        Throwable shown = error;
+        while (shown.getCause() != null && (shown.getMessage() == null
+                || shown.getMessage().equals(shown.getCause().toString()))) {
+            shown = shown.getCause();
+        }
+        String message = shown.getMessage() == null || shown.getMessage().isBlank()
+                ? shown.getClass().getSimpleName() + " (" + LOG_LEVEL_ENV + "=DEBUG prints the stack trace)"
+                : shown.getMessage();
+        Throwable cause = shown.getCause();
+        if (cause != null && cause.getMessage() != null && !message.contains(cause.getMessage())) {
+            message += ": " + cause.getMessage();
+        }
+        return message;
+    }
+
+    private static <T extends Throwable> T find(Throwable error, Class<T> type) {
+        for (Throwable t = error; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (type.isInstance(t)) {
+                return type.cast(t);
+            }
+        }
+        return null;
+    }
+
+    private static boolean chainMentions(Throwable error, String text) {
+        for (Throwable t = error; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t.getMessage() != null && t.getMessage().contains(text)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Where the command's setting came from: its ConfigOptions (also nested in other mixins), or kinfer up. */
+    static Optional<String> sourceOf(CommandSpec command, String key) {
+        return loaded(command).flatMap(loaded -> loaded.sourceOf(key));
+    }
+
+    static Optional<String> settingOf(CommandSpec command, String key) {
+        return loaded(command).map(loaded -> loaded.settings().get(key));
+    }
+
+    static Optional<ConfigLoader.Loaded> loaded(CommandSpec command) {
+        if (command.userObject() instanceof UpCommand up) {
+            return up.loaded();
+        }
+        return configOptions(command).flatMap(ConfigOptions::lastLoaded);
+    }
+
+    /** The command's {@link ConfigOptions} mixin, wherever it is among its mixins. */
+    static Optional<ConfigOptions> configOptions(CommandSpec command) {
+        Deque<CommandSpec> specs = new ArrayDeque<>(command.mixins().values());
+        while (!specs.isEmpty()) {
+            CommandSpec spec = specs.pop();
+            if (spec.userObject() instanceof ConfigOptions options) {
+                return Optional.of(options);
+            }
+            specs.addAll(spec.mixins().values());
+        }
+        return Optional.empty();
+    }
+}

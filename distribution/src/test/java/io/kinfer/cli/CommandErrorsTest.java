@@ -1,0 +1,138 @@
+package io.kinfer.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * What a user sees when a command cannot start, each command run as its own JVM (from the test classpath) as a user
+ * runs it: one line {@code kinfer <command>: ...} naming where a bad value came from, or which flag moves a port in
+ * use, instead of a stack trace; a setting no kinfer part defines is warned about.
+ */
+class CommandErrorsTest {
+
+    /** Exit code and the lines of standard error of {@code kinfer args...}. */
+    private record Run(int exit, List<String> err) {
+    }
+
+    private static Run kinfer(Map<String, String> environment, String... args) throws Exception {
+        // Logging as the jar configures it (to standard error), not as the tests' logback-test.xml does.
+        String logging = Path.of(Kinfer.class.getResource("/logback.xml").toURI()).toString();
+        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
+                "-Dlogback.configurationFile=" + logging, "-cp", System.getProperty("java.class.path"),
+                Kinfer.class.getName()));
+        command.addAll(List.of(args));
+        ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+        builder.environment().keySet().removeIf(name -> name.startsWith("KINFER_"));
+        builder.environment().putAll(environment);
+        Process process = builder.start();
+        String err = new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("kinfer %s ended", List.of(args)).isTrue();
+        return new Run(process.exitValue(), err.lines().filter(line -> !line.isBlank()).toList());
+    }
+
+    @Test
+    void aBadValueGivenWithSetIsOneLineNamingTheFlag() throws Exception {
+        Run run = kinfer(Map.of(), "worker", "--set", "batch.max.size=abc", "--metrics-port", "-1");
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).containsExactly("kinfer worker: Invalid value abc for configuration batch.max.size: "
+                + "Not a number of type INT (from --set batch.max.size)");
+    }
+
+    @Test
+    void aBadValueFromTheEnvironmentNamesTheVariable() throws Exception {
+        Run run = kinfer(Map.of("KINFER_BATCH_MAX_SIZE", "0"), "worker", "--metrics-port", "-1");
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).containsExactly("kinfer worker: Invalid value 0 for configuration batch.max.size: "
+                + "Value must be at least 1 (from environment variable KINFER_BATCH_MAX_SIZE)");
+    }
+
+    @Test
+    void aMissingConfigFileIsOneLine() throws Exception {
+        Run run = kinfer(Map.of(), "gateway", "-c", "/nonexistent");
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).containsExactly("kinfer gateway: cannot read config file /nonexistent (--config): "
+                + "no such file");
+    }
+
+    @Test
+    void debugLoggingAddsTheStackTrace() throws Exception {
+        Run run = kinfer(Map.of("KINFER_LOG_LEVEL", "DEBUG"), "gateway", "-c", "/nonexistent");
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err().get(0)).isEqualTo("kinfer gateway: cannot read config file /nonexistent (--config): "
+                + "no such file");
+        assertThat(run.err()).anyMatch(line -> line.startsWith("\tat io.kinfer.config.ConfigLoader"));
+    }
+
+    @Test
+    void aBrokerPortInUseNamesThePortAndTheFlag() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            int port = taken.getLocalPort();
+
+            Run run = kinfer(Map.of(), "broker", "--port", Integer.toString(port), "--controller-port", "0");
+
+            assertThat(run.exit()).isEqualTo(1);
+            assertThat(run.err()).containsExactly("kinfer broker: port " + port + " is already in use (another "
+                    + "Kafka broker?); choose another with --port PORT, or use the broker that holds it");
+        }
+    }
+
+    @Test
+    void upWithItsBrokerPortInUseNamesKafkaPortAndKafka() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            int port = taken.getLocalPort();
+
+            Run run = kinfer(Map.of(), "up", "--kafka-port", Integer.toString(port));
+
+            assertThat(run.exit()).isEqualTo(1);
+            assertThat(run.err()).containsExactly("kinfer up: port " + port + " (the local Kafka broker's) is already "
+                    + "in use; choose another with --kafka-port PORT (it uses PORT and PORT + 1), or use a running "
+                    + "cluster with --kafka HOST:PORT");
+        }
+    }
+
+    @Test
+    void aSettingNoPartDefinesIsWarnedAboutWithTheNearestKey() throws Exception {
+        // batch.max.size=abc stops the worker right after the warning, before it reaches for Kafka.
+        Run run = kinfer(Map.of("KINFER_GATEWAY_PORT", "18080"), "worker", "--metrics-port", "-1",
+                "--set", "batch.max.szie=16", "--set", "kafka.consumer.max.poll.records=5",
+                "--set", "jobs.streams.num.standby.replicas=1", "--set", "batch.max.size=abc");
+
+        List<String> warnings = run.err().stream().filter(line -> line.contains("WARN")).toList();
+        // A gateway setting in a worker's settings (a shared file) and the pass-through keys are not warned about.
+        assertThat(warnings).hasSize(1);
+        assertThat(warnings.get(0)).endsWith("unknown setting, ignored: batch.max.szie (from --set batch.max.szie; "
+                + "did you mean batch.max.size?)");
+    }
+
+    @Test
+    void upsChildrenDoNotRepeatUpsWarning() throws Exception {
+        Run run = kinfer(Map.of("KINFER_PARENT_PID", Long.toString(ProcessHandle.current().pid()),
+                "KINFER_BATCH_MAX_SZIE", "16"), "worker", "--metrics-port", "-1", "--set", "batch.max.size=abc");
+
+        assertThat(run.err()).noneMatch(line -> line.contains("WARN"));
+        assertThat(run.exit()).isEqualTo(1);
+    }
+
+    @Test
+    void anUnknownSettingFromTheEnvironmentNamesTheVariable() throws Exception {
+        Run run = kinfer(Map.of("KINFER_BATCH_MAX_SZIE", "16"), "worker", "--metrics-port", "-1",
+                "--set", "batch.max.size=abc");
+
+        assertThat(run.err()).anyMatch(line -> line.contains("WARN") && line.endsWith("batch.max.szie (from "
+                + "environment variable KINFER_BATCH_MAX_SZIE; did you mean batch.max.size?)"));
+    }
+}
