@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -75,6 +76,11 @@ public final class InferenceWorker implements AutoCloseable {
     private final List<Intake> intakes = new ArrayList<>();
     private final List<KafkaProducer<byte[], byte[]>> transactionalProducers = new ArrayList<>();
     private final ScheduledExecutorService scheduler;
+    /**
+     * Where a reply that waited for its topic's lookup is sent from: not the Admin client's thread, which a send
+     * could block for max.block.ms while every other lookup waits.
+     */
+    private final ExecutorService replyLookups;
     private HealthServer health;
 
     private InferenceWorker(WorkerConfig config) {
@@ -95,6 +101,11 @@ public final class InferenceWorker implements AutoCloseable {
                 new ByteArraySerializer());
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread thread = new Thread(r, "kinfer-worker-scheduler");
+            thread.setDaemon(true);
+            return thread;
+        });
+        this.replyLookups = Executors.newSingleThreadExecutor(r -> {
+            Thread thread = new Thread(r, "kinfer-reply-after-lookup");
             thread.setDaemon(true);
             return thread;
         });
@@ -152,14 +163,36 @@ public final class InferenceWorker implements AutoCloseable {
     }
 
     /**
-     * The transactional id of a model's exactly-once producer: stable per worker and model, so that a restarted
-     * worker fences its previous incarnation's transactions; a user's id is the stem, since producers sharing one id
-     * fence each other.
+     * The transactional id of a model's exactly-once producer: stable per worker and model when {@code worker.id}
+     * is, so that a restarted worker fences its previous incarnation's transactions; a user's id is the stem, since
+     * producers sharing one id fence each other.
      */
     static String transactionalId(WorkerConfig config, String model) {
         Object user = config.producerProperties().get(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
         String stem = user == null || user.toString().isBlank() ? "kinfer-" + config.workerId() : user.toString();
         return stem + "-" + model;
+    }
+
+    /**
+     * The warning for exactly-once mode without a stable transactional id: with the default worker.id (host-pid) a
+     * replacement process gets a new id, so it does not fence its predecessor, whose open transaction then pins the
+     * reply partitions' last stable offset (read_committed readers see nothing past it) until the broker aborts it
+     * at transaction.timeout.ms. Empty when there is nothing to warn of.
+     */
+    static Optional<String> unstableTransactionalIdWarning(WorkerConfig config) {
+        if (!config.getBoolean(WorkerConfig.EXACTLY_ONCE) || !config.getString(WorkerConfig.WORKER_ID).isBlank()) {
+            return Optional.empty();
+        }
+        Object user = config.producerProperties().get(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
+        if (user != null && !user.toString().isBlank()) {
+            return Optional.empty(); // the user's stem is stable
+        }
+        return Optional.of(WorkerConfig.EXACTLY_ONCE + "=true without an explicit " + WorkerConfig.WORKER_ID
+                + ": the transactional ids (kinfer-" + config.workerId() + "-<model>) change with every process, so a "
+                + "restarted or replacement worker does not fence its predecessor, and an open transaction it left "
+                + "holds back read_committed readers of its reply partitions for up to transaction.timeout.ms (60 s "
+                + "by default, longer than the gateway's timeout); set " + WorkerConfig.WORKER_ID + " (or "
+                + "kafka.producer.transactional.id) to a name that a replacement keeps");
     }
 
     private static Integer intOrNull(Map<String, Object> settings, String key) {
@@ -188,8 +221,9 @@ public final class InferenceWorker implements AutoCloseable {
         TopicChecker topics = new TopicChecker(admin, Duration.ofSeconds(10));
         int maxRecordBytes = maxRequestSize(config);
         Responder shared = new Responder(new ReplySender(producer, codec, topics,
-                config.getString(WorkerConfig.DLQ_TOPIC), workerId, maxRecordBytes), metrics);
+                config.getString(WorkerConfig.DLQ_TOPIC), workerId, maxRecordBytes, replyLookups), metrics);
         boolean exactlyOnce = config.getBoolean(WorkerConfig.EXACTLY_ONCE);
+        unstableTransactionalIdWarning(config).ifPresent(log::warn);
         for (String model : models) {
             Responder responder = shared;
             KafkaProducer<byte[], byte[]> transactional = null;
@@ -197,7 +231,7 @@ public final class InferenceWorker implements AutoCloseable {
                 // One transactional producer per model: its replies and that model's offsets commit together.
                 transactional = transactionalProducer(model);
                 responder = new Responder(new ReplySender(transactional, codec, topics,
-                        config.getString(WorkerConfig.DLQ_TOPIC), workerId, maxRecordBytes), metrics);
+                        config.getString(WorkerConfig.DLQ_TOPIC), workerId, maxRecordBytes, replyLookups), metrics);
             }
             ModelPipeline pipeline = new ModelPipeline(model, repository, config, codec, responder, metrics, workerId);
             pipelines.add(pipeline);
@@ -250,11 +284,12 @@ public final class InferenceWorker implements AutoCloseable {
         if (transactional != null) {
             return new TransactionalIntake(pipeline, topic, config.groupId(model), clientId,
                     config.consumerProperties(model), transactional, producerInt(config,
-                    ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), drainMs);
+                    ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), drainMs,
+                    config.getInt(WorkerConfig.REPLY_FAILURE_LIMIT));
         }
         return new ConsumerGroupIntake(pipeline, topic, config.groupId(model), clientId,
                 config.consumerProperties(model), config.getLong(WorkerConfig.COMMIT_INTERVAL_MS), drainMs,
-                batching.maxQueueSize());
+                batching.maxQueueSize(), config.getInt(WorkerConfig.REPLY_FAILURE_LIMIT));
     }
 
     private KafkaProducer<byte[], byte[]> transactionalProducer(String model) {
@@ -457,6 +492,7 @@ public final class InferenceWorker implements AutoCloseable {
         pipelines.forEach(ModelPipeline::close);
         producer.close(Duration.ZERO);
         transactionalProducers.forEach(p -> p.close(Duration.ZERO));
+        replyLookups.shutdownNow();
         admin.close(Duration.ZERO);
         registry.close();
         if (health != null) {
@@ -477,6 +513,8 @@ public final class InferenceWorker implements AutoCloseable {
         }
         transactionalProducers.forEach(p -> run(errors, () -> p.close(Duration.ofSeconds(10))));
         run(errors, () -> producer.close(Duration.ofSeconds(10)));
+        // After the producers: a reply still waiting for its lookup then fails (left for redelivery) at once.
+        run(errors, replyLookups::shutdownNow);
         run(errors, () -> admin.close(Duration.ofSeconds(5)));
         if (health != null) {
             run(errors, health::close);

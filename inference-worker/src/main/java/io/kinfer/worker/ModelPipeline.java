@@ -27,6 +27,7 @@ import io.kinfer.protocol.RequestEnvelope;
 import io.kinfer.protocol.Timings;
 import io.kinfer.worker.batch.BatchSettings;
 import io.kinfer.worker.batch.Batcher;
+import io.kinfer.worker.intake.Pipeline;
 import io.kinfer.worker.intake.RecordHandle;
 import io.kinfer.worker.model.BatchIsolation;
 import io.kinfer.worker.model.LoadedModel;
@@ -45,7 +46,7 @@ import org.slf4j.LoggerFactory;
  * The latest version in the repository serves requests that name none; a new version is loaded beside the old
  * one, takes over, and the old one finishes what it had queued before it is closed.
  */
-public final class ModelPipeline implements AutoCloseable {
+public final class ModelPipeline implements Pipeline, AutoCloseable {
 
     /** A record fresh from Kafka and how to report it finished. */
     public record Incoming(ConsumerRecord<byte[], byte[]> record, RecordHandle handle) {
@@ -81,6 +82,7 @@ public final class ModelPipeline implements AutoCloseable {
         this.defaultReplyTopic = config.getString(WorkerConfig.REPLY_DEFAULT_TOPIC);
     }
 
+    @Override
     public String model() {
         return model;
     }
@@ -175,6 +177,7 @@ public final class ModelPipeline implements AutoCloseable {
     }
 
     /** Requests queued over all versions. */
+    @Override
     public int queued() {
         return versions.values().stream().mapToInt(v -> v.batcher.queued()).sum();
     }
@@ -184,6 +187,7 @@ public final class ModelPipeline implements AutoCloseable {
      * Under {@code batch.queue.full.policy=reject} it never is: requests beyond the queue size are answered
      * {@code overloaded} instead.
      */
+    @Override
     public boolean full() {
         VersionRuntime current = latest;
         return current != null && current.batcher.full();
@@ -193,6 +197,7 @@ public final class ModelPipeline implements AutoCloseable {
      * Takes one poll's records: decodes, validates, tokenizes and queues them, answering at once those that are
      * invalid, expired or cached. Runs on the consumer thread while batches compute on theirs.
      */
+    @Override
     public void accept(List<Incoming> records) {
         long nowNanos = System.nanoTime();
         long nowMs = System.currentTimeMillis();
@@ -228,6 +233,11 @@ public final class ModelPipeline implements AutoCloseable {
                 : record.topic() + "-" + record.partition() + "@" + record.offset();
     }
 
+    @Override
+    public void deadLetter(Incoming incoming, String reason, String message) {
+        responder.deadLetter(model, incoming.record(), incoming.handle(), reason, message);
+    }
+
     private void enqueue(VersionRuntime runtime, List<WorkItem> items) {
         for (WorkItem rejected : runtime.batcher.enqueue(items)) {
             if (runtime.retired && rejected.pinned()) {
@@ -237,8 +247,13 @@ public final class ModelPipeline implements AutoCloseable {
                 // Switched versions between admission and queueing: admitted again from the record, the request
                 // is prepared by (and queued for) the new latest version, not sent there with the old one's tokens.
                 Map<VersionRuntime, List<WorkItem>> again = new IdentityHashMap<>();
-                admit(new Incoming(rejected.record(), rejected.handle()), System.nanoTime(),
-                        System.currentTimeMillis(), again);
+                Incoming incoming = new Incoming(rejected.record(), rejected.handle());
+                try {
+                    admit(incoming, System.nanoTime(), System.currentTimeMillis(), again);
+                } catch (RuntimeException e) {
+                    // As in accept(): one record's unexpected failure must not kill the consumer thread.
+                    refuse(incoming, e);
+                }
                 again.forEach(this::enqueue);
             } else {
                 fail(runtime, rejected, ErrorCode.OVERLOADED, "the queue of model " + model + " is full ("
@@ -367,6 +382,7 @@ public final class ModelPipeline implements AutoCloseable {
      * Removes queued (not yet running) requests whose record matches, e.g. those of revoked partitions, and marks
      * them abandoned: the partition's next owner computes them.
      */
+    @Override
     public int abandonQueued(Predicate<ConsumerRecord<byte[], byte[]>> condition) {
         int removed = 0;
         for (VersionRuntime runtime : versions.values()) {
@@ -379,6 +395,7 @@ public final class ModelPipeline implements AutoCloseable {
     }
 
     /** Finishes what is queued (up to the timeout) and abandons the rest; for shutdown. */
+    @Override
     public void drain(long timeoutMs) {
         for (VersionRuntime runtime : versions.values()) {
             runtime.drain(timeoutMs);

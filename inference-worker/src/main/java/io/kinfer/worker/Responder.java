@@ -6,6 +6,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import io.kinfer.protocol.ErrorCode;
 import io.kinfer.protocol.ErrorInfo;
@@ -14,16 +15,18 @@ import io.kinfer.protocol.RequestEnvelope;
 import io.kinfer.worker.intake.RecordHandle;
 import io.kinfer.worker.reply.ReplySender;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.ApiException;
 import org.apache.kafka.common.errors.RecordBatchTooLargeException;
 import org.apache.kafka.common.errors.RecordTooLargeException;
+import org.apache.kafka.common.errors.RetriableException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Turns every outcome into exactly one finished {@link RecordHandle}: a reply that Kafka acknowledged
  * ({@code answered}), a dead letter ({@code deadLettered}), or neither ({@code abandoned}, left for redelivery).
- * Invalid records get both an error reply (when they have a usable address) and a dead letter.
+ * Invalid records get both an error reply (when they have a usable address) and a dead letter. Every follow-up of a
+ * failure is guarded: should it throw, the record is left for redelivery rather than never finished.
  */
 final class Responder {
 
@@ -35,8 +38,9 @@ final class Responder {
     private final ReplySender sender;
     private final WorkerMetrics metrics;
     /**
-     * Where a failed reply's follow-up (an error reply, a dead letter) is sent from: rare, so one daemon thread for
-     * the whole JVM, which needs no closing however many workers it starts.
+     * Where a failed reply's follow-up (an error reply, a dead letter), and an invalid record's dead letter after its
+     * error reply, are sent from: rare, so one daemon thread for the whole JVM, which needs no closing however many
+     * workers it starts.
      */
     private static final Executor FAILURES = Executors.newSingleThreadExecutor(runnable -> {
         Thread thread = new Thread(runnable, "kinfer-reply-failures");
@@ -58,7 +62,8 @@ final class Responder {
             } else {
                 // Kafka's callbacks run on its I/O thread: a follow-up send there could block it (a full buffer)
                 // while only it can drain the buffer.
-                FAILURES.execute(() -> replyFailed(model, record, handle, to, reply, error));
+                RecordHandle once = new Once(handle);
+                FAILURES.execute(() -> safely(once, () -> replyFailed(model, record, once, to, reply, error)));
             }
         });
     }
@@ -75,19 +80,19 @@ final class Responder {
                     reply.version(), new ErrorInfo(ErrorCode.INTERNAL, cause.getMessage()
                             + "; raise kafka.producer.max.request.size (and the reply topic's max.message.bytes)"
                             + " or send fewer rows per request"), reply.timings()), ReplySender.REPLY_TOO_LARGE);
-        } else if (cause instanceof ReplySender.UndeliverableReplyException || cause instanceof AuthorizationException) {
-            metrics.deadLetter(model, ReplySender.REPLY_UNDELIVERABLE);
-            sender.deadLetter(record, ReplySender.REPLY_UNDELIVERABLE, cause.getMessage())
-                    .whenComplete((dlqOk, dlqError) -> finishDeadLetter(model, handle, dlqError));
+        } else if (neverDeliverable(cause)) {
+            if (!(cause instanceof ReplySender.UndeliverableReplyException)) {
+                log.warn("reply to {} for {}-{}@{} refused by Kafka for good; dead-lettering it: {}", to.replyTopic(),
+                        record.topic(), record.partition(), record.offset(), cause.toString());
+            }
+            deadLetter(model, record, handle, ReplySender.REPLY_UNDELIVERABLE, cause.getMessage());
         } else if (handle.lastDelivery()) {
             // Released now, the broker would archive the record with no answer: keep it as a dead letter.
             metrics.replyFailed(model);
-            metrics.deadLetter(model, DELIVERY_LIMIT);
             log.warn("reply to {} for {}-{}@{} failed on its last allowed delivery; dead-lettering it: {}",
                     to.replyTopic(), record.topic(), record.partition(), record.offset(), cause.toString());
-            sender.deadLetter(record, DELIVERY_LIMIT, "the reply to " + to.replyTopic() + " failed on the record's"
-                            + " last allowed delivery (the share group's share.delivery.count.limit): " + cause)
-                    .whenComplete((dlqOk, dlqError) -> finishDeadLetter(model, handle, dlqError));
+            deadLetter(model, record, handle, DELIVERY_LIMIT, "the reply to " + to.replyTopic() + " failed on the"
+                    + " record's last allowed delivery (the share group's share.delivery.count.limit): " + cause);
         } else {
             metrics.replyFailed(model);
             log.warn("reply to {} for {}-{}@{} failed, left for redelivery: {}", to.replyTopic(), record.topic(),
@@ -96,34 +101,85 @@ final class Responder {
         }
     }
 
+    /**
+     * Whether no retry can deliver a reply that failed so: its topic or partition does not exist or is Kafka's
+     * own, it is too large, or Kafka refused it with an error it does not call retriable (an ACL, an internal
+     * topic, an invalid record). Failures of the producer itself (closed, its transaction in an error state, an
+     * interrupt) are not the record's fault: such a record is fetched again, not dead-lettered.
+     */
+    static boolean neverDeliverable(Throwable cause) {
+        return cause instanceof ReplySender.UndeliverableReplyException
+                || cause instanceof ReplySender.ReplyTooLargeException
+                || (cause instanceof ApiException && !(cause instanceof RetriableException));
+    }
+
     /** An invalid record: an error reply where an address exists, and always a dead letter. */
     void reject(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
                 Optional<RequestEnvelope> to, InferenceReply reply) {
         reject(model, record, handle, to, reply, reply.error().code().wireName());
     }
 
+    /**
+     * The error reply first, then the dead letter. An error reply that failed but may still arrive (Kafka called
+     * the failure retriable) leaves the record for redelivery, dead letter and all: dead-lettered now, its caller
+     * would wait to the deadline for an answer it was owed. Only on a share-group record's last allowed delivery is
+     * the dead letter written alone.
+     */
     private void reject(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
                         Optional<RequestEnvelope> to, InferenceReply reply, String reason) {
-        metrics.deadLetter(model, reason);
-        CompletableFuture<Boolean> replied = to.map(address -> sender.reply(address, reply, record.headers())
-                        .handle((ok, error) -> error == null).toCompletableFuture())
-                .orElse(CompletableFuture.completedFuture(false));
-        CompletableFuture<Throwable> deadLettered = sender.deadLetter(record, reason, reply.error().message())
-                .handle((ok, error) -> error).toCompletableFuture();
-        replied.thenCombine(deadLettered, (replyOk, dlqError) -> {
-            if (dlqError == null) {
-                handle.deadLettered();
-            } else if (replyOk) {
-                handle.answered();
-            } else {
-                finishDeadLetter(model, handle, dlqError);
-            }
-            return null;
-        });
+        String message = reply.error().message();
+        if (to.isEmpty()) {
+            deadLetter(model, record, handle, reason, message);
+            return;
+        }
+        RecordHandle once = new Once(handle);
+        sender.reply(to.get(), reply, record.headers()).whenComplete((ok, error) ->
+                // Off Kafka's I/O thread, as in answer(): the dead letter is a send of its own.
+                FAILURES.execute(() -> safely(once, () -> errorReplied(model, record, once, to.get(), reason,
+                        message, error))));
     }
 
-    private void finishDeadLetter(String model, RecordHandle handle, Throwable error) {
+    private void errorReplied(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
+                              RequestEnvelope to, String reason, String message, Throwable error) {
         if (error == null) {
+            // Answered: a dead letter that fails now only loses the record's trace, not its answer.
+            sender.deadLetter(record, reason, message).whenComplete((ok, dlqError) -> safely(handle, () -> {
+                if (dlqError == null) {
+                    metrics.deadLetter(model, reason);
+                    handle.deadLettered();
+                } else {
+                    log.warn("dead letter for model {} failed after its error reply was acknowledged: {}", model,
+                            unwrap(dlqError).toString());
+                    handle.answered();
+                }
+            }));
+            return;
+        }
+        Throwable cause = unwrap(error);
+        if (!neverDeliverable(cause) && !handle.lastDelivery()) {
+            metrics.replyFailed(model);
+            log.warn("error reply to {} for {}-{}@{} failed, left for redelivery: {}", to.replyTopic(),
+                    record.topic(), record.partition(), record.offset(), cause.toString());
+            handle.abandoned();
+            return;
+        }
+        deadLetter(model, record, handle, reason, message);
+    }
+
+    /**
+     * Dead-letters a record without replying: its replies failed on every try it was allowed
+     * ({@link ReplySender#REPLY_FAILED}), or it has no usable reply address.
+     */
+    void deadLetter(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle, String reason,
+                    String message) {
+        RecordHandle once = new Once(handle);
+        sender.deadLetter(record, reason, message).whenComplete((ok, error) ->
+                safely(once, () -> finishDeadLetter(model, once, reason, error)));
+    }
+
+    private void finishDeadLetter(String model, RecordHandle handle, String reason, Throwable error) {
+        if (error == null) {
+            metrics.deadLetter(model, reason);
             handle.deadLettered();
         } else {
             metrics.replyFailed(model);
@@ -135,6 +191,59 @@ final class Responder {
                 log.warn("dead letter for model {} failed, left for redelivery: {}", model, unwrap(error).toString());
             }
             handle.abandoned();
+        }
+    }
+
+    /**
+     * Runs a step of a failure's follow-up; if it throws (a bug), the record is left for redelivery rather than
+     * never finished, which would stop its partition's commits (consumer groups) or hang its poll (share groups,
+     * transactions) for good.
+     */
+    private static void safely(RecordHandle handle, Runnable step) {
+        try {
+            step.run();
+        } catch (RuntimeException | Error e) {
+            log.error("following up a failed reply failed unexpectedly; the record is left for redelivery", e);
+            handle.abandoned();
+        }
+    }
+
+    /**
+     * Passes on only the first outcome, so that a safety net may finish a record whose follow-up had already
+     * finished it (or will, from a callback) without giving it a second outcome.
+     */
+    private static final class Once implements RecordHandle {
+        private final RecordHandle handle;
+        private final AtomicBoolean finished = new AtomicBoolean();
+
+        Once(RecordHandle handle) {
+            this.handle = handle;
+        }
+
+        @Override
+        public void answered() {
+            if (finished.compareAndSet(false, true)) {
+                handle.answered();
+            }
+        }
+
+        @Override
+        public void deadLettered() {
+            if (finished.compareAndSet(false, true)) {
+                handle.deadLettered();
+            }
+        }
+
+        @Override
+        public void abandoned() {
+            if (finished.compareAndSet(false, true)) {
+                handle.abandoned();
+            }
+        }
+
+        @Override
+        public boolean lastDelivery() {
+            return handle.lastDelivery();
         }
     }
 

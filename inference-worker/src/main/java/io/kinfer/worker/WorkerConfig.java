@@ -63,6 +63,7 @@ public final class WorkerConfig extends AbstractConfig {
     public static final String REPLY_DEFAULT_TOPIC = "reply.default.topic";
     public static final String DLQ_TOPIC = "dlq.topic";
     public static final String COMMIT_INTERVAL_MS = "commit.interval.ms";
+    public static final String REPLY_FAILURE_LIMIT = "reply.failure.limit";
     public static final String SHUTDOWN_TIMEOUT_MS = "shutdown.timeout.ms";
     public static final String EXACTLY_ONCE = "exactly.once";
     public static final String METRICS_HOST = "metrics.host";
@@ -160,6 +161,10 @@ public final class WorkerConfig extends AbstractConfig {
             .define(DLQ_TOPIC, Type.STRING, Topics.DEAD_LETTER, MEDIUM, "Dead-letter topic.")
             .define(COMMIT_INTERVAL_MS, Type.LONG, 200L, between(1, 60_000), LOW,
                     "How often offsets whose replies are all acknowledged are committed.")
+            .define(REPLY_FAILURE_LIMIT, Type.INT, 5, between(1, 1_000), LOW, "Consumer-group modes: how many "
+                    + "times a record's reply (or dead letter) may fail before the record is dead-lettered with reason "
+                    + "reply_failed instead of being fetched and computed again (exactly-once: failures in "
+                    + "transactions of its own). Share groups use the group's share.delivery.count.limit instead.")
             .define(SHUTDOWN_TIMEOUT_MS, Type.LONG, 30_000L, atLeast(0), MEDIUM,
                     "On SIGTERM: how long queued batches may take to finish before the rest is left uncommitted.")
             .define(EXACTLY_ONCE, Type.BOOLEAN, false, MEDIUM, "Consumer-group mode only: write replies and "

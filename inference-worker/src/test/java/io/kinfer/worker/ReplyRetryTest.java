@@ -15,6 +15,7 @@ import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.KinferHeaders;
 import io.kinfer.protocol.Tensor;
 import io.kinfer.protocol.Topics;
+import io.kinfer.worker.reply.ReplySender;
 import io.kinfer.worker.testing.KafkaTestClient;
 import io.kinfer.worker.testing.OnnxModels;
 import io.kinfer.worker.testing.TestSettings;
@@ -37,6 +38,7 @@ import org.junit.jupiter.api.Test;
 class ReplyRetryTest {
 
     private static final String REPLIES = "retry.replies";
+    private static final String LIVE = "retry.live";
 
     @Test
     void aReplyThatTimedOutIsComputedAndSentAgainOnceItsBrokerIsBack() throws Exception {
@@ -68,6 +70,49 @@ class ReplyRetryTest {
                 // Fetched again by this consumer, not by a rebalance.
                 assertThat(worker.scrape()).containsPattern("kinfer_records_refetched_total\\{[^}]*\\} [1-9]");
                 await().atMost(Duration.ofSeconds(30)).until(() -> committed(kafka, requests) == end(kafka, requests));
+            }
+        }
+    }
+
+    /**
+     * A reply whose broker stays away is not retried forever: after {@code reply.failure.limit} failed tries its
+     * record is dead-lettered ({@code reply_failed}) and the partition moves on. The request after it, answered the
+     * first time, is not answered again when the partition is fetched again from the failing one.
+     */
+    @Test
+    void aReplyThatKeepsTimingOutIsDeadLetteredAfterTheFailureLimitAndTheRequestAfterItAnsweredOnce() throws Exception {
+        try (EmbeddedKafka kafka = EmbeddedKafka.builder().brokers(2).start()) {
+            TopicPartition requests = new TopicPartition(Topics.requestTopic("gemm"), 0);
+            try (Admin admin = kafka.admin()) {
+                admin.createTopics(List.of(new NewTopic(requests.topic(), Map.of(0, List.of(1))),
+                        new NewTopic(REPLIES, Map.of(0, List.of(2))), new NewTopic(LIVE, Map.of(0, List.of(1))),
+                        new NewTopic(Topics.DEAD_LETTER, Map.of(0, List.of(1))))).all().get(30, TimeUnit.SECONDS);
+            }
+            Path repo = Files.createTempDirectory("repo");
+            OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
+            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                    WorkerConfig.MODELS, "gemm", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                    WorkerConfig.CACHE_ENABLED, false, WorkerConfig.REPLY_FAILURE_LIMIT, 2,
+                    "kafka.producer.request.timeout.ms", 1_500, "kafka.producer.delivery.timeout.ms", 3_000)));
+                 KafkaTestClient client = new KafkaTestClient(kafka)) {
+                await().atMost(Duration.ofSeconds(60)).until(worker::ready);
+                KafkaTestClient.Collector live = client.collect(LIVE);
+                KafkaTestClient.Collector deadLetters = client.collect(Topics.DEAD_LETTER);
+
+                kafka.stopBroker(1); // node 2: the reply topic's only replica, for the whole test
+                client.request(InferenceRequest.ofTensors("lost", "gemm", List.of(Tensor.fp32("x", new long[] {1, 4},
+                        new float[] {1, 2, 3, 4}))), REPLIES, "lost", 0);
+                client.request(InferenceRequest.ofTensors("after", "gemm", List.of(Tensor.fp32("x", new long[] {1, 4},
+                        new float[] {4, 3, 2, 1}))), LIVE, "after", 0);
+
+                await().atMost(Duration.ofSeconds(90)).until(() -> committed(kafka, requests) == end(kafka, requests));
+                assertThat(deadLetters.records()).filteredOn(r -> KinferHeaders.string(r.headers(),
+                        KinferHeaders.CORRELATION_ID).orElse("").equals("lost"))
+                        .extracting(r -> KinferHeaders.string(r.headers(), KinferHeaders.DLQ_REASON).orElse(""))
+                        .containsExactly(ReplySender.REPLY_FAILED);
+                await().atMost(Duration.ofSeconds(30)).until(() -> live.reply("after") != null);
+                assertThat(live.replies("after")).hasSize(1);
+                assertThat(worker.scrape()).containsPattern("kinfer_records_refetched_total\\{[^}]*\\} 2\\.0");
             }
         }
     }

@@ -14,6 +14,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 import io.kinfer.worker.ModelPipeline;
+import io.kinfer.worker.reply.ReplySender;
+import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -34,7 +36,10 @@ import org.slf4j.LoggerFactory;
  * reply acknowledged. On revocation it drops what it had queued for the lost partitions, waits briefly for their
  * running batches, and commits what is answered; the next owner computes the rest. A record left unanswered
  * while its partition stays here (a reply Kafka did not take within its delivery timeout) is fetched again: the
- * partition pauses until its other records are done, then seeks back to it.
+ * partition pauses until its other records are done, then seeks back to it, waiting longer each time the same
+ * record failed again; the records after it that were answered already are not answered again. A record whose
+ * reply failed {@code reply.failure.limit} times is dead-lettered (reason {@code reply_failed}) when next fetched,
+ * and the partition moves on.
  */
 public final class ConsumerGroupIntake implements Intake {
 
@@ -43,9 +48,11 @@ public final class ConsumerGroupIntake implements Intake {
     private static final long MIN_REWIND_BACKOFF_MS = 1_000;
     private static final long MAX_REWIND_BACKOFF_MS = 30_000;
 
-    private final ModelPipeline pipeline;
-    private final KafkaConsumer<byte[], byte[]> consumer;
+    private final Pipeline pipeline;
+    private final Consumer<byte[], byte[]> consumer;
     private final String topic;
+    /** Failed replies of one record after which it is dead-lettered instead of fetched again. */
+    private final int failureLimit;
     private final OffsetTracker tracker = new OffsetTracker();
     private final long commitIntervalMs;
     private final long drainTimeoutMs;
@@ -63,21 +70,31 @@ public final class ConsumerGroupIntake implements Intake {
     private boolean paused;
     /** Partitions paused until their records in flight are done, to be fetched again from an abandoned one. */
     private final Set<TopicPartition> rewinding = new HashSet<>();
-    /** Per partition, the offset last fetched again, the pause before doing so again, and when that pause ends. */
+    /** Per partition, the offset last fetched again, its failures, the pause before the next try and its end. */
     private final Map<TopicPartition, Backoff> rewindBackoff = new HashMap<>();
+    /** Per partition fetched again, what was unanswered then: records fetched again outside it are skipped. */
+    private final Map<TopicPartition, OffsetTracker.Unanswered> refetching = new HashMap<>();
     private final AtomicLong refetched = new AtomicLong();
     private long lastCommitMs;
 
-    public ConsumerGroupIntake(ModelPipeline pipeline, String topic, String groupId, String clientId,
+    public ConsumerGroupIntake(Pipeline pipeline, String topic, String groupId, String clientId,
                                Map<String, Object> consumerProperties, long commitIntervalMs, long drainTimeoutMs,
-                               int maxQueueSize) {
+                               int maxQueueSize, int failureLimit) {
+        this(pipeline, topic, new KafkaConsumer<>(properties(groupId, clientId, consumerProperties),
+                new ByteArrayDeserializer(), new ByteArrayDeserializer()), commitIntervalMs, drainTimeoutMs,
+                maxQueueSize, failureLimit);
+    }
+
+    /** With a consumer of the caller's (tests: a real consumer whose calls they observe). */
+    ConsumerGroupIntake(Pipeline pipeline, String topic, Consumer<byte[], byte[]> consumer, long commitIntervalMs,
+                        long drainTimeoutMs, int maxQueueSize, int failureLimit) {
         this.pipeline = pipeline;
         this.topic = topic;
         this.commitIntervalMs = commitIntervalMs;
         this.drainTimeoutMs = drainTimeoutMs;
         this.resumeBelow = Math.max(1, maxQueueSize / 2);
-        this.consumer = new KafkaConsumer<>(properties(groupId, clientId, consumerProperties),
-                new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        this.failureLimit = failureLimit;
+        this.consumer = consumer;
         this.thread = new Thread(this::run, "kinfer-intake-" + pipeline.model());
     }
 
@@ -144,12 +161,7 @@ public final class ConsumerGroupIntake implements Intake {
             while (running) {
                 ConsumerRecords<byte[], byte[]> records = consumer.poll(POLL_TIMEOUT);
                 if (!records.isEmpty()) {
-                    List<ModelPipeline.Incoming> incoming = new ArrayList<>(records.count());
-                    for (ConsumerRecord<byte[], byte[]> record : records) {
-                        TopicPartition partition = new TopicPartition(record.topic(), record.partition());
-                        incoming.add(new ModelPipeline.Incoming(record, tracker.register(partition, record.offset())));
-                    }
-                    pipeline.accept(incoming);
+                    take(records);
                 }
                 applyBackpressure();
                 rewindAbandoned();
@@ -164,6 +176,45 @@ public final class ConsumerGroupIntake implements Intake {
         } finally {
             shutdown();
             stopped.countDown();
+        }
+    }
+
+    /**
+     * Hands a poll's records to the pipeline, except those fetched again that were answered already (done at once)
+     * and one whose replies failed too often (dead-lettered).
+     */
+    private void take(ConsumerRecords<byte[], byte[]> records) {
+        List<ModelPipeline.Incoming> incoming = new ArrayList<>(records.count());
+        List<ModelPipeline.Incoming> givenUp = List.of();
+        for (ConsumerRecord<byte[], byte[]> record : records) {
+            TopicPartition partition = new TopicPartition(record.topic(), record.partition());
+            RecordHandle handle = tracker.register(partition, record.offset());
+            OffsetTracker.Unanswered redo = refetching.get(partition);
+            if (redo != null && record.offset() >= redo.until()) {
+                refetching.remove(partition); // past what was fetched before: new records
+            } else if (redo != null && redo.answered(record.offset())) {
+                handle.answered(); // its reply was acknowledged before the partition was fetched again
+                continue;
+            }
+            Backoff backoff = rewindBackoff.get(partition);
+            if (backoff != null && backoff.offset() == record.offset() && backoff.failures() >= failureLimit) {
+                log.warn("{}: the reply to {}-{}@{} failed {} times (reply.failure.limit {}); dead-lettering it as {}",
+                        topic, record.topic(), record.partition(), record.offset(), backoff.failures(), failureLimit,
+                        ReplySender.REPLY_FAILED);
+                if (givenUp.isEmpty()) {
+                    givenUp = new ArrayList<>();
+                }
+                givenUp.add(new ModelPipeline.Incoming(record, handle));
+            } else {
+                incoming.add(new ModelPipeline.Incoming(record, handle));
+            }
+        }
+        if (!incoming.isEmpty()) {
+            pipeline.accept(incoming);
+        }
+        for (ModelPipeline.Incoming record : givenUp) {
+            pipeline.deadLetter(record, ReplySender.REPLY_FAILED, "its reply failed " + failureLimit + " times or more"
+                    + " (reply.failure.limit); given up instead of fetched again");
         }
     }
 
@@ -182,7 +233,7 @@ public final class ConsumerGroupIntake implements Intake {
     /**
      * Fetches abandoned records again while this consumer owns their partition; otherwise the partition's
      * commits would stop at the first one until the next rebalance, and its caller would never be answered.
-     * Records after it that were answered already are answered again (callers deduplicate by correlation id).
+     * Records after it that were answered already are skipped when they come again ({@link #take}).
      */
     private void rewindAbandoned() {
         for (TopicPartition partition : tracker.withAbandoned()) {
@@ -202,17 +253,25 @@ public final class ConsumerGroupIntake implements Intake {
             if (again && now < backoff.untilNanos()) {
                 continue; // the same record failed again: wait before computing it (and those after it) again
             }
+            OffsetTracker.Unanswered unanswered = tracker.unanswered(partition);
             tracker.forget(List.of(partition));
             rewinding.remove(partition);
             if (from.isPresent()) {
                 // A reply that fails fast would otherwise recompute the partition's tail in a tight loop.
                 long pauseMs = again ? Math.min(backoff.pauseMs() * 2, MAX_REWIND_BACKOFF_MS) : MIN_REWIND_BACKOFF_MS;
-                rewindBackoff.put(partition, new Backoff(from.getAsLong(), pauseMs,
+                int failures = again ? backoff.failures() + 1 : 1;
+                rewindBackoff.put(partition, new Backoff(from.getAsLong(), failures, pauseMs,
                         now + TimeUnit.MILLISECONDS.toNanos(pauseMs)));
+                refetching.put(partition, unanswered);
                 consumer.seek(partition, from.getAsLong());
                 refetched.incrementAndGet();
-                log.warn("{}: fetching {} again from offset {}, left unanswered (its reply failed); if it fails "
-                        + "again, the next try waits {} ms", topic, partition, from.getAsLong(), pauseMs);
+                if (failures >= failureLimit) {
+                    log.warn("{}: fetching {} again from offset {}, whose reply failed {} times: it is dead-lettered "
+                            + "when fetched (reply.failure.limit)", topic, partition, from.getAsLong(), failures);
+                } else {
+                    log.warn("{}: fetching {} again from offset {}, left unanswered (its reply failed); if it fails "
+                            + "again, the next try waits {} ms", topic, partition, from.getAsLong(), pauseMs);
+                }
             }
             if (!paused) {
                 consumer.resume(List.of(partition));
@@ -220,8 +279,11 @@ public final class ConsumerGroupIntake implements Intake {
         }
     }
 
-    /** The record last fetched again on a partition, the pause before doing so again, and when that pause ends. */
-    private record Backoff(long offset, long pauseMs, long untilNanos) {
+    /**
+     * The record last fetched again on a partition, how many times its reply failed in a row, the pause before
+     * fetching it again, and when that pause ends.
+     */
+    private record Backoff(long offset, int failures, long pauseMs, long untilNanos) {
     }
 
     private void commitIfDue(boolean now) {
@@ -273,7 +335,7 @@ public final class ConsumerGroupIntake implements Intake {
             Map<TopicPartition, OffsetAndMetadata> offsets = tracker.committable();
             offsets.keySet().retainAll(consumer.assignment());
             if (!offsets.isEmpty()) {
-                consumer.commitSync(offsets, Duration.ofSeconds(5));
+                commitSync(offsets, Duration.ofSeconds(5));
                 tracker.markCommitted(offsets);
             }
         } catch (InterruptedException e) {
@@ -287,6 +349,19 @@ public final class ConsumerGroupIntake implements Intake {
             } catch (RuntimeException e) {
                 log.warn("closing the consumer of {} failed: {}", topic, e.toString());
             }
+        }
+    }
+
+    /**
+     * Commits even with a wakeup pending: close() wakes the consumer up to end a poll, but when the thread was not
+     * polling (handing a poll to the pipeline, say) the wakeup waits for the next blocking call, which is this one.
+     * The first try then throws it, which uses it up, and the second commits.
+     */
+    private void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets, Duration timeout) {
+        try {
+            consumer.commitSync(offsets, timeout);
+        } catch (WakeupException e) {
+            consumer.commitSync(offsets, timeout);
         }
     }
 
@@ -343,6 +418,7 @@ public final class ConsumerGroupIntake implements Intake {
             Set<TopicPartition> revoked = new HashSet<>(partitions);
             rewinding.removeAll(revoked);
             rewindBackoff.keySet().removeAll(revoked);
+            refetching.keySet().removeAll(revoked);
             if (crashed || drained) {
                 tracker.forget(revoked);
                 return;
@@ -355,7 +431,7 @@ public final class ConsumerGroupIntake implements Intake {
                 }
                 Map<TopicPartition, OffsetAndMetadata> offsets = tracker.committable(revoked);
                 if (!offsets.isEmpty()) {
-                    consumer.commitSync(offsets, Duration.ofSeconds(10));
+                    commitSync(offsets, Duration.ofSeconds(10));
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -374,6 +450,7 @@ public final class ConsumerGroupIntake implements Intake {
             Set<TopicPartition> lost = new HashSet<>(partitions);
             rewinding.removeAll(lost);
             rewindBackoff.keySet().removeAll(lost);
+            refetching.keySet().removeAll(lost);
             pipeline.abandonQueued(r -> lost.contains(new TopicPartition(r.topic(), r.partition())));
             tracker.forget(lost);
             assigned = false;

@@ -116,6 +116,23 @@ public final class OffsetTracker {
         }
     }
 
+    /**
+     * The offsets of a partition received and not yet answered, and one past the highest received: what a fetch
+     * from the lowest of them must compute again (the others below that bound are answered already).
+     */
+    public Unanswered unanswered(TopicPartition partition) {
+        PartitionState state = partitions.get(partition);
+        return state == null ? new Unanswered(Set.of(), -1) : new Unanswered(Set.copyOf(state.pending), state.nextOffset);
+    }
+
+    /** Offsets not yet answered below {@code until} (exclusive). */
+    public record Unanswered(Set<Long> offsets, long until) {
+        /** Whether a record fetched again at this offset was answered already. */
+        public boolean answered(long offset) {
+            return offset < until && !offsets.contains(offset);
+        }
+    }
+
     /** Drops partitions this consumer no longer owns; late completions for them change nothing. */
     public void forget(Collection<TopicPartition> gone) {
         gone.forEach(partitions::remove);

@@ -11,7 +11,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 
-import io.kinfer.worker.ModelPipeline;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.Config;
@@ -51,7 +50,7 @@ public final class ShareGroupIntake implements Intake {
     /** Kafka's default for it ({@code group.share.delivery.count.limit}), until the group's own value is read. */
     static final int DEFAULT_DELIVERY_COUNT_LIMIT = 5;
 
-    private final ModelPipeline pipeline;
+    private final Pipeline pipeline;
     private final String topic;
     private final String groupId;
     private volatile long backlog;
@@ -68,7 +67,7 @@ public final class ShareGroupIntake implements Intake {
     private volatile boolean crashed;
     private volatile boolean polled;
 
-    public ShareGroupIntake(ModelPipeline pipeline, String topic, String groupId, String clientId,
+    public ShareGroupIntake(Pipeline pipeline, String topic, String groupId, String clientId,
                             Map<String, Object> consumerProperties, int consumers, int recordsPerPoll,
                             long drainTimeoutMs, Admin admin) {
         this.pipeline = pipeline;

@@ -14,7 +14,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
-import io.kinfer.worker.ModelPipeline;
+import io.kinfer.worker.reply.ReplySender;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -27,6 +27,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.errors.OutOfOrderSequenceException;
 import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.TimeoutException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.slf4j.Logger;
@@ -39,13 +40,22 @@ import org.slf4j.LoggerFactory;
  * exactly once: a crash before the commit aborts the transaction, and the next owner computes the records again
  * into a new one. A poll is settled as a whole before the next one, so batches form within a poll
  * ({@code max.poll.records}) rather than across polls.
+ *
+ * <p>A record whose reply fails dooms its whole transaction (Kafka then refuses every later send in it, dead letters
+ * included), so one such record would abort its poll again and again. After such an abort the records left
+ * unanswered are suspects: each is next taken into a transaction of its own, where a failure is its own; one that
+ * failed alone {@code reply.failure.limit} times is dead-lettered (reason {@code reply_failed}) in a transaction of
+ * its own instead of computed again. Aborts of transactions that start at the same record wait longer each time
+ * (1 s, doubling to 30 s), as the consumer-group mode does before fetching a record again.
  */
 public final class TransactionalIntake implements Intake {
 
     private static final Logger log = LoggerFactory.getLogger(TransactionalIntake.class);
     private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
+    private static final long MIN_ABORT_BACKOFF_MS = 1_000;
+    private static final long MAX_ABORT_BACKOFF_MS = 30_000;
 
-    private final ModelPipeline pipeline;
+    private final Pipeline pipeline;
     private final KafkaConsumer<byte[], byte[]> consumer;
     private final Producer<byte[], byte[]> producer;
     private final String topic;
@@ -58,6 +68,19 @@ public final class TransactionalIntake implements Intake {
     private final long settleTimeoutMs;
     /** Records one transaction takes at most; lowered after a poll outlasted its transaction. Intake thread only. */
     private int cap = Integer.MAX_VALUE;
+    /** Failures of one record, alone in its transaction, after which it is dead-lettered instead. */
+    private final int failureLimit;
+    /**
+     * Records left unanswered by an aborted transaction, each with how often it failed alone in one: taken alone
+     * next, until committed (or their partition leaves). Intake thread only.
+     */
+    private final Map<RecordId, Integer> suspects = new HashMap<>();
+    /** The first record of the last aborted transaction, the pause after that abort, and when it ends. */
+    private RecordId lastAbortStart;
+    private long abortPauseMs;
+    private long backoffUntilNanos;
+    /** Whether the intake paused its partitions to wait out an abort's backoff. Intake thread only. */
+    private boolean backingOff;
     private volatile boolean running = true;
     /** The consumer thread died of an unexpected error, or its producer can no longer commit. */
     private volatile boolean failed;
@@ -71,10 +94,11 @@ public final class TransactionalIntake implements Intake {
      * @param producer a transactional producer on which {@code initTransactions()} has been called
      * @param transactionTimeoutMs its {@code transaction.timeout.ms}: a poll must be answered well within it
      */
-    public TransactionalIntake(ModelPipeline pipeline, String topic, String groupId, String clientId,
+    public TransactionalIntake(Pipeline pipeline, String topic, String groupId, String clientId,
                                Map<String, Object> consumerProperties, Producer<byte[], byte[]> producer,
-                               long transactionTimeoutMs, long drainTimeoutMs) {
+                               long transactionTimeoutMs, long drainTimeoutMs, int failureLimit) {
         this.pipeline = pipeline;
+        this.failureLimit = failureLimit;
         // Within the transaction's timeout, and within the consumer's max.poll.interval.ms, past which the group
         // would drop this member in the middle of a poll.
         Object pollInterval = consumerProperties.getOrDefault(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 300_000);
@@ -126,15 +150,24 @@ public final class TransactionalIntake implements Intake {
             consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
                 @Override
                 public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-                    // Nothing is in flight between polls: every poll was committed or aborted already.
+                    // Nothing is in flight between polls: every poll was committed or aborted already. Suspects
+                    // of other owners' partitions are theirs to find again.
+                    suspects.keySet().removeIf(id -> partitions.contains(id.partition()));
+                    if (lastAbortStart != null && partitions.contains(lastAbortStart.partition())) {
+                        lastAbortStart = null;
+                    }
                 }
 
                 @Override
                 public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    if (backingOff) {
+                        consumer.pause(partitions);
+                    }
                     assigned = !consumer.assignment().isEmpty();
                 }
             });
             while (running) {
+                holdDuringBackoff();
                 ConsumerRecords<byte[], byte[]> records = consumer.poll(POLL_TIMEOUT);
                 updateLag();
                 if (!records.isEmpty()) {
@@ -151,7 +184,7 @@ public final class TransactionalIntake implements Intake {
             fenced = true;
             log.error("{}: transactional producer can no longer commit ({}); stopping this intake", topic, e.toString());
         } catch (RuntimeException | Error e) {
-            if (!crashed) {
+            if (!crashed && running) {
                 failed = true;
                 log.error("exactly-once intake of {} failed; stopping it", topic, e);
             }
@@ -166,25 +199,61 @@ public final class TransactionalIntake implements Intake {
         }
     }
 
+    /**
+     * Waits out an abort's backoff without blocking: the partitions are paused (polling goes on, so the group keeps
+     * this member) until the pause ends.
+     */
+    private void holdDuringBackoff() {
+        boolean wait = abortPauseMs > 0 && System.nanoTime() - backoffUntilNanos < 0;
+        if (wait && !backingOff) {
+            consumer.pause(consumer.assignment());
+            backingOff = true;
+        } else if (!wait && backingOff) {
+            consumer.resume(consumer.paused());
+            backingOff = false;
+        }
+    }
+
     /** One transaction: the poll's replies and dead letters, then its offsets, committed together. */
     private void cycle(ConsumerRecords<byte[], byte[]> records) throws InterruptedException {
         List<ConsumerRecord<byte[], byte[]>> list = new ArrayList<>(records.count());
         records.forEach(list::add);
-        if (list.size() > cap) {
-            // Fewer than the poll brought, after a poll outlasted its transaction: the rest are fetched again,
-            // each partition from its first record not taken (a poll holds each partition's records in order).
+        int take = Math.min(cap, list.size());
+        for (int i = 0; i < take; i++) {
+            if (suspects.containsKey(RecordId.of(list.get(i)))) {
+                // A suspect goes alone, so that a failure of its transaction is its own; those before it go first.
+                take = i == 0 ? 1 : i;
+                break;
+            }
+        }
+        if (list.size() > take) {
+            // Fewer than the poll brought, after a poll outlasted its transaction or around a suspect: the rest are
+            // fetched again, each partition from its first record not taken (a poll holds each partition's records
+            // in order).
             Map<TopicPartition, Long> firstNotTaken = new HashMap<>();
-            for (ConsumerRecord<byte[], byte[]> record : list.subList(cap, list.size())) {
+            for (ConsumerRecord<byte[], byte[]> record : list.subList(take, list.size())) {
                 firstNotTaken.merge(new TopicPartition(record.topic(), record.partition()), record.offset(), Math::min);
             }
             firstNotTaken.forEach(consumer::seek);
-            list = new ArrayList<>(list.subList(0, cap));
+            list = new ArrayList<>(list.subList(0, take));
         }
+        boolean alone = list.size() == 1;
+        int failures = alone ? suspects.getOrDefault(RecordId.of(list.get(0)), 0) : 0;
         PollCycle cycle = new PollCycle(list);
         inFlight.addAndGet(list.size());
         try {
             producer.beginTransaction();
-            pipeline.accept(cycle.incoming());
+            if (failures >= failureLimit) {
+                ConsumerRecord<byte[], byte[]> record = list.get(0);
+                log.warn("{}: the reply to {}-{}@{} failed in {} transactions of its own (reply.failure.limit {});"
+                        + " dead-lettering it as {}", topic, record.topic(), record.partition(), record.offset(),
+                        failures, failureLimit, ReplySender.REPLY_FAILED);
+                pipeline.deadLetter(cycle.incoming().get(0), ReplySender.REPLY_FAILED, "its reply failed in "
+                        + failures + " transactions of its own (reply.failure.limit); given up instead of computed"
+                        + " again");
+            } else {
+                pipeline.accept(cycle.incoming());
+            }
             boolean finished = cycle.await(settleTimeoutMs);
             if (crashed) {
                 return; // a crash leaves the transaction open: the broker aborts it when the next owner fences us
@@ -213,12 +282,14 @@ public final class TransactionalIntake implements Intake {
                 }
                 abort("the poll was not answered within " + settleTimeoutMs + " ms; the next transactions take "
                         + cap + " record(s)");
-                rewind();
+                rewind(list);
                 return;
             }
             if (cycle.anyAbandoned()) {
+                suspect(cycle, alone);
                 abort("some replies of the poll were not written");
-                rewind();
+                backOff(list.get(0));
+                rewind(list);
                 return;
             }
             Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
@@ -228,40 +299,114 @@ public final class TransactionalIntake implements Intake {
                         (a, b) -> a.offset() >= b.offset() ? a : b);
             }
             producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
-            producer.commitTransaction();
+            if (!commit()) {
+                return; // closing while Kafka did not say how the commit ended: the next owner reads what it did
+            }
             cap = cap > Integer.MAX_VALUE / 2 ? Integer.MAX_VALUE : cap * 2;
+            suspects.keySet().removeIf(id -> {
+                OffsetAndMetadata committed = offsets.get(id.partition());
+                return committed != null && id.offset() < committed.offset();
+            });
+            lastAbortStart = null;
+            abortPauseMs = 0;
         } catch (ProducerFencedException | OutOfOrderSequenceException | AuthorizationException | WakeupException e) {
             throw e; // fenced: stop; woken up: close() (the open transaction is aborted by the producer's close)
         } catch (KafkaException e) {
             abort(e.toString());
-            rewind();
+            backOff(list.get(0));
+            rewind(list);
         } finally {
             inFlight.addAndGet(-list.size());
         }
     }
 
-    /** Aborts the open transaction: its replies are never visible. */
-    private void abort(String why) {
-        rewinds.incrementAndGet();
-        log.warn("{}: aborting a transaction and reprocessing from the last commit: {}", topic, why);
-        try {
-            producer.abortTransaction();
-        } catch (KafkaException e) {
-            log.warn("{}: abort failed: {}", topic, e.toString());
+    /**
+     * Commits the open transaction. A commit that timed out must be retried (Kafka refuses to abort it, and its
+     * outcome is not known), so it is, until it ends; returns false when the intake stops meanwhile.
+     */
+    private boolean commit() {
+        while (true) {
+            try {
+                producer.commitTransaction();
+                return true;
+            } catch (TimeoutException e) {
+                if (!running || crashed) {
+                    return false;
+                }
+                log.warn("{}: committing a transaction timed out; trying again, as Kafka requires: {}", topic,
+                        e.toString());
+            }
         }
     }
 
-    /** Goes back to the committed offsets. */
-    private void rewind() {
-        Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(consumer.assignment(),
-                Duration.ofSeconds(10));
-        for (TopicPartition partition : consumer.assignment()) {
-            OffsetAndMetadata offset = committed.get(partition);
-            if (offset != null) {
-                consumer.seek(partition, offset);
-            } else {
-                consumer.seekToBeginning(List.of(partition));
+    /** The records an aborted transaction left unanswered become suspects; a failure alone counts against one. */
+    private void suspect(PollCycle cycle, boolean alone) {
+        for (int i = 0; i < cycle.size(); i++) {
+            if (cycle.outcome(i) == PollCycle.Outcome.ABANDONED) {
+                RecordId id = RecordId.of(cycle.record(i));
+                if (alone) {
+                    suspects.merge(id, 1, Integer::sum);
+                } else {
+                    suspects.putIfAbsent(id, 0);
+                }
             }
+        }
+    }
+
+    /**
+     * After an abort: the next transaction starting at the same record waits, 1 s, then twice as long each time it
+     * aborts again, up to 30 s; a transaction that starts elsewhere, or any commit, starts over.
+     */
+    private void backOff(ConsumerRecord<byte[], byte[]> first) {
+        RecordId start = RecordId.of(first);
+        if (start.equals(lastAbortStart)) {
+            abortPauseMs = abortPauseMs == 0 ? MIN_ABORT_BACKOFF_MS : Math.min(abortPauseMs * 2, MAX_ABORT_BACKOFF_MS);
+            log.warn("{}: a transaction starting at {}@{} was aborted again; the next try waits {} ms", topic,
+                    start.partition(), start.offset(), abortPauseMs);
+        } else {
+            abortPauseMs = 0;
+        }
+        lastAbortStart = start;
+        backoffUntilNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(abortPauseMs);
+    }
+
+    /**
+     * Aborts the open transaction: its replies are never visible. An abort that timed out is tried again (Kafka
+     * allows it); any other failure means the producer can no longer transact, and stops the intake (thrown).
+     */
+    private void abort(String why) {
+        rewinds.incrementAndGet();
+        log.warn("{}: aborting a transaction and reprocessing from the last commit: {}", topic, why);
+        while (true) {
+            try {
+                producer.abortTransaction();
+                return;
+            } catch (TimeoutException e) {
+                if (!running || crashed) {
+                    return; // closing: the producer's close aborts it
+                }
+                log.warn("{}: aborting a transaction timed out; trying again: {}", topic, e.toString());
+            }
+        }
+    }
+
+    /**
+     * Goes back to the first record the aborted transaction took in each partition: where its partitions stood,
+     * since every earlier record was committed. Local seeks, with no broker to wait for (asking Kafka for the
+     * committed offsets could time out right after a successful abort).
+     */
+    private void rewind(List<ConsumerRecord<byte[], byte[]>> taken) {
+        Map<TopicPartition, Long> first = new HashMap<>();
+        for (ConsumerRecord<byte[], byte[]> record : taken) {
+            first.merge(new TopicPartition(record.topic(), record.partition()), record.offset(), Math::min);
+        }
+        first.forEach(consumer::seek);
+    }
+
+    /** A record's place: its partition and offset. */
+    private record RecordId(TopicPartition partition, long offset) {
+        static RecordId of(ConsumerRecord<byte[], byte[]> record) {
+            return new RecordId(new TopicPartition(record.topic(), record.partition()), record.offset());
         }
     }
 

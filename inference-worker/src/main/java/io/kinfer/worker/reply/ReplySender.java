@@ -5,6 +5,8 @@ import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executor;
+import java.util.function.Function;
 
 import io.kinfer.protocol.ErrorCode;
 import io.kinfer.protocol.InferenceReply;
@@ -25,7 +27,9 @@ import org.apache.kafka.common.header.internals.RecordHeaders;
  * by its correlation id; a request without a usable address is answered on the default reply topic by its
  * request id. Each call returns a stage that completes once the broker acknowledged the record (or fails), so the
  * caller commits or acknowledges only what is durable. Never blocks: unknown topics are checked asynchronously
- * first ({@link TopicChecker}).
+ * first ({@link TopicChecker}), and a reply that waited for such a lookup is sent from the worker's own executor,
+ * never from the Admin client's thread (a send may block up to {@code max.block.ms}, and that thread serves every
+ * other lookup).
  */
 public final class ReplySender {
 
@@ -33,6 +37,11 @@ public final class ReplySender {
     public static final String REPLY_UNDELIVERABLE = "reply_undeliverable";
     /** The reason on a dead letter whose reply was larger than Kafka takes; its caller gets a short error reply. */
     public static final String REPLY_TOO_LARGE = "reply_too_large";
+    /**
+     * The reason on a dead letter whose reply (or dead letter) failed on every try its record was allowed
+     * ({@code reply.failure.limit}, consumer-group modes): given up instead of fetched again forever.
+     */
+    public static final String REPLY_FAILED = "reply_failed";
     /** Bytes a record takes beyond its key, value and headers, rounded up (a batch of one record: 61 + 21). */
     private static final int RECORD_OVERHEAD = 128;
 
@@ -42,12 +51,17 @@ public final class ReplySender {
     private final String deadLetterTopic;
     private final String workerId;
     private final int maxRecordBytes;
+    private final Executor afterLookup;
     private static final Duration PARTITION_RECHECK_INTERVAL = Duration.ofSeconds(5);
 
-    /** maxRecordBytes: the producer's max.request.size; larger replies are refused here, before Kafka sees them. */
+    /**
+     * maxRecordBytes: the producer's max.request.size; larger replies are refused here, before Kafka sees them.
+     * afterLookup: where a reply whose topic had to be looked up is sent from (owned by the worker).
+     */
     public ReplySender(Producer<byte[], byte[]> producer, JsonCodec codec, TopicChecker topics,
-                       String deadLetterTopic, String workerId, int maxRecordBytes) {
+                       String deadLetterTopic, String workerId, int maxRecordBytes, Executor afterLookup) {
         this.maxRecordBytes = maxRecordBytes;
+        this.afterLookup = afterLookup;
         this.producer = producer;
         this.codec = codec;
         this.topics = topics;
@@ -81,11 +95,25 @@ public final class ReplySender {
         }
         Integer partition = to.replyPartition() == RequestEnvelope.ANY_PARTITION ? null : to.replyPartition();
         ProducerRecord<byte[], byte[]> record = new ProducerRecord<>(to.replyTopic(), partition, key, value, headers);
-        return topics.check(to.replyTopic()).thenCompose(state -> deliver(record, to, state, true));
+        return whenKnown(topics.check(to.replyTopic()), state -> deliver(record, to, state, true));
+    }
+
+    /**
+     * Continues at once when the lookup is already done (the usual case: a known topic), otherwise on the worker's
+     * executor: a lookup completes on the Admin client's thread, which a send must not block.
+     */
+    private CompletionStage<Void> whenKnown(CompletionStage<TopicChecker.TopicState> lookup,
+                                            Function<TopicChecker.TopicState, CompletionStage<Void>> then) {
+        CompletableFuture<TopicChecker.TopicState> future = lookup.toCompletableFuture();
+        return future.isDone() ? future.thenCompose(then) : future.thenComposeAsync(then, afterLookup);
     }
 
     private CompletionStage<Void> deliver(ProducerRecord<byte[], byte[]> record, RequestEnvelope to,
                                           TopicChecker.TopicState state, boolean mayRecheck) {
+        if (state.internal()) {
+            return CompletableFuture.failedFuture(new UndeliverableReplyException("reply topic " + to.replyTopic()
+                    + " is internal to Kafka: no client may write to it"));
+        }
         if (state.missing()) {
             return CompletableFuture.failedFuture(new UndeliverableReplyException(
                     "reply topic " + to.replyTopic() + " does not exist"));
@@ -100,8 +128,8 @@ public final class ReplySender {
                 // Partitions may have been added since the count was remembered (a shared reply topic grown for
                 // a new gateway instance): look once more before calling the partition undeliverable; at most
                 // once per topic every few seconds, so bogus partition headers cannot flood the Admin client.
-                return topics.recheck(to.replyTopic(), PARTITION_RECHECK_INTERVAL)
-                        .thenCompose(fresh -> deliver(record, to, fresh, false));
+                return whenKnown(topics.recheck(to.replyTopic(), PARTITION_RECHECK_INTERVAL),
+                        fresh -> deliver(record, to, fresh, false));
             }
             return CompletableFuture.failedFuture(new UndeliverableReplyException("reply partition "
                     + to.replyPartition() + " is not in topic " + to.replyTopic() + " (" + state.partitions()
@@ -183,7 +211,7 @@ public final class ReplySender {
         }
     }
 
-    /** A reply that no retry can deliver: its topic or partition does not exist. */
+    /** A reply that no retry can deliver: its topic or partition does not exist, or is Kafka's own. */
     public static final class UndeliverableReplyException extends RuntimeException {
         private static final long serialVersionUID = 1L;
 

@@ -5,9 +5,11 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongSupplier;
 
+import com.github.benmanes.caffeine.cache.AsyncCache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Expiry;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.common.errors.InvalidTopicException;
 import org.apache.kafka.common.errors.RetriableException;
@@ -17,67 +19,114 @@ import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
  * Knows which reply topics exist and how many partitions they have, without ever blocking a caller. A producer
  * sending to a missing topic blocks for {@code max.block.ms} waiting for metadata (a minute by default), which
  * would stall every reply behind one bogus {@code kinfer-reply-topic}; checking first through the Admin client
- * turns that into a fast, answered failure. Existing topics are remembered; missing ones for a short while.
+ * turns that into a fast, answered failure. Kafka's internal topics ({@code __consumer_offsets}, any name starting
+ * with {@code __}, or one the broker describes as internal) count as undeliverable: the broker refuses every
+ * client write to them, and in a transaction such a refusal would abort the whole poll.
+ *
+ * <p>What is known is held in a bounded cache (reply-topic names come from request headers anyone can set):
+ * existing topics for {@code existingTtl}, missing ones for {@code missingTtl}, a lookup Kafka did not answer not
+ * at all; at most {@code maxTopics} entries, and one lookup under way per topic however many replies wait for it.
  */
 public final class TopicChecker {
 
-    /** A topic's partition count; 0 when it does not exist, -1 when Kafka could not say (a timeout, an outage). */
-    public record TopicState(int partitions) {
+    /** Topics remembered at most, by default: far more reply topics than a cluster has, and a few MB at most. */
+    public static final long DEFAULT_MAX_TOPICS = 10_000;
+    /** How long an existing topic is remembered, by default (a deleted one is noticed sooner, when a send fails). */
+    public static final Duration DEFAULT_EXISTING_TTL = Duration.ofMinutes(10);
+
+    /**
+     * A topic's partition count: 0 when it does not exist, -1 when Kafka could not say (a timeout, an outage);
+     * {@code internal} for Kafka's own topics, which no client may write.
+     */
+    public record TopicState(int partitions, boolean internal) {
+        public TopicState(int partitions) {
+            this(partitions, false);
+        }
+
         public boolean exists() {
-            return partitions > 0;
+            return partitions > 0 && !internal;
         }
 
         public boolean missing() {
-            return partitions == 0;
+            return partitions == 0 && !internal;
         }
     }
 
-    /** Looks a topic up: completes with its partition count, or fails (unknown topic, timeout, ...). */
+    /** Looks a topic up: completes with its state, or fails (unknown topic, timeout, ...). */
     @FunctionalInterface
     public interface Describer {
-        CompletionStage<Integer> partitions(String topic);
+        CompletionStage<TopicState> describe(String topic);
     }
 
     private static final TopicState MISSING = new TopicState(0);
     private static final TopicState UNKNOWN = new TopicState(-1);
+    /** A name Kafka reserves for itself: refused without a lookup. */
+    private static final CompletableFuture<TopicState> RESERVED = CompletableFuture.completedFuture(new TopicState(0, true));
 
     private final Describer describer;
     private final LongSupplier clock;
     private final long missingTtlNanos;
-    private final ConcurrentHashMap<String, Entry> cache = new ConcurrentHashMap<>();
-    private final ConcurrentHashMap<String, Long> lastRecheck = new ConcurrentHashMap<>();
+    private final long existingTtlNanos;
+    private final AsyncCache<String, Lookup> cache;
 
-    private record Entry(CompletableFuture<TopicState> state, long expiresNanos) {
+    /** What a lookup found, when, and whether a {@link #recheck} asked for it (its rate limit). */
+    private record Lookup(TopicState state, long atNanos, boolean recheck) {
     }
 
     public TopicChecker(Admin admin, Duration missingTtl) {
         this(topic -> admin.describeTopics(List.of(topic)).topicNameValues().get(topic).toCompletionStage()
-                .thenApply(description -> description.partitions().size()), missingTtl, System::nanoTime);
+                        .thenApply(description -> new TopicState(description.partitions().size(), description.isInternal())),
+                missingTtl, DEFAULT_EXISTING_TTL, DEFAULT_MAX_TOPICS, System::nanoTime);
     }
 
     public TopicChecker(Describer describer, Duration missingTtl, LongSupplier clock) {
+        this(describer, missingTtl, DEFAULT_EXISTING_TTL, DEFAULT_MAX_TOPICS, clock);
+    }
+
+    /** {@code clock}: nanoseconds, as {@link System#nanoTime}; it is also the cache's ticker. */
+    public TopicChecker(Describer describer, Duration missingTtl, Duration existingTtl, long maxTopics,
+                        LongSupplier clock) {
         this.describer = describer;
         this.clock = clock;
         this.missingTtlNanos = missingTtl.toNanos();
+        this.existingTtlNanos = existingTtl.toNanos();
+        this.cache = Caffeine.newBuilder()
+                .ticker(clock::getAsLong)
+                // Upkeep (expiry, eviction) on the calling thread: a few map operations, and no pool to wait on.
+                .executor(Runnable::run)
+                .maximumSize(maxTopics)
+                .expireAfter(new Expiry<String, Lookup>() {
+                    @Override
+                    public long expireAfterCreate(String topic, Lookup lookup, long now) {
+                        return ttlNanos(lookup.state());
+                    }
+
+                    @Override
+                    public long expireAfterUpdate(String topic, Lookup lookup, long now, long remaining) {
+                        return ttlNanos(lookup.state());
+                    }
+
+                    @Override
+                    public long expireAfterRead(String topic, Lookup lookup, long now, long remaining) {
+                        return remaining;
+                    }
+                })
+                .buildAsync();
+    }
+
+    private long ttlNanos(TopicState state) {
+        if (state.missing()) {
+            return missingTtlNanos;
+        }
+        return state.exists() || state.internal() ? existingTtlNanos : 0; // unknown: not remembered at all
     }
 
     /** Completes at once for a known topic; otherwise after one Admin round trip. Never fails. */
     public CompletionStage<TopicState> check(String topic) {
-        long now = clock.getAsLong();
-        Entry existing = cache.get(topic);
-        if (valid(existing, now)) {
-            return existing.state;
+        if (topic.startsWith("__")) {
+            return RESERVED;
         }
-        Entry mine = new Entry(new CompletableFuture<>(), Long.MAX_VALUE);
-        Entry winner = cache.compute(topic, (name, current) -> valid(current, now) ? current : mine);
-        if (winner == mine) {
-            describe(topic, mine.state); // outside compute(): the Admin callback may run at once and update the map
-        }
-        return winner.state;
-    }
-
-    private static boolean valid(Entry entry, long now) {
-        return entry != null && (entry.expiresNanos > now || !entry.state.isDone());
+        return cache.get(topic, (name, executor) -> lookUp(name, false)).thenApply(Lookup::state);
     }
 
     /**
@@ -85,7 +134,7 @@ public final class TopicChecker {
      * under way stays, so many replies failing together share one.
      */
     public void forget(String topic) {
-        cache.computeIfPresent(topic, (name, entry) -> entry.state.isDone() ? null : entry);
+        cache.asMap().computeIfPresent(topic, (name, lookup) -> lookup.isDone() ? null : lookup);
     }
 
     /**
@@ -94,29 +143,44 @@ public final class TopicChecker {
      * records whose headers anyone may set.
      */
     public CompletionStage<TopicState> recheck(String topic, Duration interval) {
-        long now = clock.getAsLong();
-        Long last = lastRecheck.get(topic);
-        if (last == null || now - last >= interval.toNanos()) {
-            lastRecheck.put(topic, now);
-            forget(topic);
+        CompletableFuture<Lookup> known = cache.getIfPresent(topic);
+        if (known != null && known.isDone() && !topic.startsWith("__")) {
+            Lookup lookup = known.join();
+            if (!lookup.recheck() || clock.getAsLong() - lookup.atNanos() >= interval.toNanos()) {
+                cache.asMap().remove(topic, known);
+                return cache.get(topic, (name, executor) -> lookUp(name, true)).thenApply(Lookup::state);
+            }
         }
         return check(topic);
     }
 
-    private void describe(String topic, CompletableFuture<TopicState> result) {
-        describer.partitions(topic).whenComplete((partitions, error) -> {
+    /** Topics remembered now (lookups under way included), after expired entries are dropped. For tests. */
+    long size() {
+        cache.synchronous().cleanUp();
+        return cache.synchronous().estimatedSize();
+    }
+
+    private CompletableFuture<Lookup> lookUp(String topic, boolean recheck) {
+        CompletableFuture<Lookup> result = new CompletableFuture<>();
+        CompletionStage<TopicState> described;
+        try {
+            described = describer.describe(topic);
+        } catch (RuntimeException e) {
+            described = CompletableFuture.failedFuture(e);
+        }
+        described.whenComplete((state, error) -> {
             if (error == null) {
-                result.complete(new TopicState(partitions));
+                result.complete(new Lookup(state, clock.getAsLong(), recheck));
                 return;
             }
             // Missing topics are remembered briefly; other errors not at all. Kafka not answering in time says
             // nothing about the topic (unknown: the reply is retried, never dead-lettered for it); any other
             // refusal (authorization) counts as missing, so a reply nobody may write does not loop forever.
             Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
-            boolean missing = cause instanceof UnknownTopicOrPartitionException || cause instanceof InvalidTopicException;
-            long expires = missing ? clock.getAsLong() + missingTtlNanos : clock.getAsLong();
-            cache.computeIfPresent(topic, (name, entry) -> entry.state == result ? new Entry(result, expires) : entry);
-            result.complete(missing || !(cause instanceof RetriableException) ? MISSING : UNKNOWN);
+            boolean missing = cause instanceof UnknownTopicOrPartitionException || cause instanceof InvalidTopicException
+                    || !(cause instanceof RetriableException);
+            result.complete(new Lookup(missing ? MISSING : UNKNOWN, clock.getAsLong(), recheck));
         });
+        return result;
     }
 }

@@ -7,6 +7,8 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 
 import io.kinfer.protocol.ErrorCode;
 import io.kinfer.protocol.InferenceReply;
@@ -19,6 +21,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** Ordering with Kafka's own mocks: a reply counts as sent only once the broker acknowledged it. */
@@ -28,13 +31,71 @@ class ReplySenderTest {
             new MockProducer<>(false, null, new ByteArraySerializer(), new ByteArraySerializer());
     private final Map<String, Integer> topics = new java.util.concurrent.ConcurrentHashMap<>();
     private final TopicChecker checker = new TopicChecker(topic -> topics.containsKey(topic)
-            ? CompletableFuture.completedFuture(topics.get(topic))
+            ? CompletableFuture.completedFuture(new TopicChecker.TopicState(topics.get(topic)))
             : topic.startsWith("slow")
             ? CompletableFuture.failedFuture(new org.apache.kafka.common.errors.TimeoutException("no answer"))
             : CompletableFuture.failedFuture(new UnknownTopicOrPartitionException(topic)),
             Duration.ofSeconds(10), System::nanoTime);
     private final ReplySender sender = new ReplySender(producer, new JsonCodec(), checker, "kinfer.dlq", "w-1",
-            1_048_576);
+            1_048_576, Runnable::run);
+
+    @AfterEach
+    void stopExecutor() {
+        afterLookup.shutdownNow();
+    }
+
+    private final ExecutorService afterLookup = Executors.newSingleThreadExecutor(r -> new Thread(r, "after-lookup"));
+
+    /**
+     * A lookup completes on the Admin client's thread; a send there could block it for max.block.ms while every
+     * other lookup waits. The reply goes out from the worker's executor instead.
+     */
+    @Test
+    void aReplyThatWaitedForItsTopicsLookupIsSentFromTheWorkersExecutorNotTheAdminThread() throws Exception {
+        CompletableFuture<TopicChecker.TopicState> lookup = new CompletableFuture<>();
+        TopicChecker pending = new TopicChecker(topic -> lookup, Duration.ofSeconds(10), System::nanoTime);
+        Map<String, String> sentOn = new java.util.concurrent.ConcurrentHashMap<>();
+        MockProducer<byte[], byte[]> recording = new MockProducer<>(true, null, new ByteArraySerializer(),
+                new ByteArraySerializer()) {
+            @Override
+            public synchronized java.util.concurrent.Future<org.apache.kafka.clients.producer.RecordMetadata> send(
+                    ProducerRecord<byte[], byte[]> record, org.apache.kafka.clients.producer.Callback callback) {
+                sentOn.put(record.topic(), Thread.currentThread().getName());
+                return super.send(record, callback);
+            }
+        };
+        ReplySender waiting = new ReplySender(recording, new JsonCodec(), pending, "kinfer.dlq", "w-1", 1_048_576,
+                afterLookup);
+
+        var acked = waiting.reply(new RequestEnvelope("c", "new.replies", -1, 0, 0),
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+        Thread admin = new Thread(() -> lookup.complete(new TopicChecker.TopicState(1)), "fake-admin-thread");
+        admin.start();
+        admin.join();
+
+        assertThat(acked).succeedsWithin(Duration.ofSeconds(10));
+        assertThat(sentOn).containsEntry("new.replies", "after-lookup");
+    }
+
+    @Test
+    void kafkasInternalTopicsAreUndeliverableReplyTopics() {
+        topics.put("__consumer_offsets", 50);
+        TopicChecker describedInternal = new TopicChecker(topic -> CompletableFuture.completedFuture(
+                new TopicChecker.TopicState(3, true)), Duration.ofSeconds(10), System::nanoTime);
+        ReplySender toInternal = new ReplySender(producer, new JsonCodec(), describedInternal, "kinfer.dlq", "w-1",
+                1_048_576, Runnable::run);
+
+        var byName = sender.reply(new RequestEnvelope("c1", "__consumer_offsets", -1, 0, 0),
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+        var byDescription = toInternal.reply(new RequestEnvelope("c2", "internal.by.flag", -1, 0, 0),
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+
+        assertThat(byName).failsWithin(Duration.ofSeconds(5)).withThrowableOfType(ExecutionException.class)
+                .withCauseInstanceOf(ReplySender.UndeliverableReplyException.class);
+        assertThat(byDescription).failsWithin(Duration.ofSeconds(5)).withThrowableOfType(ExecutionException.class)
+                .withCauseInstanceOf(ReplySender.UndeliverableReplyException.class);
+        assertThat(producer.history()).isEmpty();
+    }
 
     @Test
     void completesOnlyWhenTheBrokerAcknowledgesAndCarriesTheCorrelationId() throws Exception {

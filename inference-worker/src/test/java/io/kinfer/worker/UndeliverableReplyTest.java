@@ -1,0 +1,123 @@
+package io.kinfer.worker;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import io.kinfer.kafka.embedded.EmbeddedKafka;
+import io.kinfer.kafka.embedded.WithKafka;
+import io.kinfer.protocol.InferenceRequest;
+import io.kinfer.protocol.KinferHeaders;
+import io.kinfer.protocol.Tensor;
+import io.kinfer.protocol.Topics;
+import io.kinfer.worker.reply.ReplySender;
+import io.kinfer.worker.testing.KafkaTestClient;
+import io.kinfer.worker.testing.OnnxModels;
+import io.kinfer.worker.testing.TestSettings;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.TopicConfig;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A reply that can never be sent must end in a dead letter, not in a loop. A request names a reply topic that
+ * exists but takes no reply: {@code __consumer_offsets} (a valid name, which Kafka describes as existing and
+ * refuses every client write to), or a topic whose records may not exceed 100 bytes. It is written between valid
+ * requests, all before the worker starts, so that one poll takes them together.
+ */
+@WithKafka(brokerProperties = "transaction.abort.timed.out.transaction.cleanup.interval.ms=500")
+class UndeliverableReplyTest {
+
+    private static final String LIVE = "undeliverable.replies";
+
+    @Test
+    void aReplyToKafkasOwnTopicIsDeadLetteredAndTheRecordsAroundItAnsweredOnce(EmbeddedKafka kafka) throws Exception {
+        poisonedPoll(kafka, "internal", "__consumer_offsets", false, ReplySender.REPLY_UNDELIVERABLE);
+    }
+
+    @Test
+    void exactlyOnceDeadLettersAReplyToKafkasOwnTopicWithinTheTransaction(EmbeddedKafka kafka) throws Exception {
+        poisonedPoll(kafka, "internaleos", "__consumer_offsets", true, ReplySender.REPLY_UNDELIVERABLE);
+    }
+
+    /**
+     * Exactly-once: the broker refuses the reply only once it is sent, which dooms the transaction (its dead letter
+     * is refused too), so every try aborts. The records left unanswered are then taken alone; the one whose own
+     * transaction keeps failing is dead-lettered after {@code reply.failure.limit} such tries, in a transaction of
+     * its own, and the others are answered once.
+     */
+    @Test
+    void exactlyOnceDeadLettersARecordWhoseReplyAbortsEveryTransactionItIsIn(EmbeddedKafka kafka) throws Exception {
+        kafka.createTopic("tiny.replies", 1, (short) 1, Map.of(TopicConfig.MAX_MESSAGE_BYTES_CONFIG, "100"));
+        poisonedPoll(kafka, "tiny", "tiny.replies", true, ReplySender.REPLY_FAILED);
+    }
+
+    private static void poisonedPoll(EmbeddedKafka kafka, String model, String poisonReplyTopic, boolean exactlyOnce,
+                                     String reason) throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, model, "1", OnnxModels.gemm(4, 3), null, null);
+        kafka.createTopic(LIVE, 1);
+        kafka.createTopic(Topics.requestTopic(model), 1);
+        try (KafkaTestClient client = new KafkaTestClient(kafka)) {
+            KafkaTestClient.Collector replies = client.collect(LIVE);
+            KafkaTestClient.Collector deadLetters = client.collect(Topics.DEAD_LETTER);
+            String poison = model + "-poison";
+            List<String> valid = List.of(model + "-0", model + "-1", model + "-2");
+            request(client, model, valid.get(0), LIVE);
+            request(client, model, poison, poisonReplyTopic);
+            request(client, model, valid.get(1), LIVE);
+            request(client, model, valid.get(2), LIVE);
+
+            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                    WorkerConfig.MODELS, model, WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                    WorkerConfig.WORKER_ID, "undeliverable-" + model, WorkerConfig.EXACTLY_ONCE, exactlyOnce,
+                    WorkerConfig.CACHE_ENABLED, false, WorkerConfig.REPLY_FAILURE_LIMIT, 2,
+                    "kafka.producer.transaction.timeout.ms", 10_000)))) {
+                await().atMost(Duration.ofSeconds(90)).until(() -> committed(kafka, model) == end(kafka, model));
+
+                List<ConsumerRecord<byte[], byte[]>> dead = deadLetters.records().stream()
+                        .filter(r -> r.key() != null && poison.equals(new String(r.key(), StandardCharsets.UTF_8)))
+                        .toList();
+                assertThat(dead).as("the poisoned request's dead letters").hasSize(1);
+                assertThat(KinferHeaders.string(dead.get(0).headers(), KinferHeaders.DLQ_REASON)).contains(reason);
+                await().atMost(Duration.ofSeconds(30)).until(() -> valid.stream().allMatch(id -> replies.reply(id) != null));
+                assertThat(valid).allSatisfy(id -> {
+                    assertThat(replies.replies(id)).as(id + "'s replies").hasSize(1);
+                    assertThat(replies.reply(id).isSuccess()).isTrue();
+                });
+                assertThat(worker.live()).isTrue();
+            }
+        }
+    }
+
+    private static void request(KafkaTestClient client, String model, String id, String replyTopic) {
+        client.request(InferenceRequest.ofTensors(id, model, List.of(Tensor.fp32("x", new long[] {1, 4},
+                new float[] {1, 2, 3, 4}))), replyTopic, id, 0);
+    }
+
+    private static long committed(EmbeddedKafka kafka, String model) throws Exception {
+        try (var admin = kafka.admin()) {
+            OffsetAndMetadata offset = admin.listConsumerGroupOffsets("kinfer-worker." + model)
+                    .partitionsToOffsetAndMetadata().get(10, TimeUnit.SECONDS)
+                    .get(new TopicPartition(Topics.requestTopic(model), 0));
+            return offset == null ? -1 : offset.offset();
+        }
+    }
+
+    private static long end(EmbeddedKafka kafka, String model) throws Exception {
+        try (var admin = kafka.admin()) {
+            TopicPartition partition = new TopicPartition(Topics.requestTopic(model), 0);
+            return admin.listOffsets(Map.of(partition, OffsetSpec.latest())).partitionResult(partition)
+                    .get(10, TimeUnit.SECONDS).offset();
+        }
+    }
+}
