@@ -69,14 +69,30 @@ final class UpProcess implements AutoCloseable {
         return process.descendants().map(child -> child.info().commandLine().orElse("")).toList();
     }
 
-    /** SIGTERM, as Ctrl-C's SIGINT would; waits for everything to stop. */
-    @Override
-    public void close() throws Exception {
+    /** The processes up started (and theirs), while they run. */
+    List<ProcessHandle> descendants() {
+        return process.descendants().toList();
+    }
+
+    /**
+     * SIGTERM, as Ctrl-C's SIGINT would (ProcessHandle.destroy keeps the pipe open for the last lines); true when
+     * everything stopped within two minutes, else it is killed.
+     */
+    boolean stop() throws InterruptedException {
         process.toHandle().destroy();
-        if (!process.waitFor(120, TimeUnit.SECONDS)) {
+        boolean exited = process.waitFor(120, TimeUnit.SECONDS);
+        if (!exited) {
             process.descendants().forEach(ProcessHandle::destroyForcibly);
             process.destroyForcibly();
         }
         reader.join(5_000);
+        return exited;
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (process.isAlive()) {
+            stop();
+        }
     }
 }
