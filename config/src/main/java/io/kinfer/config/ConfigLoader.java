@@ -30,9 +30,13 @@ public final class ConfigLoader {
 
     public static final String ENV_PREFIX = "KINFER_";
     public static final String CONFIG_FILE_ENV = "KINFER_CONFIG_FILE";
-    /** Environment variables of the launcher scripts, not settings. */
+    /**
+     * Environment variables of the launcher scripts and of the load scripts in perf/ (wrk, Locust, A/B runs), not
+     * settings: exported for one of those, they must not reach a process's settings as unknown keys.
+     */
     private static final Set<String> RESERVED = Set.of(CONFIG_FILE_ENV, "KINFER_PARENT_PID",
-            "KINFER_JAVA_OPTS", "KINFER_LOG_LEVEL", "KINFER_HOME");
+            "KINFER_JAVA_OPTS", "KINFER_LOG_LEVEL", "KINFER_HOME", "KINFER_JAR", "KINFER_TEXTS", "KINFER_OIP",
+            "KINFER_REPEAT", "KINFER_MODEL", "KINFER_UNIQUE_TEXTS");
 
     private ConfigLoader() {
     }

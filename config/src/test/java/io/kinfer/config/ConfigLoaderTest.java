@@ -55,6 +55,15 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void theScriptsOwnVariablesAreNotSettings() {
+        Map<String, String> env = Map.of("KINFER_JAR", "/tmp/old/kinfer.jar", "KINFER_REPEAT", "1", "KINFER_OIP", "1",
+                "KINFER_TEXTS", "texts.txt", "KINFER_MODEL", "sentiment", "KINFER_UNIQUE_TEXTS", "0",
+                "KINFER_HOME", "/tmp/home", "KINFER_GATEWAY_PORT", "9999");
+
+        assertThat(ConfigLoader.load(null, env, Map.of())).containsExactly(Map.entry("gateway.port", "9999"));
+    }
+
+    @Test
     void anEmptyBootstrapServersVariableCountsAsUnset(@TempDir Path dir) throws Exception {
         // What compose's KINFER_KAFKA_BOOTSTRAP_SERVERS=${KAFKA:-} gives when KAFKA is not set: no address at all,
         // which no client can connect to; the file's address (or the default) applies instead.
