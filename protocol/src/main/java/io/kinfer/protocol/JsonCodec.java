@@ -233,8 +233,9 @@ public final class JsonCodec {
         switch (type) {
             case FP32: {
                 float[] values = new float[flat.size()];
+                String data = where + ".data";
                 for (int i = 0; i < values.length; i++) {
-                    values[i] = fp32(flat.get(i), where + ".data[" + i + "]", ErrorCode.INVALID_TENSOR);
+                    values[i] = fp32(flat.get(i), ErrorCode.INVALID_TENSOR, data, i);
                 }
                 return Tensor.fp32(name, shape, values);
             }
@@ -274,19 +275,33 @@ public final class JsonCodec {
      * is refused; one too small for FP32 rounds to zero or a subnormal, as any decimal rounds to the nearest float),
      * or one of the strings "NaN", "Infinity", "-Infinity".
      */
-    private static float fp32(JsonNode element, String where, ErrorCode code) throws ProtocolException {
+    private static float fp32(JsonNode element, ErrorCode code, String array, int index) throws ProtocolException {
+        String problem = fp32Problem(element);
+        if (problem != null) { // the element's name built only now: this runs for every element of every tensor
+            throw new ProtocolException(code, array + "[" + index + "] " + problem);
+        }
+        return fp32Value(element);
+    }
+
+    private static float fp32(JsonNode element, ErrorCode code, String object, String key) throws ProtocolException {
+        String problem = fp32Problem(element);
+        if (problem != null) {
+            throw new ProtocolException(code, object + "." + echo(key) + " " + problem);
+        }
+        return fp32Value(element);
+    }
+
+    /** Why {@code element} is not an FP32 value, or null when it is one. */
+    private static String fp32Problem(JsonNode element) {
         if (element.isNumber()) {
-            float value = element.floatValue();
-            if (Float.isInfinite(value)) {
-                throw new ProtocolException(code, where + " is outside the FP32 range (magnitude at most "
-                        + Float.MAX_VALUE + ")");
-            }
-            return value;
+            return Float.isInfinite(element.floatValue())
+                    ? "is outside the FP32 range (magnitude at most " + Float.MAX_VALUE + ")" : null;
         }
-        if (element.isTextual() && NON_FINITE.containsKey(element.textValue())) {
-            return NON_FINITE.get(element.textValue());
-        }
-        throw new ProtocolException(code, where + " is not a number");
+        return element.isTextual() && NON_FINITE.containsKey(element.textValue()) ? null : "is not a number";
+    }
+
+    private static float fp32Value(JsonNode element) {
+        return element.isNumber() ? element.floatValue() : NON_FINITE.get(element.textValue());
     }
 
     /**
@@ -297,17 +312,25 @@ public final class JsonCodec {
     private static List<JsonNode> flatten(JsonNode data, long[] shape, long count, String where)
             throws ProtocolException {
         boolean nested = false;
-        for (JsonNode element : data) {
-            nested |= element.isArray();
+        for (int i = 0; i < data.size() && !nested; i++) {
+            nested = data.get(i).isArray();
         }
         if (!nested) {
             if (data.size() != count) {
                 throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data has " + data.size()
                         + " elements but shape " + java.util.Arrays.toString(shape) + " needs " + count);
             }
-            List<JsonNode> flat = new ArrayList<>(data.size());
-            data.forEach(flat::add);
-            return flat;
+            return new java.util.AbstractList<>() { // flat data as it is, not copied
+                @Override
+                public JsonNode get(int index) {
+                    return data.get(index);
+                }
+
+                @Override
+                public int size() {
+                    return data.size();
+                }
+            };
         }
         // Grown as the data is read: a shape alone (perhaps a hostile one) allocates nothing.
         List<JsonNode> flat = new ArrayList<>((int) Math.min(count, 4096));
@@ -420,8 +443,9 @@ public final class JsonCodec {
                 throw invalid(where + ".embedding must be an array");
             }
             float[] values = new float[vector.size()];
+            String embedding = where + ".embedding";
             for (int i = 0; i < values.length; i++) {
-                values[i] = fp32(vector.get(i), where + ".embedding[" + i + "]", ErrorCode.INVALID_REQUEST);
+                values[i] = fp32(vector.get(i), ErrorCode.INVALID_REQUEST, embedding, i);
             }
             return new Embedding(values);
         }
@@ -439,8 +463,8 @@ public final class JsonCodec {
             Iterator<Map.Entry<String, JsonNode>> fields = node.path("scores").fields();
             while (fields.hasNext()) {
                 Map.Entry<String, JsonNode> field = fields.next();
-                scores.put(field.getKey(), fp32(field.getValue(), where + ".scores." + echo(field.getKey()),
-                        ErrorCode.INVALID_REQUEST));
+                scores.put(field.getKey(), fp32(field.getValue(), ErrorCode.INVALID_REQUEST, where + ".scores",
+                        field.getKey()));
             }
             return new Classification(node.get("label").textValue(), scores);
         }
