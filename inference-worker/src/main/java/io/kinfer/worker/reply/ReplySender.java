@@ -105,7 +105,14 @@ public final class ReplySender {
     private CompletionStage<Void> whenKnown(CompletionStage<TopicChecker.TopicState> lookup,
                                             Function<TopicChecker.TopicState, CompletionStage<Void>> then) {
         CompletableFuture<TopicChecker.TopicState> future = lookup.toCompletableFuture();
-        return future.isDone() ? future.thenCompose(then) : future.thenComposeAsync(then, afterLookup);
+        if (!future.isDone()) {
+            return future.thenComposeAsync(then, afterLookup);
+        }
+        try {
+            return then.apply(future.join()); // a lookup never fails (TopicChecker.check)
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e); // as thenCompose would have it
+        }
     }
 
     private CompletionStage<Void> deliver(ProducerRecord<byte[], byte[]> record, RequestEnvelope to,

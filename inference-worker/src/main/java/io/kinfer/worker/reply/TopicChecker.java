@@ -70,7 +70,11 @@ public final class TopicChecker {
     private final AsyncCache<String, Lookup> cache;
 
     /** What a lookup found, when, and whether a {@link #recheck} asked for it (its rate limit). */
-    private record Lookup(TopicState state, long atNanos, boolean recheck) {
+    private record Lookup(TopicState state, long atNanos, boolean recheck, CompletableFuture<TopicState> ready) {
+        Lookup(TopicState state, long atNanos, boolean recheck) {
+            // Made once per lookup, handed to every reply while the topic is known (ReplySender only composes on it).
+            this(state, atNanos, recheck, CompletableFuture.completedFuture(state));
+        }
     }
 
     public TopicChecker(Admin admin, Duration missingTtl) {
@@ -125,6 +129,10 @@ public final class TopicChecker {
     public CompletionStage<TopicState> check(String topic) {
         if (topic.startsWith("__")) {
             return RESERVED;
+        }
+        CompletableFuture<Lookup> known = cache.getIfPresent(topic);
+        if (known != null && known.isDone()) {
+            return known.join().ready(); // the usual case, once per reply: no lookup, no new future
         }
         return cache.get(topic, (name, executor) -> lookUp(name, false)).thenApply(Lookup::state);
     }
