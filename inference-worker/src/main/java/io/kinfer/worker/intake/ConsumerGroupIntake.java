@@ -186,27 +186,30 @@ public final class ConsumerGroupIntake implements Intake {
     private void take(ConsumerRecords<byte[], byte[]> records) {
         List<ModelPipeline.Incoming> incoming = new ArrayList<>(records.count());
         List<ModelPipeline.Incoming> givenUp = List.of();
-        for (ConsumerRecord<byte[], byte[]> record : records) {
-            TopicPartition partition = new TopicPartition(record.topic(), record.partition());
-            RecordHandle handle = tracker.register(partition, record.offset());
+        // By partition, as the poll holds them: the refetch state is looked up once per partition, not per record.
+        for (TopicPartition partition : records.partitions()) {
             OffsetTracker.Unanswered redo = refetching.get(partition);
-            if (redo != null && record.offset() >= redo.until()) {
-                refetching.remove(partition); // past what was fetched before: new records
-            } else if (redo != null && redo.answered(record.offset())) {
-                handle.answered(); // its reply was acknowledged before the partition was fetched again
-                continue;
-            }
             Backoff backoff = rewindBackoff.get(partition);
-            if (backoff != null && backoff.offset() == record.offset() && backoff.failures() >= failureLimit) {
-                log.warn("{}: the reply to {}-{}@{} failed {} times (reply.failure.limit {}); dead-lettering it as {}",
-                        topic, record.topic(), record.partition(), record.offset(), backoff.failures(), failureLimit,
-                        ReplySender.REPLY_FAILED);
-                if (givenUp.isEmpty()) {
-                    givenUp = new ArrayList<>();
+            for (ConsumerRecord<byte[], byte[]> record : records.records(partition)) {
+                RecordHandle handle = tracker.register(partition, record.offset());
+                if (redo != null && record.offset() >= redo.until()) {
+                    refetching.remove(partition); // past what was fetched before: new records
+                    redo = null;
+                } else if (redo != null && redo.answered(record.offset())) {
+                    handle.answered(); // its reply was acknowledged before the partition was fetched again
+                    continue;
                 }
-                givenUp.add(new ModelPipeline.Incoming(record, handle));
-            } else {
-                incoming.add(new ModelPipeline.Incoming(record, handle));
+                if (backoff != null && backoff.offset() == record.offset() && backoff.failures() >= failureLimit) {
+                    log.warn("{}: the reply to {}-{}@{} failed {} times (reply.failure.limit {}); dead-lettering it "
+                            + "as {}", topic, record.topic(), record.partition(), record.offset(), backoff.failures(),
+                            failureLimit, ReplySender.REPLY_FAILED);
+                    if (givenUp.isEmpty()) {
+                        givenUp = new ArrayList<>();
+                    }
+                    givenUp.add(new ModelPipeline.Incoming(record, handle));
+                } else {
+                    incoming.add(new ModelPipeline.Incoming(record, handle));
+                }
             }
         }
         if (!incoming.isEmpty()) {

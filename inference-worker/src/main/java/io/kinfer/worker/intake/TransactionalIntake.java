@@ -219,7 +219,7 @@ public final class TransactionalIntake implements Intake {
         List<ConsumerRecord<byte[], byte[]>> list = new ArrayList<>(records.count());
         records.forEach(list::add);
         int take = Math.min(cap, list.size());
-        for (int i = 0; i < take; i++) {
+        for (int i = 0; i < take && !suspects.isEmpty(); i++) { // none, but after a failed transaction
             if (suspects.containsKey(RecordId.of(list.get(i)))) {
                 // A suspect goes alone, so that a failure of its transaction is its own; those before it go first.
                 take = i == 0 ? 1 : i;
@@ -238,7 +238,7 @@ public final class TransactionalIntake implements Intake {
             list = new ArrayList<>(list.subList(0, take));
         }
         boolean alone = list.size() == 1;
-        int failures = alone ? suspects.getOrDefault(RecordId.of(list.get(0)), 0) : 0;
+        int failures = alone && !suspects.isEmpty() ? suspects.getOrDefault(RecordId.of(list.get(0)), 0) : 0;
         PollCycle cycle = new PollCycle(list);
         inFlight.addAndGet(list.size());
         try {
