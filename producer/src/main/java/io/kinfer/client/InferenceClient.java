@@ -478,7 +478,8 @@ public final class InferenceClient implements AutoCloseable {
         // Every path of the client's own frees the slot before it completes the future (end()); this stage only
         // catches the caller's own completion (a cancel, say), which would otherwise keep the slot forever.
         future.whenComplete((reply, error) -> {
-            if (release(correlationId, call, false)) {
+            // Ended by the client itself (the usual case): released already, no second map removal needed.
+            if (!call.released && release(correlationId, call, false)) {
                 metrics.outcome(CANCELLED);
             }
         });
