@@ -6,15 +6,11 @@ import static org.apache.kafka.common.config.ConfigDef.Importance.MEDIUM;
 import static org.apache.kafka.common.config.ConfigDef.Range.atLeast;
 import static org.apache.kafka.common.config.ConfigDef.Range.between;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
 import io.kinfer.client.ClientConfig;
+import io.kinfer.config.ApiKeys;
 import io.kinfer.protocol.ProtocolLimits;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef.Type;
@@ -89,27 +85,7 @@ public final class GatewayConfig extends AbstractConfig {
 
     /** API keys from the setting and the file; empty when authentication is off. */
     public List<String> apiKeys() {
-        List<String> keys = new ArrayList<>();
-        if (getPassword(API_KEYS) != null) {
-            for (String key : getPassword(API_KEYS).value().split(",")) {
-                if (!key.isBlank()) {
-                    keys.add(key.trim());
-                }
-            }
-        }
-        String file = getString(API_KEYS_FILE);
-        if (!file.isBlank()) {
-            try {
-                for (String line : Files.readAllLines(Path.of(file))) {
-                    String key = line.trim();
-                    if (!key.isEmpty() && !key.startsWith("#")) {
-                        keys.add(key);
-                    }
-                }
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot read " + API_KEYS_FILE + " " + file, e);
-            }
-        }
-        return keys;
+        return ApiKeys.parse(getPassword(API_KEYS) == null ? null : getPassword(API_KEYS).value(),
+                getString(API_KEYS_FILE));
     }
 }

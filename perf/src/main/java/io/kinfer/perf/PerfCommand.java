@@ -17,6 +17,7 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 
 import io.kinfer.client.ClientConfig;
+import io.kinfer.config.ApiKeys;
 import io.kinfer.config.ConfigOptions;
 import io.kinfer.worker.model.OnnxSettings;
 import picocli.CommandLine.Command;
@@ -190,24 +191,8 @@ public final class PerfCommand implements Runnable {
 
         /** The first key the gateway accepts, from gateway.api.keys or else gateway.api.keys.file; null when none. */
         static String firstApiKey(Map<String, String> settings) {
-            for (String key : settings.getOrDefault(GATEWAY_API_KEYS, "").split(",")) {
-                if (!key.isBlank()) {
-                    return key.trim();
-                }
-            }
-            String file = settings.getOrDefault(GATEWAY_API_KEYS_FILE, "").trim();
-            if (!file.isEmpty()) {
-                try {
-                    for (String line : Files.readAllLines(Path.of(file))) {
-                        if (!line.isBlank() && !line.trim().startsWith("#")) {
-                            return line.trim();
-                        }
-                    }
-                } catch (java.io.IOException e) {
-                    throw new java.io.UncheckedIOException("cannot read " + GATEWAY_API_KEYS_FILE + " " + file, e);
-                }
-            }
-            return null;
+            List<String> keys = ApiKeys.parse(settings.get(GATEWAY_API_KEYS), settings.get(GATEWAY_API_KEYS_FILE));
+            return keys.isEmpty() ? null : keys.get(0);
         }
 
         Corpus corpus() throws java.io.IOException {
