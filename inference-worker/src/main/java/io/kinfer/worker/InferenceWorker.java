@@ -10,7 +10,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -80,7 +79,6 @@ public final class InferenceWorker implements AutoCloseable {
      * Where a reply that waited for its topic's lookup is sent from: not the Admin client's thread, which a send
      * could block for max.block.ms while every other lookup waits.
      */
-    private final ExecutorService replyLookups;
     private HealthServer health;
 
     private InferenceWorker(WorkerConfig config) {
@@ -101,11 +99,6 @@ public final class InferenceWorker implements AutoCloseable {
                 new ByteArraySerializer());
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread thread = new Thread(r, "kinfer-worker-scheduler");
-            thread.setDaemon(true);
-            return thread;
-        });
-        this.replyLookups = Executors.newSingleThreadExecutor(r -> {
-            Thread thread = new Thread(r, "kinfer-reply-after-lookup");
             thread.setDaemon(true);
             return thread;
         });
@@ -221,7 +214,7 @@ public final class InferenceWorker implements AutoCloseable {
         TopicChecker topics = new TopicChecker(admin, Duration.ofSeconds(10));
         int maxRecordBytes = maxRequestSize(config);
         Responder shared = new Responder(new ReplySender(producer, codec, topics,
-                config.getString(WorkerConfig.DLQ_TOPIC), workerId, maxRecordBytes, replyLookups), metrics);
+                config.getString(WorkerConfig.DLQ_TOPIC), workerId, maxRecordBytes, Responder.FOLLOW_UPS), metrics);
         boolean exactlyOnce = config.getBoolean(WorkerConfig.EXACTLY_ONCE);
         unstableTransactionalIdWarning(config).ifPresent(log::warn);
         for (String model : models) {
@@ -231,7 +224,7 @@ public final class InferenceWorker implements AutoCloseable {
                 // One transactional producer per model: its replies and that model's offsets commit together.
                 transactional = transactionalProducer(model);
                 responder = new Responder(new ReplySender(transactional, codec, topics,
-                        config.getString(WorkerConfig.DLQ_TOPIC), workerId, maxRecordBytes, replyLookups), metrics);
+                        config.getString(WorkerConfig.DLQ_TOPIC), workerId, maxRecordBytes, Responder.FOLLOW_UPS), metrics);
             }
             ModelPipeline pipeline = new ModelPipeline(model, repository, config, codec, responder, metrics, workerId);
             pipelines.add(pipeline);
@@ -492,7 +485,6 @@ public final class InferenceWorker implements AutoCloseable {
         pipelines.forEach(ModelPipeline::close);
         producer.close(Duration.ZERO);
         transactionalProducers.forEach(p -> p.close(Duration.ZERO));
-        replyLookups.shutdownNow();
         admin.close(Duration.ZERO);
         registry.close();
         if (health != null) {
@@ -513,8 +505,6 @@ public final class InferenceWorker implements AutoCloseable {
         }
         transactionalProducers.forEach(p -> run(errors, () -> p.close(Duration.ofSeconds(10))));
         run(errors, () -> producer.close(Duration.ofSeconds(10)));
-        // After the producers: a reply still waiting for its lookup then fails (left for redelivery) at once.
-        run(errors, replyLookups::shutdownNow);
         run(errors, () -> admin.close(Duration.ofSeconds(5)));
         if (health != null) {
             run(errors, health::close);

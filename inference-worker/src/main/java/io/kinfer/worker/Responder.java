@@ -38,11 +38,12 @@ final class Responder {
     private final ReplySender sender;
     private final WorkerMetrics metrics;
     /**
-     * Where a failed reply's follow-up (an error reply, a dead letter), and an invalid record's dead letter after its
-     * error reply, are sent from: rare, so one daemon thread for the whole JVM, which needs no closing however many
-     * workers it starts.
+     * Where a failed reply's follow-up (an error reply, a dead letter), an invalid record's dead letter after its
+     * error reply, and a reply that waited for its topic's lookup (ReplySender) are sent from: never a Kafka client's
+     * thread, and rare, so one daemon thread for the whole JVM. It is never shut down, so nothing queued on it is
+     * dropped at a worker's close (a send to a closed producer fails, and the record is left for redelivery).
      */
-    private static final Executor FAILURES = Executors.newSingleThreadExecutor(runnable -> {
+    static final Executor FOLLOW_UPS = Executors.newSingleThreadExecutor(runnable -> {
         Thread thread = new Thread(runnable, "kinfer-reply-failures");
         thread.setDaemon(true);
         return thread;
@@ -63,7 +64,7 @@ final class Responder {
                 // Kafka's callbacks run on its I/O thread: a follow-up send there could block it (a full buffer)
                 // while only it can drain the buffer.
                 RecordHandle once = new Once(handle);
-                FAILURES.execute(() -> safely(once, () -> replyFailed(model, record, once, to, reply, error)));
+                FOLLOW_UPS.execute(() -> safely(once, () -> replyFailed(model, record, once, to, reply, error)));
             }
         });
     }
@@ -135,7 +136,7 @@ final class Responder {
         RecordHandle once = new Once(handle);
         sender.reply(to.get(), reply, record.headers()).whenComplete((ok, error) ->
                 // Off Kafka's I/O thread, as in answer(): the dead letter is a send of its own.
-                FAILURES.execute(() -> safely(once, () -> errorReplied(model, record, once, to.get(), reason,
+                FOLLOW_UPS.execute(() -> safely(once, () -> errorReplied(model, record, once, to.get(), reason,
                         message, error))));
     }
 
