@@ -14,6 +14,8 @@ import picocli.CommandLine.Option;
  */
 public final class ConfigOptions {
 
+    private static final String NAMED_OPTION = "a command-line option";
+
     @Option(names = {"-c", "--config"}, paramLabel = "FILE",
             description = "Properties file with settings (also KINFER_CONFIG_FILE).")
     Path file;
@@ -32,14 +34,37 @@ public final class ConfigOptions {
 
     /** File, then environment, then the command's named flags, then --kafka and --set. */
     public Map<String, String> load(Map<String, String> commandFlags) {
-        loaded = loadTracked(commandFlags, System.getenv());
-        return loaded.settings();
+        return load(commandLine(commandFlags, Map.of()), System.getenv()).settings();
+    }
+
+    /**
+     * File, then the given environment, then {@code commandLine} (from {@link #commandLine}), with the sources of
+     * the values; remembered for {@link #lastLoaded}.
+     */
+    public ConfigLoader.Loaded load(ConfigLoader.Loaded commandLine, Map<String, String> environment) {
+        loaded = ConfigLoader.loadTracked(file, environment, commandLine.settings(), commandLine.sources());
+        return loaded;
     }
 
     /** As {@link #load}, with the sources of the values, from the given environment; remembers nothing. */
     public ConfigLoader.Loaded loadTracked(Map<String, String> commandFlags, Map<String, String> environment) {
-        Map<String, String> flags = new LinkedHashMap<>(commandFlags);
+        ConfigLoader.Loaded given = commandLine(commandFlags, Map.of());
+        return ConfigLoader.loadTracked(file, environment, given.settings(), given.sources());
+    }
+
+    /**
+     * Only the settings given on this command line, each with the option it came from: the command's named flags
+     * ({@code commandFlagSources} names each one's option, e.g. {@code --port} for {@code gateway.port}; else "a
+     * command-line option"), then {@code --kafka}, then {@code --set}, later ones winning. A key missing here was
+     * not given on the command line: its value, if any, comes from the file, the environment or its default.
+     */
+    public ConfigLoader.Loaded commandLine(Map<String, String> commandFlags, Map<String, String> commandFlagSources) {
+        Map<String, String> flags = new LinkedHashMap<>();
         Map<String, String> sources = new LinkedHashMap<>();
+        commandFlags.forEach((key, value) -> {
+            flags.put(key, value);
+            sources.put(key, commandFlagSources.getOrDefault(key, NAMED_OPTION));
+        });
         if (kafka != null) {
             flags.put(KafkaClientProperties.BOOTSTRAP_SERVERS, kafka);
             sources.put(KafkaClientProperties.BOOTSTRAP_SERVERS, "--kafka");
@@ -48,7 +73,12 @@ public final class ConfigOptions {
             flags.put(key, value);
             sources.put(key, "--set " + key);
         });
-        return ConfigLoader.loadTracked(file, environment, flags, sources);
+        return new ConfigLoader.Loaded(flags, sources);
+    }
+
+    /** The {@code --config} file, when one was given (a file named by KINFER_CONFIG_FILE is not this). */
+    public Optional<Path> file() {
+        return Optional.ofNullable(file);
     }
 
     /** The settings of the last {@link #load}, with their sources; empty before it. */

@@ -38,7 +38,8 @@ public final class BrokerCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        checkPortsFree(args);
+        List<LocalPorts.Port> ports = ports(args);
+        LocalPorts.requireFree(ports);
         Path jar = brokerJar();
         try (URLClassLoader loader = new URLClassLoader(new URL[] {jar.toUri().toURL()},
                 ClassLoader.getPlatformClassLoader())) {
@@ -51,7 +52,8 @@ public final class BrokerCommand implements Callable<Integer> {
                     .newInstance(loader.loadClass(MAIN).getConstructor().newInstance());
             cli.getMethod("setCommandName", String.class).invoke(commandLine, "kinfer broker");
             cli.getMethod("setExecutionExceptionHandler", handlerType).invoke(commandLine,
-                    Proxy.newProxyInstance(loader, new Class<?>[] {handlerType}, BrokerCommand::handleFailure));
+                    Proxy.newProxyInstance(loader, new Class<?>[] {handlerType},
+                            (proxy, method, arguments) -> handleFailure(proxy, method, arguments, ports)));
             try {
                 return (Integer) cli.getMethod("execute", String[].class).invoke(commandLine,
                         (Object) args.toArray(String[]::new));
@@ -61,8 +63,11 @@ public final class BrokerCommand implements Callable<Integer> {
         }
     }
 
-    /** The nested broker's execution-exception handler: one line, the stack trace only when debugging. */
-    private static Object handleFailure(Object proxy, Method method, Object[] arguments) {
+    /**
+     * The nested broker's execution-exception handler: one line, the stack trace only when debugging. A port taken
+     * after the check (the broker names the address it failed to bind) gets the check's line.
+     */
+    private static Object handleFailure(Object proxy, Method method, Object[] arguments, List<LocalPorts.Port> ports) {
         if (!method.getName().equals("handleExecutionException")) {
             return switch (method.getName()) {
                 case "hashCode" -> System.identityHashCode(proxy);
@@ -71,11 +76,8 @@ public final class BrokerCommand implements Callable<Integer> {
             };
         }
         Exception error = (Exception) arguments[0];
-        String message = CliErrors.message(error);
-        if (message.contains("Address already in use")) {
-            message += " (choose other ports with --port PORT and --controller-port PORT)";
-        }
-        System.err.println("kinfer broker: " + message);
+        System.err.println("kinfer broker: " + LocalPorts.describeInUse(error, ports)
+                .orElseGet(() -> CliErrors.message(error)));
         if (CliErrors.debug(System.getenv())) {
             error.printStackTrace();
         }
@@ -84,23 +86,21 @@ public final class BrokerCommand implements Callable<Integer> {
     }
 
     /**
-     * A port already held (another broker left running) fails here in one line naming the flag, not in the
-     * broker's start-up with three stack traces.
+     * The ports the broker binds, each with the line that says it is taken (another broker left running): checked
+     * before the broker starts, so it fails in one line naming the flag, not in the broker's start-up with three
+     * stack traces. None for --help and --version.
      */
-    static void checkPortsFree(List<String> args) {
+    static List<LocalPorts.Port> ports(List<String> args) {
         if (args.contains("-h") || args.contains("--help") || args.contains("-V") || args.contains("--version")) {
-            return;
+            return List.of();
         }
         int port = intOption(args, "--port", 9092);
         int controllerPort = intOption(args, "--controller-port", 9093);
-        if (port > 0 && !LocalPorts.free("127.0.0.1", port)) {
-            throw new IllegalStateException("port " + port + " is already in use (another Kafka broker?); choose "
-                    + "another with --port PORT, or use the broker that holds it");
-        }
-        if (controllerPort > 0 && !LocalPorts.free("127.0.0.1", controllerPort)) {
-            throw new IllegalStateException("port " + controllerPort + " (the KRaft controller's) is already in use; "
-                    + "choose another with --controller-port PORT");
-        }
+        return List.of(
+                new LocalPorts.Port("127.0.0.1", port, "port " + port + " is already in use (another Kafka broker?); "
+                        + "choose another with --port PORT, or use the broker that holds it"),
+                new LocalPorts.Port("127.0.0.1", controllerPort, LocalPorts.inUse(controllerPort,
+                        "the KRaft controller's", "choose another with --controller-port PORT")));
     }
 
     /** The value of {@code --name V} or {@code --name=V} among the nested broker's arguments, else the default. */

@@ -1,9 +1,9 @@
 package io.kinfer.cli;
 
 import java.io.PrintWriter;
-import java.net.BindException;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
@@ -30,13 +30,26 @@ final class CliErrors implements CommandLine.IExecutionExceptionHandler {
     private static final Pattern INVALID_VALUE = Pattern.compile("for configuration (\\S+?)(?::\\s|$)");
     private static final Pattern MISSING = Pattern.compile("configuration \"([^\"]+)\"");
 
-    /** The setting and option that move the port each command binds, for "port in use" errors. */
-    private record PortSetting(String key, int defaultPort, String flag) {
+    /** The setting and option that move the port a command binds itself, for a bind that fails on a port in use. */
+    private record PortSetting(String key, int defaultPort, String remedy) {
+
+        LocalPorts.Port port(Function<String, Optional<String>> sourceOf,
+                             Function<String, Optional<String>> settingOf) {
+            int number;
+            try {
+                number = settingOf.apply(key).map(value -> Integer.parseInt(value.trim())).orElse(defaultPort);
+            } catch (NumberFormatException e) {
+                number = defaultPort; // not what failed to bind: its own error comes first
+            }
+            return new LocalPorts.Port(null, number, LocalPorts.inUse(number,
+                    key + sourceOf.apply(key).map(source -> " from " + source).orElse(""), remedy));
+        }
     }
 
     private static final Map<String, PortSetting> PORTS = Map.of(
-            "worker", new PortSetting("metrics.port", 9400, "--metrics-port PORT (0: any free port, -1: none)"),
-            "gateway", new PortSetting("gateway.port", 8080, "--port PORT (0: any free port)"));
+            "worker", new PortSetting("metrics.port", 9400,
+                    "choose another with --metrics-port PORT (0: any free port, -1: none)"),
+            "gateway", new PortSetting("gateway.port", 8080, "choose another with --port PORT (0: any free port)"));
 
     private final Map<String, String> environment;
 
@@ -75,12 +88,11 @@ final class CliErrors implements CommandLine.IExecutionExceptionHandler {
         if (config != null) {
             return describeConfig(config, sourceOf);
         }
-        if (find(error, BindException.class) != null || chainMentions(error, "Address already in use")) {
-            PortSetting port = PORTS.get(command);
-            if (port != null) {
-                String value = settingOf.apply(port.key()).orElse(Integer.toString(port.defaultPort()));
-                return "port " + value.trim() + " (" + port.key() + sourceOf.apply(port.key()).map(s -> " from " + s)
-                        .orElse("") + ") is already in use; choose another with " + port.flag();
+        PortSetting port = PORTS.get(command);
+        if (port != null) {
+            Optional<String> inUse = LocalPorts.describeInUse(error, List.of(port.port(sourceOf, settingOf)));
+            if (inUse.isPresent()) {
+                return inUse.get();
             }
         }
         return message(error);
@@ -135,16 +147,7 @@ final class CliErrors implements CommandLine.IExecutionExceptionHandler {
         return null;
     }
 
-    private static boolean chainMentions(Throwable error, String text) {
-        for (Throwable t = error; t != null; t = t.getCause() == t ? null : t.getCause()) {
-            if (t.getMessage() != null && t.getMessage().contains(text)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** Where the command's setting came from: its ConfigOptions (also nested in other mixins), or kinfer up. */
+    /** Where the command's setting came from: its ConfigOptions (also nested in other mixins). */
     static Optional<String> sourceOf(CommandSpec command, String key) {
         return loaded(command).flatMap(loaded -> loaded.sourceOf(key));
     }
@@ -154,9 +157,6 @@ final class CliErrors implements CommandLine.IExecutionExceptionHandler {
     }
 
     static Optional<ConfigLoader.Loaded> loaded(CommandSpec command) {
-        if (command.userObject() instanceof UpCommand up) {
-            return up.loaded();
-        }
         return configOptions(command).flatMap(ConfigOptions::lastLoaded);
     }
 

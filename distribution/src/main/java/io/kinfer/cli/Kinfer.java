@@ -74,7 +74,7 @@ public final class Kinfer implements Runnable {
 
     /**
      * Warns once about the settings no kinfer part defines, for the commands that take {@code --config}/{@code
-     * --set} ({@code up} warns for itself; its children, which get the same settings, do not repeat it).
+     * --set}, {@code up} among them (its children, which get the same settings, do not repeat it).
      */
     private static void warnAboutUnknownSettings(CommandLine.ParseResult parseResult, Map<String, String> environment) {
         CommandLine.ParseResult last = parseResult;

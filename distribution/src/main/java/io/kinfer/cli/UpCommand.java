@@ -26,6 +26,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 import io.kinfer.config.ConfigLoader;
+import io.kinfer.config.ConfigOptions;
 import io.kinfer.config.KafkaClientProperties;
 import io.kinfer.config.Redaction;
 import io.kinfer.gateway.GatewayCommand;
@@ -35,9 +36,11 @@ import io.kinfer.worker.InferenceWorker;
 import io.kinfer.worker.WorkerCommand;
 import io.kinfer.worker.WorkerConfig;
 import org.apache.kafka.clients.admin.Admin;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
 
 /**
@@ -46,7 +49,7 @@ import picocli.CommandLine.Option;
  * processes, waits until the gateway reports ready and every model is served, prints where everything is, and on
  * Ctrl-C stops the gateway, then the workers (which drain and commit), then the broker.
  */
-@Command(name = "up", mixinStandardHelpOptions = true,
+@Command(name = "up", mixinStandardHelpOptions = true, modelTransformer = UpCommand.SharedOptionsAsUpUsesThem.class,
         description = {"Runs the whole pipeline locally: a Kafka broker (KRaft), --workers worker processes and the "
                 + "gateway, each its own process. Ctrl-C stops everything in order.",
                 "Settings as for every part: the --config file, then KINFER_* variables, then the flags below and "
@@ -58,8 +61,6 @@ public final class UpCommand implements Callable<Integer> {
     /** What {@code kinfer broker} prints once it serves (its classes are not on this classpath). */
     static final String BROKER_READY = "KAFKA_READY ";
 
-    private static final Logger LOG = LoggerFactory.getLogger(UpCommand.class);
-
     @Option(names = {"-w", "--workers"}, defaultValue = "2", description = "Worker processes. Default: ${DEFAULT-VALUE}.")
     int workers;
 
@@ -70,11 +71,9 @@ public final class UpCommand implements Callable<Integer> {
             description = "Port of the local broker (its controller uses the next one; 0: any free ports). Default: ${DEFAULT-VALUE}.")
     int kafkaPort;
 
-    @Option(names = {"-k", "--kafka"}, paramLabel = "HOST:PORT[,...]",
-            description = "Use this Kafka cluster instead of starting a local broker (as --set "
-                    + "kafka.bootstrap.servers=... does; a config file's or KINFER_KAFKA_BOOTSTRAP_SERVERS' address is "
-                    + "not used: up runs its own broker then).")
-    String kafka;
+    /** --config, --set and --kafka, as every command has them (described here as up uses them). */
+    @Mixin
+    ConfigOptions configOptions;
 
     @Option(names = "--fresh", description = "Delete the local broker's data and the gateway's job state first "
             + "(default: reuse them).")
@@ -100,15 +99,6 @@ public final class UpCommand implements Callable<Integer> {
             + "settings' metrics.port, else 9400; 0 or -1 there: every worker on any free port, or none).")
     Integer metricsBasePort;
 
-    @Option(names = {"-s", "--set"}, paramLabel = "KEY=VALUE",
-            description = "A setting for every worker and the gateway (repeatable), e.g. --set batch.max.size=16; "
-                    + "handed to them in their environment, never on their command lines.")
-    Map<String, String> settings = new LinkedHashMap<>();
-
-    @Option(names = {"-c", "--config"}, paramLabel = "FILE", description = "Properties file with settings for every "
-            + "worker and the gateway (also KINFER_CONFIG_FILE); KINFER_* variables and the flags win over it.")
-    Path configFile;
-
     @Option(names = "--ready-timeout", defaultValue = "120", description = "Seconds to wait for readiness. "
             + "Default: ${DEFAULT-VALUE}.")
     int readyTimeoutSeconds;
@@ -129,8 +119,6 @@ public final class UpCommand implements Callable<Integer> {
     private final List<Child> children = new CopyOnWriteArrayList<>();
     private ClassDataArchives archives;
     private volatile boolean stopping;
-    /** The merged settings, once read: what a failure names the source of a value from. */
-    private volatile ConfigLoader.Loaded loaded;
 
     /**
      * What up starts, resolved from the merged settings (file, then environment, then up's flags) before anything
@@ -161,42 +149,22 @@ public final class UpCommand implements Callable<Integer> {
         }
     }
 
-    /** The merged settings of this run, once resolved, for error messages that name a value's source. */
-    Optional<ConfigLoader.Loaded> loaded() {
-        return Optional.ofNullable(loaded);
-    }
-
-    /** Resolves every setting up and its children use; a bad one fails here, before anything starts. */
+    /**
+     * Resolves every setting up and its children use; a bad one fails here, before anything starts. From here on, a
+     * failure names where a value came from (the ConfigOptions remember the merged settings).
+     */
     Launch resolve(Map<String, String> environment) {
-        Map<String, String> flags = new LinkedHashMap<>();
-        Map<String, String> sources = new LinkedHashMap<>();
-        if (kafka != null) {
-            flags.put(KafkaClientProperties.BOOTSTRAP_SERVERS, kafka);
-            sources.put(KafkaClientProperties.BOOTSTRAP_SERVERS, "--kafka");
-        }
-        if (models != null) {
-            flags.put(WorkerConfig.MODELS, models);
-            sources.put(WorkerConfig.MODELS, "--models");
-        }
-        if (repository != null) {
-            flags.put(WorkerConfig.MODEL_REPOSITORY, repository.toAbsolutePath().toString());
-            sources.put(WorkerConfig.MODEL_REPOSITORY, "--model-repository");
-        }
-        if (partitions != null) {
-            flags.put(WorkerConfig.TOPICS_PARTITIONS, partitions.toString());
-            sources.put(WorkerConfig.TOPICS_PARTITIONS, "--partitions");
-        }
-        if (port != null) {
-            flags.put(GatewayConfig.PORT, port.toString());
-            sources.put(GatewayConfig.PORT, "--port");
-        }
-        settings.forEach((key, value) -> {
-            flags.put(key, value);
-            sources.put(key, "--set " + key);
-        });
-        ConfigLoader.Loaded loaded = ConfigLoader.loadTracked(configFile, environment, flags, sources);
-        this.loaded = loaded; // from here on, an error names where its value came from
-        String external = flags.get(KafkaClientProperties.BOOTSTRAP_SERVERS);
+        Map<String, String> named = new LinkedHashMap<>();
+        Map<String, String> options = new LinkedHashMap<>();
+        putFlag(named, options, WorkerConfig.MODELS, "--models", models);
+        putFlag(named, options, WorkerConfig.MODEL_REPOSITORY, "--model-repository",
+                repository == null ? null : repository.toAbsolutePath());
+        putFlag(named, options, WorkerConfig.TOPICS_PARTITIONS, "--partitions", partitions);
+        putFlag(named, options, GatewayConfig.PORT, "--port", port);
+        // What the user gave up on its command line (named options, --kafka, --set): only that is handed on.
+        ConfigLoader.Loaded given = configOptions.commandLine(named, options);
+        ConfigLoader.Loaded loaded = configOptions.load(given, environment);
+        String external = given.settings().get(KafkaClientProperties.BOOTSTRAP_SERVERS);
         WorkerConfig worker = new WorkerConfig(loaded.settings());
         GatewayConfig gateway = new GatewayConfig(loaded.settings());
         gateway.apiKeys(); // a key file that cannot be read fails now, not in the gateway after the rest started
@@ -210,7 +178,7 @@ public final class UpCommand implements Callable<Integer> {
         // The bootstrap servers are the exception: every child gets up's resolved address as --kafka.
         Map<String, String> environmentOut = new LinkedHashMap<>();
         List<String> setFlags = new ArrayList<>();
-        flags.forEach((key, value) -> {
+        given.settings().forEach((key, value) -> {
             if (key.equals(KafkaClientProperties.BOOTSTRAP_SERVERS)) {
                 return;
             }
@@ -218,14 +186,23 @@ public final class UpCommand implements Callable<Integer> {
             if (variable.isPresent()) {
                 environmentOut.put(variable.get(), value);
             } else if (Redaction.isSecret(key)) {
-                throw new IllegalArgumentException(sources.get(key) + ": a secret whose key has no environment "
-                        + "variable (upper case, '_' or '-' in it) would be on every child's command line; put it "
-                        + "in the --config file instead");
+                throw new IllegalArgumentException(given.sourceOf(key).orElse(key) + ": a secret whose key has no "
+                        + "environment variable (upper case, '_' or '-' in it) would be on every child's command line; "
+                        + "put it in the --config file instead");
             } else {
                 setFlags.addAll(List.of("--set", key + "=" + value));
             }
         });
         return new Launch(loaded, external, worker, gateway, served, environmentOut, setFlags);
+    }
+
+    /** A named option's value as the setting {@code key}, when the option was given. */
+    private static void putFlag(Map<String, String> values, Map<String, String> options, String key, String option,
+                                Object value) {
+        if (value != null) {
+            values.put(key, value.toString());
+            options.put(key, option);
+        }
     }
 
     /** The command line of worker {@code i} (from 1). */
@@ -256,9 +233,7 @@ public final class UpCommand implements Callable<Integer> {
 
     private List<String> sharedArgs(Launch launch) {
         List<String> args = new ArrayList<>();
-        if (configFile != null) {
-            args.addAll(List.of("--config", configFile.toAbsolutePath().toString()));
-        }
+        configOptions.file().ifPresent(file -> args.addAll(List.of("--config", file.toAbsolutePath().toString())));
         args.addAll(launch.childSetFlags());
         return args;
     }
@@ -282,8 +257,7 @@ public final class UpCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         long started = System.nanoTime();
         Launch launch = resolve(System.getenv());
-        KnownSettings.warning(launch.loaded()).ifPresent(LOG::warn);
-        checkPortsFree(launch);
+        LocalPorts.requireFree(ports(launch));
         if (launch.ignoredBootstrap() != null) {
             System.out.println("kinfer up: kafka.bootstrap.servers=" + launch.ignoredBootstrap() + " is not used: up "
                     + "runs its own broker (--kafka HOST:PORT uses a running cluster instead)");
@@ -344,32 +318,31 @@ public final class UpCommand implements Callable<Integer> {
     }
 
     /**
-     * Fails before anything starts when a port up's processes would bind is taken (a broker left running, another
-     * up), naming the flag that moves it, instead of a child's stack trace.
+     * The ports up's processes bind, each with the line that names the flag moving it: checked before anything
+     * starts, so a port taken (a broker left running, another up) fails in one line instead of a child's stack trace.
      */
-    private void checkPortsFree(Launch launch) {
+    List<LocalPorts.Port> ports(Launch launch) {
+        List<LocalPorts.Port> ports = new ArrayList<>();
         if (launch.externalBootstrap() == null && kafkaPort > 0) {
-            for (int p : new int[] {kafkaPort, kafkaPort + 1}) {
-                if (!LocalPorts.free("127.0.0.1", p)) {
-                    throw new IllegalStateException("port " + p + " (the local Kafka broker's" + (p == kafkaPort ? ""
-                            : " controller") + ") is already in use; choose another with --kafka-port PORT (it "
-                            + "uses PORT and PORT + 1), or use a running cluster with --kafka HOST:PORT");
-                }
-            }
+            String remedy = "choose another with --kafka-port PORT (it uses PORT and PORT + 1), or use a running "
+                    + "cluster with --kafka HOST:PORT";
+            ports.add(new LocalPorts.Port("127.0.0.1", kafkaPort,
+                    LocalPorts.inUse(kafkaPort, "the local Kafka broker's", remedy)));
+            ports.add(new LocalPorts.Port("127.0.0.1", kafkaPort + 1,
+                    LocalPorts.inUse(kafkaPort + 1, "the local Kafka broker's controller", remedy)));
         }
         int gatewayPort = launch.gateway().getInt(GatewayConfig.PORT);
-        if (gatewayPort > 0 && !LocalPorts.free(launch.gateway().getString(GatewayConfig.HOST), gatewayPort)) {
-            throw new IllegalStateException("port " + gatewayPort + " (the gateway's, gateway.port" + launch.loaded()
-                    .sourceOf(GatewayConfig.PORT).map(s -> " from " + s).orElse("") + ") is already in use; choose "
-                    + "another with --port PORT");
-        }
+        ports.add(new LocalPorts.Port(launch.gateway().getString(GatewayConfig.HOST), gatewayPort,
+                LocalPorts.inUse(gatewayPort, "the gateway's, " + GatewayConfig.PORT + launch.loaded()
+                        .sourceOf(GatewayConfig.PORT).map(source -> " from " + source).orElse(""),
+                        "choose another with --port PORT")));
         for (int i = 1; i <= workers; i++) {
             int metricsPort = metricsPort(launch, i);
-            if (metricsPort > 0 && !LocalPorts.free(launch.worker().getString(WorkerConfig.METRICS_HOST), metricsPort)) {
-                throw new IllegalStateException("port " + metricsPort + " (worker-" + i + "'s metrics) is already in "
-                        + "use; choose other ports with --metrics-base-port PORT (worker i uses PORT + i)");
-            }
+            ports.add(new LocalPorts.Port(launch.worker().getString(WorkerConfig.METRICS_HOST), metricsPort,
+                    LocalPorts.inUse(metricsPort, "worker-" + i + "'s metrics", "choose other ports with "
+                            + "--metrics-base-port PORT (worker i uses PORT + i)")));
         }
+        return ports;
     }
 
     /**
@@ -555,6 +528,31 @@ public final class UpCommand implements Callable<Integer> {
             throw new IllegalStateException("kinfer up runs from kinfer.jar (build it with ./mvnw package, or use ./kinfer)");
         }
         return location;
+    }
+
+    /**
+     * The options every command shares, described as up uses them: its --kafka means "no local broker", and what
+     * it is given reaches every worker and the gateway.
+     */
+    static final class SharedOptionsAsUpUsesThem implements CommandLine.IModelTransformer {
+
+        @Override
+        public CommandSpec transform(CommandSpec spec) {
+            describe(spec, "--kafka", "Use this Kafka cluster instead of starting a local broker (as --set "
+                    + "kafka.bootstrap.servers=... does; a config file's or KINFER_KAFKA_BOOTSTRAP_SERVERS' address is "
+                    + "not used: up runs its own broker then).");
+            describe(spec, "--set", "A setting for every worker and the gateway (repeatable), e.g. --set "
+                    + "batch.max.size=16; handed to them in their environment, never on their command lines.");
+            describe(spec, "--config", "Properties file with settings for every worker and the gateway (also "
+                    + "KINFER_CONFIG_FILE); KINFER_* variables and the flags win over it.");
+            return spec;
+        }
+
+        private static void describe(CommandSpec spec, String name, String description) {
+            OptionSpec shared = spec.findOption(name);
+            spec.remove(shared);
+            spec.addOption(shared.toBuilder().description(description).build());
+        }
     }
 
     /** A child process whose output is echoed with its name and watched for its ready line. */

@@ -110,6 +110,25 @@ class UpCommandTest {
     }
 
     @Test
+    void aPortUpWouldBindNamesTheFlagThatGaveIt() {
+        UpCommand up = up("--workers", "1", "--port", "18080", "--kafka-port", "19092", "--metrics-base-port", "19400");
+
+        List<String> lines = up.ports(up.resolve(Map.of())).stream().map(LocalPorts.Port::inUse).toList();
+
+        assertThat(lines).containsExactly(
+                "port 19092 (the local Kafka broker's) is already in use; choose another with --kafka-port PORT (it "
+                        + "uses PORT and PORT + 1), or use a running cluster with --kafka HOST:PORT",
+                "port 19093 (the local Kafka broker's controller) is already in use; choose another with --kafka-port "
+                        + "PORT (it uses PORT and PORT + 1), or use a running cluster with --kafka HOST:PORT",
+                "port 18080 (the gateway's, gateway.port from --port) is already in use; choose another with --port "
+                        + "PORT",
+                "port 19401 (worker-1's metrics) is already in use; choose other ports with --metrics-base-port PORT "
+                        + "(worker i uses PORT + i)");
+        UpCommand external = up("--kafka", "k:1");
+        assertThat(external.ports(external.resolve(Map.of()))).noneMatch(port -> port.inUse().contains("Kafka"));
+    }
+
+    @Test
     void readinessChecksSendTheFirstKeyAndATimeoutSaysWhatTheGatewayLastAnswered() throws Exception {
         List<String> authorizations = new java.util.concurrent.CopyOnWriteArrayList<>();
         HttpServer gateway = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 8);
