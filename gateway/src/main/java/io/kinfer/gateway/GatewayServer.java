@@ -19,6 +19,7 @@ import java.util.stream.Collectors;
 
 import io.kinfer.client.InferenceClient;
 import io.kinfer.config.LatencyBuckets;
+import io.kinfer.config.LocalUrl;
 import io.kinfer.config.Redaction;
 import io.kinfer.jobs.JobsConfig;
 import io.kinfer.jobs.JobsService;
@@ -448,8 +449,9 @@ public final class GatewayServer implements AutoCloseable {
         return server.actualPort();
     }
 
+    /** Where a process on this machine reaches the gateway (127.0.0.1 when it binds every address). */
     public String url() {
-        return "http://" + config.getString(GatewayConfig.HOST) + ":" + port();
+        return LocalUrl.http(config.getString(GatewayConfig.HOST), port());
     }
 
     public InferenceClient client() {

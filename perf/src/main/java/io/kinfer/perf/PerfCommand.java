@@ -19,6 +19,7 @@ import java.util.concurrent.Callable;
 import io.kinfer.client.ClientConfig;
 import io.kinfer.config.ApiKeys;
 import io.kinfer.config.ConfigOptions;
+import io.kinfer.config.LocalUrl;
 import io.kinfer.worker.model.OnnxSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -64,7 +65,8 @@ public final class PerfCommand implements Runnable {
         }
     }
 
-    /** The gateway's settings perf reads (the gateway module is not perf's dependency): its port and API keys. */
+    /** The gateway's settings perf reads (the gateway module is not perf's dependency): its address and API keys. */
+    static final String GATEWAY_HOST = "gateway.host";
     static final String GATEWAY_PORT = "gateway.port";
     static final String GATEWAY_API_KEYS = "gateway.api.keys";
     static final String GATEWAY_API_KEYS_FILE = "gateway.api.keys.file";
@@ -75,8 +77,9 @@ public final class PerfCommand implements Runnable {
                 + "Protocol) or kafka (the Java client, no HTTP). Default: ${DEFAULT-VALUE}.")
         String target;
 
-        @Option(names = "--url", description = "Gateway URL. Default: http://127.0.0.1:<gateway.port of the "
-                + "settings, else 8080>.")
+        @Option(names = "--url", description = "Gateway URL. Default: http://<gateway.host>:<gateway.port> of the "
+                + "settings: 127.0.0.1 when gateway.host is unset or binds every address (0.0.0.0, ::), port 8080 "
+                + "when gateway.port is unset.")
         String url;
 
         @Option(names = "--api-key", paramLabel = "KEY", description = "API key for --target http and oip, sent as "
@@ -183,10 +186,14 @@ public final class PerfCommand implements Runnable {
             }
         }
 
-        /** The gateway of the settings on this machine: gateway.port, on 127.0.0.1 (also when it binds every address). */
+        /** The gateway of the settings on this machine: gateway.host (127.0.0.1 for a wildcard) and gateway.port. */
         static String defaultUrl(Map<String, String> settings) {
             String port = settings.getOrDefault(GATEWAY_PORT, "").trim();
-            return "http://127.0.0.1:" + (port.isEmpty() ? "8080" : port);
+            try {
+                return LocalUrl.http(settings.get(GATEWAY_HOST), port.isEmpty() ? 8080 : Integer.parseInt(port));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(GATEWAY_PORT + ": not a port: " + port);
+            }
         }
 
         /** The first key the gateway accepts, from gateway.api.keys or else gateway.api.keys.file; null when none. */

@@ -1,6 +1,7 @@
 package io.kinfer.perf;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -9,6 +10,7 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
@@ -89,6 +91,21 @@ class PerfCommandTest {
 
         assertThat(exit).isEqualTo(1);
         assertThat(err.toString()).contains("cannot connect to http://127.0.0.1:" + port + " (connection refused)");
+    }
+
+    @Test
+    void theDefaultUrlIsTheGatewayOfTheSettings() {
+        assertThat(defaultUrl(Map.of())).isEqualTo("http://127.0.0.1:8080");
+        assertThat(defaultUrl(Map.of("gateway.host", "10.1.2.3", "gateway.port", " 9000 ")))
+                .isEqualTo("http://10.1.2.3:9000");
+        assertThat(defaultUrl(Map.of("gateway.host", "0.0.0.0", "gateway.port", "18080")))
+                .isEqualTo("http://127.0.0.1:18080");
+        assertThatThrownBy(() -> defaultUrl(Map.of("gateway.port", "eighty")))
+                .hasMessage("gateway.port: not a port: eighty");
+    }
+
+    private static String defaultUrl(Map<String, String> settings) {
+        return PerfCommand.LoadOptions.defaultUrl(settings);
     }
 
     @AfterEach
