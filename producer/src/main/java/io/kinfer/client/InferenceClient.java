@@ -158,9 +158,6 @@ public final class InferenceClient implements AutoCloseable {
     /** Client ids with their own reply topic that a live client in this JVM uses. */
     private static final Set<String> LIVE_IDS = ConcurrentHashMap.newKeySet();
 
-    /** Set while a send's callback runs on Kafka's producer thread, so close() knows not to wait there. */
-    private static final ThreadLocal<Boolean> IN_SEND_CALLBACK = ThreadLocal.withInitial(() -> false);
-
     /** The longest timeout a call may ask for; more would overflow its deadline. */
     private static final Duration MAX_TIMEOUT = Duration.ofDays(365);
 
@@ -179,8 +176,12 @@ public final class InferenceClient implements AutoCloseable {
     /** Null for a fire-and-forget client. */
     private final Admin admin;
     private final LongSupplier clock;
-    /** The client's own threads, by role: close() must not wait for the thread it runs on. */
-    private final ConcurrentHashMap<Thread, Role> ownThreads = new ConcurrentHashMap<>();
+    /**
+     * Kafka's producer I/O thread, which completes the sends it acknowledges or fails (their futures, with the
+     * callers' stages): taken from inside the first such callback, before anything it completes can call close().
+     * One of this client's own threads for close(), as those of {@link OwnThread} are.
+     */
+    private volatile Thread producerThread;
     /** Runs each topic's sends; grows a thread per topic sending at once (one blocked topic holds one). */
     private final ThreadPoolExecutor sendPool;
     private final ConcurrentHashMap<String, TopicSender> topicSenders = new ConcurrentHashMap<>();
@@ -726,21 +727,21 @@ public final class InferenceClient implements AutoCloseable {
             }
             try {
                 producer.send(record, (metadata, error) -> {
-                    IN_SEND_CALLBACK.set(true);
-                    try {
-                        if (error == null) {
-                            sender.delivering = true;
-                            acked.complete(null);
-                        } else {
-                            if (error instanceof org.apache.kafka.common.errors.TimeoutException
-                                    || error instanceof UnknownTopicOrPartitionException) {
-                                // Perhaps deleted: close() need not wait for this topic's sends.
-                                sender.delivering = false;
-                            }
-                            acked.completeExceptionally(error);
+                    // Kafka runs this on its I/O thread, or at once on this send thread when the send fails
+                    // before it is queued: only the first is not known as the client's own yet.
+                    if (producerThread == null && ownRole() == null) {
+                        producerThread = Thread.currentThread();
+                    }
+                    if (error == null) {
+                        sender.delivering = true;
+                        acked.complete(null);
+                    } else {
+                        if (error instanceof org.apache.kafka.common.errors.TimeoutException
+                                || error instanceof UnknownTopicOrPartitionException) {
+                            // Perhaps deleted: close() need not wait for this topic's sends.
+                            sender.delivering = false;
                         }
-                    } finally {
-                        IN_SEND_CALLBACK.set(false);
+                        acked.completeExceptionally(error);
                     }
                 });
             } catch (RuntimeException e) {
@@ -1010,7 +1011,7 @@ public final class InferenceClient implements AutoCloseable {
             }
         }
         sendPool.shutdown();
-        if (!onOwnThread(Role.SEND)) {
+        if (ownRole() != Role.SEND) {
             step(() -> sendPool.awaitTermination(CLOSE_STEP.toMillis(), TimeUnit.MILLISECONDS));
         }
         for (TopicSender sender : topicSenders.values()) {
@@ -1030,13 +1031,17 @@ public final class InferenceClient implements AutoCloseable {
         return future;
     }
 
-    /** Whether this thread is one of this client's own, or is completing one of its sends on Kafka's thread. */
+    /**
+     * Whether this thread is one of those that complete this client's futures (its send, timer and reply threads,
+     * and Kafka's producer I/O thread): a close() there must not wait for what only this thread would do.
+     */
     private boolean onOwnThread() {
-        return ownThreads.containsKey(Thread.currentThread()) || IN_SEND_CALLBACK.get();
+        return ownRole() != null || Thread.currentThread() == producerThread;
     }
 
-    private boolean onOwnThread(Role role) {
-        return ownThreads.get(Thread.currentThread()) == role;
+    /** The role of this thread if it is one of this client's own, else null. */
+    private Role ownRole() {
+        return Thread.currentThread() instanceof OwnThread own && own.client == this ? own.role : null;
     }
 
     private interface Action {
@@ -1064,21 +1069,23 @@ public final class InferenceClient implements AutoCloseable {
         }
     }
 
-    /** A factory of this client's daemon threads, each known as its own (by role) while it runs. */
+    /** A thread of a client's own, known by its type: no registry to keep, nothing to look up per call. */
+    private static final class OwnThread extends Thread {
+        final InferenceClient client;
+        final Role role;
+
+        OwnThread(Runnable task, String name, InferenceClient client, Role role) {
+            super(task, name);
+            this.client = client;
+            this.role = role;
+            setDaemon(true);
+        }
+    }
+
+    /** A factory of this client's daemon threads, each known as its own by its role. */
     private java.util.concurrent.ThreadFactory threads(String name, Role role, boolean numbered) {
         AtomicInteger count = new AtomicInteger();
-        return runnable -> {
-            Thread thread = new Thread(() -> {
-                ownThreads.put(Thread.currentThread(), role);
-                try {
-                    runnable.run();
-                } finally {
-                    ownThreads.remove(Thread.currentThread());
-                }
-            }, numbered ? name + count.incrementAndGet() : name);
-            thread.setDaemon(true);
-            return thread;
-        };
+        return runnable -> new OwnThread(runnable, numbered ? name + count.incrementAndGet() : name, this, role);
     }
 
     private static String randomToken() {

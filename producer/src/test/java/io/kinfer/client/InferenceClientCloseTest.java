@@ -4,12 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -20,6 +22,10 @@ import io.kinfer.protocol.InferenceRequest;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.producer.ProducerInterceptor;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.header.Header;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -108,6 +114,102 @@ class InferenceClientCloseTest {
         assertThat(closed).as("close() returned without joining its own thread").isDone();
         awaitTopicGone(kafka, "kinfer.replies.close-reply");
         await().atMost(Duration.ofSeconds(30)).until(() -> !Threads.kafkaConsumerOpen("close-reply-replies"));
+    }
+
+    /**
+     * Holds a send with a {@code test-hold} header in Kafka's send(), on the client's send thread, until the test
+     * lets it go: a stage the test attaches to its call meanwhile is sure to run where the call ends.
+     */
+    public static final class HoldSends implements ProducerInterceptor<byte[], byte[]> {
+        private static final Map<String, CountDownLatch> HELD = new ConcurrentHashMap<>();
+
+        static CountDownLatch hold(String name) {
+            return HELD.computeIfAbsent(name, n -> new CountDownLatch(1));
+        }
+
+        static Map<String, String> header(String name) {
+            return Map.of("test-hold", name);
+        }
+
+        @Override
+        public ProducerRecord<byte[], byte[]> onSend(ProducerRecord<byte[], byte[]> record) {
+            Header held = record.headers().lastHeader("test-hold");
+            if (held != null) {
+                try {
+                    hold(new String(held.value(), StandardCharsets.UTF_8)).await(60, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            return record;
+        }
+
+        @Override
+        public void onAcknowledgement(RecordMetadata metadata, Exception exception) {
+        }
+
+        @Override
+        public void close() {
+        }
+
+        @Override
+        public void configure(Map<String, ?> configs) {
+        }
+    }
+
+    @Test
+    void closingFromACallbackOnASendThreadDoesNotWaitForItsOwnPool(EmbeddedKafka kafka) throws Exception {
+        InferenceClient client = InferenceClient.create(InferenceClientTest.config(kafka, "close-send",
+                "kafka.producer.max.request.size", 2048,
+                "kafka.producer.interceptor.classes", HoldSends.class.getName()));
+        // A topic that took a send: close() lets its queued sends go out (a topic never delivered to is abandoned).
+        assertThat(client.request(echo("close-send-0")).get(30, TimeUnit.SECONDS).isSuccess()).isTrue();
+        CountDownLatch letGo = HoldSends.hold("close-send");
+        AtomicReference<Thread> sendThread = new AtomicReference<>();
+        CompletableFuture<Void> closed = new CompletableFuture<>();
+        // Kafka refuses a record over max.request.size at once, inside send(): the call fails on the send thread.
+        client.request(InferenceRequest.ofTexts("close-send-1", "echo", List.of("x".repeat(5000))),
+                        new InferenceClient.RequestOptions(Duration.ofMinutes(1), 0, HoldSends.header("close-send")))
+                .whenComplete((reply, error) -> {
+                    sendThread.set(Thread.currentThread());
+                    client.close();
+                    closed.complete(null);
+                });
+        letGo.countDown();
+
+        await().atMost(Duration.ofSeconds(30)).until(() -> closed.isDone() || (sendThread.get() != null
+                && Threads.waitingIn(sendThread.get(), ThreadPoolExecutor.class, "awaitTermination",
+                InferenceClient.class)));
+        assertThat(closed).as("close() returned without waiting for its own send pool").isDone();
+        assertThat(sendThread.get().getName()).startsWith("kinfer-client-send-close-send-");
+        awaitTopicGone(kafka, "kinfer.replies.close-send");
+    }
+
+    @Test
+    void closingWithADrainFromASendCallbackOnKafkasThreadDoesNotWaitThere(EmbeddedKafka kafka) throws Exception {
+        kafka.createTopic("close-io-records", 1);
+        InferenceClient client = InferenceClient.create(InferenceClientTest.config(kafka, "close-io",
+                "kafka.producer.interceptor.classes", HoldSends.class.getName()));
+        CompletableFuture<InferenceReply> held = client.request(echo("hold-io"), Duration.ofMinutes(5));
+        await().atMost(Duration.ofSeconds(30)).until(() -> worker.holds("hold-io"));
+        CountDownLatch letGo = HoldSends.hold("close-io");
+        CompletableFuture<String> closedOn = new CompletableFuture<>();
+        ProducerRecord<byte[], byte[]> record = new ProducerRecord<>("close-io-records", new byte[] {1});
+        HoldSends.header("close-io").forEach((name, value) -> record.headers().add(name,
+                value.getBytes(StandardCharsets.UTF_8)));
+
+        client.publish(record).thenRun(() -> {
+            // The drain would wait for the held call: on Kafka's producer thread, which acknowledges the sends of
+            // any call that it waits for, it must not.
+            client.close(Duration.ofDays(1));
+            closedOn.complete(Thread.currentThread().getName());
+        });
+        letGo.countDown();
+
+        assertThat(closedOn.get(60, TimeUnit.SECONDS)).startsWith("kafka-producer-network-thread");
+        assertThatThrownBy(() -> held.get(30, TimeUnit.SECONDS))
+                .hasCauseInstanceOf(InferenceException.ClientClosed.class);
+        awaitTopicGone(kafka, "kinfer.replies.close-io");
     }
 
     @Test

@@ -43,6 +43,18 @@ final class Threads {
         return false;
     }
 
+    /** Whether {@code thread} is in {@code type}'s {@code method} called straight from a method of {@code caller}. */
+    static boolean waitingIn(Thread thread, Class<?> type, String method, Class<?> caller) {
+        List<StackTraceElement> frames = List.of(thread.getStackTrace());
+        for (int i = 0; i + 1 < frames.size(); i++) {
+            StackTraceElement frame = frames.get(i);
+            if (frame.getClassName().equals(type.getName()) && frame.getMethodName().equals(method)) {
+                return frames.get(i + 1).getClassName().startsWith(caller.getName());
+            }
+        }
+        return false;
+    }
+
     /** Whether the Kafka consumer with this client.id is open (Kafka registers its app-info MBean until close). */
     static boolean kafkaConsumerOpen(String clientId) {
         try {

@@ -18,6 +18,7 @@ import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
@@ -111,8 +112,12 @@ public final class ProduceCommand implements Callable<Integer> {
     private volatile long lines;
     /** Set by {@link #stop}: no further line is read or sent. */
     private volatile boolean stopping;
-    /** The summary is printed once, by whichever of the end of input and the shutdown hook comes first. */
-    private final AtomicBoolean summarized = new AtomicBoolean();
+    /** The run is ended once, by whichever of the end of input and the shutdown hook comes first. */
+    private final AtomicBoolean ending = new AtomicBoolean();
+    /** Counted down once the run has ended: the other of the two waits for it. */
+    private final CountDownLatch ended = new CountDownLatch(1);
+    /** Flushing the replies failed as the run ended: the run fails with it (the shutdown hook ignores it). */
+    private volatile IOException flushFailure;
     /** Set once the client is made; a stop before it has nothing to wait for. */
     private volatile Run run;
 
@@ -177,13 +182,13 @@ public final class ProduceCommand implements Callable<Integer> {
                 count("read_error");
                 err.printf("%ninput stopped: %s (%d request line(s) read before it)%n", e.getMessage(), lines);
             }
-            // Every slot back: every call has ended.
+            // Every slot back: every call has ended (or a signal's end closed the client, which failed them).
             slots.acquire(window);
             slots.release(window);
-            writing.shutdown();
-            writing.awaitTermination(1, TimeUnit.MINUTES);
-            out.flush();
-            summarize(run);
+            end(run, Duration.ZERO);
+            if (flushFailure != null) {
+                throw flushFailure;
+            }
         } finally {
             writing.shutdown();
             try {
@@ -197,9 +202,8 @@ public final class ProduceCommand implements Callable<Integer> {
 
     /**
      * The shutdown hook's work, on SIGINT or SIGTERM (the JVM exits when it returns, whatever the reading thread is
-     * doing): stops reading, gives the calls and sends in flight up to {@code grace} to end, closes the client (a
-     * --wait client deletes its reply topic; calls still open fail and are counted as {@code closed}), writes out
-     * the replies that came, and prints the summary unless the run printed it already.
+     * doing): stops reading, then ends the run as {@link #end} does, giving the calls and sends in flight up to
+     * {@code grace}; returns once the run has ended, whichever of the two ended it.
      */
     void stop(Duration grace) {
         stopping = true;
@@ -207,34 +211,67 @@ public final class ProduceCommand implements Callable<Integer> {
         if (current == null) {
             return; // the client was not made yet: nothing was sent
         }
-        long deadline = System.nanoTime() + grace.toNanos();
-        try {
-            if (current.slots().tryAcquire(current.window(), grace.toNanos(), TimeUnit.NANOSECONDS)) {
-                current.slots().release(current.window()); // only waited for them; the reading thread may too
-            }
-            current.client().close();
-            current.writing().shutdown();
-            // Replies that came are written out, given a moment even when the grace is spent.
-            current.writing().awaitTermination(Math.max(TimeUnit.SECONDS.toNanos(1), deadline - System.nanoTime()),
-                    TimeUnit.NANOSECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            current.client().close();
-        }
-        try {
-            synchronized (current.out()) {
-                current.out().flush();
-            }
-        } catch (IOException e) {
-            // closed already by the run's own end, or the reader of stdout is gone
-        }
-        summarize(current);
+        end(current, grace);
     }
 
-    private void summarize(Run current) {
-        if (summarized.compareAndSet(false, true)) {
+    /**
+     * Ends the run, once, whichever comes first: the end of input (every call has ended) or a signal. Calls still in
+     * flight get up to {@code grace}; those still open then fail as the client closes (counted as {@code closed}).
+     * The replies that came are written out and flushed, the summary printed, and the client closed (a --wait
+     * client deletes its reply topic). A second caller returns once the first is done.
+     */
+    private void end(Run current, Duration grace) {
+        if (!ending.compareAndSet(false, true)) {
+            awaitEnded();
+            return;
+        }
+        boolean interrupted = false;
+        try {
+            long deadline = System.nanoTime() + grace.toNanos();
+            try {
+                if (current.slots().tryAcquire(current.window(), grace.toNanos(), TimeUnit.NANOSECONDS)) {
+                    current.slots().release(current.window()); // only waited for them; the reading thread may too
+                } else {
+                    current.client().close(); // fails the calls still open, before they are counted
+                }
+                current.writing().shutdown();
+                // Replies that came are written out, given a moment even when the grace is spent.
+                current.writing().awaitTermination(Math.max(TimeUnit.SECONDS.toNanos(1),
+                        deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                interrupted = true;
+                current.client().close();
+            }
+            try {
+                synchronized (current.out()) {
+                    current.out().flush();
+                }
+            } catch (IOException e) {
+                flushFailure = e; // the reader of stdout is gone, or the output file cannot be written
+            }
             current.progress().finish();
             printSummary(lines, (System.nanoTime() - current.started()) / 1e9);
+            current.client().close();
+        } finally {
+            ended.countDown();
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private void awaitEnded() {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                ended.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 
