@@ -39,16 +39,14 @@ import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AlterConfigOp;
-import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.config.ConfigResource;
-import org.apache.kafka.common.config.TopicConfig;
-import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -70,15 +68,13 @@ public final class InferenceWorker implements AutoCloseable {
     private final JsonCodec codec;
     private final ModelRepository repository;
     private final Admin admin;
+    /** The calls made while starting, through {@link #admin}; reads the brokers' configuration once. */
+    private final WorkerAdmin workerAdmin;
     private final KafkaProducer<byte[], byte[]> producer;
     private final List<ModelPipeline> pipelines = new ArrayList<>();
     private final List<Intake> intakes = new ArrayList<>();
     private final List<KafkaProducer<byte[], byte[]>> transactionalProducers = new ArrayList<>();
     private final ScheduledExecutorService scheduler;
-    /**
-     * Where a reply that waited for its topic's lookup is sent from: not the Admin client's thread, which a send
-     * could block for max.block.ms while every other lookup waits.
-     */
     private HealthServer health;
 
     private InferenceWorker(WorkerConfig config) {
@@ -95,6 +91,7 @@ public final class InferenceWorker implements AutoCloseable {
         this.codec = new JsonCodec(config.protocolLimits());
         this.repository = config.modelRepository();
         this.admin = Admin.create(config.adminProperties());
+        this.workerAdmin = new WorkerAdmin(admin);
         this.producer = new KafkaProducer<>(producerProperties(config), new ByteArraySerializer(),
                 new ByteArraySerializer());
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -209,7 +206,7 @@ public final class InferenceWorker implements AutoCloseable {
         log.info("worker {} starting: models {}, settings {}", workerId, models,
                 Redaction.redact(config.originals()));
         if (config.getBoolean(WorkerConfig.TOPICS_CREATE)) {
-            createTopics(admin, config, models);
+            createTopics(workerAdmin, config, models);
         }
         TopicChecker topics = new TopicChecker(admin, Duration.ofSeconds(10));
         int maxRecordBytes = maxRequestSize(config);
@@ -267,12 +264,18 @@ public final class InferenceWorker implements AutoCloseable {
         long drainMs = config.getLong(WorkerConfig.SHUTDOWN_TIMEOUT_MS);
         BatchSettings batching = config.batchSettings(repository.config(model).batching());
         if (config.shareGroups()) {
-            enableEarliestForShareGroup(config.groupId(model));
-            config.shareDeadLetterTopic(model).ifPresent(dlq -> ShareDeadLetterQueue.configure(admin,
-                    config.groupId(model), dlq, config.getBoolean(WorkerConfig.TOPICS_CREATE), replication(config)));
-            return new ShareGroupIntake(pipeline, topic, config.groupId(model), clientId,
-                    config.consumerProperties(model), config.getInt(WorkerConfig.SHARE_CONSUMERS),
-                    batching.maxBatchSize(), drainMs, admin);
+            String groupId = config.groupId(model);
+            applyShareGroupSettings(groupId);
+            // Read once, after those settings: the dead-letter queue's setup starts from it, and the intake's first
+            // poll works with its delivery-count limit.
+            KafkaFuture<Config> group = workerAdmin.describeGroup(groupId);
+            Optional<String> deadLetterTopic = config.shareDeadLetterTopic(model);
+            if (deadLetterTopic.isPresent()) {
+                group = ShareDeadLetterQueue.configure(workerAdmin, groupId, group, deadLetterTopic.get(),
+                        config.getBoolean(WorkerConfig.TOPICS_CREATE), replication(config));
+            }
+            return new ShareGroupIntake(pipeline, topic, groupId, clientId, config.consumerProperties(model),
+                    config.getInt(WorkerConfig.SHARE_CONSUMERS), batching.maxBatchSize(), drainMs, group);
         }
         if (transactional != null) {
             return new TransactionalIntake(pipeline, topic, config.groupId(model), clientId,
@@ -301,30 +304,26 @@ public final class InferenceWorker implements AutoCloseable {
      * never be served; its record lock decides how soon a crashed member's records go to another, and its session
      * timeout how soon that member's partitions do. Kafka 4.x sets these per group, through the Admin client.
      */
-    private void enableEarliestForShareGroup(String groupId) {
-        ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, groupId);
-        alterGroup(group, "share.auto.offset.reset", "earliest", true);
-        alterGroup(group, "share.record.lock.duration.ms",
+    private void applyShareGroupSettings(String groupId) {
+        alterGroup(groupId, "share.auto.offset.reset", "earliest", true);
+        alterGroup(groupId, "share.record.lock.duration.ms",
                 Integer.toString(config.getInt(WorkerConfig.SHARE_LOCK_DURATION_MS)), false);
         int session = config.getInt(WorkerConfig.SHARE_SESSION_TIMEOUT_MS);
-        alterGroup(group, "share.session.timeout.ms", Integer.toString(session), false);
-        alterGroup(group, "share.heartbeat.interval.ms", Integer.toString(Math.max(1_000, session / 3)), false);
+        alterGroup(groupId, "share.session.timeout.ms", Integer.toString(session), false);
+        alterGroup(groupId, "share.heartbeat.interval.ms", Integer.toString(Math.max(1_000, session / 3)), false);
     }
 
-    private void alterGroup(ConfigResource group, String key, String value, boolean required) {
-        AlterConfigOp op = new AlterConfigOp(new ConfigEntry(key, value), AlterConfigOp.OpType.SET);
+    /** One setting per request, so that the broker refusing one (a value outside its bounds) keeps the others. */
+    private void alterGroup(String groupId, String key, String value, boolean required) {
         try {
-            admin.incrementalAlterConfigs(Map.of(group, List.of(op))).all().get(30, TimeUnit.SECONDS);
+            workerAdmin.alterGroup(groupId, Map.of(key, value));
         } catch (ExecutionException | TimeoutException e) {
             if (required) {
-                throw new IllegalStateException("cannot set " + key + " on share group " + group.name() + ": "
+                throw new IllegalStateException("cannot set " + key + " on share group " + groupId + ": "
                         + e.getMessage(), e);
             }
-            log.warn("share group {}: {}={} refused by the broker ({}); keeping the broker's value", group.name(),
+            log.warn("share group {}: {}={} refused by the broker ({}); keeping the broker's value", groupId,
                     key, value, e.getCause() != null ? e.getCause().getMessage() : e.getMessage());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
         }
     }
 
@@ -352,6 +351,10 @@ public final class InferenceWorker implements AutoCloseable {
      * ones are left as they are). Also used by {@code kinfer up} before it starts several workers.
      */
     public static void createTopics(Admin admin, WorkerConfig config, List<String> models) {
+        createTopics(new WorkerAdmin(admin), config, models);
+    }
+
+    private static void createTopics(WorkerAdmin admin, WorkerConfig config, List<String> models) {
         int partitions = config.getInt(WorkerConfig.TOPICS_PARTITIONS);
         Optional<Short> replication = replication(config);
         List<NewTopic> topics = new ArrayList<>();
@@ -362,33 +365,17 @@ public final class InferenceWorker implements AutoCloseable {
         topics.add(new NewTopic(config.getString(WorkerConfig.DLQ_TOPIC), Optional.of(1), replication));
         topics.add(new NewTopic(Topics.CATALOG, Optional.of(1), replication)
                 .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT)));
-        ensureTopics(admin, topics);
+        try {
+            admin.ensureTopics(topics);
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException(e.getMessage(), e.getCause());
+        }
     }
 
     /** The replication factor of topics the worker creates; empty: the broker's default. */
     private static Optional<Short> replication(WorkerConfig config) {
         short factor = config.getShort(WorkerConfig.TOPICS_REPLICATION_FACTOR);
         return factor > 0 ? Optional.of(factor) : Optional.empty();
-    }
-
-    /** Creates the topics that do not exist yet; existing ones are left as they are. */
-    public static void ensureTopics(Admin admin, List<NewTopic> topics) {
-        var results = admin.createTopics(topics).values();
-        for (var entry : results.entrySet()) {
-            try {
-                entry.getValue().get(30, TimeUnit.SECONDS);
-            } catch (ExecutionException e) {
-                if (!(e.getCause() instanceof TopicExistsException)) {
-                    throw new IllegalStateException("cannot create topic " + entry.getKey() + ": "
-                            + e.getCause().getMessage(), e.getCause());
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted creating topics", e);
-            } catch (TimeoutException e) {
-                throw new IllegalStateException("Kafka did not create topic " + entry.getKey() + " within 30 s", e);
-            }
-        }
     }
 
     private void announce() {

@@ -45,8 +45,6 @@ public final class ConsumerGroupIntake implements Intake {
 
     private static final Logger log = LoggerFactory.getLogger(ConsumerGroupIntake.class);
     private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
-    private static final long MIN_REWIND_BACKOFF_MS = 1_000;
-    private static final long MAX_REWIND_BACKOFF_MS = 30_000;
 
     private final Pipeline pipeline;
     private final Consumer<byte[], byte[]> consumer;
@@ -70,8 +68,11 @@ public final class ConsumerGroupIntake implements Intake {
     private boolean paused;
     /** Partitions paused until their records in flight are done, to be fetched again from an abandoned one. */
     private final Set<TopicPartition> rewinding = new HashSet<>();
-    /** Per partition, the offset last fetched again, its failures, the pause before the next try and its end. */
-    private final Map<TopicPartition, Backoff> rewindBackoff = new HashMap<>();
+    /**
+     * Per partition, the offset last fetched again and its failures in a row; its pause, which starts when it is
+     * fetched again, delays fetching it again once more.
+     */
+    private final Map<TopicPartition, RefetchBackoff<Long>> rewindBackoff = new HashMap<>();
     /** Per partition fetched again, what was unanswered then: records fetched again outside it are skipped. */
     private final Map<TopicPartition, OffsetTracker.Unanswered> refetching = new HashMap<>();
     private final AtomicLong refetched = new AtomicLong();
@@ -189,7 +190,10 @@ public final class ConsumerGroupIntake implements Intake {
         // By partition, as the poll holds them: the refetch state is looked up once per partition, not per record.
         for (TopicPartition partition : records.partitions()) {
             OffsetTracker.Unanswered redo = refetching.get(partition);
-            Backoff backoff = rewindBackoff.get(partition);
+            RefetchBackoff<Long> backoff = rewindBackoff.get(partition);
+            // Its record whose reply failed reply.failure.limit times, if any: dead-lettered instead of computed.
+            long overLimit = backoff != null && backoff.key() != null && backoff.failures() >= failureLimit
+                    ? backoff.key() : -1;
             for (ConsumerRecord<byte[], byte[]> record : records.records(partition)) {
                 RecordHandle handle = tracker.register(partition, record.offset());
                 if (redo != null && record.offset() >= redo.until()) {
@@ -199,7 +203,7 @@ public final class ConsumerGroupIntake implements Intake {
                     handle.answered(); // its reply was acknowledged before the partition was fetched again
                     continue;
                 }
-                if (backoff != null && backoff.offset() == record.offset() && backoff.failures() >= failureLimit) {
+                if (record.offset() == overLimit) {
                     log.warn("{}: the reply to {}-{}@{} failed {} times (reply.failure.limit {}); dead-lettering it "
                             + "as {}", topic, record.topic(), record.partition(), record.offset(), backoff.failures(),
                             failureLimit, ReplySender.REPLY_FAILED);
@@ -251,9 +255,9 @@ public final class ConsumerGroupIntake implements Intake {
             }
             OptionalLong from = tracker.lowestPending(partition);
             long now = System.nanoTime();
-            Backoff backoff = rewindBackoff.get(partition);
-            boolean again = from.isPresent() && backoff != null && backoff.offset() == from.getAsLong();
-            if (again && now < backoff.untilNanos()) {
+            RefetchBackoff<Long> backoff = rewindBackoff.computeIfAbsent(partition,
+                    p -> new RefetchBackoff<>(RefetchBackoff.MIN_PAUSE_MS));
+            if (from.isPresent() && backoff.waiting(from.getAsLong(), now)) {
                 continue; // the same record failed again: wait before computing it (and those after it) again
             }
             OffsetTracker.Unanswered unanswered = tracker.unanswered(partition);
@@ -261,10 +265,8 @@ public final class ConsumerGroupIntake implements Intake {
             rewinding.remove(partition);
             if (from.isPresent()) {
                 // A reply that fails fast would otherwise recompute the partition's tail in a tight loop.
-                long pauseMs = again ? Math.min(backoff.pauseMs() * 2, MAX_REWIND_BACKOFF_MS) : MIN_REWIND_BACKOFF_MS;
-                int failures = again ? backoff.failures() + 1 : 1;
-                rewindBackoff.put(partition, new Backoff(from.getAsLong(), failures, pauseMs,
-                        now + TimeUnit.MILLISECONDS.toNanos(pauseMs)));
+                long pauseMs = backoff.failed(from.getAsLong(), now);
+                int failures = backoff.failures();
                 refetching.put(partition, unanswered);
                 consumer.seek(partition, from.getAsLong());
                 refetched.incrementAndGet();
@@ -280,13 +282,6 @@ public final class ConsumerGroupIntake implements Intake {
                 consumer.resume(List.of(partition));
             }
         }
-    }
-
-    /**
-     * The record last fetched again on a partition, how many times its reply failed in a row, the pause before
-     * fetching it again, and when that pause ends.
-     */
-    private record Backoff(long offset, int failures, long pauseMs, long untilNanos) {
     }
 
     private void commitIfDue(boolean now) {

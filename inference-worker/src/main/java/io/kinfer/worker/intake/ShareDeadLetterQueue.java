@@ -1,22 +1,18 @@
 package io.kinfer.worker.intake;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AlterConfigOp;
+import io.kinfer.worker.WorkerAdmin;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.common.KafkaFuture;
-import org.apache.kafka.common.Node;
-import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.TopicConfig;
-import org.apache.kafka.common.errors.TopicExistsException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,69 +35,69 @@ public final class ShareDeadLetterQueue {
     public static final String COPY_RECORD_ENABLE = "errors.deadletterqueue.copy.record.enable";
     /** Broker config: the prefix every DLQ topic name must have ({@code dlq.} by default). */
     static final String TOPIC_NAME_PREFIX = "errors.deadletterqueue.topic.name.prefix";
-    private static final long TIMEOUT_S = 30;
 
     private ShareDeadLetterQueue() {
     }
 
     /**
      * Makes {@code topic} the dead-letter queue of share group {@code groupId}, unless the group already names one.
-     * Returns the group's dead-letter topic afterwards, if it has one.
+     * Returns the group's configuration afterwards: {@code group} as it was read, with the dead-letter topic set
+     * here; {@code group} itself when nothing was set (or it could not be read).
      *
+     * @param group the group's configuration, as read once when the worker sets the group up
      * @param createTopic whether a missing topic is created (the worker's {@code topics.create})
      * @param replication the replication factor of a created topic; empty: the broker's default
      */
-    public static Optional<String> configure(Admin admin, String groupId, String topic, boolean createTopic,
-                                             Optional<Short> replication) {
-        ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, groupId);
+    public static KafkaFuture<Config> configure(WorkerAdmin admin, String groupId, KafkaFuture<Config> group,
+                                                String topic, boolean createTopic, Optional<Short> replication) {
         Config groupConfig;
         try {
-            groupConfig = get(admin.describeConfigs(List.of(group)).values().get(group));
+            groupConfig = WorkerAdmin.get(group);
         } catch (ExecutionException | TimeoutException e) {
-            warn(groupId, topic, "its configuration cannot be read: " + cause(e));
-            return Optional.empty();
+            warn(groupId, topic, "its configuration cannot be read: " + WorkerAdmin.cause(e));
+            return group;
         }
         ConfigEntry current = groupConfig.get(TOPIC_NAME);
         if (current == null) {
             warn(groupId, topic, "the broker has no share-group dead-letter queues (Kafka 4.4+, KIP-1191)");
-            return Optional.empty();
+            return group;
         }
         String existing = current.value() == null ? "" : current.value().strip();
         if (!existing.isEmpty() && !existing.equals(topic)) {
             log.info("share group {}: keeping its dead-letter topic {} (set on the group, it wins over "
                     + "share.dlq.topic={})", groupId, existing, topic);
-            return Optional.of(existing);
+            return group;
         }
-        Optional<String> prefix = brokerPrefix(admin);
+        Optional<String> prefix = admin.brokerConfig(TOPIC_NAME_PREFIX);
         if (prefix.isPresent() && !topic.startsWith(prefix.get())) {
             warn(groupId, topic, "the broker takes only dead-letter topics whose names start with '" + prefix.get()
                     + "' (its " + TOPIC_NAME_PREFIX + "); set share.dlq.topic to such a name");
-            return Optional.empty();
+            return group;
         }
         try {
             if (createTopic) {
-                createTopic(admin, topic, replication);
+                // One partition, as kinfer's own dead-letter topic: the broker writes a record of request partition
+                // p to partition p modulo the count, and dead letters are few.
+                admin.ensureTopics(List.of(new NewTopic(topic, Optional.of(1), replication)
+                        .configs(Map.of(TopicConfig.ERRORS_DEADLETTERQUEUE_GROUP_ENABLE_CONFIG, "true"))));
             }
             // The broker refuses to write to a topic not enabled as a DLQ; one created earlier without it is enabled.
-            ConfigResource dlq = new ConfigResource(ConfigResource.Type.TOPIC, topic);
-            get(admin.incrementalAlterConfigs(Map.of(dlq, List.of(set(
-                    TopicConfig.ERRORS_DEADLETTERQUEUE_GROUP_ENABLE_CONFIG, "true")))).all());
+            admin.alterTopic(topic, Map.of(TopicConfig.ERRORS_DEADLETTERQUEUE_GROUP_ENABLE_CONFIG, "true"));
             if (existing.isEmpty()) {
-                get(admin.incrementalAlterConfigs(Map.of(group, List.of(set(TOPIC_NAME, topic),
-                        set(COPY_RECORD_ENABLE, "true")))).all());
+                admin.alterGroup(groupId, Map.of(TOPIC_NAME, topic, COPY_RECORD_ENABLE, "true"));
             }
         } catch (ExecutionException | TimeoutException e) {
-            if (!existing.isEmpty()) {
+            if (existing.isEmpty()) {
+                warn(groupId, topic, WorkerAdmin.cause(e));
+            } else {
                 log.warn("share group {}: its dead-letter topic {} may not take dead letters: {}", groupId, topic,
-                        cause(e));
-                return Optional.of(existing);
+                        WorkerAdmin.cause(e));
             }
-            warn(groupId, topic, cause(e));
-            return Optional.empty();
+            return group;
         }
         log.info("share group {}: records whose deliveries run out unanswered are copied to dead-letter topic {}",
                 groupId, topic);
-        return Optional.of(topic);
+        return existing.isEmpty() ? KafkaFuture.completedFuture(withTopic(groupConfig, topic)) : group;
     }
 
     /** The group's dead-letter topic as {@code config} (the group's described configuration) names it, if any. */
@@ -111,53 +107,13 @@ public final class ShareDeadLetterQueue {
                 : Optional.of(entry.value().strip());
     }
 
-    private static void createTopic(Admin admin, String topic, Optional<Short> replication)
-            throws ExecutionException, TimeoutException {
-        // One partition, as kinfer's own dead-letter topic: the broker writes a record of request partition p to
-        // partition p modulo the count, and dead letters are few.
-        NewTopic dlq = new NewTopic(topic, Optional.of(1), replication)
-                .configs(Map.of(TopicConfig.ERRORS_DEADLETTERQUEUE_GROUP_ENABLE_CONFIG, "true"));
-        try {
-            get(admin.createTopics(List.of(dlq)).all());
-        } catch (ExecutionException e) {
-            if (!(e.getCause() instanceof TopicExistsException)) {
-                throw e;
-            }
-        }
-    }
-
-    /** The prefix the brokers require of DLQ topic names; empty when it cannot be read (no right to, say). */
-    private static Optional<String> brokerPrefix(Admin admin) {
-        try {
-            Node node = get(admin.describeCluster().nodes()).stream().findFirst().orElse(null);
-            if (node == null) {
-                return Optional.empty();
-            }
-            ConfigResource broker = new ConfigResource(ConfigResource.Type.BROKER, node.idString());
-            ConfigEntry entry = get(admin.describeConfigs(List.of(broker)).values().get(broker)).get(TOPIC_NAME_PREFIX);
-            return entry == null || entry.value() == null ? Optional.empty() : Optional.of(entry.value());
-        } catch (ExecutionException | TimeoutException e) {
-            log.debug("the brokers' {} cannot be read: {}", TOPIC_NAME_PREFIX, cause(e));
-            return Optional.empty();
-        }
-    }
-
-    private static AlterConfigOp set(String key, String value) {
-        return new AlterConfigOp(new ConfigEntry(key, value), AlterConfigOp.OpType.SET);
-    }
-
-    private static <T> T get(KafkaFuture<T> future) throws ExecutionException, TimeoutException {
-        try {
-            return future.get(TIMEOUT_S, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        }
-    }
-
-    private static String cause(Exception e) {
-        Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
-        return cause.getClass().getSimpleName() + ": " + cause.getMessage();
+    /** {@code config} with {@code topic} as its dead-letter topic, copying whole records, as set on the group. */
+    private static Config withTopic(Config config, String topic) {
+        List<ConfigEntry> entries = new ArrayList<>(config.entries());
+        entries.removeIf(entry -> entry.name().equals(TOPIC_NAME) || entry.name().equals(COPY_RECORD_ENABLE));
+        entries.add(new ConfigEntry(TOPIC_NAME, topic));
+        entries.add(new ConfigEntry(COPY_RECORD_ENABLE, "true"));
+        return new Config(entries);
     }
 
     private static void warn(String groupId, String topic, String why) {

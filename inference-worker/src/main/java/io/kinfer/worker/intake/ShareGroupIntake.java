@@ -11,17 +11,17 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 
-import org.apache.kafka.clients.consumer.AcknowledgeType;
+import io.kinfer.worker.WorkerAdmin;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec;
+import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.common.KafkaFuture;
-import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.slf4j.Logger;
@@ -67,13 +67,17 @@ public final class ShareGroupIntake implements Intake {
     private volatile boolean crashed;
     private volatile boolean polled;
 
+    /**
+     * @param group the group's configuration as the worker read it when it set the group up, with what it set then
+     *              ({@link ShareDeadLetterQueue#configure}); waited for here
+     */
     public ShareGroupIntake(Pipeline pipeline, String topic, String groupId, String clientId,
                             Map<String, Object> consumerProperties, int consumers, int recordsPerPoll,
-                            long drainTimeoutMs, Admin admin) {
+                            long drainTimeoutMs, KafkaFuture<Config> group) {
         this.pipeline = pipeline;
         this.topic = topic;
         this.groupId = groupId;
-        readGroupConfig(admin);
+        readGroupConfig(group);
         this.drainTimeoutMs = drainTimeoutMs;
         for (int i = 0; i < consumers; i++) {
             members.add(new Member(i, properties(groupId, clientId + "-" + i, recordsPerPoll, consumerProperties)));
@@ -141,7 +145,7 @@ public final class ShareGroupIntake implements Intake {
                             .mapToLong(e -> e.getValue().lag().orElse(0L))
                             .sum();
                 });
-        describeGroup(admin).whenComplete((config, error) -> {
+        WorkerAdmin.describeGroup(admin, groupId).whenComplete((config, error) -> {
             if (error != null) {
                 limitUnreadable(error);
                 return;
@@ -155,22 +159,17 @@ public final class ShareGroupIntake implements Intake {
         groupDeadLetterQueue = ShareDeadLetterQueue.topic(config).isPresent();
     }
 
-    /** Read once before the first poll, so that no poll works with a guessed limit (refreshed afterwards). */
-    private void readGroupConfig(Admin admin) {
+    /**
+     * Read once, before the first poll, so that no poll works with a guessed limit (refreshed afterwards): from the
+     * group's configuration as the worker read it when it set the group up.
+     */
+    private void readGroupConfig(KafkaFuture<Config> group) {
         try {
-            groupConfig(describeGroup(admin).get(30, TimeUnit.SECONDS));
+            groupConfig(WorkerAdmin.get(group));
         } catch (ExecutionException | TimeoutException e) {
             deliveryLimit = DEFAULT_DELIVERY_COUNT_LIMIT;
             limitUnreadable(e.getCause() != null ? e.getCause() : e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
         }
-    }
-
-    private KafkaFuture<Config> describeGroup(Admin admin) {
-        ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, groupId);
-        return admin.describeConfigs(List.of(group)).values().get(group);
     }
 
     /** Said once: the limit in use stays the last one read, or Kafka's default. */

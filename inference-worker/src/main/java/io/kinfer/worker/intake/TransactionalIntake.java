@@ -52,8 +52,6 @@ public final class TransactionalIntake implements Intake {
 
     private static final Logger log = LoggerFactory.getLogger(TransactionalIntake.class);
     private static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
-    private static final long MIN_ABORT_BACKOFF_MS = 1_000;
-    private static final long MAX_ABORT_BACKOFF_MS = 30_000;
 
     private final Pipeline pipeline;
     private final KafkaConsumer<byte[], byte[]> consumer;
@@ -75,10 +73,11 @@ public final class TransactionalIntake implements Intake {
      * next, until committed (or their partition leaves). Intake thread only.
      */
     private final Map<RecordId, Integer> suspects = new HashMap<>();
-    /** The first record of the last aborted transaction, the pause after that abort, and when it ends. */
-    private RecordId lastAbortStart;
-    private long abortPauseMs;
-    private long backoffUntilNanos;
+    /**
+     * The first record of the last aborted transaction, and the pause after that abort: none after the first abort
+     * at a record, 1 s after the second, doubling. Intake thread only.
+     */
+    private final RefetchBackoff<RecordId> abortBackoff = new RefetchBackoff<>(0);
     /** Whether the intake paused its partitions to wait out an abort's backoff. Intake thread only. */
     private boolean backingOff;
     private volatile boolean running = true;
@@ -153,8 +152,9 @@ public final class TransactionalIntake implements Intake {
                     // Nothing is in flight between polls: every poll was committed or aborted already. Suspects
                     // of other owners' partitions are theirs to find again.
                     suspects.keySet().removeIf(id -> partitions.contains(id.partition()));
+                    RecordId lastAbortStart = abortBackoff.key();
                     if (lastAbortStart != null && partitions.contains(lastAbortStart.partition())) {
-                        lastAbortStart = null;
+                        abortBackoff.forget();
                     }
                 }
 
@@ -204,7 +204,7 @@ public final class TransactionalIntake implements Intake {
      * this member) until the pause ends.
      */
     private void holdDuringBackoff() {
-        boolean wait = abortPauseMs > 0 && System.nanoTime() - backoffUntilNanos < 0;
+        boolean wait = abortBackoff.waiting(System.nanoTime());
         if (wait && !backingOff) {
             consumer.pause(consumer.assignment());
             backingOff = true;
@@ -307,8 +307,7 @@ public final class TransactionalIntake implements Intake {
                 OffsetAndMetadata committed = offsets.get(id.partition());
                 return committed != null && id.offset() < committed.offset();
             });
-            lastAbortStart = null;
-            abortPauseMs = 0;
+            abortBackoff.reset();
         } catch (ProducerFencedException | OutOfOrderSequenceException | AuthorizationException | WakeupException e) {
             throw e; // fenced: stop; woken up: close() (the open transaction is aborted by the producer's close)
         } catch (KafkaException e) {
@@ -359,15 +358,11 @@ public final class TransactionalIntake implements Intake {
      */
     private void backOff(ConsumerRecord<byte[], byte[]> first) {
         RecordId start = RecordId.of(first);
-        if (start.equals(lastAbortStart)) {
-            abortPauseMs = abortPauseMs == 0 ? MIN_ABORT_BACKOFF_MS : Math.min(abortPauseMs * 2, MAX_ABORT_BACKOFF_MS);
+        long pauseMs = abortBackoff.failed(start, System.nanoTime());
+        if (pauseMs > 0) {
             log.warn("{}: a transaction starting at {}@{} was aborted again; the next try waits {} ms", topic,
-                    start.partition(), start.offset(), abortPauseMs);
-        } else {
-            abortPauseMs = 0;
+                    start.partition(), start.offset(), pauseMs);
         }
-        lastAbortStart = start;
-        backoffUntilNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(abortPauseMs);
     }
 
     /**
