@@ -30,6 +30,7 @@ import java.util.function.LongSupplier;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import io.kinfer.config.KafkaClientProperties;
 import io.kinfer.config.LatencyBuckets;
 import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.InferenceRequest;
@@ -176,6 +177,8 @@ public final class InferenceClient implements AutoCloseable {
     /** Null for a fire-and-forget client. */
     private final Admin admin;
     private final LongSupplier clock;
+    /** How long a topic's sends fail at once after one waited max.block.ms: the reachability check's interval. */
+    private final long failFastMs;
     /**
      * Kafka's producer I/O thread, which completes the sends it acknowledges or fails (their futures, with the
      * callers' stages): taken from inside the first such callback, before anything it completes can call close().
@@ -229,6 +232,7 @@ public final class InferenceClient implements AutoCloseable {
         this.replyTopic = withReplies ? config.replyTopic() : null;
         this.incarnation = randomToken();
         this.clock = System::currentTimeMillis;
+        this.failFastMs = config.getLong(ClientConfig.CLUSTER_CHECK_INTERVAL_MS);
         this.maxInFlight = config.getInt(ClientConfig.MAX_IN_FLIGHT);
         this.defaultTimeout = Duration.ofMillis(config.getLong(ClientConfig.REQUEST_TIMEOUT_MS));
         // A client whose settings Kafka refuses (say acks=1 with idempotence) must not leave the others running.
@@ -360,7 +364,9 @@ public final class InferenceClient implements AutoCloseable {
                 Thread.currentThread().interrupt();
                 throw new InferenceException.ClientClosed("interrupted while starting");
             } catch (TimeoutException e) {
-                throw new InferenceException.KafkaUnavailable("Kafka did not answer within " + START_TIMEOUT, e);
+                throw new InferenceException.KafkaUnavailable("Kafka at "
+                        + config.getString(KafkaClientProperties.BOOTSTRAP_SERVERS) + " did not answer within "
+                        + START_TIMEOUT.toSeconds() + " s", e);
             }
         }
         List<TopicPartition> partitions = new ArrayList<>();
@@ -506,26 +512,33 @@ public final class InferenceClient implements AutoCloseable {
             return future;
         }
         publish(record, future).whenComplete((ok, error) -> {
-            if (error == null) {
-                return;
-            }
-            if (error instanceof RecordTooLargeException) {
-                // Not a Kafka outage: retrying the same request can only fail again.
-                fail(correlationId, call, new InferenceException.RequestTooLarge("the request is larger than Kafka "
-                        + "takes (" + error.getMessage() + ")", error), TOO_LARGE);
-            } else if (error instanceof AuthorizationException) {
-                // Nor is a missing grant: calling it an outage would send callers into retries and operators
-                // looking at the brokers.
-                fail(correlationId, call, new InferenceException.NotAuthorized("Kafka refused this client "
-                        + record.topic() + ": " + error.getMessage(), error), NOT_AUTHORIZED);
-            } else if (error instanceof InferenceException.ClientClosed closedError) {
-                fail(correlationId, call, closedError, CLIENT_CLOSED);
-            } else {
-                fail(correlationId, call, new InferenceException.KafkaUnavailable("Kafka did not take the request: "
-                        + error.getMessage(), error), KAFKA_UNAVAILABLE);
+            if (error != null) {
+                InferenceException failure = sendFailure(error, record.topic());
+                fail(correlationId, call, failure, failure instanceof InferenceException.RequestTooLarge ? TOO_LARGE
+                        : failure instanceof InferenceException.NotAuthorized ? NOT_AUTHORIZED
+                        : failure instanceof InferenceException.ClientClosed ? CLIENT_CLOSED : KAFKA_UNAVAILABLE);
             }
         });
         return future;
+    }
+
+    /** What a request Kafka did not take means for its caller, for request-reply calls and submits alike. */
+    private static InferenceException sendFailure(Throwable error, String topic) {
+        if (error instanceof RecordTooLargeException) {
+            // Not a Kafka outage: retrying the same request can only fail again.
+            return new InferenceException.RequestTooLarge("the request is larger than Kafka takes ("
+                    + error.getMessage() + ")", error);
+        }
+        if (error instanceof AuthorizationException) {
+            // Nor is a missing grant: calling it an outage would send callers into retries and operators looking
+            // at the brokers.
+            return new InferenceException.NotAuthorized("Kafka refused this client " + topic + ": "
+                    + error.getMessage(), error);
+        }
+        if (error instanceof InferenceException known) {
+            return known; // ClientClosed, or KafkaUnavailable while a topic's sends fail at once
+        }
+        return new InferenceException.KafkaUnavailable("Kafka did not take the request: " + error.getMessage(), error);
     }
 
     /**
@@ -554,7 +567,9 @@ public final class InferenceClient implements AutoCloseable {
     /**
      * Fire-and-forget: writes the request and completes once Kafka acknowledged it. Its reply goes to
      * {@code replyTopic} (null: the workers' default reply topic) under the request id, and nothing here waits
-     * for it. A deadline of 0 means none.
+     * for it. A deadline of 0 means none. Fails with {@code RequestTooLarge}, {@code NotAuthorized},
+     * {@code ClientClosed}, or else {@code KafkaUnavailable}: at once, for {@code cluster.check.interval.ms}, once a
+     * send to the same topic waited all of max.block.ms for its metadata.
      */
     public CompletableFuture<Void> submit(InferenceRequest request, String replyTopic, long deadlineEpochMs,
                                           Map<String, String> headers) {
@@ -595,7 +610,15 @@ public final class InferenceClient implements AutoCloseable {
         } catch (RuntimeException e) {
             return CompletableFuture.failedFuture(e);
         }
-        return publish(record);
+        CompletableFuture<Void> sent = new CompletableFuture<>();
+        publish(record).whenComplete((ok, error) -> {
+            if (error == null) {
+                sent.complete(null);
+            } else {
+                sent.completeExceptionally(sendFailure(error, record.topic()));
+            }
+        });
+        return sent;
     }
 
     /** The request as a record on its model's topic; throws on a request that cannot be encoded or routed. */
@@ -642,6 +665,25 @@ public final class InferenceClient implements AutoCloseable {
         private volatile boolean delivering;
         /** Set at close: what is still queued fails with ClientClosed instead of being sent. */
         private volatile boolean abandoned;
+        /**
+         * Until when (System.nanoTime) this topic's sends fail at once: a send waited all of max.block.ms for its
+         * metadata (Kafka unreachable, or no such topic). Without it every queued send would wait that long in
+         * turn: a file of 1000 lines, 80 minutes (measured with produce). The first send after it tries again.
+         */
+        private volatile long failFastUntil;
+        private volatile boolean failingFast;
+
+        boolean failingFast() {
+            if (failingFast && System.nanoTime() - failFastUntil >= 0) {
+                failingFast = false;
+            }
+            return failingFast;
+        }
+
+        void failFast() {
+            failFastUntil = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(failFastMs);
+            failingFast = true;
+        }
         /** The pool thread running this topic's sends now, if any (guarded by this). */
         private Thread runner;
 
@@ -725,6 +767,13 @@ public final class InferenceClient implements AutoCloseable {
                 acked.completeExceptionally(new CancellationException("the call ended before its request was sent"));
                 return;
             }
+            if (sender.failingFast()) {
+                acked.completeExceptionally(new InferenceException.KafkaUnavailable("Kafka has no metadata for topic "
+                        + record.topic() + " (unreachable, or no such topic): its sends fail at once for "
+                        + failFastMs + " ms after one waited max.block.ms", null));
+                return;
+            }
+            Thread sending = Thread.currentThread();
             try {
                 producer.send(record, (metadata, error) -> {
                     // Kafka runs this on its I/O thread, or at once on this send thread when the send fails
@@ -740,6 +789,12 @@ public final class InferenceClient implements AutoCloseable {
                                 || error instanceof UnknownTopicOrPartitionException) {
                             // Perhaps deleted: close() need not wait for this topic's sends.
                             sender.delivering = false;
+                        }
+                        if (error instanceof org.apache.kafka.common.errors.TimeoutException
+                                && Thread.currentThread() == sending) {
+                            // Failed inside send(), before it was queued: max.block.ms spent waiting for metadata
+                            // (or buffer space Kafka is not draining). The sends queued behind it would wait as long.
+                            sender.failFast();
                         }
                         acked.completeExceptionally(error);
                     }

@@ -337,6 +337,45 @@ class InferenceClientTest {
     }
 
     @Test
+    void aTopicWithoutMetadataFailsItsQueuedSendsAtOnceInsteadOfEachWaitingMaxBlock(EmbeddedKafka kafka)
+            throws Exception {
+        // A long window, so that however slowly this machine runs, no send after the first tries again.
+        try (InferenceClient client = InferenceClient.createFireAndForget(config(kafka, "ff-missing",
+                "kafka.producer.max.block.ms", 1_000, ClientConfig.CLUSTER_CHECK_INTERVAL_MS, 600_000))) {
+            InferenceRequest missing = InferenceRequest.ofTexts("m", "not-created", List.of("x"));
+            List<CompletableFuture<Void>> sends = new ArrayList<>();
+            for (int i = 0; i < 20; i++) {
+                sends.add(client.submit(missing, null, 0, Map.of()));
+            }
+
+            List<Throwable> failures = new ArrayList<>();
+            for (CompletableFuture<Void> send : sends) {
+                failures.add(assertThatThrownBy(() -> send.get(60, TimeUnit.SECONDS))
+                        .isInstanceOf(ExecutionException.class).actual().getCause());
+            }
+            // Before, each of the 20 waited out max.block.ms in turn (produce: 80 minutes for a 1000-line file).
+            assertThat(failures).allMatch(f -> f instanceof InferenceException.KafkaUnavailable);
+            assertThat(failures).filteredOn(f -> f.getCause() instanceof org.apache.kafka.common.errors.TimeoutException)
+                    .as("sends that waited for the topic's metadata").hasSize(1);
+        }
+    }
+
+    @Test
+    void aTopicsSendsTryAgainAfterTheWindowAndGoThroughOnceItExists(EmbeddedKafka kafka) throws Exception {
+        try (InferenceClient client = InferenceClient.createFireAndForget(config(kafka, "ff-late-topic",
+                "kafka.producer.max.block.ms", 1_000, ClientConfig.CLUSTER_CHECK_INTERVAL_MS, 100))) {
+            InferenceRequest late = InferenceRequest.ofTexts("l", "created-late", List.of("x"));
+            assertThatThrownBy(() -> client.submit(late, null, 0, Map.of()).get(60, TimeUnit.SECONDS))
+                    .hasCauseInstanceOf(InferenceException.KafkaUnavailable.class);
+
+            kafka.createTopic("kinfer.requests.created-late", 1);
+
+            await().atMost(Duration.ofSeconds(60)).ignoreExceptions()
+                    .until(() -> client.submit(late, null, 0, Map.of()).get(10, TimeUnit.SECONDS) == null);
+        }
+    }
+
+    @Test
     void aCallMadeWhenTheLastOneIsAnsweredFindsItsSlotFree(EmbeddedKafka kafka) throws Exception {
         try (InferenceClient client = InferenceClient.create(config(kafka, "chained", ClientConfig.MAX_IN_FLIGHT, 1))) {
             // The next call starts in the first one's callback, on the reply thread, as a caller keeping one call
