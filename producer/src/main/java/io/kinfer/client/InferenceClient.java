@@ -1043,6 +1043,12 @@ public final class InferenceClient implements AutoCloseable {
                     && (started || createdReplyTopic)) {
                 brokerAnswered = step(() -> admin.deleteTopics(List.of(replyTopic)).all()
                         .get(CLOSE_STEP.toMillis(), TimeUnit.MILLISECONDS));
+                if (!brokerAnswered) {
+                    // Left behind, it costs a broker partition until deleted; a client with this id reuses it.
+                    log.warn("reply topic {} was not deleted (Kafka did not confirm within {} s): delete it by hand, "
+                            + "or start a client with client.id {} to reuse it", replyTopic, CLOSE_STEP.toSeconds(),
+                            clientId);
+                }
             }
             // When Kafka did not answer the deletion, waiting for the admin client's pending calls would only wait again.
             Duration adminClose = brokerAnswered ? CLOSE_STEP : Duration.ZERO;
