@@ -34,7 +34,24 @@ public final class ConfigOptions {
 
     /** File, then environment, then the command's named flags, then --kafka and --set. */
     public Map<String, String> load(Map<String, String> commandFlags) {
-        return load(commandLine(commandFlags, Map.of()), System.getenv()).settings();
+        return load(commandFlags, Map.of());
+    }
+
+    /**
+     * As {@link #load(Map)}; {@code commandFlagSources} names each named flag's option (e.g. {@code --metrics-port}
+     * for {@code metrics.port}), which an error about its value then names, as {@link #commandLine} describes.
+     */
+    public Map<String, String> load(Map<String, String> commandFlags, Map<String, String> commandFlagSources) {
+        return load(commandLine(commandFlags, commandFlagSources), System.getenv()).settings();
+    }
+
+    /** Puts {@code value} as the setting {@code key}, from {@code option}, when the option was given (not null). */
+    public static void putFlag(Map<String, String> flags, Map<String, String> flagSources, String key, String option,
+                               Object value) {
+        if (value != null) {
+            flags.put(key, value.toString());
+            flagSources.put(key, option);
+        }
     }
 
     /**

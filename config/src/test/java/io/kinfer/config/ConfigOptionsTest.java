@@ -50,4 +50,17 @@ class ConfigOptionsTest {
         assertThat(options.file()).contains(file);
         assertThat(parse().file()).isEmpty();
     }
+
+    @Test
+    void aNamedFlagsValueNamesItsOptionAndAnUnnamedOneTheCommandLine() {
+        ConfigOptions options = parse();
+
+        Map<String, String> settings = options.load(Map.of("metrics.port", "99999", "worker.id", "w"),
+                Map.of("metrics.port", "--metrics-port"));
+
+        assertThat(settings).containsEntry("metrics.port", "99999").containsEntry("worker.id", "w");
+        ConfigLoader.Loaded loaded = options.lastLoaded().orElseThrow();
+        assertThat(loaded.sourceOf("metrics.port")).contains("--metrics-port");
+        assertThat(loaded.sourceOf("worker.id")).contains("a command-line option");
+    }
 }

@@ -156,11 +156,11 @@ public final class UpCommand implements Callable<Integer> {
     Launch resolve(Map<String, String> environment) {
         Map<String, String> named = new LinkedHashMap<>();
         Map<String, String> options = new LinkedHashMap<>();
-        putFlag(named, options, WorkerConfig.MODELS, "--models", models);
-        putFlag(named, options, WorkerConfig.MODEL_REPOSITORY, "--model-repository",
+        ConfigOptions.putFlag(named, options, WorkerConfig.MODELS, "--models", models);
+        ConfigOptions.putFlag(named, options, WorkerConfig.MODEL_REPOSITORY, "--model-repository",
                 repository == null ? null : repository.toAbsolutePath());
-        putFlag(named, options, WorkerConfig.TOPICS_PARTITIONS, "--partitions", partitions);
-        putFlag(named, options, GatewayConfig.PORT, "--port", port);
+        ConfigOptions.putFlag(named, options, WorkerConfig.TOPICS_PARTITIONS, "--partitions", partitions);
+        ConfigOptions.putFlag(named, options, GatewayConfig.PORT, "--port", port);
         // What the user gave up on its command line (named options, --kafka, --set): only that is handed on.
         ConfigLoader.Loaded given = configOptions.commandLine(named, options);
         ConfigLoader.Loaded loaded = configOptions.load(given, environment);
@@ -194,15 +194,6 @@ public final class UpCommand implements Callable<Integer> {
             }
         });
         return new Launch(loaded, external, worker, gateway, served, environmentOut, setFlags);
-    }
-
-    /** A named option's value as the setting {@code key}, when the option was given. */
-    private static void putFlag(Map<String, String> values, Map<String, String> options, String key, String option,
-                                Object value) {
-        if (value != null) {
-            values.put(key, value.toString());
-            options.put(key, option);
-        }
     }
 
     /** The command line of worker {@code i} (from 1). */
@@ -497,6 +488,10 @@ public final class UpCommand implements Callable<Integer> {
             command.add("/usr/bin/setsid");
         }
         command.add(ProcessHandle.current().info().command().orElse("java"));
+        // Up's temp directory, where ONNX Runtime extracts its native libraries (22 MB a worker, left behind by a
+        // killed one): -Djava.io.tmpdir given to up (KINFER_JAVA_OPTS, a test's target/tmp) reaches its children.
+        // Unset, this is the default every child would have anyway.
+        command.add("-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"));
         command.addAll(jvmOptions);
         command.addAll(sharing);
         command.add("-jar");

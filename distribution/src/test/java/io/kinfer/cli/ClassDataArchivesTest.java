@@ -69,8 +69,7 @@ class ClassDataArchivesTest {
 
     /** Runs {@code java <options> -version} and returns its output; it must succeed. */
     private static String java(List<String> options) throws Exception {
-        List<String> command = new ArrayList<>();
-        command.add(ProcessHandle.current().info().command().orElse("java"));
+        List<String> command = ChildJvm.command();
         command.addAll(options);
         command.add("-version");
         Process process = new ProcessBuilder(command).redirectErrorStream(true).start();

@@ -6,7 +6,6 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -27,9 +26,8 @@ class CommandErrorsTest {
     private static Run kinfer(Map<String, String> environment, String... args) throws Exception {
         // Logging as the jar configures it (to standard error), not as the tests' logback-test.xml does.
         String logging = Path.of(Kinfer.class.getResource("/logback.xml").toURI()).toString();
-        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-                "-Dlogback.configurationFile=" + logging, "-cp", System.getProperty("java.class.path"),
-                Kinfer.class.getName()));
+        List<String> command = ChildJvm.command("-Dlogback.configurationFile=" + logging, "-cp",
+                System.getProperty("java.class.path"), Kinfer.class.getName());
         command.addAll(List.of(args));
         ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD);
         builder.environment().keySet().removeIf(name -> name.startsWith("KINFER_"));
@@ -47,6 +45,16 @@ class CommandErrorsTest {
         assertThat(run.exit()).isEqualTo(1);
         assertThat(run.err()).containsExactly("kinfer worker: Invalid value abc for configuration batch.max.size: "
                 + "Not a number of type INT (from --set batch.max.size)");
+    }
+
+    @Test
+    void aBadValueOfANamedFlagNamesThatFlag() throws Exception {
+        Run run = kinfer(Map.of(), "worker", "--metrics-port", "99999");
+
+        assertThat(run.exit()).isEqualTo(1);
+        // Before: "(from a command-line option)", which left the user to find which one.
+        assertThat(run.err()).containsExactly("kinfer worker: Invalid value 99999 for configuration metrics.port: "
+                + "Value must be no more than 65535 (from --metrics-port)");
     }
 
     @Test

@@ -5,7 +5,6 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -44,8 +43,7 @@ final class UpProcess implements AutoCloseable {
     }
 
     static UpProcess start(Path work, Map<String, String> environment, String... args) throws IOException {
-        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-                "-jar", Path.of(System.getProperty("kinfer.jar")).toString(), "up"));
+        List<String> command = ChildJvm.command("-jar", Path.of(System.getProperty("kinfer.jar")).toString(), "up");
         command.addAll(List.of(args));
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
         builder.environment().keySet().removeIf(name -> name.startsWith("KINFER_"));

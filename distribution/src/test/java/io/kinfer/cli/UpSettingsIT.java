@@ -99,8 +99,8 @@ class UpSettingsIT {
 
     @Test
     void brokerHelpIsNamedAsTheUserTypesIt() throws Exception {
-        Process help = new ProcessBuilder(ProcessHandle.current().info().command().orElse("java"), "-jar", JAR,
-                "broker", "--help").redirectErrorStream(true).start();
+        Process help = new ProcessBuilder(ChildJvm.command("-jar", JAR, "broker", "--help")).redirectErrorStream(true)
+                .start();
         String output = new String(help.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
 
         assertThat(help.waitFor(60, TimeUnit.SECONDS)).isTrue();

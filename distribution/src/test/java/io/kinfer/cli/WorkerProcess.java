@@ -6,7 +6,6 @@ import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -39,10 +38,9 @@ final class WorkerProcess implements AutoCloseable {
     }
 
     static WorkerProcess start(String bootstrap, String id, String... settings) throws IOException {
-        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-                "-Xmx512m", "-jar", Path.of(System.getProperty("kinfer.jar")).toString(), "worker", "--kafka", bootstrap,
-                "--id", id, "--models", "sentiment", "--metrics-port", "-1",
-                "--set", "onnx.intra.op.threads=1", "--set", "cache.enabled=false"));
+        List<String> command = ChildJvm.command("-Xmx512m", "-jar", Path.of(System.getProperty("kinfer.jar")).toString(),
+                "worker", "--kafka", bootstrap, "--id", id, "--models", "sentiment", "--metrics-port", "-1",
+                "--set", "onnx.intra.op.threads=1", "--set", "cache.enabled=false");
         for (String setting : settings) {
             command.addAll(List.of("--set", setting));
         }

@@ -35,17 +35,13 @@ public final class GatewayCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // Each flag's option is its value's source: an error about it names --port.
         Map<String, String> flags = new LinkedHashMap<>();
-        if (host != null) {
-            flags.put(GatewayConfig.HOST, host);
-        }
-        if (port != null) {
-            flags.put(GatewayConfig.PORT, port.toString());
-        }
-        if (defaultModel != null) {
-            flags.put(GatewayConfig.DEFAULT_MODEL, defaultModel);
-        }
-        GatewayServer gateway = GatewayServer.start(new GatewayConfig(configOptions.load(flags)));
+        Map<String, String> options = new LinkedHashMap<>();
+        ConfigOptions.putFlag(flags, options, GatewayConfig.HOST, "--host", host);
+        ConfigOptions.putFlag(flags, options, GatewayConfig.PORT, "--port", port);
+        ConfigOptions.putFlag(flags, options, GatewayConfig.DEFAULT_MODEL, "--default-model", defaultModel);
+        GatewayServer gateway = GatewayServer.start(new GatewayConfig(configOptions.load(flags, options)));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             gateway.close();

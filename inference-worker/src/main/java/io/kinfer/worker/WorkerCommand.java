@@ -43,23 +43,16 @@ public final class WorkerCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // Each flag's option is its value's source: an error about it names --metrics-port.
         Map<String, String> flags = new LinkedHashMap<>();
-        if (models != null) {
-            flags.put(WorkerConfig.MODELS, models);
-        }
-        if (repository != null) {
-            flags.put(WorkerConfig.MODEL_REPOSITORY, repository);
-        }
-        if (id != null) {
-            flags.put(WorkerConfig.WORKER_ID, id);
-        }
-        if (metricsPort != null) {
-            flags.put(WorkerConfig.METRICS_PORT, metricsPort.toString());
-        }
-        if (shareGroup) {
-            flags.put(WorkerConfig.GROUP_MODE, WorkerConfig.MODE_SHARE);
-        }
-        WorkerConfig config = new WorkerConfig(configOptions.load(flags));
+        Map<String, String> options = new LinkedHashMap<>();
+        ConfigOptions.putFlag(flags, options, WorkerConfig.MODELS, "--models", models);
+        ConfigOptions.putFlag(flags, options, WorkerConfig.MODEL_REPOSITORY, "--model-repository", repository);
+        ConfigOptions.putFlag(flags, options, WorkerConfig.WORKER_ID, "--id", id);
+        ConfigOptions.putFlag(flags, options, WorkerConfig.METRICS_PORT, "--metrics-port", metricsPort);
+        ConfigOptions.putFlag(flags, options, WorkerConfig.GROUP_MODE, "--share-group",
+                shareGroup ? WorkerConfig.MODE_SHARE : null);
+        WorkerConfig config = new WorkerConfig(configOptions.load(flags, options));
         InferenceWorker worker = InferenceWorker.start(config);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
