@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Issue 4's three HTTP targets on one warm pipeline, round by round, each against the raw model's ceiling measured
+# in the same round (a fresh JVM, while the pipeline idles); wrk (C, one thread) is the load, so the generator takes
+# almost no CPU from the two cores under test. Per round, one line:
+#   1 user:   wrk -c1 P50  <= ceiling batch-1 P50 + 3 ms
+#   10 users: wrk -c10 P99 <= 25 ms
+#   64 users: wrk -c64 texts/s >= 75 % of the ceiling's texts/s (batch 32)
+# Run with nothing else busy (about 70 s a round after ~1 min of start-up and warm-up):
+#   perf/targets.sh [results-dir]     env ROUNDS (default 4)
+set -u
+cd "$(dirname "$0")/.."
+out="${1:-perf-results/targets-$(date -u +%Y%m%dT%H%M)}"
+source perf/lib.sh
+command -v wrk > /dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
+pipeline_up targets || exit 1
+url=http://127.0.0.1:8080
+log() { printf '%s\n' "$*" | tee -a "$out/targets.log"; }
+# wrk-predict.lua's line: "texts/s 123.4, P50 5.6 ms, P99 7.8 ms, non-2xx 0, socket errors 0"
+field() { sed -n "s|.*$1 \([0-9.]*\).*|\1|p"; }
+log "$(nproc) cpus, $(java -version 2>&1 | head -1), $(date -u +%FT%TZ), $(git rev-parse --short HEAD 2>/dev/null)"
+for round in $(seq 1 "${ROUNDS:-4}"); do
+  c=$(k perf ceiling --duration 12s --warmup 3s 2>/dev/null | grep '^Ceiling')
+  ceiling=$(sed -n 's/.*: \([0-9.]*\) texts\/s at batch.*/\1/p' <<< "$c")
+  batch1=$(sed -n 's/.*batch-1 latency P50 \([0-9.]*\) ms.*/\1/p' <<< "$c")
+  one=$(wrk -t1 -c1 -d15s -s perf/wrk-predict.lua "$url" | grep '^texts/s')
+  ten=$(wrk -t1 -c10 -d15s -s perf/wrk-predict.lua "$url" | grep '^texts/s')
+  sat=$(wrk -t1 -c64 -d20s -s perf/wrk-predict.lua "$url" | grep '^texts/s')
+  echo "round $round ceiling: $c" >> "$out/targets.log"
+  printf 'round %s wrk: c1 %s | c10 %s | c64 %s\n' "$round" "$one" "$ten" "$sat" >> "$out/targets.log"
+  awk -v r="$round" -v t="$(date -u +%T)" -v b1="$batch1" -v ceil="$ceiling" \
+      -v p50="$(field P50 <<< "$one")" -v p99="$(field P99 <<< "$ten")" -v tps10="$(field texts/s <<< "$ten")" \
+      -v tps="$(field texts/s <<< "$sat")" 'BEGIN {
+    printf "round %s %s | 1 user: P50 %.1f ms vs %.2f + 3 ms (%s) | 10 users: P99 %.1f ms at %.0f texts/s (%s) | 64 users: %.1f of %.1f texts/s = %.0f %% (%s)\n",
+      r, t, p50, b1, (p50 <= b1 + 3 ? "met" : "missed"), p99, tps10, (p99 <= 25 ? "met" : "missed"),
+      tps, ceil, 100 * tps / ceil, (tps >= 0.75 * ceil ? "met" : "missed") }' | tee -a "$out/targets.log"
+done
+down
+echo "results: $out/targets.log"
