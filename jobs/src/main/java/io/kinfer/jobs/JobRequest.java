@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.kinfer.protocol.BlankText;
 import io.kinfer.protocol.DataType;
 import io.kinfer.protocol.ErrorCode;
 import io.kinfer.protocol.JsonCodec;
@@ -126,7 +127,9 @@ record JobRequest(String model, String version, List<String> texts, String callb
     }
 
     private static String text(String text, String where, JsonCodec codec) {
-        if (text.isBlank()) {
+        // Blank as a model's tokenizer sees it, as the gateway checks /predict: a no-break or zero-width space
+        // (U+00A0, U+200B) passes String.isBlank(), and its item would then fail as empty_input.
+        if (BlankText.isBlank(text)) {
             throw new JobsHttpError(400, "empty_input", where + " is empty");
         }
         if (text.length() > codec.limits().maxTextChars()) {

@@ -316,9 +316,12 @@ final class JobsTopology {
                         recounted.add(jobId);
                         jobs.put(jobId, recount(state));
                     }
-                } else if (state.known() && !state.complete() && recounted.add(jobId)) {
+                } else if (state.known() && (!state.complete() || state.failed() > 0) && recounted.add(jobId)) {
                     // Redelivered after a crash that came between the item's write and its count's (at least
                     // once, the item and the count are two stores): count again, or the job never completes.
+                    // A complete job with failures is recounted too: a crash between a success replacing an
+                    // `unavailable` stand-in and the count's decrement leaves it complete with one failure too
+                    // many, and the redelivered success finds a real answer stored and lands here.
                     JobRecord counted = recount(state);
                     if (counted.done() != state.done() || counted.failed() != state.failed()) {
                         jobs.put(jobId, completeIfDone(counted, now));

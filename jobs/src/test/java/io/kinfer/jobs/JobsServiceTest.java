@@ -176,6 +176,16 @@ class JobsServiceTest {
                 + "\"shape\":[1],\"data\":[1.0]}]}"), 400, "invalid_request", "BYTES");
     }
 
+    @Test
+    void textsBlankOnlyToATokenizerAreRefusedUpFront() {
+        String jobs = instance.url + "/v1/jobs";
+        // No-break and zero-width spaces pass String.isBlank(); a worker would refuse each item as empty_input.
+        assertError(post(jobs, "{\"model\":\"echo\",\"texts\":[\"a\",\"\\u00a0\"]}"), 400, "empty_input", "texts[1]");
+        assertError(post(jobs, "{\"model\":\"echo\",\"texts\":[\"\\u200b\"]}"), 400, "empty_input", "texts[0]");
+        assertError(post(jobs, "{\"model\":\"echo\",\"inputs\":[{\"name\":\"t\",\"datatype\":\"BYTES\","
+                + "\"shape\":[2],\"data\":[\"a\",\"\\ufeff\\u00a0\"]}]}"), 400, "empty_input", "t[1]");
+    }
+
     private static void assertError(Response response, int status, String code, String message) {
         assertThat(response.status()).as(response.json() == null ? "" : response.json().toString()).isEqualTo(status);
         assertThat(response.json().get("code").asText()).isEqualTo(code);

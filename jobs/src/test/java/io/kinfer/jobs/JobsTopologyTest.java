@@ -263,6 +263,30 @@ class JobsTopologyTest {
     }
 
     @Test
+    void aFailureCountLeftByACrashDuringAReplacementIsRepairedByTheRedeliveredAnswer() throws IOException {
+        String id = submit(2);
+        result(id, 0, 1);
+        failure(id, 1, ErrorCode.UNAVAILABLE, "the request could not be written to Kafka: timeout");
+        JobRecord done = jobs.get(id);
+        assertThat(done.complete()).isTrue();
+        assertThat(done.failed()).isEqualTo(1);
+        // As after a crash between the worker's answer replacing the stand-in and the count's decrement: the
+        // answer is stored, the count still says one failure.
+        result(id, 1, 2);
+        jobs.put(id, done);
+        assertThat(results(view(id).orElseThrow()).get(1).has("error")).isFalse();
+
+        result(id, 1, 2); // the redelivery, which finds a real answer stored: a duplicate
+
+        JobViews.JobView view = view(id).orElseThrow();
+        assertThat(view.record().complete()).isTrue();
+        assertThat(view.record().done()).isEqualTo(2);
+        assertThat(view.record().failed()).isZero();
+        assertThat(view.record().completedMs()).isEqualTo(done.completedMs());
+        assertThat(counter("kinfer.jobs.completed")).isEqualTo(1);
+    }
+
+    @Test
     void aCountThatRanAheadOfItsItemsDoesNotCompleteTheJob() {
         String id = submit(2);
         result(id, 0, 1);
