@@ -6,6 +6,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -144,8 +145,8 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
             loaded.close();
             throw new ModelException("model " + model + " version " + version + ": " + e.getMessage(), e);
         }
-        boolean cache = config.getBoolean(WorkerConfig.CACHE_ENABLED) && config.getLong(WorkerConfig.CACHE_MAX_ENTRIES) > 0;
-        return new VersionRuntime(loaded, settings, cache ? config.getLong(WorkerConfig.CACHE_MAX_ENTRIES) : 0);
+        boolean cache = config.getBoolean(WorkerConfig.CACHE_ENABLED) && config.getLong(WorkerConfig.CACHE_MAX_BYTES) > 0;
+        return new VersionRuntime(loaded, settings, cache ? config.getLong(WorkerConfig.CACHE_MAX_BYTES) : 0);
     }
 
     /** The versions being served, for the catalog. */
@@ -174,6 +175,19 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
         stats.put("queue_depth", (double) queued());
         versions.values().forEach(v -> v.meters.addTotals(stats));
         return stats;
+    }
+
+    /**
+     * What the latest version's result cache holds in estimated bytes, once its pending evictions are done; empty
+     * when it has no cache. For tests.
+     */
+    OptionalLong cacheBytes() {
+        VersionRuntime current = latest;
+        if (current == null || current.cache == null) {
+            return OptionalLong.empty();
+        }
+        current.cache.cleanUp();
+        return OptionalLong.of(current.cacheBytes());
     }
 
     /** Requests queued over all versions. */
@@ -437,19 +451,30 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
         volatile boolean closed;
         final ReentrantReadWriteLock inUse = new ReentrantReadWriteLock();
 
-        VersionRuntime(LoadedModel model, BatchSettings settings, long cacheEntries) {
+        /** @param cacheBytes the result cache's bound in estimated bytes ({@link CacheWeigher}); 0: no cache */
+        VersionRuntime(LoadedModel model, BatchSettings settings, long cacheBytes) {
             this.model = model;
             this.version = model.metadata().version();
             this.metadata = model.metadata().withMaxBatchSize(settings.maxBatchSize());
             this.settings = settings;
-            this.cache = cacheEntries > 0 ? Caffeine.newBuilder().maximumSize(cacheEntries).build() : null;
+            this.cache = cacheBytes > 0
+                    ? Caffeine.newBuilder().maximumWeight(cacheBytes).weigher(new CacheWeigher()).build() : null;
             this.meters = metrics.version(ModelPipeline.this.model, version);
+            if (cache != null) {
+                metrics.gauge("kinfer.cache.bytes", "What the result cache holds, in estimated bytes of inputs and "
+                        + "outputs (bounded by cache.max.bytes)", meters.tags(), this::cacheBytes);
+            }
             this.batcher = new Batcher<>(ModelPipeline.this.model + "-" + version, settings, System::nanoTime, this);
             metrics.gauge("kinfer.queue.depth", "Requests queued for a batch", meters.tags(), batcher::queued);
             metrics.gauge("kinfer.batch.call.cost.tokens", "What one model call costs in padded tokens, learned "
                     + "from past batches (NaN until known); pad-aware splitting uses it", meters.tags(),
                     batcher::callCostTokens);
             batcher.start();
+        }
+
+        /** The cache's estimated bytes as last counted; evictions still pending may leave it above the bound. */
+        long cacheBytes() {
+            return cache == null ? 0 : cache.policy().eviction().orElseThrow().weightedSize().orElse(0);
         }
 
         @Override

@@ -53,7 +53,7 @@ public final class WorkerConfig extends AbstractConfig {
     public static final String BATCH_PRIORITY_LEVELS = "batch.priority.levels";
     public static final String BATCH_PAD_AWARE = "batch.pad.aware";
     public static final String CACHE_ENABLED = "cache.enabled";
-    public static final String CACHE_MAX_ENTRIES = "cache.max.entries";
+    public static final String CACHE_MAX_BYTES = "cache.max.bytes";
     public static final String ONNX_INTRA_OP_THREADS = "onnx.intra.op.threads";
     public static final String ONNX_ALLOW_SPINNING = "onnx.allow.spinning";
     public static final String ONNX_SINGLE_THREAD_MAX_TOKENS = "onnx.single.thread.max.tokens";
@@ -137,7 +137,8 @@ public final class WorkerConfig extends AbstractConfig {
                             + "model calls if the cost learned from past batches says that is clearly cheaper.")
             .define(CACHE_ENABLED, Type.BOOLEAN, true, MEDIUM, "Answer identical inputs to the same model version "
                     + "from a bounded cache (models can turn it off in their config).")
-            .define(CACHE_MAX_ENTRIES, Type.LONG, 10_000L, atLeast(0), LOW, "Result cache entries per model version.")
+            .define(CACHE_MAX_BYTES, Type.LONG, 64L * 1024 * 1024, atLeast(0), MEDIUM, "Result cache size per model "
+                    + "version, in bytes (estimated: inputs and outputs held); 0: no cache.")
             .define(ONNX_INTRA_OP_THREADS, Type.INT, 0, between(0, 1024), MEDIUM,
                     "ONNX Runtime threads per model call; 0: the available processors shared among the model's "
                             + "instances (ONNX Runtime's own default picked 1 on a 2-vCPU machine, 33 % slower).")

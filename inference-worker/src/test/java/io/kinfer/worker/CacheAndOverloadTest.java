@@ -52,6 +52,51 @@ class CacheAndOverloadTest {
         }
     }
 
+    /**
+     * The cache is bounded by what its entries hold, not by how many there are: 20 requests of 8 texts of 5 000
+     * characters (each entry about 80 KB, 1.6 MB together, far below the old bound of 10 000 entries) leave it at
+     * most at cache.max.bytes, while small requests repeated after them are still answered from it.
+     */
+    @Test
+    void theCacheIsBoundedByItsEstimatedBytesAndSmallRepeatedRequestsStillHit(EmbeddedKafka kafka) throws Exception {
+        long maxBytes = 200_000;
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "bag", "1", OnnxModels.bagOfEmbeddings(8, 4),
+                "{\"kind\":\"text\",\"postprocessing\":{\"kind\":\"embedding\"}}",
+                OnnxModels.wordLevelTokenizer(List.of("good", "bad")));
+        kafka.createTopic("weighed.replies", 1);
+        try (KafkaTestClient client = new KafkaTestClient(kafka);
+             InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                     WorkerConfig.MODELS, "bag", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                     WorkerConfig.TOPICS_PARTITIONS, 1, WorkerConfig.CACHE_MAX_BYTES, maxBytes)))) {
+            KafkaTestClient.Collector replies = client.collect("weighed.replies");
+            ModelPipeline pipeline = worker.pipelines().get(0);
+            client.requestAll(IntStream.range(0, 20).mapToObj(i -> InferenceRequest.ofTexts("large" + i, "bag",
+                    IntStream.range(0, 8).mapToObj(t -> "r" + i + "t" + t + " " + "good bad ".repeat(555))
+                            .toList())).toList(), "weighed.replies", "");
+            await().atMost(Duration.ofSeconds(60)).until(() -> IntStream.range(0, 20)
+                    .allMatch(i -> replies.reply("large" + i) != null));
+            assertThat(IntStream.range(0, 20).mapToObj(i -> replies.reply("large" + i)))
+                    .allMatch(r -> r.isSuccess() && !r.timings().cached());
+
+            assertThat(pipeline.cacheBytes().orElseThrow()).isPositive().isLessThanOrEqualTo(maxBytes);
+
+            for (int i = 0; i < 5; i++) {
+                InferenceRequest small = InferenceRequest.ofTexts("small" + i, "bag", List.of("good bad " + i));
+                client.request(small, "weighed.replies", "small" + i, 0);
+                String first = "small" + i;
+                await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply(first) != null);
+                client.request(small, "weighed.replies", "again" + i, 0);
+                String again = "again" + i;
+                await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply(again) != null);
+                assertThat(replies.reply(first).timings().cached()).isFalse();
+                assertThat(replies.reply(again).timings().cached()).isTrue();
+            }
+            assertThat(pipeline.cacheBytes().orElseThrow()).isPositive().isLessThanOrEqualTo(maxBytes);
+            assertThat(worker.scrape()).containsPattern("kinfer_cache_bytes\\{[^}]*model=\"bag\"[^}]*} [1-9]");
+        }
+    }
+
     @Test
     void beyondTheQueueSizeTheRejectPolicyAnswersOverloadedAndLosesNothing(EmbeddedKafka kafka) throws Exception {
         Path repo = Files.createTempDirectory("repo");
