@@ -32,12 +32,16 @@ import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.vertx.core.Handler;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.ext.web.Route;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
@@ -218,7 +222,8 @@ public final class GatewayServer implements AutoCloseable {
                 // answers to HEAD carried the GET's body (a protocol error), an untested surface besides.
                 .setHttp2ClearTextEnabled(false);
         try {
-            server = vertx.createHttpServer(options).requestHandler(router).listen()
+            server = vertx.createHttpServer(options).requestHandler(router)
+                    .invalidRequestHandler(this::handleInvalidRequest).listen()
                     .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             throw new IllegalStateException("cannot listen on " + options.getHost() + ":" + options.getPort() + ": "
@@ -321,6 +326,7 @@ public final class GatewayServer implements AutoCloseable {
     static final int CLIENT_CLOSED = 499;
     private static final String ROUTE = "kinfer.route";
     private static final String UNMATCHED = "unmatched";
+    private static final String INVALID = "invalid";
 
     /**
      * HTTP requests by route and status, with a latency histogram. The first handler, so it also refuses a path
@@ -343,23 +349,92 @@ public final class GatewayServer implements AutoCloseable {
             if (api) {
                 status.record(System.nanoTime() - started, code);
             }
-            String route = routeLabel(ctx, decoded, code);
-            // Any token is a method to Vert.x: bounded here, or each made-up one would add a histogram.
-            String method = KNOWN_METHODS.contains(ctx.request().method().name())
-                    ? ctx.request().method().name() : "OTHER";
-            // Looked up once per route, method and status, not built and registered on every request.
-            httpTimers.computeIfAbsent(route + ' ' + method + ' ' + code, key -> Timer.builder("kinfer.http.requests")
-                            .description("HTTP requests by route, method and status")
-                            .tags("route", route, "method", method, "status", Integer.toString(code))
-                            .serviceLevelObjectives(LatencyBuckets.bounds())
-                            .register(registry))
-                    .record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+            recordHttp(routeLabel(ctx, decoded, code), ctx.request(), code, started);
         });
         if (path == null) {
             Responses.error(ctx, 400, "malformed", "invalid percent-encoding in path " + safePath(ctx));
             return;
         }
+        if (!queryDecodes(ctx.request())) {
+            // Vert.x refuses such a query wherever it reads one (every route with a path parameter does): refused
+            // on every route alike, as a bad escape in the path is, instead of on some routes only.
+            Responses.error(ctx, 400, "malformed", "invalid percent-encoding in the query string");
+            return;
+        }
         ctx.next();
+    }
+
+    /** Whether the query string, if any, decodes (Vert.x parses it, once, into the request's params). */
+    private static boolean queryDecodes(HttpServerRequest request) {
+        if (request.query() == null) {
+            return true;
+        }
+        try {
+            request.params();
+            return true;
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** Counts one answered request (latency from {@code started}, System.nanoTime) by route, method and status. */
+    private void recordHttp(String route, HttpServerRequest request, int code, long started) {
+        // Any token is a method to Vert.x: bounded here, or each made-up one would add a histogram.
+        String method = KNOWN_METHODS.contains(request.method().name()) ? request.method().name() : "OTHER";
+        // Looked up once per route, method and status, not built and registered on every request.
+        httpTimers.computeIfAbsent(route + ' ' + method + ' ' + code, key -> Timer.builder("kinfer.http.requests")
+                        .description("HTTP requests by route, method and status")
+                        .tags("route", route, "method", method, "status", Integer.toString(code))
+                        .serviceLevelObjectives(LatencyBuckets.bounds())
+                        .register(registry))
+                .record(System.nanoTime() - started, TimeUnit.NANOSECONDS);
+    }
+
+    /**
+     * A request Vert.x could not decode, refused before the router (a request line over 4 KB: 414; headers over
+     * 8 KB: 431; anything else, such as a Content-Length that is not a number: 400). The statuses are those of
+     * Vert.x's {@code HttpServerRequest.DEFAULT_INVALID_REQUEST_HANDLER}, which answered them with an empty body;
+     * here with the usual JSON error, counted under route {@code invalid}. The connection then closes, as there:
+     * what follows on it cannot be framed.
+     */
+    private void handleInvalidRequest(HttpServerRequest request) {
+        long started = System.nanoTime();
+        Throwable cause = request.decoderResult().cause();
+        int code;
+        String errorCode;
+        String message;
+        if (cause instanceof TooLongHttpLineException) {
+            code = 414;
+            errorCode = "uri_too_long";
+            message = "the request line is longer than " + HttpServerOptions.DEFAULT_MAX_INITIAL_LINE_LENGTH
+                    + " bytes";
+        } else if (cause instanceof TooLongHttpHeaderException) {
+            code = 431;
+            errorCode = "headers_too_large";
+            message = "the request headers are larger than " + HttpServerOptions.DEFAULT_MAX_HEADER_SIZE + " bytes";
+        } else {
+            code = 400;
+            errorCode = "malformed";
+            message = "the request cannot be decoded as HTTP"
+                    + (cause != null && cause.getMessage() != null ? ": " + cut(cause.getMessage()) : "");
+        }
+        request.response().setStatusCode(code).putHeader("Content-Type", "application/json")
+                .putHeader("Connection", "close")
+                .end(Buffer.buffer(Responses.bytes(gen -> {
+                    gen.writeStartObject();
+                    gen.writeStringField("error", message);
+                    gen.writeStringField("code", errorCode);
+                    gen.writeEndObject();
+                })))
+                .onComplete(done -> {
+                    status.record(System.nanoTime() - started, code);
+                    recordHttp(INVALID, request, code, started);
+                    request.connection().close();
+                });
+    }
+
+    private static String cut(String text) {
+        return text.length() > 100 ? text.substring(0, 100) + "..." : text;
     }
 
     /**

@@ -5,14 +5,19 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import java.util.function.IntFunction;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.kinfer.client.InferenceClient;
+import io.kinfer.client.InferenceException;
+import io.kinfer.protocol.BlankText;
 import io.kinfer.protocol.Classification;
 import io.kinfer.protocol.Embedding;
 import io.kinfer.protocol.ErrorCode;
+import io.kinfer.protocol.ErrorInfo;
 import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.JsonCodec;
@@ -123,6 +128,33 @@ final class Inference {
             throw HttpError.badRequest("the timeout must be positive");
         }
         return Duration.ofMillis(Math.min(value, config.getLong(GatewayConfig.MAX_TIMEOUT_MS)));
+    }
+
+    /**
+     * An OIP call's timeout: the kinfer-timeout-ms header, else {@code parameters.timeout_ms}, else Triton's
+     * {@code parameters.timeout} in microseconds (what tritonclient sends), rounded up to whole milliseconds and
+     * capped as the others; 0 there is Triton's "no timeout of its own", the default. Else the default.
+     */
+    Duration oipTimeout(RoutingContext ctx, JsonNode parameters) {
+        JsonNode millis = parameters.path("timeout_ms");
+        JsonNode micros = parameters.path("timeout");
+        if (ctx.request().getHeader(TIMEOUT_HEADER) != null || present(millis) || !present(micros)) {
+            return timeout(ctx, millis);
+        }
+        if (!micros.isIntegralNumber() || micros.bigIntegerValue().signum() < 0) {
+            throw HttpError.badRequest("parameters.timeout must be a whole number of microseconds of at least 0 "
+                    + "(Triton's meaning; 0: the default timeout)");
+        }
+        long value = wholeValue(micros);
+        if (value == 0) {
+            return timeout(ctx, null);
+        }
+        long rounded = value / 1000 + (value % 1000 == 0 ? 0 : 1);
+        return Duration.ofMillis(Math.min(rounded, config.getLong(GatewayConfig.MAX_TIMEOUT_MS)));
+    }
+
+    private static boolean present(JsonNode field) {
+        return field != null && !field.isMissingNode() && !field.isNull();
     }
 
     /** The call's priority, capped by gateway.max.priority: any caller may ask, so the operator sets how high. */
@@ -278,28 +310,63 @@ final class Inference {
 
     /**
      * Sends each text as its own request, so the items of one HTTP call batch with everyone else's, and completes
-     * with the replies in input order.
+     * with the replies in input order. {@code itemName} names an item as the caller sent it ({@code texts[5]}):
+     * each request holds one text, so a worker's error names it {@code inputs[0]} whatever its place in the call,
+     * and that name is put right in the reply.
      */
     Future<List<InferenceReply>> callEach(RoutingContext ctx, String model, String version, List<String> texts,
-                                          Duration timeout, int priority) {
+                                          IntFunction<String> itemName, Duration timeout, int priority) {
         Context context = ctx.vertx().getOrCreateContext();
         List<CompletableFuture<InferenceReply>> pending = new ArrayList<>(texts.size());
         List<Future<InferenceReply>> calls = new ArrayList<>(texts.size());
-        for (String text : texts) {
-            InferenceRequest request = new InferenceRequest(newId(), model, version, List.of(text), null);
+        boolean several = texts.size() > 1;
+        for (int i = 0; i < texts.size(); i++) {
+            InferenceRequest request = new InferenceRequest(newId(), model, version, List.of(texts.get(i)), null);
             CompletableFuture<InferenceReply> item = send(ctx, request, timeout, priority);
             pending.add(item);
-            calls.add(Future.fromCompletionStage(item, context));
+            int index = i;
+            // The item's name is built only for an error reply, not for every text of every call.
+            calls.add(Future.fromCompletionStage(item, context)
+                    .map(reply -> reply.error() == null ? reply : named(reply, itemName.apply(index), several)));
         }
         cancelOnHangUp(ctx, pending);
-        // The call answers with its first failure (429, 503, 504): the other items' answers are not wanted then.
-        return Future.all(calls).onFailure(error -> pending.forEach(item -> item.cancel(false))).map(all -> {
+        // The call answers with its first failure (429, 503, 504): the other items' answers are not wanted then,
+        // and cancelling them frees their in-flight slots now. Not at a deadline, though: the other items share it,
+        // their own timers end them a moment later, and each is then counted as the deadline_exceeded it is, not
+        // as cancelled.
+        return Future.all(calls).onFailure(error -> {
+            if (!(unwrap(error) instanceof InferenceException.DeadlineExceeded)) {
+                pending.forEach(item -> item.cancel(false));
+            }
+        }).map(all -> {
             List<InferenceReply> replies = new ArrayList<>(calls.size());
             for (Future<InferenceReply> call : calls) {
                 replies.add(call.result());
             }
             return replies;
         });
+    }
+
+    private static Throwable unwrap(Throwable error) {
+        return error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+    }
+
+    /** The one text of a request is {@code inputs[0]} to a worker; its error message is about the item. */
+    private static final String WIRE_ITEM = "inputs[0]";
+
+    /**
+     * An error reply's message with the item named as the caller sent it: "inputs[0] is empty" becomes "texts[5] is
+     * empty"; any other message of a call with several texts is prefixed with the item's name.
+     */
+    private static InferenceReply named(InferenceReply reply, String item, boolean several) {
+        if (reply.error() == null) {
+            return reply;
+        }
+        String message = reply.error().message();
+        String named = message.startsWith(WIRE_ITEM) ? item + message.substring(WIRE_ITEM.length())
+                : several ? item + ": " + message : message;
+        return InferenceReply.failure(reply.id(), reply.model(), reply.version(),
+                new ErrorInfo(reply.error().code(), named), reply.timings());
     }
 
     /** Checks one text as the workers would, so a bad item fails the call before anything is sent. */
@@ -311,8 +378,10 @@ final class Inference {
             throw HttpError.badRequest(where + " must be a string");
         }
         String text = node.textValue();
-        if (text.isBlank()) {
-            throw new HttpError(400, "empty_input", where + " is empty");
+        // As a model's tokenizer sees it: no-break and zero-width spaces, controls and the like are blank too.
+        if (BlankText.isBlank(text)) {
+            throw new HttpError(400, "empty_input", where + " is empty (only whitespace, control or invisible "
+                    + "characters)");
         }
         if (text.length() > codec.limits().maxTextChars()) {
             throw new HttpError(413, "input_too_large", where + " has " + text.length() + " characters; at most "

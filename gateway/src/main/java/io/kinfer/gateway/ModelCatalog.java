@@ -171,14 +171,19 @@ public final class ModelCatalog implements AutoCloseable {
         return versions.stream().filter(v -> v.version().equals(version)).findFirst();
     }
 
-    /** Versions served by live workers (or, when none is live, the last ones announced), oldest first. */
+    /**
+     * Versions served by live workers (or, when none is live, the last ones announced), oldest first. Where workers
+     * serve a version with different {@code max_batch_size}s, the largest (0, not announced, counts as no limit):
+     * the gateway refuses only what every worker would refuse.
+     */
     public List<ModelMetadata> versions(String model) {
         long now = clock.getAsLong();
         TreeMap<Long, ModelMetadata> byVersion = new TreeMap<>();
         announcements.values().stream()
                 .filter(a -> a.model().equals(model) && a.aliveAt(now))
                 .flatMap(a -> a.versions().stream())
-                .forEach(v -> byVersion.put(versionNumber(v.version()), v));
+                .forEach(v -> byVersion.merge(versionNumber(v.version()), v,
+                        (one, other) -> batchLimit(other) > batchLimit(one) ? other : one));
         if (byVersion.isEmpty()) {
             lastKnown.getOrDefault(model, List.of()).forEach(v -> byVersion.put(versionNumber(v.version()), v));
         }
@@ -205,6 +210,10 @@ public final class ModelCatalog implements AutoCloseable {
                 .sorted(Comparator.comparing(ModelAnnouncement::worker))
                 .forEach(a -> workers.computeIfAbsent(a.model(), m -> new ArrayList<>()).add(a.worker()));
         return workers;
+    }
+
+    private static long batchLimit(ModelMetadata version) {
+        return version.maxBatchSize() <= 0 ? Long.MAX_VALUE : version.maxBatchSize();
     }
 
     private static long versionNumber(String version) {

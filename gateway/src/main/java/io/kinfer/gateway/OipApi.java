@@ -16,6 +16,7 @@ import io.kinfer.client.InferenceClient;
 import io.kinfer.protocol.Classification;
 import io.kinfer.protocol.DataType;
 import io.kinfer.protocol.Embedding;
+import io.kinfer.protocol.ErrorCode;
 import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.JsonCodec;
@@ -38,6 +39,8 @@ final class OipApi {
 
     static final String SERVER_NAME = "kinfer";
     static final String SERVER_VERSION = "0.1.0";
+    /** Triton's binary tensor extension: the length of the JSON header before the binary data. */
+    static final String BINARY_HEADER = "Inference-Header-Content-Length";
 
     private final Inference inference;
     private final InferenceClient client;
@@ -111,9 +114,9 @@ final class OipApi {
     }
 
     void handleInfer(RoutingContext ctx) {
-        String contentType = ctx.request().getHeader("Content-Type");
-        if (ctx.request().getHeader("Inference-Header-Content-Length") != null
-                || (contentType != null && contentType.startsWith("application/octet-stream"))) {
+        // As Triton decides: binary tensor data only with this header; the Content-Type does not say (a JSON body
+        // sent as application/octet-stream is JSON to Triton, and so here).
+        if (ctx.request().getHeader(BINARY_HEADER) != null) {
             throw HttpError.badRequest("binary tensor data is not supported; send JSON tensors (binary_data=False)");
         }
         JsonNode body = inference.body(ctx);
@@ -124,12 +127,10 @@ final class OipApi {
         if (idNode != null && !idNode.isNull() && !idNode.isTextual()) {
             throw HttpError.badRequest("field 'id' must be a string");
         }
+        // The OIP's id is any string (the specification sets no length), echoed in the answer.
         String id = idNode == null || idNode.isNull() ? inference.newId() : idNode.textValue();
-        if (id.isEmpty() || id.length() > JsonCodec.MAX_ID_CHARS) {
-            throw HttpError.badRequest("field 'id' must be 1 to " + JsonCodec.MAX_ID_CHARS + " characters");
-        }
         JsonNode parameters = body.path("parameters");
-        Duration timeout = inference.timeout(ctx, parameters.path("timeout_ms"));
+        Duration timeout = inference.oipTimeout(ctx, parameters);
         int priority = inference.tritonPriority(ctx, parameters.path("priority"));
         Set<String> requested = requestedOutputs(body, metadata);
         List<Tensor> inputs = inputs(body);
@@ -137,7 +138,11 @@ final class OipApi {
             inferText(ctx, metadata, requestedVersion, id, inputs, requested, timeout, priority);
         } else {
             checkInputs(metadata, requestedVersion, inputs);
-            InferenceRequest request = new InferenceRequest(id, model, requestedVersion, null, inputs);
+            // The caller's id names the Kafka request too (the workers' logs and dead letters show it), where the
+            // wire protocol takes it: 1 to 256 characters. Any other is only echoed; the request gets one made up.
+            // (Replies are matched by the client's own correlation id either way.)
+            String wireId = id.isEmpty() || id.length() > JsonCodec.MAX_ID_CHARS ? inference.newId() : id;
+            InferenceRequest request = new InferenceRequest(wireId, model, requestedVersion, null, inputs);
             Future<List<InferenceReply>> replies = inference.call(ctx, request, timeout, priority).map(List::of);
             Inference.answer(ctx, replies, answered -> {
                 InferenceReply reply = answered.get(0);
@@ -168,7 +173,8 @@ final class OipApi {
             texts.add(inference.text(com.fasterxml.jackson.databind.node.TextNode.valueOf(input.bytes().get(i)),
                     input.name() + "[" + i + "]"));
         }
-        Inference.answer(ctx, inference.callEach(ctx, metadata.name(), version, texts, timeout, priority),
+        Inference.answer(ctx, inference.callEach(ctx, metadata.name(), version, texts,
+                        i -> input.name() + "[" + i + "]", timeout, priority),
                 replies -> respond(ctx, replies.get(0), id, textOutputs(metadata,
                         answered -> labels(metadata.name(), answered), replies, requested)));
     }
@@ -185,19 +191,32 @@ final class OipApi {
      */
     private void checkInputs(ModelMetadata metadata, String requestedVersion, List<Tensor> inputs) {
         try {
-            metadata.checkInputs(inputs);
+            checkTakes(metadata, inputs);
         } catch (ProtocolException e) {
             List<ModelMetadata> others = requestedVersion != null ? List.of()
                     : inference.catalog().versions(metadata.name());
             for (ModelMetadata other : others) {
                 try {
-                    other.checkInputs(inputs);
+                    checkTakes(other, inputs);
                     return;
                 } catch (ProtocolException ignored) {
                     // the resolved (latest) version's error is the one reported
                 }
             }
             throw new HttpError(e.code().httpStatus(), e.code().wireName(), e.getMessage());
+        }
+    }
+
+    /**
+     * What a worker serving the version refuses: inputs it does not take, and more rows than its
+     * {@code max_batch_size} (0: not announced, so not checked). The message is the worker's own.
+     */
+    private static void checkTakes(ModelMetadata metadata, List<Tensor> inputs) throws ProtocolException {
+        metadata.checkInputs(inputs);
+        long rows = inputs.get(0).batchSize(); // one first dimension, shared by all (decodeTensors)
+        if (metadata.maxBatchSize() > 0 && rows > metadata.maxBatchSize()) {
+            throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE, "the request has " + rows + " rows; model "
+                    + metadata.name() + " takes at most " + metadata.maxBatchSize() + " per call");
         }
     }
 

@@ -38,7 +38,7 @@ final class SimpleApi {
         Duration timeout = inference.timeout(ctx, body.path("timeout_ms"));
         int priority = inference.priority(ctx, body.path("priority"));
         Future<List<InferenceReply>> calls = inference.callEach(ctx, target.model.name(), target.version,
-                List.of(text), timeout, priority);
+                List.of(text), i -> "field 'text'", timeout, priority);
         Inference.answer(ctx, calls, replies -> {
             InferenceReply reply = replies.get(0);
             Output prediction = Inference.prediction(reply);
@@ -68,7 +68,7 @@ final class SimpleApi {
         Duration timeout = inference.timeout(ctx, body.path("timeout_ms"));
         int priority = inference.priority(ctx, body.path("priority"));
         Future<List<InferenceReply>> calls = inference.callEach(ctx, target.model.name(), target.version, texts,
-                timeout, priority);
+                i -> "texts[" + i + "]", timeout, priority);
         Inference.answer(ctx, calls, replies -> {
             replies.forEach(Inference::prediction); // every reply checked before anything is written
             Responses.json(ctx, 200, gen -> {

@@ -10,6 +10,7 @@ import static org.awaitility.Awaitility.await;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
@@ -33,6 +34,8 @@ import org.junit.jupiter.api.Test;
 @WithKafka
 class GatewayApiTest {
 
+    private static final int WORKER_MAX_TEXT_CHARS = 200;
+
     private static InferenceWorker worker;
     private static GatewayServer gateway;
     private static String url;
@@ -41,9 +44,11 @@ class GatewayApiTest {
     static void start(EmbeddedKafka kafka) throws Exception {
         Path repo = Files.createTempDirectory("repo");
         OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(2, 3), null, null);
+        // Texts up to 200 characters at the worker, 10 000 at the gateway: a text between the two is one only the
+        // worker refuses, as a worker configured stricter than its gateways does.
         worker = InferenceWorker.start(new WorkerConfig(settings(kafka, WorkerConfig.MODELS, "sentiment,gemm",
                 WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1, WorkerConfig.TOPICS_PARTITIONS, 2,
-                WorkerConfig.ONNX_INTRA_OP_THREADS, 1)));
+                WorkerConfig.ONNX_INTRA_OP_THREADS, 1, WorkerConfig.MAX_TEXT_CHARS, WORKER_MAX_TEXT_CHARS)));
         gateway = GatewayServer.start(new GatewayConfig(settings(kafka, GatewayConfig.PORT, 0,
                 GatewayConfig.BODY_LIMIT_BYTES, 4096)));
         url = gateway.url();
@@ -168,7 +173,7 @@ class GatewayApiTest {
         assertThat(uint32.status()).isEqualTo(400);
         assertThat(uint32.body().get("error").asText()).contains("UINT32").contains("FP32");
 
-        var binary = post(url + "/v2/models/gemm/infer", "{}", "Content-Type", "application/octet-stream");
+        var binary = post(url + "/v2/models/gemm/infer", "{}", "Inference-Header-Content-Length", "2");
         assertThat(binary.status()).isEqualTo(400);
         assertThat(binary.body().get("error").asText()).contains("binary");
 
@@ -247,6 +252,94 @@ class GatewayApiTest {
         assertThat(post(url + "/v2/models/gemm/infer", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],"
                 + "\"datatype\":\"FP32\",\"data\":[1,2]}]}").status()).isEqualTo(200);
         assertThat(requestsSentTo(kafka, "gemm")).isEqualTo(sent + 1);
+    }
+
+    @Test
+    void rowsBeyondTheModelsMaxBatchSizeAre413BeforeReachingKafka(EmbeddedKafka kafka) throws Exception {
+        int max = gateway.catalog().metadata("gemm", null).orElseThrow().maxBatchSize();
+        assertThat(max).as("the max_batch_size the worker announced").isPositive();
+        long sent = requestsSentTo(kafka, "gemm");
+
+        var tooMany = post(url + "/v2/models/gemm/infer", gemmRows(max + 1));
+
+        assertThat(tooMany.status()).isEqualTo(413);
+        assertThat(tooMany.body().get("code").asText()).isEqualTo("input_too_large");
+        assertThat(tooMany.body().get("error").asText())
+                .isEqualTo("the request has " + (max + 1) + " rows; model gemm takes at most " + max + " per call");
+        assertThat(requestsSentTo(kafka, "gemm")).as("requests written to the model's topic").isEqualTo(sent);
+        var most = post(url + "/v2/models/gemm/infer", gemmRows(max));
+        assertThat(most.status()).isEqualTo(200);
+        assertThat(most.body().get("outputs").get(0).get("shape").toString()).isEqualTo("[" + max + ",3]");
+    }
+
+    /** An OIP request for gemm with {@code rows} rows of two numbers. */
+    private static String gemmRows(int rows) {
+        return "{\"inputs\":[{\"name\":\"x\",\"shape\":[" + rows + ",2],\"datatype\":\"FP32\",\"data\":["
+                + IntStream.range(0, rows * 2).mapToObj(Integer::toString).collect(Collectors.joining(",")) + "]}]}";
+    }
+
+    @Test
+    void textsBlankToTheTokenizerAreRefusedBeforeReachingKafka(EmbeddedKafka kafka) throws Exception {
+        long sent = requestsSentTo(kafka, "sentiment");
+        // A no-break space, a zero-width space, NUL, a byte-order mark: String.isBlank() passes each.
+        for (String blank : new String[] {"\\u00a0", "\\u200b", "\\u0000", " \\ufeff "}) {
+            var predict = post(url + "/predict", "{\"text\":\"" + blank + "\"}");
+            var batch = post(url + "/predict_batch", "{\"texts\":[\"fine\",\"" + blank + "\"]}");
+            var oip = post(url + "/v2/models/sentiment/infer", "{\"inputs\":[{\"name\":\"text\",\"shape\":[2],"
+                    + "\"datatype\":\"BYTES\",\"data\":[\"fine\",\"" + blank + "\"]}]}");
+
+            for (var response : List.of(predict, batch, oip)) {
+                assertThat(response.status()).as(blank).isEqualTo(400);
+                assertThat(response.body().get("code").asText()).as(blank).isEqualTo("empty_input");
+            }
+            assertThat(batch.body().get("error").asText()).startsWith("texts[1] is empty");
+            assertThat(oip.body().get("error").asText()).startsWith("text[1] is empty");
+        }
+        assertThat(requestsSentTo(kafka, "sentiment")).as("requests written to the model's topic").isEqualTo(sent);
+    }
+
+    @Test
+    void aWorkersErrorForOneTextNamesItAsTheCallerSentIt() throws Exception {
+        String tooLong = "y".repeat(WORKER_MAX_TEXT_CHARS + 1);
+
+        var batch = post(url + "/predict_batch", "{\"texts\":[\"fine\",\"good\",\"" + tooLong + "\"]}");
+        var oip = post(url + "/v2/models/sentiment/infer", "{\"inputs\":[{\"name\":\"review\",\"shape\":[2],"
+                + "\"datatype\":\"BYTES\",\"data\":[\"fine\",\"" + tooLong + "\"]}]}");
+        var predict = post(url + "/predict", "{\"text\":\"" + tooLong + "\"}");
+
+        String rest = " has " + tooLong.length() + " characters; at most " + WORKER_MAX_TEXT_CHARS;
+        assertThat(batch.status()).isEqualTo(413);
+        assertThat(batch.body().get("code").asText()).isEqualTo("input_too_large");
+        assertThat(batch.body().get("error").asText()).isEqualTo("texts[2]" + rest);
+        assertThat(oip.status()).isEqualTo(413);
+        assertThat(oip.body().get("error").asText()).isEqualTo("review[1]" + rest);
+        assertThat(predict.status()).isEqualTo(413);
+        assertThat(predict.body().get("error").asText()).isEqualTo("field 'text'" + rest);
+    }
+
+    @Test
+    void anyOipIdIsEchoed() throws Exception {
+        for (String id : new String[] {"", "i".repeat(300)}) {
+            var tensor = post(url + "/v2/models/gemm/infer", "{\"id\":\"" + id + "\",\"inputs\":[{\"name\":\"x\","
+                    + "\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[1,2]}]}");
+            var text = post(url + "/v2/models/sentiment/infer", "{\"id\":\"" + id + "\",\"inputs\":[{\"name\":"
+                    + "\"text\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"I love it\"]}]}");
+
+            for (var response : List.of(tensor, text)) {
+                assertThat(response.status()).as("id of %d characters", id.length()).isEqualTo(200);
+                assertThat(response.body().get("id").asText()).isEqualTo(id);
+            }
+        }
+    }
+
+    @Test
+    void aJsonInferBodyIsJsonWhateverItsContentType() throws Exception {
+        // Triton tells binary tensor data by the Inference-Header-Content-Length header alone.
+        var response = post(url + "/v2/models/gemm/infer", "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],"
+                + "\"datatype\":\"FP32\",\"data\":[1,2]}]}", "Content-Type", "application/octet-stream");
+
+        assertThat(response.status()).isEqualTo(200);
+        assertThat(response.body().get("outputs").get(0).get("shape").toString()).isEqualTo("[1,3]");
     }
 
     /** The end offsets of the model's request topic, summed: every request any gateway sent it. */

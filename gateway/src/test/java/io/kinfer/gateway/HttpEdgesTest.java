@@ -143,13 +143,115 @@ class HttpEdgesTest {
     }
 
     @Test
-    void anOipIdTheWireProtocolWouldRefuseIs400() throws Exception {
-        var empty = post(gateway.url() + "/v2/models/echo/infer", """
-                {"id": "", "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}""");
+    void aVersionThatIsNotAStringIs400() throws Exception {
         var oddVersion = post(gateway.url() + "/predict", "{\"text\":\"a\",\"version\":{}}");
 
-        assertThat(empty.status()).isEqualTo(400);
         assertThat(oddVersion.status()).isEqualTo(400);
+    }
+
+    @Test
+    void aBatchThatTimesOutCountsEveryItemAsDeadlineExceeded() throws Exception {
+        double deadlines = clientRequests("deadline_exceeded");
+        double cancelled = clientRequests("cancelled");
+        worker.holdAll(true);
+        try {
+            // Many texts, so that their sends (and so their timers) spread out: the first to time out cancelled the
+            // others a moment before their own timers fired.
+            int n = 256;
+            String texts = java.util.stream.IntStream.range(0, n).mapToObj(i -> "\"t" + i + "\"")
+                    .collect(java.util.stream.Collectors.joining(","));
+            var response = post(gateway.url() + "/predict_batch", "{\"texts\":[" + texts + "]}",
+                    Inference.TIMEOUT_HEADER, "300");
+
+            assertThat(response.status()).isEqualTo(504);
+            assertThat(response.body().get("code").asText()).isEqualTo("deadline_exceeded");
+            await().atMost(Duration.ofSeconds(30)).until(() -> clientRequests("deadline_exceeded")
+                    + clientRequests("cancelled") >= deadlines + cancelled + n);
+            assertThat(clientRequests("deadline_exceeded")).isEqualTo(deadlines + n);
+            assertThat(clientRequests("cancelled")).isEqualTo(cancelled);
+        } finally {
+            worker.holdAll(false);
+            worker.releaseAll();
+        }
+    }
+
+    /** The gateway's client's calls that ended with this outcome. */
+    private static double clientRequests(String outcome) {
+        var counter = gateway.registry().find("kinfer.client.requests").tag("outcome", outcome).counter();
+        return counter == null ? 0 : counter.count();
+    }
+
+    @Test
+    void tritonsTimeoutParameterIsInMicroseconds() throws Exception {
+        worker.holdAll(true);
+        try {
+            // 1.5 ms, rounded up to 2; timeout_ms wins over it, and the kinfer-timeout-ms header over both.
+            var micros = infer("{\"timeout\":1500}");
+            var both = infer("{\"timeout\":1500,\"timeout_ms\":3}");
+            var header = infer("{\"timeout\":1500}", Inference.TIMEOUT_HEADER, "4");
+
+            assertThat(micros.status()).isEqualTo(504);
+            assertThat(micros.body().get("error").asText()).endsWith("no reply within 2 ms");
+            assertThat(both.body().get("error").asText()).endsWith("no reply within 3 ms");
+            assertThat(header.body().get("error").asText()).endsWith("no reply within 4 ms");
+            assertThat(infer("{\"timeout\":-1}").status()).isEqualTo(400);
+            assertThat(infer("{\"timeout\":\"soon\"}").status()).isEqualTo(400);
+        } finally {
+            worker.holdAll(false);
+            worker.releaseAll();
+        }
+        // 0 is Triton's "no timeout of its own": the default one.
+        assertThat(infer("{\"timeout\":0}").status()).isEqualTo(200);
+    }
+
+    private static PipelineTestSupport.Response infer(String parameters, String... headers) throws Exception {
+        return post(gateway.url() + "/v2/models/echo/infer", "{\"parameters\":" + parameters + ",\"inputs\":"
+                + "[{\"name\":\"text\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"a\"]}]}", headers);
+    }
+
+    @Test
+    void requestsVertxCannotDecodeGetTheJsonErrorAndAreCounted() throws Exception {
+        long before = PipelineTestSupport.httpRequests(gateway, "route", "invalid");
+        Map<String, String> requests = new LinkedHashMap<>();
+        requests.put("POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "400 malformed");
+        requests.put("GET /" + "a".repeat(9 * 1024) + " HTTP/1.1\r\nHost: x\r\n\r\n", "414 uri_too_long");
+        requests.put("GET /v2 HTTP/1.1\r\nHost: x\r\nX-Big: " + "b".repeat(9 * 1024) + "\r\n\r\n",
+                "431 headers_too_large");
+        for (Map.Entry<String, String> request : requests.entrySet()) {
+            String[] expected = request.getValue().split(" ");
+            try (Socket socket = socket()) {
+                write(socket, request.getKey());
+                RawResponse response = readResponse(socket.getInputStream());
+
+                // A request line Netty could not read is answered in HTTP/1.0 (it stands in a request of its own).
+                assertThat(response.statusLine()).as(request.getValue())
+                        .matches("HTTP/1\\.[01] " + expected[0] + " .*");
+                assertThat(response.headers().get("content-type")).as(request.getValue())
+                        .isEqualTo("application/json");
+                assertThat(response.body()).as(request.getValue()).contains("\"code\":\"" + expected[1] + "\"")
+                        .contains("\"error\":");
+            }
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() ->
+                PipelineTestSupport.httpRequests(gateway, "route", "invalid") == before + 3);
+        assertThat(metrics()).contains("route=\"invalid\",status=\"431\"");
+    }
+
+    @Test
+    void aBadPercentEscapeInTheQueryIs400OnEveryRoute() throws Exception {
+        String body = "{\"text\":\"a\"}";
+        for (String requestLine : List.of("POST /predict?x=%zz", "GET /v2/models/echo?x=%zz",
+                "GET /v2/health/live?%")) {
+            try (Socket socket = socket()) {
+                write(socket, requestLine + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: " + body.length() + "\r\n\r\n" + body);
+                RawResponse response = readResponse(socket.getInputStream());
+
+                assertThat(response.statusLine()).as(requestLine).startsWith("HTTP/1.1 400");
+                assertThat(response.body()).as(requestLine).contains("\"code\":\"malformed\"")
+                        .contains("query");
+            }
+        }
     }
 
     @Test
