@@ -24,12 +24,18 @@ import org.junit.jupiter.api.Test;
 @WithKafka
 class CacheAndOverloadTest {
 
-    @Test
-    void identicalInputsAreAnsweredFromTheCache(EmbeddedKafka kafka) throws Exception {
+    /** A text model "bag" (embeddings of a two-word vocabulary) in a fresh repository. */
+    private static Path bagModel() throws Exception {
         Path repo = Files.createTempDirectory("repo");
         OnnxModels.writeVersion(repo, "bag", "1", OnnxModels.bagOfEmbeddings(8, 4),
                 "{\"kind\":\"text\",\"postprocessing\":{\"kind\":\"embedding\"}}",
                 OnnxModels.wordLevelTokenizer(List.of("good", "bad")));
+        return repo;
+    }
+
+    @Test
+    void identicalInputsAreAnsweredFromTheCache(EmbeddedKafka kafka) throws Exception {
+        Path repo = bagModel();
         kafka.createTopic("cache.replies", 1);
         try (KafkaTestClient client = new KafkaTestClient(kafka);
              InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
@@ -60,10 +66,7 @@ class CacheAndOverloadTest {
     @Test
     void theCacheIsBoundedByItsEstimatedBytesAndSmallRepeatedRequestsStillHit(EmbeddedKafka kafka) throws Exception {
         long maxBytes = 200_000;
-        Path repo = Files.createTempDirectory("repo");
-        OnnxModels.writeVersion(repo, "bag", "1", OnnxModels.bagOfEmbeddings(8, 4),
-                "{\"kind\":\"text\",\"postprocessing\":{\"kind\":\"embedding\"}}",
-                OnnxModels.wordLevelTokenizer(List.of("good", "bad")));
+        Path repo = bagModel();
         kafka.createTopic("weighed.replies", 1);
         try (KafkaTestClient client = new KafkaTestClient(kafka);
              InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
