@@ -324,10 +324,7 @@ final class Inference {
             InferenceRequest request = new InferenceRequest(newId(), model, version, List.of(texts.get(i)), null);
             CompletableFuture<InferenceReply> item = send(ctx, request, timeout, priority);
             pending.add(item);
-            int index = i;
-            // The item's name is built only for an error reply, not for every text of every call.
-            calls.add(Future.fromCompletionStage(item, context)
-                    .map(reply -> reply.error() == null ? reply : named(reply, itemName.apply(index), several)));
+            calls.add(Future.fromCompletionStage(item, context));
         }
         cancelOnHangUp(ctx, pending);
         // The call answers with its first failure (429, 503, 504): the other items' answers are not wanted then,
@@ -340,8 +337,10 @@ final class Inference {
             }
         }).map(all -> {
             List<InferenceReply> replies = new ArrayList<>(calls.size());
-            for (Future<InferenceReply> call : calls) {
-                replies.add(call.result());
+            for (int i = 0; i < calls.size(); i++) {
+                InferenceReply reply = calls.get(i).result();
+                // The item's name is built only for an error reply, not for every text of every call.
+                replies.add(reply.error() == null ? reply : named(reply, itemName.apply(i), several));
             }
             return replies;
         });
@@ -359,9 +358,6 @@ final class Inference {
      * empty"; any other message of a call with several texts is prefixed with the item's name.
      */
     private static InferenceReply named(InferenceReply reply, String item, boolean several) {
-        if (reply.error() == null) {
-            return reply;
-        }
         String message = reply.error().message();
         String named = message.startsWith(WIRE_ITEM) ? item + message.substring(WIRE_ITEM.length())
                 : several ? item + ": " + message : message;
