@@ -17,13 +17,19 @@ public final class LocalUrl {
      * cannot be connected to; an IPv6 literal in brackets; a name as it is (never looked up here).
      */
     public static String http(String bindHost, int port) {
+        return http(bindHost, port, "127.0.0.1");
+    }
+
+    /** As {@link #http(String, int)}, with {@code wildcardHost} for an empty or every-address bind. */
+    public static String http(String bindHost, int port, String wildcardHost) {
         String host = bindHost == null ? "" : bindHost.trim();
         if (host.startsWith("[") && host.endsWith("]")) {
             host = host.substring(1, host.length() - 1);
         }
         if (host.isEmpty() || isWildcard(host)) {
-            host = "127.0.0.1";
-        } else if (host.contains(":")) {
+            host = wildcardHost;
+        }
+        if (host.contains(":")) {
             host = "[" + host + "]";
         }
         return "http://" + host + ":" + port;

@@ -25,4 +25,11 @@ class LocalUrlTest {
         assertThat(LocalUrl.http("::1", 8080)).isEqualTo("http://[::1]:8080");
         assertThat(LocalUrl.http("[fd00::5]", 8080)).isEqualTo("http://[fd00::5]:8080");
     }
+
+    @Test
+    void aWildcardBindCanBeGivenTheAddressToAdvertise() {
+        assertThat(LocalUrl.http("[::]", 8080, "10.0.0.7")).isEqualTo("http://10.0.0.7:8080");
+        assertThat(LocalUrl.http("0.0.0.0", 8080, "fd00::7")).isEqualTo("http://[fd00::7]:8080");
+        assertThat(LocalUrl.http("10.1.2.3", 8080, "10.0.0.7")).isEqualTo("http://10.1.2.3:8080");
+    }
 }

@@ -144,15 +144,13 @@ public final class GatewayServer implements AutoCloseable {
 
     /** Where other instances reach this one: the bound host, or this machine's address when bound to all. */
     String advertisedUrl() {
-        String host = config.getString(GatewayConfig.HOST);
-        if (host.isBlank() || host.equals("0.0.0.0") || host.equals("::")) {
-            try {
-                host = InetAddress.getLocalHost().getHostAddress();
-            } catch (UnknownHostException e) {
-                host = "127.0.0.1";
-            }
+        String machine;
+        try {
+            machine = InetAddress.getLocalHost().getHostAddress();
+        } catch (UnknownHostException e) {
+            machine = "127.0.0.1";
         }
-        return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port();
+        return LocalUrl.http(config.getString(GatewayConfig.HOST), port(), machine);
     }
 
     private static void ensureCatalogTopic(Admin admin) {
@@ -420,12 +418,7 @@ public final class GatewayServer implements AutoCloseable {
         }
         request.response().setStatusCode(code).putHeader("Content-Type", "application/json")
                 .putHeader("Connection", "close")
-                .end(Buffer.buffer(Responses.bytes(gen -> {
-                    gen.writeStartObject();
-                    gen.writeStringField("error", message);
-                    gen.writeStringField("code", errorCode);
-                    gen.writeEndObject();
-                })))
+                .end(Buffer.buffer(Responses.errorBody(errorCode, message)))
                 .onComplete(done -> {
                     status.record(System.nanoTime() - started, code);
                     recordHttp(INVALID, request, code, started);

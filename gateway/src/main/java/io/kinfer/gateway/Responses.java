@@ -76,12 +76,21 @@ final class Responses {
         if (status == 429 && !ctx.response().ended() && !ctx.response().closed()) {
             ctx.response().putHeader("Retry-After", "1");
         }
-        json(ctx, status, gen -> {
+        json(ctx, status, errorWriter(code, message));
+    }
+
+    /** The JSON error body, {"error": message, "code": code}, for an answer written without a RoutingContext. */
+    static byte[] errorBody(String code, String message) {
+        return bytes(errorWriter(code, message));
+    }
+
+    private static JsonWriter errorWriter(String code, String message) {
+        return gen -> {
             gen.writeStartObject();
             gen.writeStringField("error", message);
             gen.writeStringField("code", code);
             gen.writeEndObject();
-        });
+        };
     }
 
     static void error(RoutingContext ctx, ErrorInfo error) {
