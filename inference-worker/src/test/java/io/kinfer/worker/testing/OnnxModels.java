@@ -3,10 +3,18 @@ package io.kinfer.worker.testing;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.FloatBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
 
 /**
  * Writes tiny ONNX models for tests by encoding the ONNX protobuf directly (no binary fixtures, no onnx library):
@@ -94,6 +102,39 @@ public final class OnnxModels {
                 .message(11, valueInfo("x", FLOAT, new Object[] {"N", (long) width}))
                 .message(12, valueInfo("y", FLOAT, new Object[] {"N", (long) width}));
         return model(graph);
+    }
+
+    /**
+     * {@link #slowIdentity} deep enough that one call on {@code rows} rows takes about {@code perCall} on this machine,
+     * measured here with ONNX Runtime's defaults (the worker's too): a test that needs a batch to outlast a deadline
+     * then holds on a fast machine as on a slow one. A fixed depth did not: 60 rows that took 1.6 s on 2 vCPUs were
+     * done within the 1.5 s a test needed them to outlast on a faster CI machine.
+     */
+    public static byte[] slowIdentity(int width, int rows, Duration perCall) {
+        int probeDepth = 10;
+        long probeNanos = fastestCall(slowIdentity(width, probeDepth), width, rows);
+        long depth = perCall.toNanos() * probeDepth / Math.max(1, probeNanos);
+        return slowIdentity(width, (int) Math.max(probeDepth, Math.min(depth, 100_000)));
+    }
+
+    /** The fastest of three calls on {@code rows} rows of zeros, after one to warm up. */
+    private static long fastestCall(byte[] model, int width, int rows) {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (OrtSession session = env.createSession(model);
+             OnnxTensor x = OnnxTensor.createTensor(env, FloatBuffer.allocate(rows * width), new long[] {rows, width})) {
+            long fastest = Long.MAX_VALUE;
+            for (int i = 0; i < 4; i++) {
+                long start = System.nanoTime();
+                try (OrtSession.Result ignored = session.run(Map.of("x", x))) {
+                    if (i > 0) {
+                        fastest = Math.min(fastest, System.nanoTime() - start);
+                    }
+                }
+            }
+            return fastest;
+        } catch (OrtException e) {
+            throw new IllegalStateException("timing the slow model", e);
+        }
     }
 
     /**
