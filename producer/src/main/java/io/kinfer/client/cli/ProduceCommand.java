@@ -18,12 +18,10 @@ import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
 
@@ -32,6 +30,7 @@ import io.kinfer.client.ClientConfig;
 import io.kinfer.client.InferenceClient;
 import io.kinfer.client.InferenceException;
 import io.kinfer.config.ConfigOptions;
+import io.kinfer.config.KafkaClientProperties;
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.JsonCodec;
 import io.kinfer.protocol.ProtocolLimits;
@@ -98,6 +97,9 @@ public final class ProduceCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    /** How long making a --wait client may take before the command says what it waits for. */
+    static final Duration SLOW_START = Duration.ofSeconds(2);
+
     /** On SIGINT or SIGTERM, calls in flight get this long before the client closes and the summary is printed. */
     static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(5);
 
@@ -112,10 +114,11 @@ public final class ProduceCommand implements Callable<Integer> {
     private volatile long lines;
     /** Set by {@link #stop}: no further line is read or sent. */
     private volatile boolean stopping;
-    /** The run is ended once, by whichever of the end of input and the shutdown hook comes first. */
-    private final AtomicBoolean ending = new AtomicBoolean();
-    /** Counted down once the run has ended: the other of the two waits for it. */
-    private final CountDownLatch ended = new CountDownLatch(1);
+    /**
+     * The run is ended once, by whichever of the end of input and the shutdown hook comes first; the other waits on
+     * {@link #end}'s lock until it is done. Guarded by this.
+     */
+    private boolean ended;
     /** Flushing the replies failed as the run ended: the run fails with it (the shutdown hook ignores it). */
     private volatile IOException flushFailure;
     /** Set once the client is made; a stop before it has nothing to wait for. */
@@ -168,8 +171,7 @@ public final class ProduceCommand implements Callable<Integer> {
         ClientConfig clientConfig = new ClientConfig(clientSettings);
         // Without --wait nothing reads replies: no reply topic (nor the right to create one), no reply consumer.
         Thread hook = new Thread(() -> stop(SHUTDOWN_GRACE), "kinfer-produce-shutdown");
-        try (InferenceClient client = waitForReplies ? InferenceClient.create(clientConfig)
-                : InferenceClient.createFireAndForget(clientConfig);
+        try (InferenceClient client = connect(clientConfig);
              Writer out = waitForReplies ? writer() : Writer.nullWriter();
              Utf8Lines reader = reader()) {
             run = new Run(client, slots, window, writing, out, progress, started);
@@ -201,6 +203,24 @@ public final class ProduceCommand implements Callable<Integer> {
     }
 
     /**
+     * Makes the client. A --wait client first makes its reply topic, which waits up to a minute for a Kafka that does
+     * not answer: after {@link #SLOW_START} that wait is said, rather than passed in silence.
+     */
+    private InferenceClient connect(ClientConfig config) {
+        if (!waitForReplies) {
+            return InferenceClient.createFireAndForget(config); // nothing to wait for: its sends say it themselves
+        }
+        CompletableFuture<Void> started = new CompletableFuture<>();
+        started.completeOnTimeout(null, SLOW_START.toMillis(), TimeUnit.MILLISECONDS).thenRun(() -> err.printf(
+                "waiting for Kafka at %s...%n", config.getString(KafkaClientProperties.BOOTSTRAP_SERVERS)));
+        try {
+            return InferenceClient.create(config);
+        } finally {
+            started.cancel(false);
+        }
+    }
+
+    /**
      * The shutdown hook's work, on SIGINT or SIGTERM (the JVM exits when it returns, whatever the reading thread is
      * doing): stops reading, then ends the run as {@link #end} does, giving the calls and sends in flight up to
      * {@code grace}; returns once the run has ended, whichever of the two ended it.
@@ -220,56 +240,37 @@ public final class ProduceCommand implements Callable<Integer> {
      * The replies that came are written out and flushed, the summary printed, and the client closed (a --wait
      * client deletes its reply topic). A second caller returns once the first is done.
      */
-    private void end(Run current, Duration grace) {
-        if (!ending.compareAndSet(false, true)) {
-            awaitEnded();
+    private synchronized void end(Run current, Duration grace) {
+        if (ended) {
             return;
         }
+        ended = true;
         boolean interrupted = false;
+        long deadline = System.nanoTime() + grace.toNanos();
         try {
-            long deadline = System.nanoTime() + grace.toNanos();
-            try {
-                if (current.slots().tryAcquire(current.window(), grace.toNanos(), TimeUnit.NANOSECONDS)) {
-                    current.slots().release(current.window()); // only waited for them; the reading thread may too
-                } else {
-                    current.client().close(); // fails the calls still open, before they are counted
-                }
-                current.writing().shutdown();
-                // Replies that came are written out, given a moment even when the grace is spent.
-                current.writing().awaitTermination(Math.max(TimeUnit.SECONDS.toNanos(1),
-                        deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-            } catch (InterruptedException e) {
-                interrupted = true;
-                current.client().close();
+            if (current.slots().tryAcquire(current.window(), grace.toNanos(), TimeUnit.NANOSECONDS)) {
+                current.slots().release(current.window()); // only waited for them; the reading thread may too
+            } else {
+                current.client().close(); // fails the calls still open, before they are counted
             }
-            try {
-                synchronized (current.out()) {
-                    current.out().flush();
-                }
-            } catch (IOException e) {
-                flushFailure = e; // the reader of stdout is gone, or the output file cannot be written
-            }
-            current.progress().finish();
-            printSummary(lines, (System.nanoTime() - current.started()) / 1e9);
+            current.writing().shutdown();
+            // Replies that came are written out, given a moment even when the grace is spent.
+            current.writing().awaitTermination(Math.max(TimeUnit.SECONDS.toNanos(1),
+                    deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            interrupted = true;
             current.client().close();
-        } finally {
-            ended.countDown();
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
         }
-    }
-
-    private void awaitEnded() {
-        boolean interrupted = false;
-        while (true) {
-            try {
-                ended.await();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
+        try {
+            synchronized (current.out()) {
+                current.out().flush();
             }
+        } catch (IOException e) {
+            flushFailure = e; // the reader of stdout is gone, or the output file cannot be written
         }
+        current.progress().finish();
+        printSummary(lines, (System.nanoTime() - current.started()) / 1e9);
+        current.client().close(); // idempotent: a no-op when the grace ran out above
         if (interrupted) {
             Thread.currentThread().interrupt();
         }

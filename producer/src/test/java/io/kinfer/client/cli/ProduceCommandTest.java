@@ -4,10 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import static org.awaitility.Awaitility.await;
 
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.PipedInputStream;
 import java.io.PipedOutputStream;
 import java.io.PrintStream;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -234,6 +236,28 @@ class ProduceCommandTest {
             run.lines.close();
             assertThat(run.exit.get(60, TimeUnit.SECONDS)).isEqualTo(1);
         }
+    }
+
+    @Test
+    void withWaitAKafkaThatDoesNotAnswerIsSaidWhileTheStartWaitsForIt() throws Exception {
+        int port;
+        try (ServerSocket socket = new ServerSocket(0)) {
+            port = socket.getLocalPort(); // closed again: nothing answers there
+        }
+        ProduceCommand command = new ProduceCommand();
+        command.stdin = new ByteArrayInputStream(new byte[0]);
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        command.err = new PrintStream(err, true, StandardCharsets.UTF_8);
+        CompletableFuture<Integer> exit = new CompletableFuture<>();
+        Thread running = new Thread(() -> exit.complete(new CommandLine(command).execute("--kafka",
+                "127.0.0.1:" + port, "--wait", "--quiet")));
+        running.start();
+
+        // Before, nothing was printed until the start gave up a minute later.
+        await().atMost(Duration.ofSeconds(30)).until(() -> err.toString(StandardCharsets.UTF_8)
+                .contains("waiting for Kafka at 127.0.0.1:" + port + "..."));
+        running.interrupt(); // a Ctrl-C, rather than the minute
+        assertThat(exit.get(60, TimeUnit.SECONDS)).isNotZero();
     }
 
     private static Path dir() throws java.io.IOException {
