@@ -276,32 +276,39 @@ public final class JsonCodec {
      * or one of the strings "NaN", "Infinity", "-Infinity".
      */
     private static float fp32(JsonNode element, ErrorCode code, String array, int index) throws ProtocolException {
-        String problem = fp32Problem(element);
-        if (problem != null) { // the element's name built only now: this runs for every element of every tensor
-            throw new ProtocolException(code, array + "[" + index + "] " + problem);
+        try {
+            return fp32(element, code);
+        } catch (ProtocolException e) { // the element's name built only now
+            throw new ProtocolException(code, array + "[" + index + "] " + e.getMessage());
         }
-        return fp32Value(element);
     }
 
     private static float fp32(JsonNode element, ErrorCode code, String object, String key) throws ProtocolException {
-        String problem = fp32Problem(element);
-        if (problem != null) {
-            throw new ProtocolException(code, object + "." + echo(key) + " " + problem);
+        try {
+            return fp32(element, code);
+        } catch (ProtocolException e) {
+            throw new ProtocolException(code, object + "." + echo(key) + " " + e.getMessage());
         }
-        return fp32Value(element);
     }
 
-    /** Why {@code element} is not an FP32 value, or null when it is one. */
-    private static String fp32Problem(JsonNode element) {
+    /**
+     * The element's value, read once: this runs for every element of every FP32 tensor and embedding. A failure
+     * says only what is wrong; the callers above name the element.
+     */
+    private static float fp32(JsonNode element, ErrorCode code) throws ProtocolException {
         if (element.isNumber()) {
-            return Float.isInfinite(element.floatValue())
-                    ? "is outside the FP32 range (magnitude at most " + Float.MAX_VALUE + ")" : null;
+            float value = element.floatValue();
+            if (Float.isInfinite(value)) {
+                throw new ProtocolException(code, "is outside the FP32 range (magnitude at most " + Float.MAX_VALUE
+                        + ")");
+            }
+            return value;
         }
-        return element.isTextual() && NON_FINITE.containsKey(element.textValue()) ? null : "is not a number";
-    }
-
-    private static float fp32Value(JsonNode element) {
-        return element.isNumber() ? element.floatValue() : NON_FINITE.get(element.textValue());
+        Float nonFinite = element.isTextual() ? NON_FINITE.get(element.textValue()) : null;
+        if (nonFinite == null) {
+            throw new ProtocolException(code, "is not a number");
+        }
+        return nonFinite;
     }
 
     /**

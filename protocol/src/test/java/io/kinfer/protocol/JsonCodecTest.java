@@ -233,6 +233,18 @@ class JsonCodecTest {
     }
 
     @Test
+    void aBadFp32ElementIsNamedWithWhatIsWrongWithIt() {
+        assertThatThrownBy(() -> codec.decodeRequest(tensor("\"FP32\"", "[1,3]", "[1,\"NaN\",1e39]")
+                .getBytes(StandardCharsets.UTF_8))).hasMessage("inputs[0].data[2] is outside the FP32 range "
+                + "(magnitude at most " + Float.MAX_VALUE + ")");
+        assertThatThrownBy(() -> codec.decodeRequest(tensor("\"FP32\"", "[1,2]", "[\"Infinity\",\"inf\"]")
+                .getBytes(StandardCharsets.UTF_8))).hasMessage("inputs[0].data[1] is not a number");
+        assertThatThrownBy(() -> new JsonCodec(ProtocolLimits.REPLIES).decodeReply(
+                "{\"id\":\"a\",\"outputs\":[{\"label\":\"p\",\"scores\":{\"p\":\"high\"}}]}"
+                        .getBytes(StandardCharsets.UTF_8))).hasMessageEndingWith(".scores.p is not a number");
+    }
+
+    @Test
     void invalidUtf8IsMalformed() {
         byte[] bytes = "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[\"X\"]}".getBytes(StandardCharsets.UTF_8);
         bytes[bytes.length - 4] = (byte) 0xC3; // a lead byte followed by '"' is not UTF-8
