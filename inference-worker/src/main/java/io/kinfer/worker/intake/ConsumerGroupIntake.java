@@ -70,7 +70,8 @@ public final class ConsumerGroupIntake implements Intake {
     private final Set<TopicPartition> rewinding = new HashSet<>();
     /**
      * Per partition, the offset last fetched again and its failures in a row; its pause, which starts when it is
-     * fetched again, delays fetching it again once more.
+     * fetched again, delays fetching it again once more. From the fetch, not the failure: a reply that fails fast
+     * cannot loop, and one that fails only after its delivery timeout is already that far apart from the last try.
      */
     private final Map<TopicPartition, RefetchBackoff<Long>> rewindBackoff = new HashMap<>();
     /** Per partition fetched again, what was unanswered then: records fetched again outside it are skipped. */
