@@ -190,6 +190,8 @@ public final class GatewayServer implements AutoCloseable {
         get(router, "/v2/health/ready").handler(oip::handleReady);
         get(router, "/v2/models/:model").handler(oip::handleModelMetadata);
         get(router, "/v2/models/:model/versions/:version").handler(oip::handleModelMetadata);
+        get(router, "/v2/models/:model/config").handler(oip::handleModelConfig);
+        get(router, "/v2/models/:model/versions/:version/config").handler(oip::handleModelConfig);
         get(router, "/v2/models/:model/ready").handler(oip::handleModelReady);
         get(router, "/v2/models/:model/versions/:version/ready").handler(oip::handleModelReady);
         post(router, "/v2/models/:model/infer", body).handler(oip::handleInfer);

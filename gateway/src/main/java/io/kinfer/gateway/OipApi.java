@@ -39,6 +39,8 @@ final class OipApi {
 
     static final String SERVER_NAME = "kinfer";
     static final String SERVER_VERSION = "0.1.0";
+    /** Triton's extension for GET .../config, named in the server metadata as Triton names it. */
+    static final String MODEL_CONFIGURATION = "model_configuration";
     /** Triton's binary tensor extension: the length of the JSON header before the binary data. */
     static final String BINARY_HEADER = "Inference-Header-Content-Length";
 
@@ -58,6 +60,7 @@ final class OipApi {
             gen.writeStringField("name", SERVER_NAME);
             gen.writeStringField("version", SERVER_VERSION);
             gen.writeArrayFieldStart("extensions");
+            gen.writeString(MODEL_CONFIGURATION);
             gen.writeEndArray();
             gen.writeEndObject();
         });
@@ -98,6 +101,58 @@ final class OipApi {
             writeTensorMetadata(gen, "outputs", metadata.outputs());
             gen.writeEndObject();
         });
+    }
+
+    /**
+     * Triton's model configuration extension ({@code GET .../config}), which tritonclient's {@code get_model_config}
+     * and perf_analyzer read before they send: the version's {@code ModelConfig} as far as kinfer knows it. As in
+     * Triton, a {@code max_batch_size} above 0 means the first dimension of every input and output is the batch,
+     * left out of {@code dims}; 0 (a text model, whose texts batch one by one, or a tensor model with no announced
+     * limit or a fixed first dimension) gives the full shapes.
+     */
+    void handleModelConfig(RoutingContext ctx) {
+        ModelMetadata metadata = inference.resolve(ctx.pathParam("model"), ctx.pathParam("version"));
+        boolean batched = !metadata.isText() && metadata.maxBatchSize() > 0
+                && metadata.inputs().stream().allMatch(OipApi::batchFirst)
+                && metadata.outputs().stream().allMatch(OipApi::batchFirst);
+        Responses.json(ctx, 200, gen -> {
+            gen.writeStartObject();
+            gen.writeStringField("name", metadata.name());
+            gen.writeStringField("platform", ModelMetadata.PLATFORM);
+            gen.writeStringField("backend", "onnxruntime");
+            gen.writeNumberField("max_batch_size", batched ? metadata.maxBatchSize() : 0);
+            writeTensorConfig(gen, "input", metadata.inputs(), batched);
+            writeTensorConfig(gen, "output", metadata.outputs(), batched);
+            if (batched) {
+                gen.writeObjectFieldStart("dynamic_batching"); // the workers batch every tensor model's requests
+                gen.writeEndObject();
+            }
+            gen.writeEndObject();
+        });
+    }
+
+    private static boolean batchFirst(TensorMetadata tensor) {
+        return tensor.shape().length > 0 && tensor.shape()[0] < 0;
+    }
+
+    /** Triton's {@code ModelInput}/{@code ModelOutput}: {@code data_type} as {@code TYPE_*}, BYTES as TYPE_STRING. */
+    private static void writeTensorConfig(JsonGenerator gen, String field, List<TensorMetadata> tensors,
+                                          boolean batched) throws IOException {
+        gen.writeArrayFieldStart(field);
+        for (TensorMetadata tensor : tensors) {
+            gen.writeStartObject();
+            gen.writeStringField("name", tensor.name());
+            gen.writeStringField("data_type", tensor.datatype() == DataType.BYTES ? "TYPE_STRING"
+                    : "TYPE_" + tensor.datatype().name());
+            gen.writeArrayFieldStart("dims");
+            long[] shape = tensor.shape();
+            for (int d = batched ? 1 : 0; d < shape.length; d++) {
+                gen.writeNumber(shape[d]);
+            }
+            gen.writeEndArray();
+            gen.writeEndObject();
+        }
+        gen.writeEndArray();
     }
 
     void handleModelReady(RoutingContext ctx) {

@@ -99,6 +99,32 @@ class GatewayApiTest {
         assertThat(get(url + "/v2/models/nope").body().get("error").asText()).contains("unknown model");
     }
 
+    /** Triton's model configuration extension, as tritonclient's get_model_config and perf_analyzer read it. */
+    @Test
+    void tritonsModelConfigurationDescribesTheBatchAsTritonDoes() throws Exception {
+        assertThat(get(url + "/v2").body().get("extensions").toString()).contains("\"model_configuration\"");
+        int max = gateway.catalog().metadata("gemm", null).orElseThrow().maxBatchSize();
+
+        var gemm = get(url + "/v2/models/gemm/config");
+
+        assertThat(gemm.status()).isEqualTo(200);
+        assertThat(gemm.body().get("name").asText()).isEqualTo("gemm");
+        assertThat(gemm.body().get("max_batch_size").asInt()).isEqualTo(max).isPositive();
+        // The batch dimension is left out of dims, as Triton does when max_batch_size > 0: x is [-1, 2].
+        assertThat(gemm.body().get("input").toString())
+                .isEqualTo("[{\"name\":\"x\",\"data_type\":\"TYPE_FP32\",\"dims\":[2]}]");
+        assertThat(gemm.body().get("output").toString())
+                .isEqualTo("[{\"name\":\"y\",\"data_type\":\"TYPE_FP32\",\"dims\":[3]}]");
+        assertThat(get(url + "/v2/models/gemm/versions/1/config").body()).isEqualTo(gemm.body());
+
+        var sentiment = get(url + "/v2/models/sentiment/config");
+        assertThat(sentiment.body().get("max_batch_size").asInt()).as("texts batch one by one").isZero();
+        assertThat(sentiment.body().get("input").toString())
+                .isEqualTo("[{\"name\":\"text\",\"data_type\":\"TYPE_STRING\",\"dims\":[-1]}]");
+        assertThat(get(url + "/v2/models/nope/config").status()).isEqualTo(404);
+        assertThat(get(url + "/v2/models/gemm/versions/7/config").status()).isEqualTo(404);
+    }
+
     @Test
     void openInferenceProtocolInferWithTheSpecsRequestShape() throws Exception {
         // The specification's example request, with FP32 data for this model (the example's UINT32/BOOL inputs

@@ -163,7 +163,7 @@ class HttpFuzzTest {
     // ------------------------------------------------------------------------------------------- generation
 
     private static final String[] PATHS = {"/predict", "/predict_batch", "/v2", "/v2/health/live", "/v2/health/ready",
-        "/v2/models/echo", "/v2/models/echo/ready", "/v2/models/echo/versions/1", "/v2/models/echo/infer",
+        "/v2/models/echo", "/v2/models/echo/ready", "/v2/models/echo/versions/1", "/v2/models/echo/config", "/v2/models/echo/infer",
         "/v2/models/echo/versions/1/infer", "/v2/models/echo/versions/9/infer", "/v2/models/nope/infer",
         "/metrics", "/", "/predict/", "/v2/models/", "/v2/models//infer", "/nope"};
     private static final String[] METHODS = {"POST", "POST", "POST", "GET", "GET", "PUT", "DELETE", "PATCH", "OPTIONS"};
