@@ -141,8 +141,8 @@ class CacheAndOverloadTest {
     void underTheRejectPolicyAFullQueueDoesNotPauseFetchingAndALaterRequestIsAnsweredOverloaded(EmbeddedKafka kafka)
             throws Exception {
         Path repo = Files.createTempDirectory("repo");
-        // A batch of 128 rows takes about 3 s on any machine; the test needs it for milliseconds.
-        OnnxModels.writeVersion(repo, "slowq", "1", OnnxModels.slowIdentity(1024, 128, Duration.ofSeconds(3)),
+        // A batch of 128 rows takes about 3 s (1500 MatMuls on 2 vCPUs); the test needs it for milliseconds.
+        OnnxModels.writeVersion(repo, "slowq", "1", OnnxModels.slowIdentity(1024, 1500, 128, Duration.ofSeconds(3)),
                 "{\"batching\": {\"max_batch_size\": 128}}", null);
         kafka.createTopic("rejecting.replies", 1);
         try (KafkaTestClient client = new KafkaTestClient(kafka);

@@ -70,9 +70,9 @@ class ExactlyOnceTest {
     void aPollThatOutlastsItsTransactionIsAbortedWithoutLeakingRepliesIntoTheNext(EmbeddedKafka kafka)
             throws Exception {
         Path repo = Files.createTempDirectory("repo");
-        // Two rows a call, 200 ms each: 30 calls take 6 s, four times the poll's 1.5 s to be answered in.
-        OnnxModels.writeVersion(repo, "slow", "1", OnnxModels.slowIdentity(1024, 2, Duration.ofMillis(200)), null,
-                null);
+        // Two rows a call, 200 ms each (3000 MatMuls on 2 vCPUs): 30 calls take 6 s, four times the poll's 1.5 s.
+        OnnxModels.writeVersion(repo, "slow", "1", OnnxModels.slowIdentity(1024, 3000, 2, Duration.ofMillis(200)),
+                null, null);
         kafka.createTopic("eos.slow.replies", 1);
         kafka.createTopic(Topics.requestTopic("slow"), 1);
         try (KafkaTestClient client = new KafkaTestClient(kafka)) {

@@ -29,7 +29,7 @@ import org.junit.jupiter.api.Test;
 @WithKafka
 class ShutdownDuringBatchTest {
 
-    /** 128 rows through MatMuls of 1024 × 1024: about 10 s of compute on any machine, beyond closing's wait. */
+    /** 128 rows through MatMuls of 1024 × 1024: 10 s of compute or more (6000 on 2 vCPUs), beyond closing's wait. */
     private static final int ROWS = 128;
     private static final int WIDTH = 1024;
 
@@ -46,7 +46,7 @@ class ShutdownDuringBatchTest {
     private static void closeDuringABatch(EmbeddedKafka kafka, String model, Consumer<InferenceWorker> stop)
             throws Exception {
         Path repo = Files.createTempDirectory("repo");
-        OnnxModels.writeVersion(repo, model, "1", OnnxModels.slowIdentity(WIDTH, ROWS, Duration.ofSeconds(10)),
+        OnnxModels.writeVersion(repo, model, "1", OnnxModels.slowIdentity(WIDTH, 6000, ROWS, Duration.ofSeconds(10)),
                 "{\"batching\": {\"max_batch_size\": " + ROWS + "}}", null);
         String replyTopic = model + ".replies";
         kafka.createTopic(replyTopic, 1);

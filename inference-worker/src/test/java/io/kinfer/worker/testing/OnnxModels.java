@@ -105,16 +105,18 @@ public final class OnnxModels {
     }
 
     /**
-     * {@link #slowIdentity} deep enough that one call on {@code rows} rows takes about {@code perCall} on this machine,
-     * measured here with ONNX Runtime's defaults (the worker's too): a test that needs a batch to outlast a deadline
-     * then holds on a fast machine as on a slow one. A fixed depth did not: 60 rows that took 1.6 s on 2 vCPUs were
-     * done within the 1.5 s a test needed them to outlast on a faster CI machine.
+     * {@link #slowIdentity} with at least {@code depth} MatMuls, and more where this machine computes one call on
+     * {@code rows} rows faster than {@code perCall}: a test that needs a batch to outlast a deadline then holds on a
+     * fast machine as on a slow one. A fixed depth did not: 60 rows that took 1.6 s on 2 vCPUs were done within the
+     * 1.5 s a test needed them to outlast on a faster CI machine. The depth is a floor because the timing here can
+     * only err one way that matters: measured while other processes share the cores, a call looks slower than it
+     * will be, and the model would come out too fast.
      */
-    public static byte[] slowIdentity(int width, int rows, Duration perCall) {
+    public static byte[] slowIdentity(int width, int depth, int rows, Duration perCall) {
         int probeDepth = 10;
         long probeNanos = fastestCall(slowIdentity(width, probeDepth), width, rows);
-        long depth = perCall.toNanos() * probeDepth / Math.max(1, probeNanos);
-        return slowIdentity(width, (int) Math.max(probeDepth, Math.min(depth, 100_000)));
+        long needed = perCall.toNanos() * probeDepth / Math.max(1, probeNanos);
+        return slowIdentity(width, (int) Math.max(depth, Math.min(needed, 100_000)));
     }
 
     /** The fastest of three calls on {@code rows} rows of zeros, after one to warm up. */
