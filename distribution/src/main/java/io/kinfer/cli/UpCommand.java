@@ -139,6 +139,16 @@ public final class UpCommand implements Callable<Integer> {
             return keys.isEmpty() ? null : keys.get(0);
         }
 
+        /**
+         * The body of the /predict up suggests trying. A bare one goes to gateway.default.model: where that is not
+         * served, it names the first model that is (else it would answer 404 unknown_model).
+         */
+        String predictExample() {
+            String model = models.contains(gateway.getString(GatewayConfig.DEFAULT_MODEL)) ? ""
+                    : "\"model\":\"" + models.get(0) + "\",";
+            return "{" + model + "\"text\":\"I love this product\"}";
+        }
+
         /** kafka.bootstrap.servers from the file or the environment, which up's own broker replaces; or null. */
         String ignoredBootstrap() {
             if (externalBootstrap != null || !loaded.settings().containsKey(KafkaClientProperties.BOOTSTRAP_SERVERS)) {
@@ -406,7 +416,7 @@ public final class UpCommand implements Callable<Integer> {
         out.println("  metrics          " + url + "/metrics (gateway)");
         metrics.forEach(m -> out.println("                   " + m));
         String key = launch.apiKey() == null ? "" : " -H 'Authorization: Bearer <key>'";
-        out.println("  try              curl -s" + key + " " + url + "/predict -d '{\"text\":\"I love this product\"}'");
+        out.println("  try              curl -s" + key + " " + url + "/predict -d '" + launch.predictExample() + "'");
         out.println("                   curl -s" + key + " " + url + "/v2/models/" + firstModel);
         out.println("  Ctrl-C stops everything.");
         out.flush();

@@ -48,6 +48,9 @@ class UpCommandTest {
         assertThat(String.join(" ", worker)).doesNotContain("topics.partitions", "minilm");
         assertThat(up.gatewayArgs(launch, "127.0.0.1:9092")).doesNotContain("--port");
         assertThat(launch.childEnvironment()).isEmpty();
+        // gateway.default.model (sentiment) is not served: the suggested /predict names the model that is.
+        assertThat(launch.predictExample()).isEqualTo("{\"model\":\"minilm\",\"text\":\"I love this product\"}");
+        assertThat(up().resolve(Map.of()).predictExample()).isEqualTo("{\"text\":\"I love this product\"}");
     }
 
     @Test
