@@ -8,6 +8,7 @@ java -jar "$jar" up --fresh --data-dir "$work/data" --models sentiment --workers
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 120); do grep -q "kinfer is up" "$work/up.log" && break; sleep 1; done
+grep -q "kinfer is up" "$work/up.log" || { echo "no \"kinfer is up\" after 120 s:" >&2; tail -20 "$work/up.log" >&2; exit 1; }
 u=http://127.0.0.1:8080
 c() { curl -s -o /dev/null "$@"; }
 for i in 1 2 3; do

@@ -8,7 +8,8 @@
 #   perf/pinned.sh perf-results/pinned-16 0-1 2 2-15
 # WORKER_OPTS adds worker flags (e.g. WORKER_OPTS="--set batch.pad.aware=false"); DURATION sets each load's length;
 # PROFILE=1 records JFR on the worker during the Kafka run and prints its hottest methods; TARGET=http or oip
-# measures through a gateway (on the other cpus) instead of the Kafka client.
+# measures through a gateway (on the other cpus) instead of the Kafka client. The ceiling runs with the full JIT, as
+# the worker does (only the load generator is on C1); a run with failures is reported invalid, not as a ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-perf-results/pinned}"
@@ -48,12 +49,12 @@ fi
 repeat="${REPEAT:-3}"
 for i in $(seq "$repeat"); do
   echo "== [$i] ceiling: the raw model on cpus $worker_cpus, $threads thread(s), while the worker idles"
-  taskset -c "$worker_cpus" "${perf_java[@]}" -jar "$jar" perf ceiling --threads "$threads" --duration "$duration" \
+  taskset -c "$worker_cpus" java -jar "$jar" perf ceiling --threads "$threads" --duration "$duration" \
     --json "$out/ceiling-$i.json" | tee "$out/ceiling-$i.log"
   echo "== [$i] the $target path at saturation: worker on cpus $worker_cpus, the rest on cpus $other_cpus"
   taskset -c "$other_cpus" "${perf_java[@]}" -jar "$jar" perf run "${load[@]}" --users 64 \
     --duration "$duration" --json "$out/kafka-$i.json" ${PROFILE:+--profile --profile-pid $worker --out "$out"} \
-    | tee "$out/kafka-$i.log"
+    | tee "$out/kafka-$i.log" || echo "== [$i] kinfer perf exited non-zero: failures above --max-failure-rate (see above)"
 done
 
 python3 - "$out" "$repeat" <<'EOF'
@@ -67,11 +68,21 @@ for i in range(1, repeat + 1):
     # texts per model call (Triton's count, as kinfer perf's tables): sizes counts texts (replies) per batch size
     calls = sum(v / int(k) for k, v in sizes.items())
     mean_batch = sum(sizes.values()) / calls if calls else 0
-    ratio = run["items_per_second"] / ceiling["items_per_second"]
-    ratios.append(ratio)
-    print(f"[{i}] ceiling {ceiling['items_per_second']:.1f} texts/s (batch {ceiling['batch_size']}: P50 "
-          f"{ceiling['batch_latency']['p50']:.1f} ms) | {run['target']} path {run['items_per_second']:.1f} texts/s, "
-          f"{run['failures']} failures, mean batch {mean_batch:.1f}, inference P50 "
-          f"{run['server']['inference_ms']['p50']:.1f} ms | ratio {100 * ratio:.1f} %")
-print(f"median ratio {100 * statistics.median(ratios):.1f} % (runs: {', '.join(f'{100 * r:.1f} %' for r in ratios)})")
+    # No data is null in kinfer perf's JSON (a load with no answer has no percentiles): shown as -, never 0.
+    ms = lambda v: "-" if v is None else f"{v:.1f}"
+    if run["failures"] == 0:
+        ratio = run["items_per_second"] / ceiling["items_per_second"]
+        ratios.append(ratio)
+        verdict = f"ratio {100 * ratio:.1f} %"
+    else:
+        verdict = f"invalid ({run['failures']} failures)"
+    print(f"[{i}] ceiling {ceiling['items_per_second']:.1f} texts/s (batch {ceiling['batch_size']}, "
+          f"{ceiling.get('grouping') or 'arrival'} grouping: P50 {ms(ceiling['batch_latency']['p50'])} ms) | "
+          f"{run['target']} path {run['items_per_second']:.1f} texts/s, {run['failures']} failures, mean batch "
+          f"{mean_batch:.1f}, inference P50 {ms(run['server']['inference_ms']['p50'])} ms | {verdict}")
+if ratios:
+    print(f"median ratio {100 * statistics.median(ratios):.1f} % (valid runs: "
+          f"{', '.join(f'{100 * r:.1f} %' for r in ratios)})")
+else:
+    print("no valid run: every run had failures")
 EOF

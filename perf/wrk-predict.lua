@@ -1,7 +1,10 @@
 -- wrk script: POST /predict with the perf module's built-in corpus, each text made unique (the workers' result
 -- cache must not answer); the summary counts non-2xx answers. A C load generator costs the shared cores far less than the
 -- JVM one, so the worker keeps more of them:
---   wrk -t1 -c64 -d20s --latency -s perf/wrk-predict.lua http://127.0.0.1:8080
+--   wrk -t1 -c64 -d20s --timeout 30s --latency -s perf/wrk-predict.lua http://127.0.0.1:8080
+-- Give --timeout (30 s: the gateway's default call timeout): wrk's default of 2 s drops slower answers from its
+-- latency, counting them only as socket errors. A run with any non-2xx answer or socket error is no measure of the
+-- pipeline (wrk's percentiles include the non-2xx answers); perf/lib.sh's wrk_invalid marks such runs "invalid".
 -- With KINFER_OIP=1 in the environment it posts Open Inference Protocol bodies to /v2/models/sentiment/infer.
 -- The texts are the perf module's built-in corpus (the file below, read from the repository root; KINFER_TEXTS
 -- names another file, one text per line).

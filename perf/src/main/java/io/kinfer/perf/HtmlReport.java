@@ -206,7 +206,9 @@ public final class HtmlReport {
               }
               function summary() {
                 const s = section('Summary', 'Latency is end to end per call, in milliseconds; open-loop runs '
-                    + 'measure it from the intended send time.');
+                    + 'measure it from the intended send time. It includes timed-out calls at their elapsed time '
+                    + '(at least the call timeout), so a stall shows in the tail; other failures are counted apart. '
+                    + '– means no data (no call answered).');
                 if (!runs.length) {
                   s.append(el('p', {class: 'note'}, 'No runs.'));
                 } else {
@@ -223,6 +225,19 @@ public final class HtmlReport {
                     if (ratio) row.push(finite(r.ratio_to_ceiling) ? num(100 * r.ratio_to_ceiling, 1) + ' %' : '–');
                     return row;
                   })));
+                  const lagging = runs.filter(r => r.send_lag);
+                  if (lagging.length) {
+                    s.append(el('h3', null, 'Open-loop send lag'));
+                    s.append(el('p', {class: 'note'}, 'How late the generator sent its calls after their planned '
+                        + 'time; a generator that fell behind offered less load than planned.'));
+                    s.append(table([col('run'), col('planned calls/s', 'num'), col('sent calls/s', 'num'),
+                        col('lag p50 ms', 'num'), col('lag p99 ms', 'num'), col('fell behind')],
+                        lagging.map(r => {
+                          const lag = r.send_lag.lag || {};
+                          return [runName(r), num(r.send_lag.planned_rate), num(r.send_lag.achieved_rate),
+                              num(lag.p50, 3), num(lag.p99, 3), r.send_lag.behind ? 'yes' : 'no'];
+                        })));
+                  }
                 }
                 const c = report.ceiling;
                 if (c) {
@@ -232,12 +247,15 @@ public final class HtmlReport {
                       + 'latency is the floor of a lone call.'));
                   const b = c.batch_latency || {};
                   const one = c.batch1_latency || {};
+                  const grouping = c.grouping ? c.grouping + (c.grouping === 'pad-aware' && c.queue_size
+                      ? ' (queue of ' + c.queue_size + ')' : '') : 'not recorded (arrival)';
                   s.append(table([col('model'), col('threads', 'num'), col('1-thread calls up to (tokens)', 'num'),
-                      col('instances', 'num'), col('batch', 'num'),
+                      col('instances', 'num'), col('batch', 'num'), col('grouping'), col('real/padded tokens', 'num'),
                       col('items/s', 'num'), col('batch p50 ms', 'num'), col('batch p99 ms', 'num'),
                       col('batch-1 p50 ms', 'num'), col('batch-1 p99 ms', 'num')],
                       [[c.model || '–', num(c.threads), num(c.single_thread_max_tokens || 0), num(c.instances || 1),
-                      num(c.batch_size),
+                      num(c.batch_size), grouping,
+                      finite(c.padding_efficiency) ? num(100 * c.padding_efficiency, 0) + ' %' : '–',
                       num(c.items_per_second), num(b.p50), num(b.p99), num(one.p50), num(one.p99)]]));
                 }
                 const env = report.environment;

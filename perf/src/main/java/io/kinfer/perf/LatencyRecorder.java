@@ -43,11 +43,20 @@ final class LatencyRecorder {
         return total.copy();
     }
 
+    /** The histogram's figures in milliseconds; with nothing recorded, {@link PerfReport.Latency#NO_DATA}, not 0 ms. */
     static PerfReport.Latency summary(Histogram histogram) {
+        if (histogram.getTotalCount() == 0) {
+            return PerfReport.Latency.NO_DATA;
+        }
         return new PerfReport.Latency(histogram.getTotalCount(), ms(histogram.getMean()),
                 ms(histogram.getValueAtPercentile(50)), ms(histogram.getValueAtPercentile(90)),
                 ms(histogram.getValueAtPercentile(95)), ms(histogram.getValueAtPercentile(99)),
                 ms(histogram.getValueAtPercentile(99.9)), ms(histogram.getMaxValue()));
+    }
+
+    /** A percentile of the histogram in milliseconds, NaN (no data) when it is empty. */
+    static double percentileMs(Histogram histogram, double percentile) {
+        return histogram.getTotalCount() == 0 ? Double.NaN : ms(histogram.getValueAtPercentile(percentile));
     }
 
     private static double ms(double micros) {

@@ -24,7 +24,13 @@ import org.HdrHistogram.Histogram;
  * <p>Closed loop ({@code users}): each user sends its next call when the previous one is answered, as Locust
  * does. Open loop ({@code rate}): calls start at planned times (Poisson or evenly spaced) whether or not earlier
  * ones were answered, and each latency is measured from its planned start, so a stalled server cannot hide its
- * stall by slowing the generator down (no coordinated omission).
+ * stall by slowing the generator down (no coordinated omission). The open loop also records how late each call
+ * actually went out ({@link PerfReport.SendLag}): a generator that cannot keep up offers less than planned.
+ *
+ * <p>Latency covers calls answered successfully and calls that timed out, each timeout at its elapsed time (at
+ * least the call timeout): a stall longer than the timeout must show in the tail, not vanish into a failure count.
+ * Fast failures (an HTTP error status, a refused connection) are counted by kind and kept out of the latency, so
+ * that a burst of instant 503s cannot pull the percentiles down.
  */
 final class LoadRunner {
 
@@ -36,7 +42,7 @@ final class LoadRunner {
         }
     }
 
-    /** Receives the live figures once a second. */
+    /** Receives the live figures once a second; p99Ms is NaN for a second with no answer. */
     interface Progress {
         void update(Plan plan, double elapsedSeconds, double requestsPerSecond, double p99Ms, long failures,
                     boolean warmingUp);
@@ -66,6 +72,15 @@ final class LoadRunner {
      */
     private static final class Measurement {
         final LatencyRecorder latency = new LatencyRecorder();
+        /** Of the calls in {@link #latency}, those that timed out (recorded at their elapsed time). */
+        final LongAdder latencyTimeouts = new LongAdder();
+        /** Window calls answered successfully since the last tick: the timeline's throughput. */
+        final LongAdder intervalAnswered = new LongAdder();
+        /** Open loop: how late each window call went out after its plan; the calls planned and sent. */
+        final LatencyRecorder sendLag = new LatencyRecorder();
+        final LongAdder planned = new LongAdder();
+        final LongAdder sent = new LongAdder();
+        volatile long lastSend;
         final LatencyRecorder queue = new LatencyRecorder();
         final LatencyRecorder inference = new LatencyRecorder();
         final Map<Integer, LongAdder> batchSizes = new ConcurrentHashMap<>();
@@ -85,8 +100,11 @@ final class LoadRunner {
          * it then counts the window's calls it has not sent as failures instead of sending them.
          */
         volatile boolean stopSending;
-        /** The window's calls not yet answered, by call number: settled once, by their answer or the final count. */
-        final Map<Long, Boolean> outstanding = new ConcurrentHashMap<>();
+        /**
+         * The window's calls not yet answered, by call number, with their start (open loop: planned) time: settled
+         * once, by their answer or the final count.
+         */
+        final Map<Long, Long> outstanding = new ConcurrentHashMap<>();
         final AtomicLong callNumbers = new AtomicLong();
         final long measureFrom;
         final long end;
@@ -103,7 +121,7 @@ final class LoadRunner {
                 return -1;
             }
             long number = callNumbers.incrementAndGet();
-            outstanding.put(number, Boolean.TRUE);
+            outstanding.put(number, startNanos);
             return number;
         }
 
@@ -122,11 +140,16 @@ final class LoadRunner {
             requests.increment();
             if (!outcome.ok()) {
                 failed(outcome.failure(), 1);
+                if (outcome.timedOut()) {
+                    // A timeout is the tail itself: it goes into the latency at the time it took, at least the
+                    // timeout. Fast failures (an instant 503, a refused connection) stay out of it, counted apart.
+                    latency.recordNanos(latencyNanos);
+                    latencyTimeouts.increment();
+                }
                 return;
             }
-            // Latency percentiles are over answered calls; failures (an instant 503 as much as a 30 s timeout)
-            // are counted apart, so a rising failure rate cannot pull the percentiles down.
             latency.recordNanos(latencyNanos);
+            intervalAnswered.increment();
             items.add(outcome.items());
             for (Timings timings : outcome.timings()) {
                 if (timings.cached()) {
@@ -142,8 +165,19 @@ final class LoadRunner {
         /** A call planned in the window that the generator gave up sending: a failure, never silence. */
         void unsent(long plannedNanos) {
             if (plannedNanos >= measureFrom && plannedNanos < end) {
+                planned.increment();
                 requests.increment();
                 failed("not_sent", 1);
+            }
+        }
+
+        /** Open loop: a call planned at plannedNanos went out at sentNanos. */
+        void sent(long plannedNanos, long sentNanos) {
+            if (plannedNanos >= measureFrom && plannedNanos < end) {
+                planned.increment();
+                sent.increment();
+                sendLag.recordNanos(sentNanos - plannedNanos);
+                lastSend = sentNanos;
             }
         }
 
@@ -152,12 +186,19 @@ final class LoadRunner {
             intervalFailures.addAndGet(count);
         }
 
-        /** Counts the window's calls still unanswered as timeouts; later answers to them change nothing. */
+        /**
+         * Counts the window's calls still unanswered as timeouts, in the latency at the time they have waited (more
+         * than the call timeout by now); later answers to them change nothing.
+         */
         synchronized long settleUnanswered() {
             long unanswered = 0;
+            long now = System.nanoTime();
             for (Long call : outstanding.keySet()) {
-                if (outstanding.remove(call) != null) {
+                Long started = outstanding.remove(call);
+                if (started != null) {
                     unanswered++;
+                    latency.recordNanos(now - started);
+                    latencyTimeouts.increment();
                 }
             }
             if (unanswered > 0) {
@@ -226,17 +267,18 @@ final class LoadRunner {
                 double intervalSeconds = Math.max(1e-3, (now - lastTick) / 1e9);
                 lastTick = now;
                 long failures = m.intervalFailures.getAndSet(0);
-                double p50 = interval.getTotalCount() == 0 ? 0 : interval.getValueAtPercentile(50) / 1000.0;
-                double p99 = interval.getTotalCount() == 0 ? 0 : interval.getValueAtPercentile(99) / 1000.0;
-                // Successful answers per second (the latency histogram holds those); failures apart. Per second
+                // A second with no answer and no timeout has no latency: NaN (no data), never 0 ms.
+                double p50 = LatencyRecorder.percentileMs(interval, 50);
+                double p99 = LatencyRecorder.percentileMs(interval, 99);
+                // Successful answers per second (the histogram also holds timeouts); failures apart. Per second
                 // of this interval, which at the end may be shorter than one.
-                double perSecond = interval.getTotalCount() / intervalSeconds;
+                double perSecond = m.intervalAnswered.sumThenReset() / intervalSeconds;
                 timeline.add(new PerfReport.Interval(Math.round(elapsed * 10) / 10.0, perSecond, p50, p99, failures));
                 progress.update(plan, elapsed, perSecond, p99,
                         m.failures.values().stream().mapToLong(LongAdder::sum).sum(), false);
                 nextTick = Math.min(nextTick + second, end);
             } else {
-                progress.update(plan, (now - start) / 1e9, 0, 0, 0, true);
+                progress.update(plan, (now - start) / 1e9, 0, Double.NaN, 0, true);
                 nextTick = Math.min(nextTick + second, measureFrom);
             }
         }
@@ -278,10 +320,25 @@ final class LoadRunner {
                 plan.open() ? (plan.poisson() ? "poisson" : "constant") : null, plan.batchSize(),
                 round(seconds), requests, items, failures.values().stream().mapToLong(Long::longValue).sum(),
                 failures, round(served / seconds), round(servedItems / seconds),
-                LatencyRecorder.summary(m.latency.total()),
+                LatencyRecorder.summary(m.latency.total()), m.latencyTimeouts.sum(),
                 new PerfReport.ServerBreakdown(LatencyRecorder.summary(m.queue.total()),
                         LatencyRecorder.summary(m.inference.total()), batches, m.cached.sum()),
-                timeline, null, null);
+                timeline, null, null, plan.open() ? sendLag(m, measureFrom, end) : null);
+    }
+
+    /**
+     * How the open loop kept to its plan: the calls planned in the window per second of it, against the calls sent
+     * per second from the window's start to the last send (a generator behind its plan sends past the end).
+     */
+    private static PerfReport.SendLag sendLag(Measurement m, long measureFrom, long end) {
+        PerfReport.Latency lag = LatencyRecorder.summary(m.sendLag.total());
+        long planned = m.planned.sum();
+        long sent = m.sent.sum();
+        double plannedRate = planned / ((end - measureFrom) / 1e9);
+        double achievedRate = sent / ((Math.max(end, m.lastSend) - measureFrom) / 1e9);
+        boolean behind = lag.p99() > PerfReport.SendLag.BEHIND_LAG_MS
+                || achievedRate < PerfReport.SendLag.BEHIND_RATE_SHARE * plannedRate;
+        return new PerfReport.SendLag(lag, round(plannedRate), round(achievedRate), behind);
     }
 
     /** Each user sends its next call as soon as its previous one is answered. */
@@ -349,9 +406,11 @@ final class LoadRunner {
                 m.unsent(planned);
                 continue;
             }
-            for (long wait; (wait = planned - System.nanoTime()) > 0; ) {
-                LockSupport.parkNanos(wait);
+            long now;
+            while ((now = System.nanoTime()) < planned) {
+                LockSupport.parkNanos(planned - now);
             }
+            m.sent(planned, now);
             long call = m.started(planned);
             target.call(corpus.next(plan.batchSize()))
                     .whenComplete((outcome, error) -> m.record(call, System.nanoTime() - planned,

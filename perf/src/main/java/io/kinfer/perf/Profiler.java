@@ -32,16 +32,14 @@ final class Profiler {
     private Profiler() {
     }
 
-    /** Local kinfer workers and gateways, found by their command lines. */
-    static List<Process> findLocal() {
+    /** The workers and gateways of the measured pipeline ({@link LocalPipeline}), each named by role and pid. */
+    static List<Process> findLocal(LocalPipeline pipeline) {
         List<Process> found = new ArrayList<>();
-        ProcessHandle.allProcesses().forEach(handle -> {
-            String command = handle.info().commandLine().orElse("");
-            if (command.contains("kinfer.jar worker") || command.contains("kinfer.jar gateway")) {
-                String role = command.contains("kinfer.jar worker") ? "worker" : "gateway";
-                found.add(new Process(role + "-" + handle.pid(), handle.pid()));
+        for (LocalPipeline.Member member : pipeline.members()) {
+            if (member.role().equals("worker") || member.role().equals("gateway")) {
+                found.add(new Process(member.role() + "-" + member.pid(), member.pid()));
             }
-        });
+        }
         return found;
     }
 

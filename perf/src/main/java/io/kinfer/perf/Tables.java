@@ -5,10 +5,24 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 
-/** The final tables, in Markdown so they paste into docs/PERFORMANCE.md as they are. */
+/**
+ * The final tables, in Markdown so they paste into docs/PERFORMANCE.md as they are. A figure with no data behind it
+ * (NaN: the percentiles of a load that got no answer) shows as {@value #NO_DATA}, never as 0.
+ */
 final class Tables {
 
+    static final String NO_DATA = "–";
+
     private Tables() {
+    }
+
+    /** One decimal, or {@value #NO_DATA} when there is no data. */
+    static String f1(double value) {
+        return Double.isFinite(value) ? String.format("%.1f", value) : NO_DATA;
+    }
+
+    static String f2(double value) {
+        return Double.isFinite(value) ? String.format("%.2f", value) : NO_DATA;
     }
 
     static void print(PrintStream out, PerfReport report) {
@@ -18,11 +32,28 @@ final class Tables {
                     + "| failures | vs ceiling |");
             out.println("|---|---|---|---|---|---|---|---|---|---|---|---|");
             for (PerfReport.RunResult r : report.runs()) {
-                out.printf("| %s | %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s |%n", r.name(),
+                out.printf("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |%n", r.name(),
                         r.target(), r.mode().equals("open") ? r.rate() + "/s" : r.users() + " users", r.batchSize(),
-                        r.requestsPerSecond(), r.itemsPerSecond(), r.latency().p50(), r.latency().p95(),
-                        r.latency().p99(), r.latency().p999(), failures(r),
+                        f1(r.requestsPerSecond()), f1(r.itemsPerSecond()), f1(r.latency().p50()),
+                        f1(r.latency().p95()), f1(r.latency().p99()), f1(r.latency().p999()), failures(r),
                         r.ratioToCeiling() == null ? "" : String.format("%.0f %%", r.ratioToCeiling() * 100));
+            }
+            String timedOut = report.runs().stream().filter(r -> r.latencyTimeouts() > 0)
+                    .map(r -> r.name() + ": " + r.latencyTimeouts() + " timeouts").collect(Collectors.joining(", "));
+            if (!timedOut.isEmpty()) {
+                out.println();
+                out.println("Latency includes the timed-out calls at their elapsed time (at least the call timeout), "
+                        + "so a stall shows in the tail: " + timedOut + ". Other failures are counted only under "
+                        + "failures.");
+            }
+            for (PerfReport.RunResult r : report.runs()) {
+                PerfReport.SendLag lag = r.sendLag();
+                if (lag != null) {
+                    String behind = behind(lag);
+                    out.printf("Open loop %s: sent %.1f calls/s of %.1f planned, send lag P99 %s ms%s%n", r.name(),
+                            lag.achievedRate(), lag.plannedRate(), f2(lag.lag().p99()),
+                            behind.isEmpty() ? "" : " (the generator fell behind its plan: " + behind + ")");
+                }
             }
             out.println();
             out.println("Server side (from reply timings): | load | queue P50 ms | queue P99 ms | inference P50 ms "
@@ -30,8 +61,8 @@ final class Tables {
             out.println("|---|---|---|---|---|---|");
             for (PerfReport.RunResult r : report.runs()) {
                 PerfReport.ServerBreakdown s = r.server();
-                out.printf("| %s | %.1f | %.1f | %.1f | %.1f | %s |%n", r.name(), s.queueMs().p50(), s.queueMs().p99(),
-                        s.inferenceMs().p50(), meanBatch(s.batchSizes()), histogram(s.batchSizes()));
+                out.printf("| %s | %s | %s | %s | %s | %s |%n", r.name(), f1(s.queueMs().p50()), f1(s.queueMs().p99()),
+                        f1(s.inferenceMs().p50()), f1(meanBatch(s.batchSizes())), histogram(s.batchSizes()));
             }
         }
         for (PerfReport.RunResult r : report.runs()) {
@@ -43,13 +74,15 @@ final class Tables {
         PerfReport.CeilingResult c = report.ceiling();
         if (c != null) {
             out.println();
-            out.printf("Ceiling (raw %s in-process, %s threads%s%s): %.1f texts/s at batch %d (batch P50 %.1f ms); "
-                            + "batch-1 latency P50 %.2f ms, P99 %.2f ms%n", c.model(),
+            // The line scripts parse: "...: N texts/s at batch B (batch P50 X ms); batch-1 latency P50 Y ms, ...".
+            out.printf("Ceiling (raw %s in-process, %s threads%s%s, %s): %.1f texts/s at batch %d (batch P50 %s ms); "
+                            + "batch-1 latency P50 %s ms, P99 %s ms%n", c.model(),
                     c.threads() == 0 ? "default" : Integer.toString(c.threads()),
                     c.instances() > 1 ? " x " + c.instances() + " instances" : "",
                     c.threads() > 1 && c.singleThreadMaxTokens() > 0
-                            ? ", calls up to " + c.singleThreadMaxTokens() + " tokens on 1 thread" : "", c.itemsPerSecond(), c.batchSize(),
-                    c.batchLatency().p50(), c.batch1Latency().p50(), c.batch1Latency().p99());
+                            ? ", calls up to " + c.singleThreadMaxTokens() + " tokens on 1 thread" : "",
+                    grouping(c), c.itemsPerSecond(), c.batchSize(), f1(c.batchLatency().p50()),
+                    f2(c.batch1Latency().p50()), f2(c.batch1Latency().p99()));
         }
         if (report.profiles() != null) {
             for (PerfReport.ProfileResult p : report.profiles()) {
@@ -62,6 +95,31 @@ final class Tables {
                 }
             }
         }
+    }
+
+    /** Why an open loop counts as behind its plan ({@link PerfReport.SendLag#behind()}); empty when it kept up. */
+    static String behind(PerfReport.SendLag lag) {
+        if (!lag.behind()) {
+            return "";
+        }
+        String late = lag.lag().p99() > PerfReport.SendLag.BEHIND_LAG_MS ? String.format("calls went out late, "
+                + "send lag P99 %s ms > %s ms", f2(lag.lag().p99()), PerfReport.SendLag.BEHIND_LAG_MS) : "";
+        String fewer = lag.achievedRate() < PerfReport.SendLag.BEHIND_RATE_SHARE * lag.plannedRate()
+                ? String.format("it offered less load than planned, %.1f of %.1f calls/s", lag.achievedRate(),
+                lag.plannedRate()) : "";
+        return late.isEmpty() || fewer.isEmpty() ? late + fewer : late + "; " + fewer;
+    }
+
+    /** How the ceiling grouped its texts into batches, as the summary line says it. */
+    static String grouping(PerfReport.CeilingResult c) {
+        if (c.grouping() == null) {
+            return "grouping not recorded (arrival order)";
+        }
+        String padding = Double.isFinite(c.paddingEfficiency())
+                ? String.format(", %.0f %% of padded tokens real", c.paddingEfficiency() * 100) : "";
+        return Ceiling.Grouping.PAD_AWARE.label().equals(c.grouping())
+                ? "pad-aware grouping as the worker's batcher over a queue of " + c.queueSize() + padding
+                : c.grouping() + " grouping" + padding;
     }
 
     static void compare(PrintStream out, PerfReport before, PerfReport after) {
@@ -82,12 +140,23 @@ final class Tables {
         }
         if (before.ceiling() != null && after.ceiling() != null) {
             row(out, "ceiling", "texts/s", before.ceiling().itemsPerSecond(), after.ceiling().itemsPerSecond());
+            if (!java.util.Objects.equals(before.ceiling().grouping(), after.ceiling().grouping())) {
+                out.printf("The ceilings grouped their batches differently (%s before, %s after): their ratio "
+                        + "measures the grouping too.%n", grouping(before.ceiling()), grouping(after.ceiling()));
+            }
         }
     }
 
     private static void row(PrintStream out, String load, String metric, double before, double after) {
-        out.printf("| %s | %s | %.1f | %.1f | %s |%n", load, metric, before, after,
-                before == 0 ? (after == 0 ? "=" : "new") : String.format("%.2fx", after / before));
+        String ratio;
+        if (!Double.isFinite(before) || !Double.isFinite(after)) {
+            ratio = NO_DATA; // no data on one side: nothing to divide
+        } else if (before == 0) {
+            ratio = after == 0 ? "=" : "new";
+        } else {
+            ratio = String.format("%.2fx", after / before);
+        }
+        out.printf("| %s | %s | %s | %s | %s |%n", load, metric, f1(before), f1(after), ratio);
     }
 
     private static String failures(PerfReport.RunResult r) {
@@ -100,7 +169,8 @@ final class Tables {
 
     /**
      * Texts per model call, as Triton counts it (inferences / executions). {@code sizes} counts replies by the size
-     * of the batch they were in, so a batch of n shows n times: it holds count / n calls.
+     * of the batch they were in, so a batch of n shows n times: it holds count / n calls. NaN (no data) with no
+     * batch reported.
      */
     static double meanBatch(Map<Integer, Long> sizes) {
         long texts = 0;
@@ -109,7 +179,7 @@ final class Tables {
             texts += e.getValue();
             calls += (double) e.getValue() / e.getKey();
         }
-        return calls == 0 ? 0 : texts / calls;
+        return calls == 0 ? Double.NaN : texts / calls;
     }
 
     private static String histogram(Map<Integer, Long> sizes) {

@@ -2,6 +2,7 @@ package io.kinfer.perf;
 
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 
 import io.kinfer.protocol.Timings;
@@ -22,7 +23,19 @@ interface Target extends AutoCloseable {
         boolean ok() {
             return failure == null;
         }
+
+        /**
+         * Whether the call failed by running out of time rather than being refused: this generator's own timeout,
+         * the gateway's 504 (its deadline passed with no reply) or a Kafka reply saying the request expired before
+         * it was computed. Such a call took (at least) its timeout, so its time belongs in the latency's tail.
+         */
+        boolean timedOut() {
+            return failure != null && TIMEOUTS.contains(failure);
+        }
     }
+
+    /** The failure kinds that mean a call ran out of time: see {@link Outcome#timedOut()}. */
+    Set<String> TIMEOUTS = Set.of("timeout", "http_504", "error_expired");
 
     String name();
 

@@ -22,6 +22,7 @@ import io.kinfer.perf.PerfReport.Latency;
 import io.kinfer.perf.PerfReport.MethodShare;
 import io.kinfer.perf.PerfReport.ProfileResult;
 import io.kinfer.perf.PerfReport.RunResult;
+import io.kinfer.perf.PerfReport.SendLag;
 import io.kinfer.perf.PerfReport.ServerBreakdown;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -97,7 +98,7 @@ class HtmlReportTest {
         assumeTrue(Files.isExecutable(CHROMIUM), "no " + CHROMIUM);
         Path file = dir.resolve("sparse.html");
         var run = new RunResult("lone", "gateway", null, null, "closed", 1, 0, null, 1, 5, 0, 0, 0, null, 0, 0,
-                null, null, null, null, null);
+                null, 0, null, null, null, null, null);
         HtmlReport.write(new PerfReport(null, null, null, List.of(run), null, null), file);
 
         String dom = chromium("--dump-dom", file.toUri().toString());
@@ -156,7 +157,8 @@ class HtmlReportTest {
 
     private static PerfReport fullReport(String firstRunName) {
         var env = new Environment("ci-host", 2, 1024, "17.0.15", "Linux 6.1 amd64", "kinfer perf --scenario all");
-        var ceiling = new CeilingResult("sentiment", 2, 64, 1, 32, 410.5, latency(70, 90, 120), latency(4.1, 5, 9.5));
+        var ceiling = new CeilingResult("sentiment", 2, 64, 1, 32, 410.5, latency(70, 90, 120), latency(4.1, 5, 9.5),
+                "pad-aware", 256, 0.87);
         List<RunResult> runs = List.of(
                 run(firstRunName, "closed", 1, 0, 1, 9.8, latency(6.2, 8, 12.5), Map.of(1, 590L), Map.of()),
                 run("ten-users", "closed", 10, 0, 1, 48.0, latency(21, 35, 58), Map.of(1, 120L, 4, 400L, 8, 1200L),
@@ -185,8 +187,9 @@ class HtmlReportTest {
         double itemsPerSecond = rps * batch;
         return new RunResult(name, "gateway", batch == 1 ? "/predict" : "/predict_batch", "sentiment", mode, users,
                 rate, rate > 0 ? "poisson" : null, batch, seconds, requests, (requests - failures) * batch, failures,
-                failuresByKind, rps, itemsPerSecond, latency, server, timeline, itemsPerSecond / 410.5,
-                Map.of("worker-1", 1.4, "broker", 0.3));
+                failuresByKind, rps, itemsPerSecond, latency, failuresByKind.getOrDefault("timeout", 0L), server,
+                timeline, itemsPerSecond / 410.5, Map.of("worker-1", 1.4, "broker", 0.3),
+                mode.equals("open") ? new SendLag(latency(0.05, 0.2, 0.4), rate, rate * 0.99, false) : null);
     }
 
     private static Latency latency(double p50, double p95, double p99) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
@@ -88,7 +89,7 @@ class LoadRunnerTest {
     }
 
     @Test
-    void callsNeverAnsweredAreCountedAsTimeoutsAndLeaveThePercentilesAlone() throws Exception {
+    void callsNeverAnsweredAreTimeoutsInTheTailAtTheTimeTheyWaited() throws Exception {
         AtomicInteger calls = new AtomicInteger();
         LoadRunner runner = new LoadRunner(target(-1, calls), Corpus.builtIn().unique(),
                 (p, e, r, q, f, w) -> { }, Duration.ofMillis(200));
@@ -99,8 +100,67 @@ class LoadRunnerTest {
         assertThat(r.requests()).isEqualTo(10).isEqualTo(calls.get());
         assertThat(r.failures()).isEqualTo(r.requests());
         assertThat(r.failuresByKind()).containsOnlyKeys("timeout");
+        // In the latency at the time they waited, at least the call timeout: left out, they made a stall invisible.
+        assertThat(r.latency().count()).isEqualTo(10);
+        assertThat(r.latencyTimeouts()).isEqualTo(10);
+        assertThat(r.latency().p50()).isGreaterThanOrEqualTo(200);
+        assertThat(PerfCommand.exitCode(new PerfReport(null, null, null, List.of(r), null, null), 100,
+                new java.io.PrintWriter(new java.io.StringWriter()))).isEqualTo(1);
+    }
+
+    @Test
+    void aStallLongerThanTheTimeoutShowsInTheTailWhileFastFailuresStayOut() throws Exception {
+        AtomicInteger calls = new AtomicInteger();
+        // 20 calls: the first four stall until the target's own 300 ms timeout fails them (as the HTTP client's
+        // idle timeout does), the next two are refused at once (an instant 503), the rest answered at once.
+        Target target = fake(texts -> {
+            int n = calls.incrementAndGet();
+            CompletableFuture<Target.Outcome> answer = new CompletableFuture<>();
+            if (n <= 4) {
+                timer.schedule(() -> answer.complete(Target.Outcome.failed("timeout")), 300, TimeUnit.MILLISECONDS);
+            } else if (n <= 6) {
+                answer.complete(Target.Outcome.failed("http_503"));
+            } else {
+                answer.complete(Target.Outcome.ok(texts.size(), List.of()));
+            }
+            return answer;
+        });
+        LoadRunner runner = new LoadRunner(target, Corpus.builtIn().unique(), (p, e, r, q, f, w) -> { },
+                Duration.ofSeconds(5));
+
+        PerfReport.RunResult r = runner.run(constantRate(20, Duration.ofSeconds(1)));
+
+        assertThat(r.requests()).isEqualTo(20);
+        assertThat(r.failuresByKind()).containsOnly(Map.entry("timeout", 4L), Map.entry("http_503", 2L));
+        // The timeouts are a fifth of the latency: the P99 is theirs (it read a few ms with them left out).
+        assertThat(r.latency().count()).isEqualTo(18);
+        assertThat(r.latencyTimeouts()).isEqualTo(4);
+        assertThat(r.latency().p99()).isGreaterThanOrEqualTo(300);
+        assertThat(r.latency().max()).isGreaterThanOrEqualTo(300);
+        // Throughput is still what was served: the 14 successes.
+        assertThat(r.items()).isEqualTo(14);
+    }
+
+    @Test
+    void aLoadWithNoAnswerHasNoLatencyRatherThanZero() throws Exception {
+        // Every call refused at once: there is no latency to report, and 0 ms would claim a very fast one.
+        Target target = fake(texts -> CompletableFuture.completedFuture(Target.Outcome.failed("http_503")));
+        LoadRunner runner = new LoadRunner(target, Corpus.builtIn().unique(), (p, e, r, q, f, w) -> { },
+                Duration.ofSeconds(5));
+
+        PerfReport.RunResult r = runner.run(constantRate(10, Duration.ofMillis(1_500)));
+
         assertThat(r.latency().count()).isZero();
-        assertThat(PerfCommand.exitCode(new PerfReport(null, null, null, List.of(r), null, null))).isEqualTo(1);
+        assertThat(r.latency().p50()).isNaN();
+        assertThat(r.latency().p99()).isNaN();
+        assertThat(r.server().queueMs().p50()).isNaN();
+        assertThat(r.timeline()).isNotEmpty().allSatisfy(second -> {
+            assertThat(second.p50()).isNaN();
+            assertThat(second.p99()).isNaN();
+            assertThat(second.requestsPerSecond()).isZero(); // a true zero: nothing served
+        });
+        String json = new PerfReport(null, null, null, List.of(r), null, null).toJson();
+        assertThat(json).contains("\"p99\" : null").doesNotContain("\"p99\" : 0.0");
     }
 
     @Test
@@ -131,6 +191,12 @@ class LoadRunnerTest {
         assertThat(r.requests()).isEqualTo(10); // rate × duration
         assertThat(r.failures()).isZero();
         assertThat(r.latency().count()).isEqualTo(10);
+        // The 9th and 10th calls, planned at 0.8 s and 0.9 s, went out after the window closed (1 s): the send lag
+        // says so, and the run is flagged as one whose generator fell behind its plan.
+        assertThat(r.sendLag().lag().count()).isEqualTo(10);
+        assertThat(r.sendLag().lag().max()).isGreaterThanOrEqualTo(100);
+        assertThat(r.sendLag().plannedRate()).isEqualTo(10);
+        assertThat(r.sendLag().behind()).isTrue();
     }
 
     @Test
@@ -187,5 +253,6 @@ class LoadRunnerTest {
         assertThat(calls.get()).isBetween(2, 60);
         assertThat(r.failuresByKind()).containsOnlyKeys("connection_refused");
         assertThat(r.failures()).isEqualTo(r.requests());
+        assertThat(r.sendLag()).isNull(); // closed loop: no plan to lag behind
     }
 }

@@ -98,6 +98,10 @@ class PerfAgainstPipelineTest {
         PerfReport report = PerfReport.read(json);
         assertThat(report.runs()).hasSize(1);
         assertThat(report.ceiling().itemsPerSecond()).isPositive();
+        // Batched as the worker batches a full queue, which the report says.
+        assertThat(report.ceiling().grouping()).isEqualTo("pad-aware");
+        assertThat(report.ceiling().queueSize()).isEqualTo(Ceiling.WORKER_QUEUE_SIZE);
+        assertThat(report.ceiling().paddingEfficiency()).isGreaterThan(0).isLessThanOrEqualTo(1);
         assertThat(report.runs().get(0).ratioToCeiling())
                 .isEqualTo(Math.round(report.runs().get(0).itemsPerSecond() / report.ceiling().itemsPerSecond()
                         * 1000) / 1000.0);

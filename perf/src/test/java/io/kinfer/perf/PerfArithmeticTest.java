@@ -35,7 +35,43 @@ class PerfArithmeticTest {
         // One batch of 8 (eight replies say 8) and eight batches of 1: 16 texts in 9 calls.
         assertThat(Tables.meanBatch(java.util.Map.of(8, 8L, 1, 8L))).isCloseTo(16 / 9.0,
                 org.assertj.core.api.Assertions.within(1e-9));
-        assertThat(Tables.meanBatch(java.util.Map.of())).isZero();
+        assertThat(Tables.meanBatch(java.util.Map.of())).isNaN(); // no batch reported: no data, not 0
+    }
+
+    @Test
+    void anEmptyHistogramIsNoDataNotZeroMilliseconds() throws Exception {
+        PerfReport.Latency none = LatencyRecorder.summary(new LatencyRecorder().total());
+
+        assertThat(none.count()).isZero();
+        assertThat(List.of(none.mean(), none.p50(), none.p90(), none.p95(), none.p99(), none.p999(), none.max()))
+                .allMatch(v -> Double.isNaN(v));
+    }
+
+    @Test
+    void noDataIsNullInJsonReadsBackAsNoDataAndShowsAsADash(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        PerfReport.RunResult failed = new PerfReport.RunResult("ten-users", "http", "POST /predict", "sentiment",
+                "closed", 4, 0, null, 1, 10, 40, 0, 40, Map.of("http_503", 40L), 0, 0, PerfReport.Latency.NO_DATA, 0,
+                new PerfReport.ServerBreakdown(PerfReport.Latency.NO_DATA, PerfReport.Latency.NO_DATA, Map.of(), 0),
+                List.of(new PerfReport.Interval(1, 0, Double.NaN, Double.NaN, 4)), null, null, null);
+        PerfReport report = new PerfReport("kinfer perf", "2026-11-28T00:00:00Z", null, List.of(failed), null, null);
+
+        String json = report.toJson();
+        assertThat(json).contains("\"p50\" : null", "\"p99\" : null").doesNotContain("NaN");
+        report.write(dir.resolve("r.json"));
+        PerfReport read = PerfReport.read(dir.resolve("r.json"));
+        assertThat(read).isEqualTo(report); // NaN equals NaN in a record
+        assertThat(read.runs().get(0).latency().p50()).isNaN();
+
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        Tables.print(new PrintStream(bytes, true, StandardCharsets.UTF_8), read);
+        String table = bytes.toString(StandardCharsets.UTF_8);
+        assertThat(table).contains("| ten-users | http | 4 users | 1 | 0.0 | 0.0 | – | – | – | – | 40 (http_503 40) |")
+                .contains("| ten-users | – | – | – | – |  |");
+
+        bytes.reset();
+        Tables.compare(new PrintStream(bytes, true, StandardCharsets.UTF_8), report(100, 20), read);
+        assertThat(bytes.toString(StandardCharsets.UTF_8)).contains("|  | P99 ms | 20.0 | – | – |");
     }
 
     @Test
@@ -76,9 +112,9 @@ class PerfArithmeticTest {
         PerfReport.Latency latency = new PerfReport.Latency(1000, p99 / 2, p99 / 3, p99 / 2, p99 * 0.8, p99, p99 * 2,
                 p99 * 3);
         PerfReport.RunResult run = new PerfReport.RunResult("ten-users", "http", "POST /predict", "sentiment",
-                "closed", 10, 0, null, 1, 20, (long) (rps * 20), (long) (rps * 20), 0, Map.of(), rps, rps, latency,
+                "closed", 10, 0, null, 1, 20, (long) (rps * 20), (long) (rps * 20), 0, Map.of(), rps, rps, latency, 0,
                 new PerfReport.ServerBreakdown(latency, latency, Map.of(1, 10L, 4, 40L), 0),
-                List.of(new PerfReport.Interval(1, rps, p99 / 3, p99, 0)), 0.5, Map.of("worker-1", 1.5));
+                List.of(new PerfReport.Interval(1, rps, p99 / 3, p99, 0)), 0.5, Map.of("worker-1", 1.5), null);
         return new PerfReport("kinfer perf", "2026-11-28T00:00:00Z",
                 new PerfReport.Environment("h", 2, 1024, "java", "linux", "kinfer perf"), List.of(run), null, null);
     }

@@ -18,6 +18,8 @@ import io.vertx.core.Vertx;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import picocli.CommandLine;
 
 /**
@@ -48,6 +50,28 @@ class PerfCommandTest {
             request.response().putHeader("Content-Type", "application/json").end("{\"label\":\"positive\","
                     + "\"timings\":{\"queue_ms\":0.1,\"inference_ms\":1.0,\"batch_size\":1}}");
         }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+    }
+
+    /** Answers /predict as the gateway does, but every {@code nth} call with 503. */
+    private int gatewayFailingEvery(int nth) throws Exception {
+        java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+        return vertx.createHttpServer().requestHandler(request -> {
+            if (request.path().equals("/v2/health/live")) {
+                request.response().end("{\"live\":true}");
+            } else if (calls.incrementAndGet() % nth == 0) {
+                request.response().setStatusCode(503).end("{\"error\":\"unavailable\"}");
+            } else {
+                request.response().putHeader("Content-Type", "application/json").end("{\"label\":\"positive\","
+                        + "\"timings\":{\"queue_ms\":0.1,\"inference_ms\":1.0,\"batch_size\":1}}");
+            }
+        }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS).actualPort();
+    }
+
+    /** A port nothing listens on: a command that gets as far as its load fails at once (exit 1), not as a usage error. */
+    private static int closedPort() throws Exception {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
     }
 
     private int perf(String... args) {
@@ -91,6 +115,80 @@ class PerfCommandTest {
 
         assertThat(exit).isEqualTo(1);
         assertThat(err.toString()).contains("cannot connect to http://127.0.0.1:" + port + " (connection refused)");
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "--arrivals uniform --rate 5                  | Invalid value for option '--arrivals'",
+        "--users 0                                    | --users must be at least 1",
+        "--rate -3                                    | --rate must be positive",
+        "-b 0                                         | --batch must be at least 1",
+        "--users 4 --sweep-rates 10,20                | --users and --sweep-rates: give one of",
+        "--rate 5 --sweep-users 1,2                   | --rate and --sweep-users: give one of",
+        "--users 4 --arrivals constant                | --arrivals applies to an open loop",
+        "--sweep-users 1,0                            | --sweep-users must all be at least 1",
+        "--duration 0s                                | --duration must be positive",
+        "--max-failure-rate 150                       | --max-failure-rate must be a percentage",
+        "--target foo                                 | Invalid value for option '--target'",
+    })
+    void badValuesAreRefusedBeforeAnyLoadAsAUsageErrorOfPerfRun(String arguments, String message) throws Exception {
+        List<String> args = new java.util.ArrayList<>(List.of("run", "--url", "http://127.0.0.1:" + closedPort(),
+                "--warmup", "0s"));
+        if (!arguments.contains("--duration")) {
+            args.addAll(List.of("--duration", "1s"));
+        }
+        args.addAll(List.of(arguments.trim().split(" +")));
+
+        int exit = perf(args.toArray(String[]::new));
+
+        // 2, a usage error, before the gateway is even tried (it is not there: trying it exits 1); before, some
+        // ran anyway (uniform arrivals ran Poisson, --users 4 with a sweep ran only the sweep), some failed only
+        // after the warm-up and the whole duration, and --target foo printed the usage of "<main class>".
+        assertThat(exit).as(err.toString()).isEqualTo(2);
+        assertThat(err.toString()).contains(message).contains("Usage: perf run").doesNotContain("<main class>")
+                .doesNotContain("cannot connect");
+    }
+
+    @Test
+    void perfCeilingRefusesABatchOfZeroBeforeLoadingTheModel() {
+        int exit = perf("ceiling", "--ceiling-batch", "0", "--grouping", "arrival");
+
+        assertThat(exit).isEqualTo(2);
+        assertThat(err.toString()).contains("--ceiling-batch must be at least 1").contains("Usage: perf ceiling");
+    }
+
+    @Test
+    void moreFailuresThanTheMaximumRateFailTheCommandAfterItsReport(@TempDir Path dir) throws Exception {
+        String url = "http://127.0.0.1:" + gatewayFailingEvery(10); // 10 % of the calls fail
+        Path json = dir.resolve("r.json");
+
+        int strict = perf("run", "--url", url, "--users", "1", "--duration", "1s", "--warmup", "0s",
+                "--json", json.toString());
+        String strictErr = err.toString();
+        int lenient = perf("run", "--url", url, "--users", "1", "--duration", "1s", "--warmup", "0s",
+                "--max-failure-rate", "50");
+
+        // The default maximum is 1 %: before, only a load where every call failed exited non-zero.
+        assertThat(strict).as(strictErr).isEqualTo(1);
+        assertThat(strictErr).contains("users=1: ").contains("more than --max-failure-rate 1.0 %");
+        assertThat(PerfReport.read(json).runs().get(0).failuresByKind()).containsOnlyKeys("http_503");
+        assertThat(lenient).as(err.toString()).isZero();
+    }
+
+    @Test
+    void aProcessThatCannotBeProfiledCostsItsProfileNotTheReport(@TempDir Path dir) throws Exception {
+        int port = gatewayWantingKey();
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        Path json = dir.resolve("r.json");
+
+        int exit = perf("run", "--url", "http://127.0.0.1:" + port, "--api-key", "k1", "--users", "1",
+                "--duration", "1s", "--warmup", "0s", "--profile", "--profile-pid", Long.toString(gone.pid()),
+                "--out", dir.toString(), "--json", json.toString());
+
+        // Before, the failed JFR.start ended the command before any load, with no report.
+        assertThat(exit).as(err.toString()).isZero();
+        assertThat(PerfReport.read(json).runs()).hasSize(1);
     }
 
     @Test
