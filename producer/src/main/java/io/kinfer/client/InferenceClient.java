@@ -235,7 +235,8 @@ public final class InferenceClient implements AutoCloseable {
         this.failFastMs = config.getLong(ClientConfig.CLUSTER_CHECK_INTERVAL_MS);
         this.maxInFlight = config.getInt(ClientConfig.MAX_IN_FLIGHT);
         this.defaultTimeout = Duration.ofMillis(config.getLong(ClientConfig.REQUEST_TIMEOUT_MS));
-        // A client whose settings Kafka refuses (say acks=1 with idempotence) must not leave the others running.
+        // A client whose settings Kafka refuses (say acks=1 with enable.idempotence=true) must not leave the others
+        // running.
         Admin madeAdmin = withReplies ? Admin.create(config.adminProperties()) : null;
         KafkaProducer<byte[], byte[]> madeProducer = null;
         try {
@@ -316,8 +317,9 @@ public final class InferenceClient implements AutoCloseable {
     static Map<String, Object> producerProperties(ClientConfig config, String clientId) {
         Map<String, Object> props = new HashMap<>();
         props.put(ProducerConfig.CLIENT_ID_CONFIG, clientId + "-requests");
-        props.put(ProducerConfig.ACKS_CONFIG, "all");
-        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        // acks=all with idempotence is Kafka's own default, so not set here: set explicitly, it made Kafka refuse
+        // an ordinary acks=1 or retries=0 instead of turning idempotence off for it, as Kafka does when nobody
+        // asked for idempotence. Kafka's settings pass through as they are.
         // Kafka's 5 ms default linger adds its full length to every lone request (measured).
         props.put(ProducerConfig.LINGER_MS_CONFIG, 0);
         // The send thread must not hang for a minute when Kafka is gone; the caller's deadline governs.
@@ -376,7 +378,8 @@ public final class InferenceClient implements AutoCloseable {
             if (System.nanoTime() > deadline) {
                 throw new InferenceException.KafkaUnavailable("reply topic " + replyTopic + " has no partitions", null);
             }
-            List<PartitionInfo> infos = replyConsumer.partitionsFor(replyTopic, Duration.ofSeconds(5));
+            List<PartitionInfo> infos = startStep(() -> replyConsumer.partitionsFor(replyTopic, Duration.ofSeconds(5)),
+                    Duration.ofSeconds(5));
             infos = infos == null ? List.of() : infos;
             for (PartitionInfo info : infos) {
                 if (only < 0 || info.partition() == only) {
@@ -406,7 +409,10 @@ public final class InferenceClient implements AutoCloseable {
         // reply containers that start listening after the first send).
         replyConsumer.assign(partitions);
         replyPartitions = List.copyOf(partitions);
-        positionAtEnd(Duration.ofSeconds(30));
+        startStep(() -> {
+            positionAtEnd(Duration.ofSeconds(30));
+            return null;
+        }, Duration.ofSeconds(30));
         envelopePartition = only >= 0 ? only
                 : replyPartitions.size() == 1 ? replyPartitions.get(0).partition() : RequestEnvelope.ANY_PARTITION;
         replyConsumerReady = true;
@@ -416,6 +422,23 @@ public final class InferenceClient implements AutoCloseable {
         long interval = config.getLong(ClientConfig.CLUSTER_CHECK_INTERVAL_MS);
         scheduler.scheduleWithFixedDelay(this::checkCluster, interval, interval, TimeUnit.MILLISECONDS);
         log.info("inference client {} ready: replies on {}", clientId, partitions);
+    }
+
+    /**
+     * A blocking step of start() on the reply consumer. Kafka's exceptions for a Kafka that does not answer and for
+     * an interrupt become the client's, as where start() creates the reply topic: a shared reply topic has no such
+     * step, and Kafka's TimeoutException came out of create() raw.
+     */
+    private <T> T startStep(java.util.function.Supplier<T> step, Duration timeout) {
+        try {
+            return step.get();
+        } catch (org.apache.kafka.common.errors.TimeoutException e) {
+            throw new InferenceException.KafkaUnavailable("Kafka at "
+                    + config.getString(KafkaClientProperties.BOOTSTRAP_SERVERS) + " did not answer within "
+                    + timeout.toSeconds() + " s", e);
+        } catch (org.apache.kafka.common.errors.InterruptException e) {
+            throw new InferenceException.ClientClosed("interrupted while starting"); // Kafka's exception set the flag
+        }
     }
 
     /** Sends a request and completes with its reply (a result or an error reply), using the default timeout. */
@@ -436,7 +459,8 @@ public final class InferenceClient implements AutoCloseable {
      * (an invalid model name, a null, zero or negative timeout), before it takes an in-flight slot. Timeouts above
      * a year are capped, and a positive one below a millisecond is one millisecond. The call's slot is free before
      * its future completes: a callback may make the next call at once. Futures complete on the client's threads
-     * (reply, timer, send, Kafka's producer): hand slow work in callbacks to an executor of your own.
+     * (reply, timer, send, Kafka's producer): hand slow work in callbacks to an executor of your own. An interrupt
+     * a callback leaves on one of those threads is cleared: it is not the thread's.
      */
     public CompletableFuture<InferenceReply> request(InferenceRequest request, RequestOptions options) {
         CompletableFuture<InferenceReply> future = new CompletableFuture<>();
@@ -711,6 +735,7 @@ public final class InferenceClient implements AutoCloseable {
             }
             try {
                 for (Send send = queue.poll(); send != null; send = queue.poll()) {
+                    clearStrayInterrupt();
                     if (abandoned) {
                         send.failClosed();
                     } else {
@@ -725,6 +750,17 @@ public final class InferenceClient implements AutoCloseable {
                 scheduled.set(false);
             }
             schedule(); // a send added after the last poll, before scheduled was cleared
+        }
+
+        /**
+         * A caller's callback run here by the last send (one that failed at once) may have left the interrupt flag
+         * set: it is not meant for the next send, whose metadata wait would end on it, nor for its callbacks. The
+         * interrupt of abandon() is kept: it sets abandoned first, under this lock.
+         */
+        private synchronized void clearStrayInterrupt() {
+            if (!abandoned) {
+                Thread.interrupted();
+            }
         }
 
         /** Fails what is queued, and interrupts a send waiting for metadata (Kafka's send ends with an error). */
@@ -769,7 +805,7 @@ public final class InferenceClient implements AutoCloseable {
             }
             if (sender.failingFast()) {
                 acked.completeExceptionally(new InferenceException.KafkaUnavailable("Kafka has no metadata for topic "
-                        + record.topic() + " (unreachable, or no such topic): its sends fail at once for "
+                        + record.topic() + " (" + noMetadataReason(record.topic()) + "): its sends fail at once for "
                         + failFastMs + " ms after one waited max.block.ms", null));
                 return;
             }
@@ -785,18 +821,27 @@ public final class InferenceClient implements AutoCloseable {
                         sender.delivering = true;
                         acked.complete(null);
                     } else {
-                        if (error instanceof org.apache.kafka.common.errors.TimeoutException
-                                || error instanceof UnknownTopicOrPartitionException) {
+                        boolean timedOut = error instanceof org.apache.kafka.common.errors.TimeoutException;
+                        if (timedOut || error instanceof UnknownTopicOrPartitionException) {
                             // Perhaps deleted: close() need not wait for this topic's sends.
                             sender.delivering = false;
                         }
-                        if (error instanceof org.apache.kafka.common.errors.TimeoutException
-                                && Thread.currentThread() == sending) {
+                        Throwable failure = error;
+                        if (timedOut && Thread.currentThread() == sending) {
                             // Failed inside send(), before it was queued: max.block.ms spent waiting for metadata
                             // (or buffer space Kafka is not draining). The sends queued behind it would wait as long.
                             sender.failFast();
+                            if (!(error instanceof org.apache.kafka.clients.producer.BufferExhaustedException)) {
+                                failure = new InferenceException.KafkaUnavailable("Kafka did not take the request: "
+                                        + error.getMessage() + " (" + noMetadataReason(record.topic()) + ")", error);
+                            }
                         }
-                        acked.completeExceptionally(error);
+                        acked.completeExceptionally(failure);
+                    }
+                    if (Thread.currentThread() != sending) {
+                        // Kafka's I/O thread just ran the callers' callbacks: an interrupt one of them left would
+                        // make each of its selects return at once, for good (it spins).
+                        Thread.interrupted();
                     }
                 });
             } catch (RuntimeException e) {
@@ -807,6 +852,16 @@ public final class InferenceClient implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * Why Kafka has no metadata for a topic, as far as this client can tell: Kafka's own timeout reads the same for
+     * a missing topic and an unreachable Kafka, while a client with replies knows whether Kafka answers its checks.
+     */
+    private String noMetadataReason(String topic) {
+        return admin != null && reachable
+                ? "Kafka answers, so most likely there is no topic " + topic + ": a worker serving the model creates it"
+                : "Kafka unreachable, or no topic " + topic;
     }
 
     private void expire(String correlationId, long timeoutMs) {
@@ -851,6 +906,9 @@ public final class InferenceClient implements AutoCloseable {
     private void readRepliesUntilClosed() {
         long backoffMs = REPLY_RETRY_INITIAL_MS;
         while (!closed) {
+            // A caller's callback run on this thread (a call failed here) may have left the interrupt flag set: it
+            // is not this thread's, and the poll would throw on it.
+            Thread.interrupted();
             try {
                 if (!replyConsumerReady) {
                     positionAtEnd(Duration.ofSeconds(5));
@@ -863,9 +921,13 @@ public final class InferenceClient implements AutoCloseable {
                 }
                 for (ConsumerRecord<byte[], byte[]> record : records) {
                     onReply(record);
+                    Thread.interrupted(); // likewise from the reply's callbacks, before the next reply's run
                 }
             } catch (WakeupException e) {
                 // close() woke us up; the loop ends on closed.
+            } catch (org.apache.kafka.common.errors.InterruptException e) {
+                // Interrupted from outside while it polled (close() wakes it, never interrupts it): the consumer is
+                // intact, so no call fails for it. The flag is cleared as the loop goes round.
             } catch (RuntimeException e) {
                 if (closed) {
                     return;
@@ -883,7 +945,8 @@ public final class InferenceClient implements AutoCloseable {
                 try {
                     closeSignal.await(backoffMs, TimeUnit.MILLISECONDS);
                 } catch (InterruptedException interrupted) {
-                    return;
+                    // Not close(), which counts closeSignal down: ending here would leave the client without a
+                    // reader for good. Retry now instead.
                 }
                 backoffMs = Math.min(backoffMs * 2, REPLY_RETRY_MAX_MS);
             }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -167,6 +168,16 @@ class InferenceClientTest {
             assertThat(echo.isSuccess()).isTrue();
             assertThatThrownBy(() -> ghost.get(30, TimeUnit.SECONDS))
                     .hasCauseInstanceOf(InferenceException.DeadlineExceeded.class);
+        }
+    }
+
+    @Test
+    void ordinaryProducerSettingsThatRuleOutIdempotenceAreTakenAsKafkaTakesThem(EmbeddedKafka kafka) throws Exception {
+        // Before, the client's own enable.idempotence=true made Kafka refuse each of them at create(); plain Kafka
+        // turns idempotence off for them, unasked.
+        try (InferenceClient client = InferenceClient.create(config(kafka, "acks-one", "kafka.producer.acks", 1,
+                "kafka.producer.retries", 0))) {
+            assertThat(client.request(echo("acks-1", "abc")).get(30, TimeUnit.SECONDS).isSuccess()).isTrue();
         }
     }
 
@@ -469,6 +480,21 @@ class InferenceClientTest {
                 ClientConfig.REPLY_TOPIC, "shared.two", ClientConfig.REPLY_PARTITION, 5)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("reply.partition 5").hasMessageContaining("2 partition");
+    }
+
+    @Test
+    void aKafkaThatDoesNotAnswerFailsCreateWithASharedReplyTopicAsUnavailable() throws Exception {
+        int port;
+        try (ServerSocket socket = new ServerSocket(0)) {
+            port = socket.getLocalPort(); // closed again: nothing answers there
+        }
+        ClientConfig config = new ClientConfig(Map.of("kafka.bootstrap.servers", "127.0.0.1:" + port,
+                ClientConfig.CLIENT_ID, "unanswered", ClientConfig.REPLY_TOPIC, "shared.replies",
+                ClientConfig.REPLY_PARTITION, "0"));
+
+        // Before, Kafka's own TimeoutException, which no caller handling the client's exceptions expects.
+        assertThatThrownBy(() -> InferenceClient.create(config))
+                .isInstanceOf(InferenceException.KafkaUnavailable.class).hasMessageContaining("127.0.0.1:" + port);
     }
 
     @Test

@@ -1,8 +1,15 @@
 package io.kinfer.client.cli;
 
+import static org.apache.kafka.common.config.ConfigDef.Importance.LOW;
+import static org.apache.kafka.common.config.ConfigDef.Range.atLeast;
+
 import java.io.BufferedWriter;
+import java.io.Closeable;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.OutputStreamWriter;
 import java.io.PrintStream;
 import java.io.Writer;
@@ -14,13 +21,16 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
@@ -31,11 +41,14 @@ import io.kinfer.client.InferenceClient;
 import io.kinfer.client.InferenceException;
 import io.kinfer.config.ConfigOptions;
 import io.kinfer.config.KafkaClientProperties;
+import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.JsonCodec;
 import io.kinfer.protocol.ProtocolLimits;
 import io.kinfer.protocol.ProtocolException;
 import io.kinfer.protocol.Topics;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Type;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
@@ -63,8 +76,8 @@ public final class ProduceCommand implements Callable<Integer> {
             + "(default).")
     String input;
 
-    @Option(names = {"-o", "--output"}, defaultValue = "-", description = "Where --wait writes replies; - for "
-            + "stdout (default).")
+    @Option(names = {"-o", "--output"}, defaultValue = "-", description = "Where --wait writes replies, each as it "
+            + "comes; - for stdout (default). Not the --input file.")
     String output;
 
     @Option(names = {"-m", "--model"}, defaultValue = "sentiment", description = "Model of lines that name none. "
@@ -103,30 +116,59 @@ public final class ProduceCommand implements Callable<Integer> {
     /** On SIGINT or SIGTERM, calls in flight get this long before the client closes and the summary is printed. */
     static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(5);
 
-    /** Where "-" reads from, and where progress and the summary go: the process's own, but for tests. */
+    /**
+     * On a signal while the client is made, how long the hook waits for the making to end: interrupted, it closes
+     * what it made, each closing step bounded (5 s) as close() is.
+     */
+    static final Duration ABORTED_START_WAIT = Duration.ofSeconds(30);
+
+    /**
+     * The workers' protocol.max.* settings, defined as the workers define them: a bad value is refused here as
+     * there, naming its key, rather than failing a parse of its own.
+     */
+    static final ConfigDef LIMITS = new ConfigDef()
+            .define(ProtocolLimits.MAX_RECORD_BYTES, Type.INT, ProtocolLimits.DEFAULTS.maxRecordBytes(), atLeast(1024),
+                    LOW, "Largest request record accepted.")
+            .define(ProtocolLimits.MAX_INPUTS, Type.INT, ProtocolLimits.DEFAULTS.maxInputs(), atLeast(1), LOW,
+                    "Most texts (or tensor rows) in one request.")
+            .define(ProtocolLimits.MAX_TEXT_CHARS, Type.INT, ProtocolLimits.DEFAULTS.maxTextChars(), atLeast(1), LOW,
+                    "Longest text in characters.")
+            .define(ProtocolLimits.MAX_TENSOR_ELEMENTS, Type.LONG, ProtocolLimits.DEFAULTS.maxTensorElements(),
+                    atLeast(1), LOW, "Most elements in one input tensor.");
+
+    /** Where "-" reads from and writes the replies to, and where progress and the summary go: the process's own. */
     InputStream stdin = System.in;
+    /** Not System.out: a PrintStream swallows write errors, and a closed pipe would lose every reply unnoticed. */
+    OutputStream stdout = new FileOutputStream(FileDescriptor.out);
     PrintStream err = System.err;
 
     /** Checks each line as a worker would; built from the settings (protocol.max.*) in {@link #call}. */
     private JsonCodec codec = new JsonCodec();
     private final Map<String, LongAdder> outcomes = new ConcurrentHashMap<>();
+    /** The kinds of failed calls said so far: the first of each kind is printed with its reason. */
+    private final Set<String> failuresSaid = ConcurrentHashMap.newKeySet();
     /** Non-blank lines read so far (on the reading thread). */
     private volatile long lines;
-    /** Set by {@link #stop}: no further line is read or sent. */
+    /**
+     * Set by {@link #stop} (under this, so that no client is made after it), or when the output fails: no further
+     * line is read or sent.
+     */
     private volatile boolean stopping;
     /**
      * The run is ended once, by whichever of the end of input and the shutdown hook comes first; the other waits on
      * {@link #end}'s lock until it is done. Guarded by this.
      */
     private boolean ended;
-    /** Flushing the replies failed as the run ended: the run fails with it (the shutdown hook ignores it). */
-    private volatile IOException flushFailure;
-    /** Set once the client is made; a stop before it has nothing to wait for. */
+    /** The thread making the client, while it does: a signal then interrupts it. Guarded by this. */
+    private Thread connecting;
+    /** Counted down once making the client ended, whether it was made or not. */
+    private final CountDownLatch connectEnded = new CountDownLatch(1);
+    /** Set (under this) once the client is made; a stop before it has nothing to wait for. */
     private volatile Run run;
 
     /** What one run holds, for its end: the normal one or the shutdown hook's. */
-    private record Run(InferenceClient client, Semaphore slots, int window, ExecutorService writing, Writer out,
-                       ProgressBar progress, long started) {
+    private record Run(InferenceClient client, Semaphore slots, int window, ThreadPoolExecutor writing,
+                       Replies replies, ProgressBar progress, long started) {
     }
 
     @Override
@@ -136,25 +178,36 @@ public final class ProduceCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--reply-topic '" + replyTopic
                     + "' is not a valid Kafka topic name");
         }
+        if (waitForReplies && !"-".equals(input) && !"-".equals(output) && Files.exists(Path.of(input))
+                && Files.exists(Path.of(output)) && Files.isSameFile(Path.of(input), Path.of(output))) {
+            // Opening the output truncates it: the requests would be gone before a line was read.
+            throw new ParameterException(spec.commandLine(), "--output " + output + " is the --input file: the "
+                    + "replies would overwrite the requests before they are read");
+        }
         // --timeout, when given, sits between the environment and --set, as every command's named flags do.
         Map<String, String> flags = new LinkedHashMap<>();
+        Map<String, String> flagSources = new LinkedHashMap<>();
         if (spec.commandLine().getParseResult().hasMatchedOption("--timeout")) {
-            flags.put(ClientConfig.REQUEST_TIMEOUT_MS, Long.toString(timeoutMs));
+            ConfigOptions.putFlag(flags, flagSources, ClientConfig.REQUEST_TIMEOUT_MS, "--timeout", timeoutMs);
         }
-        Map<String, String> settings = configOptions.load(flags);
-        codec = new JsonCodec(limits(settings));
+        Map<String, String> settings = configOptions.load(flags, flagSources);
+        ProtocolLimits limits = limits(settings);
+        codec = new JsonCodec(limits);
         Map<String, Object> clientSettings = new LinkedHashMap<>(settings);
         clientSettings.putIfAbsent(ClientConfig.REQUEST_TIMEOUT_MS, Long.toString(timeoutMs));
-        Duration callTimeout = Duration.ofMillis(Long.parseLong(String.valueOf(
-                clientSettings.get(ClientConfig.REQUEST_TIMEOUT_MS)).trim()));
+        // Parsed as the client defines them, so that a bad value is refused naming its key (and where it came
+        // from), not as a bare NumberFormatException.
+        Map<String, Object> parsed = ClientConfig.DEFINITION.parse(clientSettings);
+        Duration callTimeout = Duration.ofMillis((Long) parsed.get(ClientConfig.REQUEST_TIMEOUT_MS));
         int window = Math.max(maxInFlight, 1);
         // The client's own bound must not fail the window's calls as overloaded (a shared config's small
         // max.in.flight.requests did). The window is enough: a call's slot in the client is free before its future
         // completes, so before this command's slot comes back.
         long configured = settings.containsKey(ClientConfig.MAX_IN_FLIGHT)
-                ? Long.parseLong(settings.get(ClientConfig.MAX_IN_FLIGHT).trim()) : 0;
+                ? (Integer) parsed.get(ClientConfig.MAX_IN_FLIGHT) : 0;
         clientSettings.put(ClientConfig.MAX_IN_FLIGHT, Long.toString(Math.min(Integer.MAX_VALUE,
                 Math.max(configured, window))));
+        ClientConfig clientConfig = new ClientConfig(clientSettings);
         // Lines are read, sent and forgotten one by one (stdin streams; a file of any size fits): a regular file
         // is counted first only for the progress bar's total (a pipe or FIFO would be used up by counting).
         long total = "-".equals(input) || !Files.isRegularFile(Path.of(input)) ? -1 : countLines(Path.of(input));
@@ -162,44 +215,89 @@ public final class ProduceCommand implements Callable<Integer> {
         Semaphore slots = new Semaphore(window);
         long started = System.nanoTime();
         // Replies are written on a thread of their own: a slow reader of stdout must not stall the client's reply
-        // thread, which would delay every other reply (and time calls out).
-        ExecutorService writing = Executors.newSingleThreadExecutor(task -> {
-            Thread thread = new Thread(task, "kinfer-produce-writer");
-            thread.setDaemon(true);
-            return thread;
-        });
-        ClientConfig clientConfig = new ClientConfig(clientSettings);
-        // Without --wait nothing reads replies: no reply topic (nor the right to create one), no reply consumer.
+        // thread, which would delay every other reply (and time calls out). Its queue says when to flush.
+        ThreadPoolExecutor writing = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS,
+                new LinkedBlockingQueue<>(), task -> {
+                    Thread thread = new Thread(task, "kinfer-produce-writer");
+                    thread.setDaemon(true);
+                    return thread;
+                });
         Thread hook = new Thread(() -> stop(SHUTDOWN_GRACE), "kinfer-produce-shutdown");
-        try (InferenceClient client = connect(clientConfig);
-             Writer out = waitForReplies ? writer() : Writer.nullWriter();
-             Utf8Lines reader = reader()) {
-            run = new Run(client, slots, window, writing, out, progress, started);
-            // SIGINT or SIGTERM: the JVM exits once the hook returns, so the hook ends the run itself.
+        boolean outputFailed;
+        // Input and output are opened before the client is made: opening a FIFO blocks until its writer comes,
+        // and a signal then finds no reply topic to leave behind. The input first: opening the output may truncate.
+        try (Utf8Lines reader = reader(limits.maxRecordBytes());
+             Replies replies = new Replies(waitForReplies ? writer() : Writer.nullWriter(), !"-".equals(output))) {
+            // SIGINT or SIGTERM: the JVM exits once the hook returns, so the hook ends the run itself. Added before
+            // the client is made, so that a signal meanwhile still closes it (a --wait client's reply topic).
             Runtime.getRuntime().addShutdownHook(hook);
-            try {
-                sendAll(reader, client, out, writing, slots, progress, started, callTimeout);
-            } catch (IOException | java.io.UncheckedIOException e) {
-                // Say so and finish what was sent: the summary counts it, and the exit code is 1.
-                count("read_error");
-                err.printf("%ninput stopped: %s (%d request line(s) read before it)%n", e.getMessage(), lines);
+            // Without --wait nothing reads replies: no reply topic (nor the right to create one), no reply consumer.
+            Run current = start(clientConfig, client -> new Run(client, slots, window, writing, replies, progress,
+                    started));
+            if (current == null) {
+                return 1; // stopped by a signal before the client was made: nothing was sent
             }
-            // Every slot back: every call has ended (or a signal's end closed the client, which failed them).
-            slots.acquire(window);
-            slots.release(window);
-            end(run, Duration.ZERO);
-            if (flushFailure != null) {
-                throw flushFailure;
+            try (InferenceClient client = current.client()) {
+                try {
+                    sendAll(reader, client, replies, writing, slots, progress, started, callTimeout);
+                } catch (IOException | java.io.UncheckedIOException e) {
+                    // Say so and finish what was sent: the summary counts it, and the exit code is 1.
+                    count("read_error");
+                    err.printf("%ninput stopped: %s (%d request line(s) read before it)%n", e.getMessage(), lines);
+                }
+                // Every slot back: every call has ended (or a signal's end closed the client, which failed them).
+                slots.acquire(window);
+                slots.release(window);
+                end(current, Duration.ZERO);
             }
+            outputFailed = replies.failed();
         } finally {
             writing.shutdown();
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
             } catch (IllegalStateException | IllegalArgumentException e) {
-                // shutting down already (the hook runs), or never added (the client could not be made)
+                // shutting down already (the hook runs), or never added (the input or output could not be opened)
             }
         }
-        return outcomes.keySet().stream().allMatch(k -> k.equals("success") || k.equals("published")) ? 0 : 1;
+        return !outputFailed && outcomes.keySet().stream().allMatch(k -> k.equals("success") || k.equals("published"))
+                ? 0 : 1;
+    }
+
+    /**
+     * Makes the client and the run, unless a signal came first (null then). A signal while the client is made
+     * interrupts the making: create() then closes what it made, deleting a reply topic it created (see
+     * {@link #stop}).
+     */
+    private Run start(ClientConfig config, java.util.function.Function<InferenceClient, Run> runOf) {
+        synchronized (this) {
+            if (stopping) {
+                return null;
+            }
+            connecting = Thread.currentThread();
+        }
+        InferenceClient client = null;
+        Run made = null;
+        try {
+            client = connect(config);
+        } catch (RuntimeException e) {
+            if (!stopping) {
+                throw e;
+            }
+            // the signal's interrupt: nothing was sent, and what create() made is closed
+        } finally {
+            synchronized (this) {
+                connecting = null;
+                if (client != null) {
+                    made = runOf.apply(client);
+                    run = made;
+                }
+            }
+            connectEnded.countDown();
+        }
+        if (stopping) {
+            Thread.interrupted(); // the signal's, had it come as the client was made: the hook ends the run
+        }
+        return made;
     }
 
     /**
@@ -223,13 +321,32 @@ public final class ProduceCommand implements Callable<Integer> {
     /**
      * The shutdown hook's work, on SIGINT or SIGTERM (the JVM exits when it returns, whatever the reading thread is
      * doing): stops reading, then ends the run as {@link #end} does, giving the calls and sends in flight up to
-     * {@code grace}; returns once the run has ended, whichever of the two ended it.
+     * {@code grace}; returns once the run has ended, whichever of the two ended it. While the client is being made,
+     * it interrupts that and waits for what was made to be closed.
      */
     void stop(Duration grace) {
-        stopping = true;
+        Thread making;
+        synchronized (this) {
+            stopping = true;
+            making = connecting;
+            if (making != null) {
+                making.interrupt();
+            }
+        }
+        if (making != null) {
+            try {
+                connectEnded.await(ABORTED_START_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
         Run current = run;
         if (current == null) {
-            return; // the client was not made yet: nothing was sent
+            if (making != null) {
+                err.printf("%nstopped while connecting to Kafka: nothing was sent%n");
+            }
+            return; // the client was not made: nothing was sent
         }
         end(current, grace);
     }
@@ -261,13 +378,7 @@ public final class ProduceCommand implements Callable<Integer> {
             interrupted = true;
             current.client().close();
         }
-        try {
-            synchronized (current.out()) {
-                current.out().flush();
-            }
-        } catch (IOException e) {
-            flushFailure = e; // the reader of stdout is gone, or the output file cannot be written
-        }
+        current.replies().flush();
         current.progress().finish();
         printSummary(lines, (System.nanoTime() - current.started()) / 1e9);
         current.client().close(); // idempotent: a no-op when the grace ran out above
@@ -277,22 +388,37 @@ public final class ProduceCommand implements Callable<Integer> {
     }
 
     /** Reads, parses, paces and sends line by line; each call gives its slot back when it ends. */
-    private void sendAll(Utf8Lines reader, InferenceClient client, Writer out, ExecutorService writing,
+    private void sendAll(Utf8Lines reader, InferenceClient client, Replies replies, ThreadPoolExecutor writing,
                          Semaphore slots, ProgressBar progress, long started, Duration callTimeout)
             throws IOException, InterruptedException {
         long nextDue = started;
-        String line;
-        while (!stopping && (line = reader.readLine()) != null) {
+        while (!stopping) {
+            String line;
+            try {
+                line = reader.readLine();
+            } catch (Utf8Lines.TooLong e) {
+                // Not collected, so not a request a worker would take: skipped as any line they would refuse.
+                lines++;
+                count("invalid_line");
+                err.printf("%nline %d skipped: %s%n", e.line(), e.getMessage());
+                progress.step();
+                continue;
+            }
+            if (line == null) {
+                break;
+            }
             if (line.isBlank()) {
                 continue;
             }
             lines++;
+            // Physical line numbers, blank lines counted, as in every message about the input (and an editor's).
+            long number = reader.lineNumber();
             InferenceRequest request;
             try {
-                request = parse(line, lines);
+                request = parse(line, number);
             } catch (ProtocolException e) {
                 count("invalid_line");
-                err.printf("%nline %d skipped: %s%n", lines, e.getMessage());
+                err.printf("%nline %d skipped: %s%n", number, e.getMessage());
                 progress.step();
                 continue;
             }
@@ -304,14 +430,13 @@ public final class ProduceCommand implements Callable<Integer> {
                 break;
             }
             CompletableFuture<Void> done = waitForReplies
-                    ? client.request(request, callTimeout).thenAcceptAsync(reply -> {
-                        write(out, codec.encodeReply(reply));
-                        count(reply.error() == null ? "success" : "error_" + reply.error().code().wireName());
-                    }, writing)
+                    // Flushed when no other reply waits: a reader downstream gets each as it comes, a burst in one go.
+                    ? client.request(request, callTimeout).thenAcceptAsync(
+                            reply -> replies.write(reply, !writing.getQueue().isEmpty()), writing)
                     : client.submit(request, replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic, 0,
                             Map.of()).thenRun(() -> count("published"));
             done.exceptionally(error -> {
-                count(failureKind(error));
+                callFailed(number, error);
                 return null;
             }).whenComplete((ok, error) -> {
                 slots.release();
@@ -320,24 +445,34 @@ public final class ProduceCommand implements Callable<Integer> {
         }
     }
 
-    /** The workers' protocol.max.* settings, so a line the workers would take is not refused here first. */
+    /** Counts a call that failed by the kind of its failure; the first of each kind is said with its reason. */
+    private void callFailed(long number, Throwable error) {
+        Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+        String kind = failureKind(cause);
+        count(kind);
+        if (failuresSaid.add(kind)) {
+            err.printf("%nline %d: %s: %s (the summary counts any further ones)%n", number, kind,
+                    cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage());
+        }
+    }
+
+    /**
+     * The workers' protocol.max.* settings, so a line the workers would take is not refused here first; a bad value
+     * throws Kafka's ConfigException naming the key, as the workers' own settings do.
+     */
     static ProtocolLimits limits(Map<String, String> settings) {
-        ProtocolLimits defaults = ProtocolLimits.DEFAULTS;
-        return new ProtocolLimits((int) setting(settings, ProtocolLimits.MAX_RECORD_BYTES, defaults.maxRecordBytes()),
-                (int) setting(settings, ProtocolLimits.MAX_INPUTS, defaults.maxInputs()),
-                (int) setting(settings, ProtocolLimits.MAX_TEXT_CHARS, defaults.maxTextChars()),
-                setting(settings, ProtocolLimits.MAX_TENSOR_ELEMENTS, defaults.maxTensorElements()),
-                defaults.maxNestingDepth());
+        Map<String, Object> parsed = LIMITS.parse(settings);
+        return new ProtocolLimits((Integer) parsed.get(ProtocolLimits.MAX_RECORD_BYTES),
+                (Integer) parsed.get(ProtocolLimits.MAX_INPUTS), (Integer) parsed.get(ProtocolLimits.MAX_TEXT_CHARS),
+                (Long) parsed.get(ProtocolLimits.MAX_TENSOR_ELEMENTS), ProtocolLimits.DEFAULTS.maxNestingDepth());
     }
 
-    private static long setting(Map<String, String> settings, String key, long fallback) {
-        String value = settings.get(key);
-        return value == null || value.isBlank() ? fallback : Long.parseLong(value.trim());
-    }
-
-    /** Strict UTF-8 either way: a bad byte is a read error (stdin's usual decoder would send U+FFFD instead). */
-    private Utf8Lines reader() throws IOException {
-        return new Utf8Lines("-".equals(input) ? stdin : Files.newInputStream(Path.of(input)));
+    /**
+     * Strict UTF-8 either way: a bad byte is a read error (stdin's usual decoder would send U+FFFD instead). A line
+     * over the largest record is skipped unread: no worker would take it.
+     */
+    private Utf8Lines reader(int maxLineBytes) throws IOException {
+        return new Utf8Lines("-".equals(input) ? stdin : Files.newInputStream(Path.of(input)), maxLineBytes);
     }
 
     /**
@@ -365,17 +500,89 @@ public final class ProduceCommand implements Callable<Integer> {
     }
 
     private Writer writer() throws IOException {
-        return "-".equals(output) ? new BufferedWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8))
+        return "-".equals(output) ? new BufferedWriter(new OutputStreamWriter(stdout, StandardCharsets.UTF_8))
                 : Files.newBufferedWriter(Path.of(output));
     }
 
-    private static void write(Writer out, byte[] json) {
-        synchronized (out) {
+    /**
+     * Where --wait writes the replies, as JSON lines, on the writing thread. A reply counts by its outcome once it
+     * is flushed; the replies an output failure (a closed pipe, a full disk) loses count as {@code not_written},
+     * and the run stops there: no further line is sent for replies nobody can read.
+     */
+    private final class Replies implements Closeable {
+        private final Writer out;
+        /** Whether close() closes the output: stdout is the process's, only flushed. */
+        private final boolean closes;
+        /** The outcomes of the replies written since the last flush. Guarded by this. */
+        private final List<String> unflushed = new ArrayList<>();
+        /** The first write or flush that failed. Guarded by this. */
+        private IOException failure;
+
+        Replies(Writer out, boolean closes) {
+            this.out = out;
+            this.closes = closes;
+        }
+
+        /** Writes a reply, and flushes unless {@code more} are waiting to be written. */
+        synchronized void write(InferenceReply reply, boolean more) {
+            if (failure != null) {
+                count("not_written");
+                return;
+            }
+            unflushed.add(reply.error() == null ? "success" : "error_" + reply.error().code().wireName());
             try {
-                out.write(new String(json, StandardCharsets.UTF_8));
+                out.write(new String(codec.encodeReply(reply), StandardCharsets.UTF_8));
                 out.write('\n');
+                if (!more) {
+                    flushWritten();
+                }
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                fail(e);
+            }
+        }
+
+        synchronized void flush() {
+            if (failure == null) {
+                try {
+                    flushWritten();
+                } catch (IOException e) {
+                    fail(e);
+                }
+            }
+        }
+
+        synchronized boolean failed() {
+            return failure != null;
+        }
+
+        private void flushWritten() throws IOException {
+            out.flush();
+            unflushed.forEach(ProduceCommand.this::count);
+            unflushed.clear();
+        }
+
+        private void fail(IOException e) {
+            failure = e;
+            stopping = true; // not under the command's lock: end() holds it while it flushes
+            unflushed.forEach(outcome -> count("not_written"));
+            unflushed.clear();
+            err.printf("%noutput stopped: %s (no further line is sent; replies not written count as not_written)%n",
+                    e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage());
+        }
+
+        /** Closes the output; after a failure, whatever its buffer still holds is lost already (and counted). */
+        @Override
+        public synchronized void close() throws IOException {
+            try {
+                if (closes) {
+                    out.close();
+                } else {
+                    out.flush();
+                }
+            } catch (IOException e) {
+                if (failure == null) {
+                    throw e;
+                }
             }
         }
     }
@@ -425,8 +632,8 @@ public final class ProduceCommand implements Callable<Integer> {
         outcomes.computeIfAbsent(outcome, o -> new LongAdder()).increment();
     }
 
-    private static String failureKind(Throwable error) {
-        Throwable cause = error.getCause() != null ? error.getCause() : error;
+    /** The summary's name for why a call failed; the reasons of those the client tells apart, each its own. */
+    private static String failureKind(Throwable cause) {
         if (cause instanceof InferenceException.DeadlineExceeded) {
             return "timeout";
         }
@@ -438,6 +645,19 @@ public final class ProduceCommand implements Callable<Integer> {
         }
         if (cause instanceof InferenceException.ClientClosed) {
             return "closed";
+        }
+        if (cause instanceof InferenceException.RequestTooLarge) {
+            return "too_large";
+        }
+        if (cause instanceof InferenceException.NotAuthorized) {
+            return "not_authorized";
+        }
+        if (cause instanceof InferenceException.BadReply) {
+            return "bad_reply";
+        }
+        if (cause instanceof IllegalArgumentException || cause instanceof IllegalStateException
+                || cause instanceof NullPointerException) {
+            return "invalid"; // refused by the client before it was sent
         }
         return "failed";
     }

@@ -3,12 +3,16 @@ package io.kinfer.client.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PipedInputStream;
 import java.io.PipedOutputStream;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -19,6 +23,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+import javax.management.ObjectName;
 
 import io.kinfer.client.FakeWorker;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
@@ -32,11 +39,14 @@ import org.apache.kafka.common.acl.AccessControlEntry;
 import org.apache.kafka.common.acl.AclBinding;
 import org.apache.kafka.common.acl.AclOperation;
 import org.apache.kafka.common.acl.AclPermissionType;
+import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.resource.PatternType;
 import org.apache.kafka.common.resource.ResourcePattern;
 import org.apache.kafka.common.resource.ResourceType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import picocli.CommandLine;
 
 @WithKafka
@@ -172,15 +182,24 @@ class ProduceCommandTest {
         }
     }
 
-    /** A produce command reading from a pipe the test writes, its summary captured; run on another thread. */
+    /**
+     * A produce command reading from a pipe the test writes, its stdout ({@link #replies}, unless given) and summary
+     * captured; run on another thread.
+     */
     private static final class PipedRun {
         final PipedOutputStream lines = new PipedOutputStream();
+        final ByteArrayOutputStream replies = new ByteArrayOutputStream();
         final ByteArrayOutputStream summary = new ByteArrayOutputStream();
         final ProduceCommand command = new ProduceCommand();
         final CompletableFuture<Integer> exit;
 
         PipedRun(String... args) throws Exception {
+            this(null, args);
+        }
+
+        PipedRun(OutputStream stdout, String... args) throws Exception {
             command.stdin = new PipedInputStream(lines, 1 << 16);
+            command.stdout = stdout == null ? replies : stdout;
             command.err = new PrintStream(summary, true, StandardCharsets.UTF_8);
             exit = CompletableFuture.supplyAsync(() -> new CommandLine(command).execute(args));
         }
@@ -246,6 +265,7 @@ class ProduceCommandTest {
         }
         ProduceCommand command = new ProduceCommand();
         command.stdin = new ByteArrayInputStream(new byte[0]);
+        command.stdout = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         command.err = new PrintStream(err, true, StandardCharsets.UTF_8);
         CompletableFuture<Integer> exit = new CompletableFuture<>();
@@ -258,6 +278,206 @@ class ProduceCommandTest {
                 .contains("waiting for Kafka at 127.0.0.1:" + port + "..."));
         running.interrupt(); // a Ctrl-C, rather than the minute
         assertThat(exit.get(60, TimeUnit.SECONDS)).isNotZero();
+    }
+
+    @Test
+    void aStdoutClosedByItsReaderStopsTheRunCountsWhatWasNotWrittenAndFails(EmbeddedKafka kafka) throws Exception {
+        kafka.createTopic("kinfer.requests.echo8", 1);
+        OutputStream closedPipe = new OutputStream() {
+            @Override
+            public void write(int b) throws IOException {
+                throw new IOException("Broken pipe");
+            }
+
+            @Override
+            public void write(byte[] bytes, int offset, int length) throws IOException {
+                throw new IOException("Broken pipe");
+            }
+        };
+        try (FakeWorker worker = new FakeWorker(kafka, "echo8")) {
+            PipedRun run = new PipedRun(closedPipe, "--kafka", kafka.bootstrapServers(), "--set",
+                    "client.id=produce-epipe", "--model", "echo8", "--wait", "--quiet");
+            run.write("{\"text\":\"one\"}");
+            // Before, System.out swallowed the error: every reply was lost, the whole input sent, and the exit 0.
+            await().atMost(Duration.ofSeconds(30)).until(() -> run.summary().contains("output stopped: Broken pipe"));
+
+            run.write("{\"text\":\"two\"}", "{\"text\":\"three\"}");
+
+            assertThat(run.exit.get(60, TimeUnit.SECONDS)).isEqualTo(1);
+            assertThat(run.summary()).contains("2 lines").contains("not_sent=1").contains("not_written=1")
+                    .doesNotContain("success");
+            assertThat(worker.received).as("requests sent").hasSize(1);
+        }
+    }
+
+    @Test
+    void eachReplyReachesStdoutWhileTheInputIsStillOpen(EmbeddedKafka kafka) throws Exception {
+        kafka.createTopic("kinfer.requests.echo9", 1);
+        try (FakeWorker worker = new FakeWorker(kafka, "echo9")) {
+            PipedRun run = new PipedRun("--kafka", kafka.bootstrapServers(), "--set", "client.id=produce-stream",
+                    "--model", "echo9", "--wait", "--quiet");
+            run.write("{\"id\":\"streamed\",\"text\":\"one\"}");
+
+            // Before, replies stayed in the writer's buffer until the input ended: `upstream | kinfer produce --wait
+            // | downstream` passed nothing on while upstream ran.
+            await().atMost(Duration.ofSeconds(30)).until(() -> run.replies.toString(StandardCharsets.UTF_8)
+                    .contains("\"streamed\""));
+            run.lines.close();
+            assertThat(run.exit.get(60, TimeUnit.SECONDS)).isZero();
+            assertThat(run.replies.toString(StandardCharsets.UTF_8).lines()).hasSize(1);
+        }
+    }
+
+    @Test
+    void anOutputThatIsTheInputFileIsAUsageErrorAndTheInputIsLeftAlone(EmbeddedKafka kafka, @TempDir Path dir)
+            throws Exception {
+        Path input = dir.resolve("same.jsonl");
+        Files.writeString(input, "{\"text\":\"one\"}\n");
+        Path sameFile = dir.resolve(".").resolve("same.jsonl");
+
+        int exit = new CommandLine(new ProduceCommand()).execute("--kafka", kafka.bootstrapServers(),
+                "--set", "client.id=produce-same", "--input", input.toString(), "--output", sameFile.toString(),
+                "--wait", "--quiet");
+
+        // Before, the output was opened first, truncating the requests, and the run succeeded with nothing sent.
+        assertThat(exit).isEqualTo(2);
+        assertThat(Files.readString(input)).isEqualTo("{\"text\":\"one\"}\n");
+    }
+
+    @Test
+    void aLineLargerThanAnyRecordIsSkippedAndLinesAreNumberedAsTheFileIs(EmbeddedKafka kafka, @TempDir Path dir)
+            throws Exception {
+        kafka.createTopic("kinfer.requests.echo10", 1);
+        Path input = dir.resolve("huge.jsonl");
+        Path output = dir.resolve("huge-out.jsonl");
+        Files.write(input, List.of("{\"text\":\"one\"}", "", "{\"text\":\"" + "x".repeat(5000) + "\"}",
+                "not json", "{\"text\":\"five\"}"));
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        ProduceCommand command = new ProduceCommand();
+        command.err = new PrintStream(err, true, StandardCharsets.UTF_8);
+        try (FakeWorker worker = new FakeWorker(kafka, "echo10")) {
+            int exit = new CommandLine(command).execute("--kafka", kafka.bootstrapServers(), "--set",
+                    "client.id=produce-huge", "--set", "protocol.max.record.bytes=4096", "--model", "echo10",
+                    "--input", input.toString(), "--output", output.toString(), "--wait", "--quiet");
+
+            assertThat(exit).isEqualTo(1);
+        }
+        // Skipped unread (before, a line of any size was collected whole: a file without newlines ran out of
+        // memory), and counted by the file's own line numbers, the blank line too (before, "line 2" and "line 3").
+        assertThat(err.toString(StandardCharsets.UTF_8))
+                .contains("line 3 skipped: too large (5011 bytes; at most 4096)").contains("line 4 skipped: ")
+                .contains("4 lines").contains("invalid_line=2").contains("success=2");
+        assertThat(Files.readString(output)).contains("\"line-1\"").contains("\"line-5\"");
+    }
+
+    @Test
+    void theSummarySaysWhyCallsFailed(EmbeddedKafka kafka, @TempDir Path dir) throws Exception {
+        kafka.createTopic("kinfer.requests.echo11", 1);
+        Path input = dir.resolve("failing.jsonl");
+        Files.write(input, List.of("{\"text\":\"fine\"}", "{\"text\":\"" + "x".repeat(3000) + "\"}",
+                "{\"model\":\"no-such-model\",\"text\":\"x\"}"));
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        ProduceCommand command = new ProduceCommand();
+        command.err = new PrintStream(err, true, StandardCharsets.UTF_8);
+        try (FakeWorker worker = new FakeWorker(kafka, "echo11")) {
+            int exit = new CommandLine(command).execute("--kafka", kafka.bootstrapServers(), "--set",
+                    "client.id=produce-why", "--set", "kafka.producer.max.request.size=2000", "--set",
+                    "kafka.producer.max.block.ms=1000", "--model", "echo11", "--input", input.toString(),
+                    "--output", dir.resolve("failing-out.jsonl").toString(), "--wait", "--quiet");
+
+            assertThat(exit).isEqualTo(1);
+        }
+        // Before, "failed=1" for the refused size, and no reason for either.
+        assertThat(err.toString(StandardCharsets.UTF_8))
+                .contains("success=1").contains("too_large=1").contains("kafka_unavailable=1")
+                .contains("line 2: too_large: the request is larger than Kafka takes")
+                .contains("line 3: kafka_unavailable: ").contains("most likely there is no topic "
+                        + "kinfer.requests.no-such-model");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"request.timeout.ms=5s", "max.in.flight.requests=many", "protocol.max.record.bytes=1MB"})
+    void aSettingThatIsNotANumberIsRefusedNamingItsKey(String setting, @TempDir Path dir) throws Exception {
+        Path input = dir.resolve("one.jsonl");
+        Files.writeString(input, "{\"text\":\"one\"}\n");
+        AtomicReference<Exception> failure = new AtomicReference<>();
+        CommandLine cli = new CommandLine(new ProduceCommand()).setExecutionExceptionHandler((error, line, parsed) -> {
+            failure.set(error);
+            return 1;
+        });
+
+        assertThat(cli.execute("--set", setting, "--input", input.toString(), "--quiet")).isEqualTo(1);
+
+        // Before, a NumberFormatException: `kinfer produce: For input string: "5s"`, naming no setting. The CLI
+        // adds where a ConfigException's key came from (here: --set).
+        assertThat(failure.get()).isInstanceOf(ConfigException.class)
+                .hasMessageContaining(setting.substring(0, setting.indexOf('=')));
+    }
+
+    @Test
+    void aSignalWhileTheClientIsMadeClosesItAndItsReplyTopicGoes(EmbeddedKafka kafka) throws Exception {
+        try (Admin admin = kafka.admin()) {
+            // A reply partition its own topic lacks: create() made the topic and waits 5 s for the partition before
+            // it gives up, a window in which a signal comes while the client is being made.
+            PipedRun run = new PipedRun("--kafka", kafka.bootstrapServers(), "--set", "client.id=produce-making",
+                    "--set", "reply.partition=5", "--wait", "--quiet");
+            await().atMost(Duration.ofSeconds(30)).until(() -> admin.listTopics().names().get(10, TimeUnit.SECONDS)
+                    .contains("kinfer.replies.produce-making"));
+
+            run.command.stop(Duration.ZERO);
+
+            // Before, the hook found no run and returned at once, the client still being made: the JVM exited with
+            // the reply topic left behind. Now it returns once what was made is closed and the topic deleted.
+            assertThat(kafkaConsumerOpen("produce-making-replies")).isFalse();
+            await().atMost(Duration.ofSeconds(30)).until(() -> !admin.listTopics().names().get(10, TimeUnit.SECONDS)
+                    .contains("kinfer.replies.produce-making"));
+            assertThat(run.summary()).contains("stopped while connecting to Kafka: nothing was sent");
+            assertThat(run.exit.get(60, TimeUnit.SECONDS)).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aFifoInputIsOpenedBeforeTheClientIsMade(EmbeddedKafka kafka, @TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("requests.fifo");
+        assumeTrue(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor() == 0, "mkfifo");
+        ProduceCommand command = new ProduceCommand();
+        command.stdout = new ByteArrayOutputStream();
+        command.err = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+        CompletableFuture<Integer> exit = new CompletableFuture<>();
+        Thread running = new Thread(() -> exit.complete(new CommandLine(command).execute("--kafka",
+                kafka.bootstrapServers(), "--set", "client.id=produce-fifo", "--input", fifo.toString(), "--wait",
+                "--quiet")));
+        running.setDaemon(true);
+        running.start();
+        try (Admin admin = kafka.admin()) {
+            // Opening a FIFO waits for its writer.
+            await().atMost(Duration.ofSeconds(30)).until(() -> opening(running));
+
+            // Before, the client was made first: a Ctrl-C while the FIFO waited left the reply topic behind.
+            assertThat(admin.listTopics().names().get(10, TimeUnit.SECONDS))
+                    .doesNotContain("kinfer.replies.produce-fifo");
+            command.stop(Duration.ZERO); // what the shutdown hook runs
+            Files.newOutputStream(fifo).close(); // its writer comes and goes: the input opens, and ends
+
+            assertThat(exit.get(60, TimeUnit.SECONDS)).as("stopped before anything was sent").isEqualTo(1);
+            assertThat(admin.listTopics().names().get(10, TimeUnit.SECONDS))
+                    .doesNotContain("kinfer.replies.produce-fifo");
+        }
+    }
+
+    /** Whether the Kafka consumer with this client.id is open (Kafka registers its app-info MBean until close). */
+    private static boolean kafkaConsumerOpen(String clientId) throws Exception {
+        return ManagementFactory.getPlatformMBeanServer()
+                .isRegistered(new ObjectName("kafka.consumer:type=app-info,id=" + clientId));
+    }
+
+    /** Whether {@code thread} is opening a file for reading. */
+    private static boolean opening(Thread thread) {
+        List<StackTraceElement> frames = List.of(thread.getStackTrace());
+        return frames.stream().anyMatch(f -> f.getClassName().equals("sun.nio.fs.UnixNativeDispatcher")
+                && f.getMethodName().startsWith("open"))
+                && frames.stream().anyMatch(f -> f.getClassName().equals(Files.class.getName())
+                && f.getMethodName().equals("newInputStream"));
     }
 
     private static Path dir() throws java.io.IOException {
