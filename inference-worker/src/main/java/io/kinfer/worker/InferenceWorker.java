@@ -116,8 +116,8 @@ public final class InferenceWorker implements AutoCloseable {
     static Map<String, Object> producerProperties(WorkerConfig config) {
         Map<String, Object> props = new HashMap<>();
         props.put(ProducerConfig.CLIENT_ID_CONFIG, config.workerId() + "-replies");
-        props.put(ProducerConfig.ACKS_CONFIG, "all");
-        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+        // acks=all with idempotence is Kafka's own default, so not set here: set explicitly, it made Kafka refuse an
+        // ordinary kafka.producer.acks=1 instead of turning idempotence off for it. Kafka's settings pass through.
         // Kafka's 5 ms default linger costs about 10 ms per request-reply round trip (measured); replies of
         // one batch are sent back to back and still share produce requests.
         props.put(ProducerConfig.LINGER_MS_CONFIG, 0);

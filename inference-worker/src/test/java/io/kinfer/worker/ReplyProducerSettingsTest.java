@@ -43,6 +43,13 @@ class ReplyProducerSettingsTest {
     }
 
     @Test
+    void anOrdinaryAcksOfOnePassesThroughAsInPlainKafka() {
+        // Before, the worker's own enable.idempotence=true made Kafka refuse it (idempotence needs acks=all).
+        assertThat(replyProducer("kafka.producer.acks", "1")).containsEntry(ProducerConfig.ACKS_CONFIG, "1")
+                .doesNotContainKey(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG);
+    }
+
+    @Test
     void aUsersLongerRequestTimeoutStillMakesAValidProducer() {
         Map<String, Object> props = replyProducer(WorkerConfig.GROUP_MODE, "share",
                 "kafka.producer.request.timeout.ms", "20000", "kafka.producer.linger.ms", "5");
