@@ -59,6 +59,16 @@ class ReplyConsumerRecoveryTest {
                 assertThat(registry.get("kinfer.client.reply.consumer.failures").tag("client", "acl").counter()
                         .count()).isGreaterThanOrEqualTo(1);
 
+                // An interrupt of the reply thread while it backs off (a caller's callback may leave one) is a
+                // reason to try again now, not to end it: before, the thread returned and the client stayed unready.
+                Thread replyThread = Thread.getAllStackTraces().keySet().stream()
+                        .filter(t -> t.getName().equals("kinfer-client-replies-acl")).findFirst().orElseThrow();
+                double failuresBefore = registry.get("kinfer.client.reply.consumer.failures").tag("client", "acl")
+                        .counter().count();
+                replyThread.interrupt();
+                await().atMost(Duration.ofSeconds(30)).until(() -> registry.get("kinfer.client.reply.consumer.failures")
+                        .tag("client", "acl").counter().count() > failuresBefore);
+
                 kafka.admin().deleteAcls(List.of(deny.toFilter())).all().get(30, TimeUnit.SECONDS);
 
                 await().atMost(Duration.ofSeconds(60)).until(client::ready);
