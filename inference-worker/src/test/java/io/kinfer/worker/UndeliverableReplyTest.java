@@ -61,6 +61,74 @@ class UndeliverableReplyTest {
         poisonedPoll(kafka, "tiny", "tiny.replies", true, ReplySender.REPLY_FAILED);
     }
 
+    /**
+     * A request Kafka took at just under its 1 MiB limit, but no valid request (not JSON): its dead letter, with
+     * the {@code kinfer-dlq-*} headers added, is over the limit, and Kafka refuses that send for good. Before, that
+     * record was never finished: refetched forever in consumer groups (the partition's later records never
+     * answered), its transaction aborted forever in exactly-once mode. Now the dead letter leaves the value out
+     * and says so, and the records after it are answered.
+     */
+    @Test
+    void aRecordTooLargeToDeadLetterWholeIsDeadLetteredWithoutItsValue(EmbeddedKafka kafka) throws Exception {
+        oversizedPoll(kafka, "bigcg", false, LIVE);
+    }
+
+    @Test
+    void exactlyOnceDeadLettersARecordTooLargeToDeadLetterWhole(EmbeddedKafka kafka) throws Exception {
+        oversizedPoll(kafka, "bigeos", true, LIVE);
+    }
+
+    /** With no reply address either, the dead letter is all there is: it must be written. */
+    @Test
+    void aRecordTooLargeToDeadLetterWholeWithNoReplyAddressIsDeadLettered(EmbeddedKafka kafka) throws Exception {
+        oversizedPoll(kafka, "bignoreply", false, "not a topic!");
+    }
+
+    private static void oversizedPoll(EmbeddedKafka kafka, String model, boolean exactlyOnce, String bigReplyTopic)
+            throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, model, "1", OnnxModels.gemm(4, 3), null, null);
+        kafka.createTopic(LIVE, 1);
+        kafka.createTopic(Topics.requestTopic(model), 1);
+        try (KafkaTestClient client = new KafkaTestClient(kafka)) {
+            KafkaTestClient.Collector replies = client.collect(LIVE);
+            KafkaTestClient.Collector deadLetters = client.collect(Topics.DEAD_LETTER);
+            String big = model + "-big";
+            request(client, model, model + "-0", LIVE);
+            byte[] notJson = new byte[1_048_400];
+            java.util.Arrays.fill(notJson, (byte) 'x');
+            client.send(Topics.requestTopic(model), big, notJson, KafkaTestClient.replyTo(bigReplyTopic, big));
+            request(client, model, model + "-1", LIVE);
+
+            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                    WorkerConfig.MODELS, model, WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                    WorkerConfig.WORKER_ID, "oversized-" + model, WorkerConfig.EXACTLY_ONCE, exactlyOnce,
+                    WorkerConfig.CACHE_ENABLED, false, WorkerConfig.REPLY_FAILURE_LIMIT, 2,
+                    "kafka.producer.transaction.timeout.ms", 10_000)))) {
+                await().atMost(Duration.ofSeconds(90)).until(() -> committed(kafka, model) == end(kafka, model));
+
+                List<ConsumerRecord<byte[], byte[]>> dead = deadLetters.records().stream()
+                        .filter(r -> big.equals(KinferHeaders.string(r.headers(), KinferHeaders.CORRELATION_ID)
+                                .orElse(null)))
+                        .toList();
+                assertThat(dead).as("the big request's dead letters").hasSize(1);
+                assertThat(dead.get(0).value()).as("left out").isNull();
+                assertThat(KinferHeaders.string(dead.get(0).headers(), KinferHeaders.DLQ_DROPPED)).contains("value");
+                assertThat(KinferHeaders.string(dead.get(0).headers(), KinferHeaders.DLQ_OFFSET)).contains("1");
+                await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply(model + "-1") != null);
+                assertThat(List.of(model + "-0", model + "-1")).allSatisfy(id -> {
+                    assertThat(replies.replies(id)).as(id + "'s replies").hasSize(1);
+                    assertThat(replies.reply(id).isSuccess()).isTrue();
+                });
+                if (LIVE.equals(bigReplyTopic)) {
+                    assertThat(replies.replies(big)).as("the big request's error reply").hasSize(1);
+                    assertThat(replies.reply(big).error().code().wireName()).isEqualTo("malformed");
+                }
+                assertThat(worker.live()).isTrue();
+            }
+        }
+    }
+
     private static void poisonedPoll(EmbeddedKafka kafka, String model, String poisonReplyTopic, boolean exactlyOnce,
                                      String reason) throws Exception {
         Path repo = Files.createTempDirectory("repo");

@@ -33,6 +33,11 @@ public final class KinferHeaders {
     public static final String DLQ_PARTITION = "kinfer-dlq-partition";
     public static final String DLQ_OFFSET = "kinfer-dlq-offset";
     public static final String DLQ_WORKER = "kinfer-dlq-worker";
+    /**
+     * On a dead letter too large for Kafka with the record's own bytes: what was left out ({@code value}, or
+     * {@code value,headers}, or {@code value,headers,key}) so that the dead letter is written at all.
+     */
+    public static final String DLQ_DROPPED = "kinfer-dlq-dropped";
 
     /** W3C trace context headers are copied from a request to its reply unchanged. */
     public static final List<String> PASSED_THROUGH = List.of("traceparent", "tracestate", "baggage");

@@ -2,6 +2,8 @@ package io.kinfer.worker.reply;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -164,19 +166,43 @@ public final class ReplySender {
                 : CompletableFuture.failedFuture(error));
     }
 
-    /** Dead-letters a record's original bytes, with why and where from in headers. */
+    /**
+     * Dead-letters a record's original bytes, with why and where from in headers. A record near Kafka's size limit
+     * would not fit with those headers added, and Kafka refuses such a send for good: its dead letter could then
+     * never be written, and its record never finished (a partition stalled behind it). Such a dead letter leaves
+     * out the value, then the record's own headers, then its key, as far as needed, and says what it left out in
+     * {@code kinfer-dlq-dropped}; where it came from is in its headers, to read the original there.
+     */
     public CompletionStage<Void> deadLetter(ConsumerRecord<byte[], byte[]> record, String reason, String message) {
-        Headers headers = new RecordHeaders();
-        for (Header header : record.headers()) {
+        Headers own = new RecordHeaders();
+        KinferHeaders.put(own, KinferHeaders.DLQ_REASON, reason);
+        KinferHeaders.put(own, KinferHeaders.DLQ_MESSAGE, message == null ? "" : message);
+        KinferHeaders.put(own, KinferHeaders.DLQ_TOPIC, record.topic());
+        KinferHeaders.put(own, KinferHeaders.DLQ_PARTITION, Integer.toString(record.partition()));
+        KinferHeaders.put(own, KinferHeaders.DLQ_OFFSET, Long.toString(record.offset()));
+        KinferHeaders.put(own, KinferHeaders.DLQ_WORKER, workerId);
+        byte[] none = new byte[0];
+        byte[] key = record.key() == null ? none : record.key();
+        byte[] value = record.value() == null ? none : record.value();
+        Headers headers = new RecordHeaders(record.headers().toArray());
+        for (Header header : own) { // replacing any kinfer-dlq-* header the record carried
+            headers.remove(header.key());
             headers.add(header);
         }
-        KinferHeaders.put(headers, KinferHeaders.DLQ_REASON, reason);
-        KinferHeaders.put(headers, KinferHeaders.DLQ_MESSAGE, message == null ? "" : message);
-        KinferHeaders.put(headers, KinferHeaders.DLQ_TOPIC, record.topic());
-        KinferHeaders.put(headers, KinferHeaders.DLQ_PARTITION, Integer.toString(record.partition()));
-        KinferHeaders.put(headers, KinferHeaders.DLQ_OFFSET, Long.toString(record.offset()));
-        KinferHeaders.put(headers, KinferHeaders.DLQ_WORKER, workerId);
-        return send(new ProducerRecord<>(deadLetterTopic, null, record.key(), record.value(), headers));
+        List<String> dropped = new ArrayList<>(3);
+        if (estimatedSize(key, value, headers) > maxRecordBytes) {
+            dropped.add("value");
+            if (estimatedSize(key, none, headers) > maxRecordBytes) {
+                dropped.add("headers");
+                headers = own;
+                if (estimatedSize(key, none, headers) > maxRecordBytes) {
+                    dropped.add("key");
+                }
+            }
+            KinferHeaders.put(headers, KinferHeaders.DLQ_DROPPED, String.join(",", dropped));
+        }
+        return send(new ProducerRecord<>(deadLetterTopic, null, dropped.contains("key") ? null : record.key(),
+                dropped.isEmpty() ? record.value() : null, headers));
     }
 
     public CompletionStage<Void> deadLetter(ConsumerRecord<byte[], byte[]> record, ErrorCode reason, String message) {
