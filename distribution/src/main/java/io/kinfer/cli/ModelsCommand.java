@@ -2,10 +2,13 @@ package io.kinfer.cli;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
+import io.kinfer.config.ConfigLoader;
 import io.kinfer.protocol.ModelMetadata;
 import io.kinfer.protocol.TensorMetadata;
+import io.kinfer.worker.WorkerConfig;
 import io.kinfer.worker.model.LoadedModel;
 import io.kinfer.worker.model.ModelConfig;
 import io.kinfer.worker.model.ModelRepository;
@@ -24,15 +27,21 @@ public final class ModelsCommand implements Callable<Integer> {
     String model;
 
     @Option(names = {"-r", "--model-repository"}, paramLabel = "DIR",
-            description = "Model repository directory (default: the built-in models only).")
+            description = "Model repository directory (default: KINFER_MODEL_REPOSITORY, as a worker reads it, else "
+                    + "the built-in models only).")
     Path repository;
+
+    /** The environment, where a worker in the same pod or container finds its repository; tests pass their own. */
+    Map<String, String> environment = System.getenv();
 
     @Option(names = "--model-version", paramLabel = "VERSION", description = "Version to inspect (default latest).")
     String version;
 
     @Override
     public Integer call() throws Exception {
-        ModelRepository repo = new ModelRepository(repository);
+        String fromEnvironment = environment.get(ConfigLoader.keyToEnv(WorkerConfig.MODEL_REPOSITORY));
+        ModelRepository repo = new ModelRepository(repository != null ? repository
+                : fromEnvironment == null || fromEnvironment.isBlank() ? null : Path.of(fromEnvironment.trim()));
         if (model == null) {
             System.out.printf("%-24s %-8s %-10s %s%n", "MODEL", "KIND", "VERSIONS", "DESCRIPTION");
             for (String name : repo.modelNames()) {

@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -24,6 +25,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.BiConsumer;
 
 import io.kinfer.config.ConfigLoader;
 import io.kinfer.config.ConfigOptions;
@@ -60,6 +62,9 @@ public final class UpCommand implements Callable<Integer> {
     static final String PARENT_PID_ENV = "KINFER_PARENT_PID";
     /** What {@code kinfer broker} prints once it serves (its classes are not on this classpath). */
     static final String BROKER_READY = "KAFKA_READY ";
+
+    /** The resolved settings, once call() has them: how long stopping waits for each part. */
+    private volatile Launch launched;
 
     @Option(names = {"-w", "--workers"}, defaultValue = "2", description = "Worker processes. Default: ${DEFAULT-VALUE}.")
     int workers;
@@ -164,6 +169,10 @@ public final class UpCommand implements Callable<Integer> {
      * failure names where a value came from (the ConfigOptions remember the merged settings).
      */
     Launch resolve(Map<String, String> environment) {
+        if (workers < 1) {
+            // Else the broker and gateway start, and the readiness check waits its whole timeout for a worker.
+            throw new IllegalArgumentException("--workers " + workers + ": up runs at least one worker");
+        }
         Map<String, String> named = new LinkedHashMap<>();
         Map<String, String> options = new LinkedHashMap<>();
         ConfigOptions.putFlag(named, options, WorkerConfig.MODELS, "--models", models);
@@ -258,6 +267,8 @@ public final class UpCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         long started = System.nanoTime();
         Launch launch = resolve(System.getenv());
+        launched = launch;
+        requireDistinct(launch);
         LocalPorts.requireFree(ports(launch));
         if (launch.ignoredBootstrap() != null) {
             System.out.println("kinfer up: kafka.bootstrap.servers=" + launch.ignoredBootstrap() + " is not used: up "
@@ -344,6 +355,29 @@ public final class UpCommand implements Callable<Integer> {
                             + "--metrics-base-port PORT (worker i uses PORT + i)")));
         }
         return ports;
+    }
+
+    /**
+     * Fails when two of up's own processes would bind one port: each is free on its own, so the check above passes,
+     * and a child then fails on a port another child holds, naming a flag of its own rather than up's.
+     */
+    void requireDistinct(Launch launch) {
+        Map<Integer, String> owners = new HashMap<>();
+        BiConsumer<Integer, String> want = (port, owner) -> {
+            String other = port > 0 ? owners.putIfAbsent(port, owner) : null;
+            if (other != null) {
+                throw new IllegalStateException("port " + port + " would be both " + other + " and " + owner
+                        + "; choose ports that do not overlap");
+            }
+        };
+        if (launch.externalBootstrap() == null && kafkaPort > 0) {
+            want.accept(kafkaPort, "the Kafka broker's (--kafka-port)");
+            want.accept(kafkaPort + 1, "the broker's controller (--kafka-port + 1)");
+        }
+        want.accept(launch.gateway().getInt(GatewayConfig.PORT), "the gateway's (--port)");
+        for (int i = 1; i <= workers; i++) {
+            want.accept(metricsPort(launch, i), "worker-" + i + "'s metrics (--metrics-base-port + " + i + ")");
+        }
     }
 
     /**
@@ -458,11 +492,21 @@ public final class UpCommand implements Callable<Integer> {
             System.out.println("kinfer: stopping; this first run also saves each process's loaded classes for a "
                     + "faster next start (a few seconds)");
         }
-        stop(children.stream().filter(c -> c.name.equals("gateway")).toList(), 15);
-        stop(children.stream().filter(c -> c.name.startsWith("worker")).toList(), 45);
+        // Each part gets its own drain setting and a margin (15 and 45 s at the defaults) before it is killed: a
+        // fixed wait cut a longer shutdown.timeout.ms short, and the work it would have finished was done twice.
+        Launch settings = launched;
+        stop(children.stream().filter(c -> c.name.equals("gateway")).toList(), settings == null ? 15
+                : waitSeconds(settings.gateway().getLong(GatewayConfig.SHUTDOWN_TIMEOUT_MS), 10));
+        stop(children.stream().filter(c -> c.name.startsWith("worker")).toList(), settings == null ? 45
+                : waitSeconds(settings.worker().getLong(WorkerConfig.SHUTDOWN_TIMEOUT_MS), 15));
         stop(children.stream().filter(c -> c.name.equals("broker")).toList(), 30);
         children.clear();
         System.out.println("kinfer: stopped");
+    }
+
+    /** A drain setting in ms, as whole seconds, plus a margin for the process to commit and close. */
+    static int waitSeconds(long drainMs, int marginSeconds) {
+        return (int) Math.min(Integer.MAX_VALUE / 2, (drainMs + 999) / 1000) + marginSeconds;
     }
 
     private void stop(List<Child> group, int seconds) {

@@ -54,6 +54,26 @@ class UpCommandTest {
     }
 
     @Test
+    void twoOfUpsOwnProcessesOnOnePortOrNoWorkerAreRefusedBeforeAnythingStarts() {
+        UpCommand up = up("--workers", "1", "--kafka-port", "25092", "--port", "25080", "--metrics-base-port", "25092");
+
+        // worker-1's metrics would be 25093, the broker's controller port: each free alone, the worker failed.
+        assertThatThrownBy(() -> up.requireDistinct(up.resolve(Map.of()))).hasMessage("port 25093 would be both the "
+                + "broker's controller (--kafka-port + 1) and worker-1's metrics (--metrics-base-port + 1); choose "
+                + "ports that do not overlap");
+        assertThatThrownBy(() -> up("--workers", "0").resolve(Map.of())).hasMessageContaining("at least one worker");
+    }
+
+    @Test
+    void stoppingWaitsForEachPartsOwnDrainSetting() {
+        // The defaults give the waits up had fixed (gateway 15 s, workers 45 s); a longer drain is waited for.
+        assertThat(UpCommand.waitSeconds(5_000, 10)).isEqualTo(15);
+        assertThat(UpCommand.waitSeconds(30_000, 15)).isEqualTo(45);
+        assertThat(UpCommand.waitSeconds(120_000, 15)).isEqualTo(135);
+        assertThat(UpCommand.waitSeconds(1, 15)).isEqualTo(16);
+    }
+
+    @Test
     void upsOwnFlagsWinAndTravelInTheChildrensEnvironment(@TempDir Path dir) throws Exception {
         Path config = Files.writeString(dir.resolve("kinfer.properties"), "worker.models=minilm\n");
         UpCommand up = up("--config", config.toString(), "--models", "sentiment", "--partitions", "2", "--port",

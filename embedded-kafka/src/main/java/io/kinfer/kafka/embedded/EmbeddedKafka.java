@@ -6,8 +6,12 @@ import java.io.PrintStream;
 import java.io.Reader;
 import java.io.UncheckedIOException;
 import java.lang.reflect.Method;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -359,6 +363,41 @@ public final class EmbeddedKafka implements AutoCloseable {
             return Optional.empty();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + dir, e);
+        }
+    }
+
+    /**
+     * Fails when a running broker holds a Kafka log directory under {@code dataDir}: Kafka locks each one with a
+     * {@code .lock} file while it runs. Deleting it then (a {@code --fresh} start beside a running broker) would
+     * pull the data from under that broker.
+     */
+    public static void requireUnused(Path dataDir) {
+        if (!Files.isDirectory(dataDir)) {
+            return;
+        }
+        List<Path> locks;
+        try (Stream<Path> paths = Files.walk(dataDir, 4)) {
+            locks = paths.filter(path -> path.getFileName().toString().equals(".lock")).toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + dataDir, e);
+        }
+        for (Path lock : locks) {
+            boolean held;
+            try (FileChannel channel = FileChannel.open(lock, StandardOpenOption.WRITE)) {
+                FileLock probe = channel.tryLock();
+                held = probe == null;
+                if (probe != null) {
+                    probe.release();
+                }
+            } catch (OverlappingFileLockException e) {
+                held = true; // held by this very process
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot check " + lock, e);
+            }
+            if (held) {
+                throw new IllegalStateException("data dir " + dataDir + " is in use by a running broker ("
+                        + lock.getParent() + " is locked); stop it first, or choose another data dir");
+            }
         }
     }
 

@@ -46,6 +46,7 @@ public final class EmbeddedKafkaMain implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (fresh) {
+            EmbeddedKafka.requireUnused(dataDir); // a second broker's --fresh must not delete a running one's data
             EmbeddedKafka.deleteRecursively(dataDir);
         }
         EmbeddedKafka kafka = EmbeddedKafka.builder()

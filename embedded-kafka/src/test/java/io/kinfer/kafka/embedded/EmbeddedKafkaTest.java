@@ -1,6 +1,7 @@
 package io.kinfer.kafka.embedded;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -44,8 +45,12 @@ class EmbeddedKafkaTest {
             kafka.createTopic("durable", 1);
             send(kafka, "durable", List.of("before-restart"));
             port = Integer.parseInt(kafka.bootstrapServers().split(":")[1]);
+            // What a second broker's --fresh checks before it deletes the directory: this broker's locks.
+            assertThatThrownBy(() -> EmbeddedKafka.requireUnused(dir)).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("in use by a running broker");
         }
         assertThat(dir).isDirectory(); // a caller-given directory is kept
+        EmbeddedKafka.requireUnused(dir); // free once that broker is closed
 
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().dataDir(dir).port(port).start()) {
             send(kafka, "durable", List.of("after-restart"));
