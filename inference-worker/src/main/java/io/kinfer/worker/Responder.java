@@ -182,6 +182,15 @@ final class Responder {
         if (error == null) {
             metrics.deadLetter(model, reason);
             handle.deadLettered();
+        } else if (neverDeliverable(unwrap(error))) {
+            // Kafka refuses the dead letter for good (an ACL on the topic, its max.message.bytes): fetched again,
+            // the record would be refused again, forever, and in a consumer group every record after it would wait
+            // unanswered behind it. Given up, loudly, so that the partition moves on.
+            metrics.replyFailed(model);
+            log.error("dead letter for model {} refused by Kafka for good ({}); giving the record up unanswered so "
+                    + "that the records after it are served: fix the dead-letter topic ({})", model,
+                    unwrap(error).toString(), reason);
+            handle.answered();
         } else {
             metrics.replyFailed(model);
             if (handle.lastDelivery()) {

@@ -84,6 +84,36 @@ class UndeliverableReplyTest {
         oversizedPoll(kafka, "bignoreply", false, "not a topic!");
     }
 
+    /**
+     * A dead-letter topic that refuses every dead letter for good (its max.message.bytes, as an ACL would): a record
+     * that can only be dead-lettered is given up, loudly, and the records after it are served. Before, it was fetched
+     * again forever and every record after it in its partition waited unanswered.
+     */
+    @Test
+    void aDeadLetterKafkaRefusesForGoodDoesNotStallThePartition(EmbeddedKafka kafka) throws Exception {
+        String model = "refused";
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, model, "1", OnnxModels.gemm(4, 3), null, null);
+        kafka.createTopic(LIVE, 1);
+        kafka.createTopic(Topics.requestTopic(model), 1);
+        kafka.createTopic("refusing.dlq", 1, (short) 1, Map.of(TopicConfig.MAX_MESSAGE_BYTES_CONFIG, "100"));
+        try (KafkaTestClient client = new KafkaTestClient(kafka)) {
+            KafkaTestClient.Collector replies = client.collect(LIVE);
+            client.send(Topics.requestTopic(model), "no-address", "not json".getBytes(StandardCharsets.UTF_8),
+                    KafkaTestClient.replyTo("not a topic!", "no-address"));
+            request(client, model, model + "-after", LIVE);
+
+            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                    WorkerConfig.MODELS, model, WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                    WorkerConfig.DLQ_TOPIC, "refusing.dlq", WorkerConfig.REPLY_FAILURE_LIMIT, 2)))) {
+                await().atMost(Duration.ofSeconds(60)).until(() -> replies.reply(model + "-after") != null);
+                assertThat(replies.reply(model + "-after").isSuccess()).isTrue();
+                await().atMost(Duration.ofSeconds(30)).until(() -> committed(kafka, model) == end(kafka, model));
+                assertThat(worker.live()).isTrue();
+            }
+        }
+    }
+
     private static void oversizedPoll(EmbeddedKafka kafka, String model, boolean exactlyOnce, String bigReplyTopic)
             throws Exception {
         Path repo = Files.createTempDirectory("repo");
