@@ -91,12 +91,26 @@ class UndeliverableReplyTest {
      */
     @Test
     void aDeadLetterKafkaRefusesForGoodDoesNotStallThePartition(EmbeddedKafka kafka) throws Exception {
-        String model = "refused";
+        refusedDeadLetter(kafka, "refused", false);
+    }
+
+    /**
+     * Exactly-once: the refused dead letter dooms its transaction. The records are then taken alone; the one whose
+     * own transactions keep failing is dead-lettered at reply.failure.limit, and when that fails too it is given up
+     * and only its offset committed. Before, its poll's transaction was aborted forever.
+     */
+    @Test
+    void exactlyOnceGivesUpARecordWhoseDeadLetterKafkaRefusesForGood(EmbeddedKafka kafka) throws Exception {
+        refusedDeadLetter(kafka, "refusedeos", true);
+    }
+
+    private static void refusedDeadLetter(EmbeddedKafka kafka, String model, boolean exactlyOnce) throws Exception {
         Path repo = Files.createTempDirectory("repo");
         OnnxModels.writeVersion(repo, model, "1", OnnxModels.gemm(4, 3), null, null);
         kafka.createTopic(LIVE, 1);
         kafka.createTopic(Topics.requestTopic(model), 1);
-        kafka.createTopic("refusing.dlq", 1, (short) 1, Map.of(TopicConfig.MAX_MESSAGE_BYTES_CONFIG, "100"));
+        String dlq = model + ".dlq";
+        kafka.createTopic(dlq, 1, (short) 1, Map.of(TopicConfig.MAX_MESSAGE_BYTES_CONFIG, "100"));
         try (KafkaTestClient client = new KafkaTestClient(kafka)) {
             KafkaTestClient.Collector replies = client.collect(LIVE);
             client.send(Topics.requestTopic(model), "no-address", "not json".getBytes(StandardCharsets.UTF_8),
@@ -105,10 +119,13 @@ class UndeliverableReplyTest {
 
             try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
                     WorkerConfig.MODELS, model, WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
-                    WorkerConfig.DLQ_TOPIC, "refusing.dlq", WorkerConfig.REPLY_FAILURE_LIMIT, 2)))) {
-                await().atMost(Duration.ofSeconds(60)).until(() -> replies.reply(model + "-after") != null);
+                    WorkerConfig.DLQ_TOPIC, dlq, WorkerConfig.REPLY_FAILURE_LIMIT, 2,
+                    WorkerConfig.WORKER_ID, "refused-" + model, WorkerConfig.EXACTLY_ONCE, exactlyOnce,
+                    "kafka.producer.transaction.timeout.ms", 10_000)))) {
+                await().atMost(Duration.ofSeconds(90)).until(() -> replies.reply(model + "-after") != null);
                 assertThat(replies.reply(model + "-after").isSuccess()).isTrue();
                 await().atMost(Duration.ofSeconds(30)).until(() -> committed(kafka, model) == end(kafka, model));
+                assertThat(replies.replies(model + "-after")).as("answered once").hasSize(1);
                 assertThat(worker.live()).isTrue();
             }
         }

@@ -243,7 +243,16 @@ public final class TransactionalIntake implements Intake {
         inFlight.addAndGet(list.size());
         try {
             producer.beginTransaction();
-            if (failures >= failureLimit) {
+            if (failures > failureLimit) {
+                // Its dead letter failed too, in a transaction of its own (Kafka refuses the dead-letter topic for
+                // good: an ACL, its max.message.bytes): given up, so that the partition moves on. Only its offset
+                // is committed, in this transaction.
+                ConsumerRecord<byte[], byte[]> record = list.get(0);
+                log.error("{}: {}-{}@{} could not even be dead-lettered ({} failed transactions of its own); giving "
+                        + "it up unanswered so that the records after it are served: fix the dead-letter topic",
+                        topic, record.topic(), record.partition(), record.offset(), failures);
+                cycle.incoming().get(0).handle().answered();
+            } else if (failures >= failureLimit) {
                 ConsumerRecord<byte[], byte[]> record = list.get(0);
                 log.warn("{}: the reply to {}-{}@{} failed in {} transactions of its own (reply.failure.limit {});"
                         + " dead-lettering it as {}", topic, record.topic(), record.partition(), record.offset(),
@@ -312,6 +321,16 @@ public final class TransactionalIntake implements Intake {
             throw e; // fenced: stop; woken up: close() (the open transaction is aborted by the producer's close)
         } catch (KafkaException e) {
             abort(e.toString());
+            // No record said its send failed, yet the transaction did (a dead letter Kafka refused for good, after
+            // its record counted as answered): the same records would abort it again and again. Isolated as after
+            // an abandoned reply, so that one failing alone meets reply.failure.limit.
+            for (ConsumerRecord<byte[], byte[]> record : list) {
+                if (alone) {
+                    suspects.merge(RecordId.of(record), 1, Integer::sum);
+                } else {
+                    suspects.putIfAbsent(RecordId.of(record), 0);
+                }
+            }
             backOff(list.get(0));
             rewind(list);
         } finally {
