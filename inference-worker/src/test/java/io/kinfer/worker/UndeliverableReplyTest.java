@@ -7,6 +7,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -105,10 +107,7 @@ class UndeliverableReplyTest {
     }
 
     private static void refusedDeadLetter(EmbeddedKafka kafka, String model, boolean exactlyOnce) throws Exception {
-        Path repo = Files.createTempDirectory("repo");
-        OnnxModels.writeVersion(repo, model, "1", OnnxModels.gemm(4, 3), null, null);
-        kafka.createTopic(LIVE, 1);
-        kafka.createTopic(Topics.requestTopic(model), 1);
+        Path repo = setUp(kafka, model);
         String dlq = model + ".dlq";
         kafka.createTopic(dlq, 1, (short) 1, Map.of(TopicConfig.MAX_MESSAGE_BYTES_CONFIG, "100"));
         try (KafkaTestClient client = new KafkaTestClient(kafka)) {
@@ -117,11 +116,7 @@ class UndeliverableReplyTest {
                     KafkaTestClient.replyTo("not a topic!", "no-address"));
             request(client, model, model + "-after", LIVE);
 
-            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
-                    WorkerConfig.MODELS, model, WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
-                    WorkerConfig.DLQ_TOPIC, dlq, WorkerConfig.REPLY_FAILURE_LIMIT, 2,
-                    WorkerConfig.WORKER_ID, "refused-" + model, WorkerConfig.EXACTLY_ONCE, exactlyOnce,
-                    "kafka.producer.transaction.timeout.ms", 10_000)))) {
+            try (InferenceWorker worker = worker(kafka, model, repo, exactlyOnce, WorkerConfig.DLQ_TOPIC, dlq)) {
                 await().atMost(Duration.ofSeconds(90)).until(() -> replies.reply(model + "-after") != null);
                 assertThat(replies.reply(model + "-after").isSuccess()).isTrue();
                 await().atMost(Duration.ofSeconds(30)).until(() -> committed(kafka, model) == end(kafka, model));
@@ -133,25 +128,18 @@ class UndeliverableReplyTest {
 
     private static void oversizedPoll(EmbeddedKafka kafka, String model, boolean exactlyOnce, String bigReplyTopic)
             throws Exception {
-        Path repo = Files.createTempDirectory("repo");
-        OnnxModels.writeVersion(repo, model, "1", OnnxModels.gemm(4, 3), null, null);
-        kafka.createTopic(LIVE, 1);
-        kafka.createTopic(Topics.requestTopic(model), 1);
+        Path repo = setUp(kafka, model);
         try (KafkaTestClient client = new KafkaTestClient(kafka)) {
             KafkaTestClient.Collector replies = client.collect(LIVE);
             KafkaTestClient.Collector deadLetters = client.collect(Topics.DEAD_LETTER);
             String big = model + "-big";
             request(client, model, model + "-0", LIVE);
             byte[] notJson = new byte[1_048_400];
-            java.util.Arrays.fill(notJson, (byte) 'x');
+            Arrays.fill(notJson, (byte) 'x');
             client.send(Topics.requestTopic(model), big, notJson, KafkaTestClient.replyTo(bigReplyTopic, big));
             request(client, model, model + "-1", LIVE);
 
-            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
-                    WorkerConfig.MODELS, model, WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
-                    WorkerConfig.WORKER_ID, "oversized-" + model, WorkerConfig.EXACTLY_ONCE, exactlyOnce,
-                    WorkerConfig.CACHE_ENABLED, false, WorkerConfig.REPLY_FAILURE_LIMIT, 2,
-                    "kafka.producer.transaction.timeout.ms", 10_000)))) {
+            try (InferenceWorker worker = worker(kafka, model, repo, exactlyOnce)) {
                 await().atMost(Duration.ofSeconds(90)).until(() -> committed(kafka, model) == end(kafka, model));
 
                 List<ConsumerRecord<byte[], byte[]>> dead = deadLetters.records().stream()
@@ -178,10 +166,7 @@ class UndeliverableReplyTest {
 
     private static void poisonedPoll(EmbeddedKafka kafka, String model, String poisonReplyTopic, boolean exactlyOnce,
                                      String reason) throws Exception {
-        Path repo = Files.createTempDirectory("repo");
-        OnnxModels.writeVersion(repo, model, "1", OnnxModels.gemm(4, 3), null, null);
-        kafka.createTopic(LIVE, 1);
-        kafka.createTopic(Topics.requestTopic(model), 1);
+        Path repo = setUp(kafka, model);
         try (KafkaTestClient client = new KafkaTestClient(kafka)) {
             KafkaTestClient.Collector replies = client.collect(LIVE);
             KafkaTestClient.Collector deadLetters = client.collect(Topics.DEAD_LETTER);
@@ -192,11 +177,7 @@ class UndeliverableReplyTest {
             request(client, model, valid.get(1), LIVE);
             request(client, model, valid.get(2), LIVE);
 
-            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
-                    WorkerConfig.MODELS, model, WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
-                    WorkerConfig.WORKER_ID, "undeliverable-" + model, WorkerConfig.EXACTLY_ONCE, exactlyOnce,
-                    WorkerConfig.CACHE_ENABLED, false, WorkerConfig.REPLY_FAILURE_LIMIT, 2,
-                    "kafka.producer.transaction.timeout.ms", 10_000)))) {
+            try (InferenceWorker worker = worker(kafka, model, repo, exactlyOnce)) {
                 await().atMost(Duration.ofSeconds(90)).until(() -> committed(kafka, model) == end(kafka, model));
 
                 List<ConsumerRecord<byte[], byte[]>> dead = deadLetters.records().stream()
@@ -212,6 +193,26 @@ class UndeliverableReplyTest {
                 assertThat(worker.live()).isTrue();
             }
         }
+    }
+
+    /** The model's repository (a small Gemm), with its request topic and the live reply topic made. */
+    private static Path setUp(EmbeddedKafka kafka, String model) throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, model, "1", OnnxModels.gemm(4, 3), null, null);
+        kafka.createTopic(LIVE, 1);
+        kafka.createTopic(Topics.requestTopic(model), 1);
+        return repo;
+    }
+
+    /** A worker serving the model, with no cache and a reply failure limit of 2, and {@code more} settings. */
+    private static InferenceWorker worker(EmbeddedKafka kafka, String model, Path repo, boolean exactlyOnce,
+                                          Object... more) throws Exception {
+        List<Object> settings = new ArrayList<>(List.of(WorkerConfig.MODELS, model,
+                WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1, WorkerConfig.WORKER_ID,
+                "undeliverable-" + model, WorkerConfig.EXACTLY_ONCE, exactlyOnce, WorkerConfig.CACHE_ENABLED, false,
+                WorkerConfig.REPLY_FAILURE_LIMIT, 2, "kafka.producer.transaction.timeout.ms", 10_000));
+        settings.addAll(List.of(more));
+        return InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka, settings.toArray())));
     }
 
     private static void request(KafkaTestClient client, String model, String id, String replyTopic) {
