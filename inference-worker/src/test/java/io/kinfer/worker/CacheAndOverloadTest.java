@@ -152,9 +152,8 @@ class CacheAndOverloadTest {
                      WorkerConfig.BATCH_QUEUE_FULL_POLICY, "reject", WorkerConfig.SHUTDOWN_TIMEOUT_MS, 0)))) {
             KafkaTestClient.Collector replies = client.collect("rejecting.replies");
             ModelPipeline pipeline = worker.pipelines().get(0);
-            var intake = worker.intakes().get(0);
             client.request(slowRequest("running", 128), "rejecting.replies", "running", 0);
-            await().atMost(Duration.ofSeconds(60)).until(() -> intake.inFlight() == 1 && pipeline.queued() == 0);
+            await().atMost(Duration.ofSeconds(60)).until(() -> OnnxModels.inModelCall("kinfer-batcher-slowq-1"));
             client.request(slowRequest("q1", 1), "rejecting.replies", "q1", 0);
             client.request(slowRequest("q2", 1), "rejecting.replies", "q2", 0);
             await().atMost(Duration.ofSeconds(30)).until(() -> pipeline.queued() == 2); // full, a batch computing

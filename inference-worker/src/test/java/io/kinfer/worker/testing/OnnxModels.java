@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -117,6 +118,16 @@ public final class OnnxModels {
         long probeNanos = fastestCall(slowIdentity(width, probeDepth), width, rows);
         long needed = perCall.toNanos() * probeDepth / Math.max(1, probeNanos);
         return slowIdentity(width, (int) Math.max(depth, Math.min(needed, 100_000)));
+    }
+
+    /**
+     * Whether the thread of that name is inside an ONNX Runtime call now: a batch that is computing, not merely
+     * taken from the queue (with a record in flight and nothing queued alone, it could still be on its way in).
+     */
+    public static boolean inModelCall(String threadName) {
+        return Thread.getAllStackTraces().entrySet().stream()
+                .anyMatch(thread -> thread.getKey().getName().equals(threadName) && Arrays.stream(thread.getValue())
+                        .anyMatch(frame -> frame.getClassName().equals("ai.onnxruntime.OrtSession")));
     }
 
     /** The fastest of three calls on {@code rows} rows of zeros, after one to warm up. */
