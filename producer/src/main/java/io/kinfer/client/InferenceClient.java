@@ -735,7 +735,11 @@ public final class InferenceClient implements AutoCloseable {
             }
             try {
                 for (Send send = queue.poll(); send != null; send = queue.poll()) {
-                    clearStrayInterrupt();
+                    // A caller's callback run here by the last send (one that failed at once) may have left the
+                    // interrupt flag set: not meant for this send, whose metadata wait would end on it. Clearing one
+                    // from abandon() loses nothing: abandon() sets abandoned before it interrupts, so it is read
+                    // below. No lock: this runs once per send.
+                    Thread.interrupted();
                     if (abandoned) {
                         send.failClosed();
                     } else {
@@ -750,17 +754,6 @@ public final class InferenceClient implements AutoCloseable {
                 scheduled.set(false);
             }
             schedule(); // a send added after the last poll, before scheduled was cleared
-        }
-
-        /**
-         * A caller's callback run here by the last send (one that failed at once) may have left the interrupt flag
-         * set: it is not meant for the next send, whose metadata wait would end on it, nor for its callbacks. The
-         * interrupt of abandon() is kept: it sets abandoned first, under this lock.
-         */
-        private synchronized void clearStrayInterrupt() {
-            if (!abandoned) {
-                Thread.interrupted();
-            }
         }
 
         /** Fails what is queued, and interrupts a send waiting for metadata (Kafka's send ends with an error). */
