@@ -7,11 +7,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Predicate;
+import java.util.stream.Stream;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
@@ -65,6 +67,11 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
     private final String defaultReplyTopic;
     private final ConcurrentHashMap<String, VersionRuntime> versions = new ConcurrentHashMap<>();
     private volatile VersionRuntime latest;
+    /**
+     * Versions swapped out whose queues still finish. Counted in {@link #queued()} and reached by
+     * {@link #abandonQueued}: a partition revoked during a swap leaves their requests to its next owner too.
+     */
+    private final Set<VersionRuntime> retiring = ConcurrentHashMap.newKeySet();
     /**
      * Set for good once a retired version's batch thread had failed in its own code: retiring the version must not
      * take the failure (and the restart it asks for) with it.
@@ -126,6 +133,7 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
             return;
         }
         previous.keepFailure(); // before it leaves the served versions, so that alive() never misses it
+        retiring.add(previous); // before it leaves the served versions, so that abandonQueued() never misses it
         versions.remove(previous.version);
         previous.retire(config.getLong(WorkerConfig.SHUTDOWN_TIMEOUT_MS));
     }
@@ -190,10 +198,15 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
         return OptionalLong.of(current.cacheBytes());
     }
 
-    /** Requests queued over all versions. */
+    /** Requests queued over all versions, retiring ones included. */
     @Override
     public int queued() {
-        return versions.values().stream().mapToInt(v -> v.batcher.queued()).sum();
+        return withRetiring().mapToInt(v -> v.batcher.queued()).sum();
+    }
+
+    /** The served versions and those retiring, each once (a version is briefly in both while it is swapped out). */
+    private Stream<VersionRuntime> withRetiring() {
+        return Stream.concat(versions.values().stream(), retiring.stream()).distinct();
     }
 
     /**
@@ -399,7 +412,7 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
     @Override
     public int abandonQueued(Predicate<ConsumerRecord<byte[], byte[]>> condition) {
         int removed = 0;
-        for (VersionRuntime runtime : versions.values()) {
+        for (VersionRuntime runtime : withRetiring().toList()) {
             for (WorkItem item : runtime.batcher.remove(w -> condition.test(w.record()))) {
                 item.handle().abandoned();
                 removed++;
@@ -628,8 +641,9 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
         /** Finishes its queue on a background thread, then closes the model and lets go of all it holds. */
         void retire(long timeoutMs) {
             retired = true;
-            Thread retiring = new Thread(() -> {
+            Thread thread = new Thread(() -> {
                 drain(timeoutMs);
+                ModelPipeline.this.retiring.remove(this);
                 keepFailure(); // or failed while draining
                 closeModel(Long.MAX_VALUE); // not exiting: wait however long the last batch takes
                 // The gauges hold the batcher (and through it this runtime, its closed model and its buffers) and
@@ -644,8 +658,8 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
                 }
                 log.info("model {} version {} retired", ModelPipeline.this.model, version);
             }, "kinfer-retire-" + ModelPipeline.this.model + "-" + version);
-            retiring.setDaemon(true);
-            retiring.start();
+            thread.setDaemon(true);
+            thread.start();
         }
     }
 }

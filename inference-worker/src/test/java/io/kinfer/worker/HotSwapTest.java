@@ -131,6 +131,57 @@ class HotSwapTest {
         }
     }
 
+    /**
+     * A swapped-out version finishes its queue in the background. That queue was out of the pipeline's reach: not
+     * counted in {@code queued()} (which resumes a paused consumer), and left alone by {@code abandonQueued}, which a
+     * partition's revocation calls so that the next owner computes what is still queued. Requests queued on a
+     * retiring version are now given up like any other: fetched again, they are computed by the new version.
+     */
+    @Test
+    void requestsQueuedOnARetiringVersionCanBeLeftToTheNextOwner(EmbeddedKafka kafka) throws Exception {
+        Path repo = Files.createTempDirectory("repo");
+        // Requests of 64 rows, one per call, each call some seconds long: the later ones wait in the queue.
+        int width = 256;
+        int rows = 64;
+        OnnxModels.writeVersion(repo, "slow", "1", OnnxModels.slowIdentity(width, 2000, rows, Duration.ofSeconds(5)),
+                "{\"batching\": {\"max_batch_size\": " + rows + "}}", null);
+        kafka.createTopic("retiring.replies", 1);
+        try (KafkaTestClient client = new KafkaTestClient(kafka);
+             InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                     WorkerConfig.MODELS, "slow", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                     WorkerConfig.TOPICS_PARTITIONS, 1, WorkerConfig.MODEL_POLL_INTERVAL_MS, 100,
+                     WorkerConfig.CACHE_ENABLED, false)))) {
+            KafkaTestClient.Collector replies = client.collect("retiring.replies");
+            ModelPipeline pipeline = worker.pipelines().get(0);
+            client.request(rows("a", width, rows), "retiring.replies", "a", 0);
+            await().atMost(Duration.ofSeconds(60)).until(() -> OnnxModels.inModelCall("kinfer-batcher-slow-1"));
+            client.request(rows("b", width, rows), "retiring.replies", "b", 0);
+            client.request(rows("c", width, rows), "retiring.replies", "c", 0);
+            await().atMost(Duration.ofSeconds(30)).until(() -> pipeline.queued() == 2);
+
+            OnnxModels.writeVersion(repo, "slow", "2", OnnxModels.slowIdentity(width, 1), null, null);
+            await().atMost(Duration.ofSeconds(30)).until(() -> pipeline.metadata().stream()
+                    .map(ModelMetadata::version).toList().equals(List.of("2")));
+            assertThat(OnnxModels.inModelCall("kinfer-batcher-slow-1")).as("a still computes on version 1").isTrue();
+
+            assertThat(pipeline.queued()).as("the retiring version's queue").isEqualTo(2);
+            assertThat(pipeline.abandonQueued(r -> true)).isEqualTo(2);
+
+            await().atMost(Duration.ofSeconds(60)).until(() -> List.of("a", "b", "c").stream()
+                    .allMatch(id -> replies.reply(id) != null));
+            assertThat(List.of("a", "b", "c")).allMatch(id -> replies.replies(id).stream()
+                    .allMatch(InferenceReply::isSuccess));
+            assertThat(replies.reply("a").version()).isEqualTo("1");
+            assertThat(replies.reply("b").version()).as("fetched again and computed by the new version").isEqualTo("2");
+            assertThat(replies.reply("c").version()).isEqualTo("2");
+        }
+    }
+
+    private static InferenceRequest rows(String id, int width, int rows) {
+        return InferenceRequest.ofTensors(id, "slow", List.of(Tensor.fp32("x", new long[] {rows, width},
+                new float[rows * width])));
+    }
+
     private static Set<String> versionsWithMeters(InferenceWorker worker) {
         return worker.metrics().registry().getMeters().stream()
                 .filter(m -> "swapped".equals(m.getId().getTag("model")) && m.getId().getTag("version") != null)
