@@ -25,7 +25,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.BiConsumer;
 
 import io.kinfer.config.ConfigLoader;
 import io.kinfer.config.ConfigOptions;
@@ -329,30 +328,41 @@ public final class UpCommand implements Callable<Integer> {
         }
     }
 
+    /** A port one of up's processes binds, and whose it is, as {@link #requireDistinct} names it. */
+    record OwnedPort(LocalPorts.Port port, String owner) {
+    }
+
     /**
      * The ports up's processes bind, each with the line that names the flag moving it: checked before anything
      * starts, so a port taken (a broker left running, another up) fails in one line instead of a child's stack trace.
      */
     List<LocalPorts.Port> ports(Launch launch) {
-        List<LocalPorts.Port> ports = new ArrayList<>();
+        return ownedPorts(launch).stream().map(OwnedPort::port).toList();
+    }
+
+    private List<OwnedPort> ownedPorts(Launch launch) {
+        List<OwnedPort> ports = new ArrayList<>();
         if (launch.externalBootstrap() == null && kafkaPort > 0) {
             String remedy = "choose another with --kafka-port PORT (it uses PORT and PORT + 1), or use a running "
                     + "cluster with --kafka HOST:PORT";
-            ports.add(new LocalPorts.Port("127.0.0.1", kafkaPort,
-                    LocalPorts.inUse(kafkaPort, "the local Kafka broker's", remedy)));
-            ports.add(new LocalPorts.Port("127.0.0.1", kafkaPort + 1,
-                    LocalPorts.inUse(kafkaPort + 1, "the local Kafka broker's controller", remedy)));
+            ports.add(new OwnedPort(new LocalPorts.Port("127.0.0.1", kafkaPort,
+                    LocalPorts.inUse(kafkaPort, "the local Kafka broker's", remedy)),
+                    "the Kafka broker's (--kafka-port)"));
+            ports.add(new OwnedPort(new LocalPorts.Port("127.0.0.1", kafkaPort + 1,
+                    LocalPorts.inUse(kafkaPort + 1, "the local Kafka broker's controller", remedy)),
+                    "the broker's controller (--kafka-port + 1)"));
         }
         int gatewayPort = launch.gateway().getInt(GatewayConfig.PORT);
-        ports.add(new LocalPorts.Port(launch.gateway().getString(GatewayConfig.HOST), gatewayPort,
+        ports.add(new OwnedPort(new LocalPorts.Port(launch.gateway().getString(GatewayConfig.HOST), gatewayPort,
                 LocalPorts.inUse(gatewayPort, "the gateway's, " + GatewayConfig.PORT + launch.loaded()
                         .sourceOf(GatewayConfig.PORT).map(source -> " from " + source).orElse(""),
-                        "choose another with --port PORT")));
+                        "choose another with --port PORT")), "the gateway's (--port)"));
         for (int i = 1; i <= workers; i++) {
             int metricsPort = metricsPort(launch, i);
-            ports.add(new LocalPorts.Port(launch.worker().getString(WorkerConfig.METRICS_HOST), metricsPort,
-                    LocalPorts.inUse(metricsPort, "worker-" + i + "'s metrics", "choose other ports with "
-                            + "--metrics-base-port PORT (worker i uses PORT + i)")));
+            ports.add(new OwnedPort(new LocalPorts.Port(launch.worker().getString(WorkerConfig.METRICS_HOST),
+                    metricsPort, LocalPorts.inUse(metricsPort, "worker-" + i + "'s metrics", "choose other ports with "
+                            + "--metrics-base-port PORT (worker i uses PORT + i)")),
+                    "worker-" + i + "'s metrics (--metrics-base-port + " + i + ")"));
         }
         return ports;
     }
@@ -363,20 +373,13 @@ public final class UpCommand implements Callable<Integer> {
      */
     void requireDistinct(Launch launch) {
         Map<Integer, String> owners = new HashMap<>();
-        BiConsumer<Integer, String> want = (port, owner) -> {
-            String other = port > 0 ? owners.putIfAbsent(port, owner) : null;
+        for (OwnedPort owned : ownedPorts(launch)) {
+            int port = owned.port().number();
+            String other = port > 0 ? owners.putIfAbsent(port, owned.owner()) : null;
             if (other != null) {
-                throw new IllegalStateException("port " + port + " would be both " + other + " and " + owner
+                throw new IllegalStateException("port " + port + " would be both " + other + " and " + owned.owner()
                         + "; choose ports that do not overlap");
             }
-        };
-        if (launch.externalBootstrap() == null && kafkaPort > 0) {
-            want.accept(kafkaPort, "the Kafka broker's (--kafka-port)");
-            want.accept(kafkaPort + 1, "the broker's controller (--kafka-port + 1)");
-        }
-        want.accept(launch.gateway().getInt(GatewayConfig.PORT), "the gateway's (--port)");
-        for (int i = 1; i <= workers; i++) {
-            want.accept(metricsPort(launch, i), "worker-" + i + "'s metrics (--metrics-base-port + " + i + ")");
         }
     }
 
