@@ -15,12 +15,23 @@ public abstract sealed class InferenceException extends RuntimeException {
         super(message, cause);
     }
 
+    /**
+     * The kind's name: the {@code outcome} it counts as in {@code kinfer.client.requests}, and in the summary of
+     * {@code kinfer produce}.
+     */
+    public abstract String outcome();
+
     /** No reply before the deadline (HTTP 504). */
     public static final class DeadlineExceeded extends InferenceException {
         private static final long serialVersionUID = 1L;
 
         public DeadlineExceeded(String message) {
             super(message, null);
+        }
+
+        @Override
+        public String outcome() {
+            return InferenceClient.DEADLINE_EXCEEDED;
         }
     }
 
@@ -31,6 +42,11 @@ public abstract sealed class InferenceException extends RuntimeException {
         public RequestTooLarge(String message, Throwable cause) {
             super(message, cause);
         }
+
+        @Override
+        public String outcome() {
+            return InferenceClient.TOO_LARGE;
+        }
     }
 
     /** Too many requests in flight on this client (HTTP 429). */
@@ -40,6 +56,11 @@ public abstract sealed class InferenceException extends RuntimeException {
         public Overloaded(String message) {
             super(message, null);
         }
+
+        @Override
+        public String outcome() {
+            return InferenceClient.OVERLOADED;
+        }
     }
 
     /** Kafka cannot be reached or did not take the request (HTTP 503). */
@@ -48,6 +69,11 @@ public abstract sealed class InferenceException extends RuntimeException {
 
         public KafkaUnavailable(String message, Throwable cause) {
             super(message, cause);
+        }
+
+        @Override
+        public String outcome() {
+            return InferenceClient.KAFKA_UNAVAILABLE;
         }
     }
 
@@ -61,6 +87,11 @@ public abstract sealed class InferenceException extends RuntimeException {
         public NotAuthorized(String message, Throwable cause) {
             super(message, cause);
         }
+
+        @Override
+        public String outcome() {
+            return InferenceClient.NOT_AUTHORIZED;
+        }
     }
 
     /** The client is closing or closed; pending calls fail with this at once (HTTP 503). */
@@ -70,6 +101,11 @@ public abstract sealed class InferenceException extends RuntimeException {
         public ClientClosed(String message) {
             super(message, null);
         }
+
+        @Override
+        public String outcome() {
+            return InferenceClient.CLIENT_CLOSED;
+        }
     }
 
     /** A reply came but could not be decoded (HTTP 502). */
@@ -78,6 +114,11 @@ public abstract sealed class InferenceException extends RuntimeException {
 
         public BadReply(ErrorInfo error) {
             super(error.message(), null);
+        }
+
+        @Override
+        public String outcome() {
+            return InferenceClient.BAD_REPLY;
         }
     }
 }

@@ -632,28 +632,10 @@ public final class ProduceCommand implements Callable<Integer> {
         outcomes.computeIfAbsent(outcome, o -> new LongAdder()).increment();
     }
 
-    /** The summary's name for why a call failed; the reasons of those the client tells apart, each its own. */
+    /** The summary's name for why a call failed: the client's outcome for the failures it tells apart. */
     private static String failureKind(Throwable cause) {
-        if (cause instanceof InferenceException.DeadlineExceeded) {
-            return "timeout";
-        }
-        if (cause instanceof InferenceException.KafkaUnavailable) {
-            return "kafka_unavailable";
-        }
-        if (cause instanceof InferenceException.Overloaded) {
-            return "overloaded";
-        }
-        if (cause instanceof InferenceException.ClientClosed) {
-            return "closed";
-        }
-        if (cause instanceof InferenceException.RequestTooLarge) {
-            return "too_large";
-        }
-        if (cause instanceof InferenceException.NotAuthorized) {
-            return "not_authorized";
-        }
-        if (cause instanceof InferenceException.BadReply) {
-            return "bad_reply";
+        if (cause instanceof InferenceException known) {
+            return known.outcome();
         }
         if (cause instanceof IllegalArgumentException || cause instanceof IllegalStateException
                 || cause instanceof NullPointerException) {

@@ -250,7 +250,7 @@ class ProduceCommandTest {
 
             run.command.stop(Duration.ZERO);
 
-            assertThat(run.summary()).contains("1 lines").contains("closed=1");
+            assertThat(run.summary()).contains("1 lines").contains("client_closed=1");
             assertThat(admin.listTopics().names().get(10, TimeUnit.SECONDS)).doesNotContain("kinfer.replies.produce-grace");
             run.lines.close();
             assertThat(run.exit.get(60, TimeUnit.SECONDS)).isEqualTo(1);
