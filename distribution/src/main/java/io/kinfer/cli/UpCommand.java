@@ -515,10 +515,12 @@ public final class UpCommand implements Callable<Integer> {
     private void stop(List<Child> group, int seconds) {
         // ProcessHandle.destroy, not Process.destroy: the latter also closes the pipes, losing the child's last
         // lines (and its writes then fail).
+        // One that had exited already (reported with its code by superviseUntilStopped) is not "stopped" here.
+        List<Child> running = group.stream().filter(child -> child.process.isAlive()).toList();
         group.forEach(child -> child.process.toHandle().destroy());
         for (Child child : group) {
             boolean clean = child.awaitExit(seconds);
-            if (clean) {
+            if (clean && running.contains(child)) {
                 System.out.println("kinfer: " + child.name + " stopped");
             }
             if (child.recordsClasses) {

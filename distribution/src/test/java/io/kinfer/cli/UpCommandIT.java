@@ -72,4 +72,35 @@ class UpCommandIT {
         }
         assertThat(output).noneMatch(line -> line.contains("[cds"));
     }
+
+    /**
+     * A process that dies on its own (here a worker, SIGKILLed as the OOM killer would) stops the rest: up says
+     * which one exited and with what code, stops the others in order, and exits 1 for its supervisor to restart.
+     * The dead one is not reported "stopped" as if up had stopped it.
+     */
+    @Test
+    void aProcessThatDiesStopsEverythingAndUpExitsOne() throws Exception {
+        Path work = Files.createDirectories(Path.of("target", "it-up-died"));
+        int gatewayPort = Ports.freeConsecutive(4);
+        List<ProcessHandle> children;
+        List<String> output;
+        try (UpProcess up = UpProcess.start(work, Map.of(), "--workers", "1", "--models", "sentiment", "--port",
+                Integer.toString(gatewayPort), "--kafka-port", Integer.toString(gatewayPort + 1),
+                "--metrics-base-port", Integer.toString(gatewayPort + 2), "--data-dir", work.resolve("data").toString(),
+                "--fresh", "--no-class-data-sharing")) {
+            up.awaitReady(180);
+            children = up.descendants();
+            ProcessHandle worker = children.stream()
+                    .filter(child -> child.info().arguments().map(List::of).orElse(List.of()).contains("worker"))
+                    .findFirst().orElseThrow();
+            worker.destroyForcibly();
+
+            assertThat(up.awaitExit(120)).as("up's exit code").hasValue(1);
+            output = up.output();
+        }
+        assertThat(children).hasSizeGreaterThanOrEqualTo(3).noneMatch(ProcessHandle::isAlive);
+        assertThat(output).contains("kinfer up: worker-1 exited with code 137; stopping everything")
+                .containsSubsequence("kinfer: gateway stopped", "kinfer: broker stopped", "kinfer: stopped")
+                .doesNotContain("kinfer: worker-1 stopped");
+    }
 }

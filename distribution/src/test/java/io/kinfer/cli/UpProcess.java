@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -85,6 +86,15 @@ final class UpProcess implements AutoCloseable {
         }
         reader.join(5_000);
         return exited;
+    }
+
+    /** Waits for up to end by itself; its exit code, or empty when it still runs after {@code seconds}. */
+    OptionalInt awaitExit(int seconds) throws InterruptedException {
+        if (!process.waitFor(seconds, TimeUnit.SECONDS)) {
+            return OptionalInt.empty();
+        }
+        reader.join(5_000);
+        return OptionalInt.of(process.exitValue());
     }
 
     @Override
