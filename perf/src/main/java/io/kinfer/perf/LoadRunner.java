@@ -336,7 +336,7 @@ final class LoadRunner {
         long sent = m.sent.sum();
         double plannedRate = planned / ((end - measureFrom) / 1e9);
         double achievedRate = sent / ((Math.max(end, m.lastSend) - measureFrom) / 1e9);
-        boolean behind = lag.p99() > PerfReport.SendLag.BEHIND_LAG_MS
+        boolean behind = lag.p99() > PerfReport.SendLag.lagLimitMs(plannedRate)
                 || achievedRate < PerfReport.SendLag.BEHIND_RATE_SHARE * plannedRate;
         return new PerfReport.SendLag(lag, round(plannedRate), round(achievedRate), behind);
     }

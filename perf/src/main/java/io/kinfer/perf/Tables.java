@@ -102,8 +102,10 @@ final class Tables {
         if (!lag.behind()) {
             return "";
         }
-        String late = lag.lag().p99() > PerfReport.SendLag.BEHIND_LAG_MS ? String.format("calls went out late, "
-                + "send lag P99 %s ms > %s ms", f2(lag.lag().p99()), PerfReport.SendLag.BEHIND_LAG_MS) : "";
+        double limit = PerfReport.SendLag.lagLimitMs(lag.plannedRate());
+        String late = lag.lag().p99() > limit ? String.format("calls went out late, send lag P99 %s ms > %s ms (the "
+                + "plan's mean gap between calls, at least %s ms)", f2(lag.lag().p99()), f2(limit),
+                PerfReport.SendLag.BEHIND_LAG_MS) : "";
         String fewer = lag.achievedRate() < PerfReport.SendLag.BEHIND_RATE_SHARE * lag.plannedRate()
                 ? String.format("it offered less load than planned, %.1f of %.1f calls/s", lag.achievedRate(),
                 lag.plannedRate()) : "";

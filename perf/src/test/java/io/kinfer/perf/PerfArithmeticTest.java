@@ -31,6 +31,20 @@ class PerfArithmeticTest {
     }
 
     @Test
+    void anOpenLoopIsBehindWhenItsCallsGoOutLaterThanThePlansGapBetweenThem() {
+        // 60 calls/s: 16.7 ms apart. A lag P99 of 5 ms (what this 2-vCPU machine shows on every run) keeps each
+        // call within its own spacing; at 300/s (3.3 ms apart) the same lag bunches calls the plan spaced out.
+        assertThat(PerfReport.SendLag.lagLimitMs(60)).isCloseTo(16.67, within(0.01));
+        assertThat(PerfReport.SendLag.lagLimitMs(300)).isCloseTo(3.33, within(0.01));
+        assertThat(PerfReport.SendLag.lagLimitMs(5000)).isEqualTo(PerfReport.SendLag.BEHIND_LAG_MS); // the floor
+        PerfReport.Latency fiveMs = new PerfReport.Latency(100, 2, 1, 3, 4, 5, 6, 7);
+        assertThat(Tables.behind(new PerfReport.SendLag(fiveMs, 300, 300, true)))
+                .contains("send lag P99 5.00 ms > 3.33 ms");
+        assertThat(Tables.behind(new PerfReport.SendLag(fiveMs, 300, 200, true)))
+                .contains("send lag P99").contains("less load than planned, 200.0 of 300.0 calls/s");
+    }
+
+    @Test
     void theMeanBatchIsTextsPerModelCall() {
         // One batch of 8 (eight replies say 8) and eight batches of 1: 16 texts in 9 calls.
         assertThat(Tables.meanBatch(java.util.Map.of(8, 8L, 1, 8L))).isCloseTo(16 / 9.0,
