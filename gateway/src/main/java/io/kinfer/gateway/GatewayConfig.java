@@ -31,6 +31,8 @@ public final class GatewayConfig extends AbstractConfig {
     public static final String MAX_TIMEOUT_MS = "gateway.max.timeout.ms";
     public static final String MAX_BATCH_TEXTS = "gateway.max.batch.texts";
     public static final String MAX_TENSOR_ELEMENTS = ProtocolLimits.MAX_TENSOR_ELEMENTS;
+    public static final String MAX_INPUTS = ProtocolLimits.MAX_INPUTS;
+    public static final String MAX_TEXT_CHARS = ProtocolLimits.MAX_TEXT_CHARS;
     public static final String MAX_PRIORITY = "gateway.max.priority";
     public static final String API_KEYS = "gateway.api.keys";
     public static final String API_KEYS_FILE = "gateway.api.keys.file";
@@ -51,7 +53,14 @@ public final class GatewayConfig extends AbstractConfig {
             .define(MAX_TIMEOUT_MS, Type.LONG, 120_000L, between(1, 3_600_000), MEDIUM,
                     "Longest timeout a call may ask for.")
             .define(MAX_BATCH_TEXTS, Type.INT, 256, between(1, 100_000), MEDIUM,
-                    "Most texts in one /predict_batch or OIP infer call (413 beyond).")
+                    "Most texts in one /predict_batch or OIP infer call (413 beyond); each goes to Kafka as a "
+                    + "request of its own, so this bounds the call, not a request.")
+            .define(MAX_INPUTS, Type.INT, ProtocolLimits.DEFAULTS.maxInputs(), atLeast(1), MEDIUM,
+                    "Most rows of an OIP input tensor, one request (413 beyond); the same key the workers read, so "
+                    + "one setting raises both.")
+            .define(MAX_TEXT_CHARS, Type.INT, ProtocolLimits.DEFAULTS.maxTextChars(), atLeast(1), MEDIUM,
+                    "Longest text in characters (413 beyond); the same key the workers read, so one setting raises "
+                    + "both.")
             .define(MAX_TENSOR_ELEMENTS, Type.LONG, ProtocolLimits.DEFAULTS.maxTensorElements(), atLeast(1), MEDIUM,
                     "Most elements in one OIP input tensor (413 beyond); the same key the workers read, so one "
                     + "setting raises both.")
@@ -69,12 +78,26 @@ public final class GatewayConfig extends AbstractConfig {
                     + "503 and readiness turns false at once; calls in flight get this long to be answered, then 503.");
 
     private final ClientConfig clientConfig;
+    private final List<String> apiKeys;
 
     public GatewayConfig(Map<String, ?> settings) {
         super(DEFINITION, settings, false);
         this.clientConfig = new ClientConfig(settings);
         if (getLong(TIMEOUT_MS) > getLong(MAX_TIMEOUT_MS)) {
             throw new ConfigException(TIMEOUT_MS, getLong(TIMEOUT_MS), "must not exceed " + MAX_TIMEOUT_MS);
+        }
+        String csv = getPassword(API_KEYS) == null ? null : getPassword(API_KEYS).value();
+        String file = getString(API_KEYS_FILE);
+        this.apiKeys = ApiKeys.parse(csv, file);
+        // Fail closed: a keys setting that yields no key (an empty secret mounted as the file, a stray comma) would
+        // otherwise leave every route open without a word. An empty gateway.api.keys still means "no keys".
+        if (apiKeys.isEmpty() && file != null && !file.isBlank()) {
+            throw new ConfigException(API_KEYS_FILE, file, "holds no key (only blank lines or comments), so "
+                    + "authentication would be off; remove the setting to run without keys");
+        }
+        if (apiKeys.isEmpty() && csv != null && !csv.isBlank()) {
+            throw new ConfigException(API_KEYS, "[hidden]", "holds no key (only commas and spaces), so "
+                    + "authentication would be off; remove the setting to run without keys");
         }
     }
 
@@ -83,9 +106,8 @@ public final class GatewayConfig extends AbstractConfig {
         return clientConfig;
     }
 
-    /** API keys from the setting and the file; empty when authentication is off. */
+    /** API keys from the setting and the file, read once at start; empty when authentication is off. */
     public List<String> apiKeys() {
-        return ApiKeys.parse(getPassword(API_KEYS) == null ? null : getPassword(API_KEYS).value(),
-                getString(API_KEYS_FILE));
+        return apiKeys;
     }
 }

@@ -93,6 +93,9 @@ public final class GatewayServer implements AutoCloseable {
         new ProcessorMetrics().bindTo(registry);
         new FileDescriptorMetrics().bindTo(registry);
         log.info("gateway starting with settings {}", Redaction.redact(config.originals()));
+        int keys = config.apiKeys().size();
+        log.info(keys == 0 ? "authentication off: no API keys set" : "authentication on: {} API key(s){}", keys,
+                config.getBoolean(GatewayConfig.PUBLIC_OPS) ? "; /metrics, health and status stay open" : "");
         try (Admin admin = Admin.create(config.clientConfig().adminProperties())) {
             ensureCatalogTopic(admin);
         }

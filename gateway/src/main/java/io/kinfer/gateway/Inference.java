@@ -47,14 +47,20 @@ final class Inference {
     private final JsonCodec codec;
     private final String idPrefix;
     private final AtomicLong ids = new AtomicLong();
+    private final int maxTexts;
+    private final int maxRows;
 
     Inference(InferenceClient client, ModelCatalog catalog, GatewayConfig config) {
         this.client = client;
         this.catalog = catalog;
         this.config = config;
         int bodyLimit = (int) Math.min(Integer.MAX_VALUE, config.getLong(GatewayConfig.BODY_LIMIT_BYTES));
-        this.codec = new JsonCodec(new ProtocolLimits(bodyLimit, config.getInt(GatewayConfig.MAX_BATCH_TEXTS),
-                ProtocolLimits.DEFAULTS.maxTextChars(), config.getLong(GatewayConfig.MAX_TENSOR_ELEMENTS),
+        // A text tensor's strings are the call's texts (gateway.max.batch.texts, checkTextCount), not rows of one
+        // request: the codec lets either bound through, and checkRows holds a tensor's rows to protocol.max.inputs.
+        this.maxTexts = config.getInt(GatewayConfig.MAX_BATCH_TEXTS);
+        this.maxRows = config.getInt(GatewayConfig.MAX_INPUTS);
+        this.codec = new JsonCodec(new ProtocolLimits(bodyLimit, Math.max(maxTexts, maxRows),
+                config.getInt(GatewayConfig.MAX_TEXT_CHARS), config.getLong(GatewayConfig.MAX_TENSOR_ELEMENTS),
                 ProtocolLimits.DEFAULTS.maxNestingDepth()));
         this.idPrefix = client.clientId() + "-";
     }
@@ -267,9 +273,17 @@ final class Inference {
         if (count == 0) {
             throw new HttpError(400, "empty_input", what + " holds no texts");
         }
-        if (count > codec.limits().maxInputs()) {
-            throw new HttpError(413, "input_too_large", count + " texts in " + what + "; at most "
-                    + codec.limits().maxInputs() + " per call");
+        if (count > maxTexts) {
+            throw new HttpError(413, "input_too_large", count + " texts in " + what + "; at most " + maxTexts
+                    + " per call");
+        }
+    }
+
+    /** A tensor request's rows against protocol.max.inputs, as the workers check them. */
+    void checkRows(long rows) {
+        if (rows > maxRows) {
+            throw new HttpError(413, "input_too_large", "first dimension " + rows + "; at most " + maxRows
+                    + " rows per request");
         }
     }
 

@@ -15,6 +15,8 @@ import io.vertx.ext.web.RoutingContext;
 final class LimitedBody implements Handler<RoutingContext> {
 
     static final String KEY = "kinfer.body";
+    /** Set once this handler told an {@code Expect: 100-continue} client to send its body. */
+    static final String CONTINUED = "kinfer.continued";
 
     private final long limit;
 
@@ -47,6 +49,7 @@ final class LimitedBody implements Handler<RoutingContext> {
             // curl asks before sending a body over 1 KB and, unanswered, waits a second before sending it anyway.
             // (HTTP/1.0 has no 100 Continue; HTTP/2 streams need none.)
             ctx.response().writeContinue();
+            ctx.put(CONTINUED, Boolean.TRUE);
         }
         Buffer body = Buffer.buffer();
         boolean[] refused = {false};

@@ -12,6 +12,7 @@ import java.util.function.Function;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.MissingNode;
 import io.kinfer.client.InferenceClient;
 import io.kinfer.protocol.Classification;
 import io.kinfer.protocol.DataType;
@@ -25,6 +26,7 @@ import io.kinfer.protocol.Output;
 import io.kinfer.protocol.ProtocolException;
 import io.kinfer.protocol.Tensor;
 import io.kinfer.protocol.TensorMetadata;
+import io.kinfer.protocol.Timings;
 import io.vertx.core.Future;
 import io.vertx.ext.web.RoutingContext;
 
@@ -184,7 +186,7 @@ final class OipApi {
         }
         // The OIP's id is any string (the specification sets no length), echoed in the answer.
         String id = idNode == null || idNode.isNull() ? inference.newId() : idNode.textValue();
-        JsonNode parameters = body.path("parameters");
+        JsonNode parameters = parameters(body, "field 'parameters'");
         Duration timeout = inference.oipTimeout(ctx, parameters);
         int priority = inference.tritonPriority(ctx, parameters.path("priority"));
         Set<String> requested = requestedOutputs(body, metadata);
@@ -192,6 +194,7 @@ final class OipApi {
         if (metadata.isText()) {
             inferText(ctx, metadata, requestedVersion, id, inputs, requested, timeout, priority);
         } else {
+            inference.checkRows(inputs.get(0).batchSize());
             checkInputs(metadata, requestedVersion, inputs);
             // The caller's id names the Kafka request too (the workers' logs and dead letters show it), where the
             // wire protocol takes it: 1 to 256 characters. Any other is only echoed; the request gets one made up.
@@ -207,7 +210,7 @@ final class OipApi {
                         outputs.add(t);
                     }
                 }
-                respond(ctx, reply, id, outputs);
+                respond(ctx, reply.model(), reply.version(), reply.timings(), id, outputs);
             });
         }
     }
@@ -230,7 +233,8 @@ final class OipApi {
         }
         Inference.answer(ctx, inference.callEach(ctx, metadata.name(), version, texts,
                         i -> input.name() + "[" + i + "]", timeout, priority),
-                replies -> respond(ctx, replies.get(0), id, textOutputs(metadata,
+                replies -> respond(ctx, replies.get(0).model(), replies.get(0).version(), slowest(replies), id,
+                        textOutputs(metadata,
                         answered -> labels(metadata.name(), answered), replies, requested)));
     }
 
@@ -331,16 +335,17 @@ final class OipApi {
         return outputs;
     }
 
-    private static void respond(RoutingContext ctx, InferenceReply reply, String id, List<Tensor> outputs) {
+    private static void respond(RoutingContext ctx, String model, String version, Timings timings, String id,
+                                List<Tensor> outputs) {
         Responses.json(ctx, 200, gen -> {
             gen.writeStartObject();
-            gen.writeStringField("model_name", reply.model());
-            if (reply.version() != null) {
-                gen.writeStringField("model_version", reply.version());
+            gen.writeStringField("model_name", model);
+            if (version != null) {
+                gen.writeStringField("model_version", version);
             }
             gen.writeStringField("id", id);
             // OIP allows response parameters; these say where the time went in the worker.
-            JsonCodec.writeTimings(gen, "parameters", reply.timings(), false);
+            JsonCodec.writeTimings(gen, "parameters", timings, false);
             gen.writeArrayFieldStart("outputs");
             for (Tensor tensor : outputs) {
                 JsonCodec.writeTensor(gen, tensor);
@@ -350,11 +355,39 @@ final class OipApi {
         });
     }
 
+    /**
+     * The timings of a text call, whose texts were requests of their own: the longest queue and inference times
+     * and the largest batch among them (what the call waited for), cached only when every text was.
+     */
+    static Timings slowest(List<InferenceReply> replies) {
+        double queue = 0;
+        double inference = 0;
+        int batch = 0;
+        boolean cached = true;
+        String worker = null;
+        for (InferenceReply reply : replies) {
+            Timings t = reply.timings();
+            if (t == null) {
+                continue; // a reply without timings (the wire protocol makes them optional) adds nothing
+            }
+            worker = worker == null ? t.worker() : worker;
+            queue = Math.max(queue, t.queueMs());
+            inference = Math.max(inference, t.inferenceMs());
+            batch = Math.max(batch, t.batchSize());
+            cached &= t.cached();
+        }
+        boolean none = replies.stream().allMatch(r -> r.timings() == null);
+        return none ? null : new Timings(queue, inference, batch, worker, cached);
+    }
+
     /** The input tensors, with the checks a worker makes on a request's tensors (the protocol's own). */
     private List<Tensor> inputs(JsonNode body) {
         JsonNode inputs = body.get("inputs");
         if (inputs == null || !inputs.isArray() || inputs.isEmpty()) {
             throw HttpError.badRequest("field 'inputs' must be a non-empty array of tensors");
+        }
+        for (int i = 0; i < inputs.size(); i++) {
+            parameters(inputs.get(i), "inputs[" + i + "].parameters");
         }
         try {
             return inference.codec().decodeTensors(inputs);
@@ -380,9 +413,31 @@ final class OipApi {
                 throw HttpError.badRequest("unexpected inference output '" + name + "' for model '" + metadata.name()
                         + "'; outputs: " + known);
             }
+            // Triton's classification extension turns the output into "score:index:label" strings; answering the
+            // raw tensor instead would hand the caller another type and meaning without a word.
+            if (parameters(output, "output '" + name + "' parameters").has("classification")) {
+                throw HttpError.badRequest("output '" + name + "' asks for classification, an extension kinfer does "
+                        + "not have; ask for the tensor itself (a text classifier's 'label' and 'scores' outputs are "
+                        + "its classes)");
+            }
             names.add(name);
         }
         return names;
+    }
+
+    /**
+     * The {@code parameters} object of a request, an input or an output (the specification's {@code $parameters}),
+     * empty when absent; 400 when it is there but not an object, which a client written from the spec never sends.
+     */
+    private static JsonNode parameters(JsonNode owner, String where) {
+        JsonNode parameters = owner.path("parameters");
+        if (parameters.isMissingNode() || parameters.isNull()) {
+            return MissingNode.getInstance();
+        }
+        if (!parameters.isObject()) {
+            throw HttpError.badRequest(where + " must be an object");
+        }
+        return parameters;
     }
 
     private static void writeTensorMetadata(JsonGenerator gen, String field, List<TensorMetadata> tensors)

@@ -42,11 +42,23 @@ final class Responses {
         if (ctx.response().ended() || ctx.response().closed()) {
             return;
         }
+        if (awaitsContinue(ctx)) {
+            // Answered before the body was asked for (a 401, a bad query): the client may send it now or never,
+            // so the next bytes on this connection are not known to be a request. Closing is what RFC 9110 10.1.1
+            // leaves a server that will not read the body.
+            closingAfter(ctx);
+        }
         Future<Void> written = ctx.response().setStatusCode(status).putHeader("Content-Type", "application/json")
                 .end(Buffer.buffer(bytes(writer)));
         if (Boolean.TRUE.equals(ctx.get(CLOSE_AFTER))) {
             written.onComplete(done -> ctx.request().connection().close());
         }
+    }
+
+    private static boolean awaitsContinue(RoutingContext ctx) {
+        return ctx.request().version() == HttpVersion.HTTP_1_1
+                && "100-continue".equalsIgnoreCase(ctx.request().getHeader("Expect"))
+                && ctx.get(LimitedBody.CONTINUED) == null;
     }
 
     /**

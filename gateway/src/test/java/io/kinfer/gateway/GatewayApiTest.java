@@ -299,6 +299,62 @@ class GatewayApiTest {
     }
 
     /** An OIP request for gemm with {@code rows} rows of two numbers. */
+    /**
+     * The gateway's own limits are the protocol settings the workers read: protocol.max.text.chars was ignored
+     * (10 000 whatever the setting), and gateway.max.batch.texts, a bound on a call's texts, also capped a tensor's
+     * rows in place of protocol.max.inputs.
+     */
+    @Test
+    void theGatewayChecksInputsWithTheProtocolSettingsTheWorkersRead(EmbeddedKafka kafka) throws Exception {
+        try (GatewayServer limited = GatewayServer.start(new GatewayConfig(settings(kafka, GatewayConfig.PORT, 0,
+                GatewayConfig.MAX_BATCH_TEXTS, 2, GatewayConfig.MAX_INPUTS, 4, GatewayConfig.MAX_TEXT_CHARS, 20_000)))) {
+            String at = limited.url();
+            await().atMost(Duration.ofSeconds(30)).until(() -> limited.catalog().ready("gemm", null)
+                    && limited.catalog().ready("sentiment", null));
+
+            assertThat(post(at + "/v2/models/gemm/infer", gemmRows(3)).status())
+                    .as("3 rows: more than gateway.max.batch.texts, within protocol.max.inputs").isEqualTo(200);
+            var rows = post(at + "/v2/models/gemm/infer", gemmRows(5));
+            assertThat(rows.status()).isEqualTo(413);
+            assertThat(rows.body().get("error").asText()).isEqualTo("first dimension 5; at most 4 rows per request");
+            var texts = post(at + "/predict_batch", "{\"texts\":[\"a\",\"b\",\"c\"]}");
+            assertThat(texts.status()).isEqualTo(413);
+            assertThat(texts.body().get("error").asText()).isEqualTo("3 texts in field 'texts'; at most 2 per call");
+
+            // 15 000 characters pass this gateway (20 000); the worker (200) is the one that refuses them.
+            var text = post(at + "/predict", "{\"text\":\"" + "z".repeat(15_000) + "\"}");
+            assertThat(text.status()).isEqualTo(413);
+            assertThat(text.body().get("error").asText())
+                    .isEqualTo("field 'text' has 15000 characters; at most " + WORKER_MAX_TEXT_CHARS);
+        }
+    }
+
+    /**
+     * The specification's parameters are objects; a string there is a client's mistake, not something to ignore.
+     * Triton's classification extension (an output's parameters.classification) would answer strings of another
+     * meaning than the tensor kinfer has: refused, not silently answered with the raw tensor.
+     */
+    @Test
+    void parametersThatAreNotObjectsAndTritonsClassificationAre400() throws Exception {
+        String tensor = "{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP32\",\"data\":[1,2]";
+        Map<String, String> refused = Map.of(
+                "field 'parameters' must be an object", "{\"parameters\":\"x\",\"inputs\":[" + tensor + "}]}",
+                "inputs[0].parameters must be an object", "{\"inputs\":[" + tensor + ",\"parameters\":[1]}]}",
+                "output 'y' parameters must be an object",
+                "{\"inputs\":[" + tensor + "}],\"outputs\":[{\"name\":\"y\",\"parameters\":7}]}",
+                "output 'y' asks for classification",
+                "{\"inputs\":[" + tensor + "}],\"outputs\":[{\"name\":\"y\",\"parameters\":{\"classification\":2}}]}");
+        for (Map.Entry<String, String> body : refused.entrySet()) {
+            var response = post(url + "/v2/models/gemm/infer", body.getValue());
+
+            assertThat(response.status()).as(body.getKey()).isEqualTo(400);
+            assertThat(response.body().get("error").asText()).as(body.getKey()).startsWith(body.getKey());
+        }
+        var fine = post(url + "/v2/models/gemm/infer", "{\"parameters\":{\"timeout_ms\":5000},\"inputs\":[" + tensor
+                + ",\"parameters\":{}}],\"outputs\":[{\"name\":\"y\",\"parameters\":{\"binary_data\":false}}]}");
+        assertThat(fine.status()).isEqualTo(200);
+    }
+
     private static String gemmRows(int rows) {
         return "{\"inputs\":[{\"name\":\"x\",\"shape\":[" + rows + ",2],\"datatype\":\"FP32\",\"data\":["
                 + IntStream.range(0, rows * 2).mapToObj(Integer::toString).collect(Collectors.joining(",")) + "]}]}";

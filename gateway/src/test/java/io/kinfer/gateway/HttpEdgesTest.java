@@ -84,6 +84,25 @@ class HttpEdgesTest {
         }
     }
 
+    /**
+     * Answered before its body was asked for (here a bad query escape; a 401 alike), a 100-continue client may send
+     * the body or not: the connection is closed, where it stayed open and the next request was read from the body.
+     */
+    @Test
+    void aRequestAnsweredBeforeItsBodyWasAskedForClosesTheConnection() throws Exception {
+        try (Socket socket = socket()) {
+            write(socket, "POST /predict?x=%zz HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + "Expect: 100-continue\r\nContent-Length: 14\r\n\r\n");
+            BufferedReader in = reader(socket);
+            assertThat(in.readLine()).startsWith("HTTP/1.1 400");
+            List<String> rest = new java.util.ArrayList<>();
+            for (String line = in.readLine(); line != null; line = in.readLine()) { // to the end: closed, not waiting
+                rest.add(line.toLowerCase(java.util.Locale.ROOT));
+            }
+            assertThat(rest).contains("connection: close");
+        }
+    }
+
     @Test
     void aCallerWhoHangsUpIsCounted499NotASuccess() throws Exception {
         worker.holdAll(true);

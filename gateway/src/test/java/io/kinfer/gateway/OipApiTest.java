@@ -73,4 +73,20 @@ class OipApiTest {
                     assertThat(e.code()).isEqualTo("bad_reply");
                 });
     }
+
+    /** A text call's parameters: what the call waited for over all its texts, not the first text's alone. */
+    @Test
+    void aTextCallsTimingsAreItsSlowestTextsAndCachedOnlyWhenAllWere() {
+        InferenceReply cached = InferenceReply.success("a", "sentiment", "2", List.of(), new Timings(0, 0, 0, "w1", true));
+        InferenceReply computed = InferenceReply.success("b", "sentiment", "2", List.of(),
+                new Timings(4.5, 12.0, 8, "w2", false));
+
+        Timings timings = OipApi.slowest(List.of(cached, computed));
+
+        assertThat(timings.queueMs()).isEqualTo(4.5);
+        assertThat(timings.inferenceMs()).isEqualTo(12.0);
+        assertThat(timings.batchSize()).isEqualTo(8);
+        assertThat(timings.cached()).isFalse();
+        assertThat(OipApi.slowest(List.of(cached, cached)).cached()).isTrue();
+    }
 }
