@@ -29,12 +29,20 @@ public final class BatchPolicy {
     public record Idle() implements Decision {
     }
 
+    /**
+     * How long before the last moment that still meets the nearest deadline a batch is dispatched. Without it a
+     * version with no estimate yet (just loaded) was woken at the deadline itself, where the request counts as
+     * expired, and a batch thread woken a little late on a busy machine expired what it was woken to serve.
+     */
+    static final long DEADLINE_LEAD_NANOS = 2_000_000L;
+
     private static final Dispatch DISPATCH = new Dispatch();
     private static final Idle IDLE = new Idle();
 
     /**
      * @param expectedComputeNanos how long a batch is expected to take (a running average); a request whose
-     *                             deadline is closer than that is dispatched without waiting for batch-mates
+     *                             deadline is closer than that (plus {@link #DEADLINE_LEAD_NANOS}) is dispatched
+     *                             without waiting for batch-mates
      */
     public static Decision decide(QueueView queue, long nowNanos, BatchSettings settings, long expectedComputeNanos) {
         if (queue.queuedItems() == 0) {
@@ -45,7 +53,7 @@ public final class BatchPolicy {
         }
         long waitForDelay = queue.oldestArrivalNanos() + settings.maxQueueDelayNanos() - nowNanos;
         long waitForDeadline = queue.earliestDeadlineNanos() == Long.MAX_VALUE ? Long.MAX_VALUE
-                : queue.earliestDeadlineNanos() - expectedComputeNanos - nowNanos;
+                : queue.earliestDeadlineNanos() - expectedComputeNanos - DEADLINE_LEAD_NANOS - nowNanos;
         long wait = Math.min(waitForDelay, waitForDeadline);
         return wait <= 0 ? DISPATCH : new Wait(wait);
     }

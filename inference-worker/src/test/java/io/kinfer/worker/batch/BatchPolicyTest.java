@@ -49,10 +49,24 @@ class BatchPolicyTest {
 
     @Test
     void doesNotWaitForBatchMatesWhenTheNearestDeadlineWouldBeMissed() {
-        // Oldest arrived at 1000 ms (may wait until 1005); a deadline at 1004 with batches taking 3 ms must go at 1001.
-        QueueView queue = new QueueView(2, 1_000 * MS, 1_004 * MS);
+        // Oldest arrived at 1000 ms (may wait until 1005); a deadline at 1008 with batches taking 3 ms must go by
+        // 1005, and goes 2 ms (the lead) earlier, at 1003.
+        QueueView queue = new QueueView(2, 1_000 * MS, 1_008 * MS);
 
-        assertThat(BatchPolicy.decide(queue, 1_000 * MS, settings, 3 * MS)).isEqualTo(new Wait(1 * MS));
-        assertThat(BatchPolicy.decide(queue, 1_001 * MS, settings, 3 * MS)).isInstanceOf(Dispatch.class);
+        assertThat(BatchPolicy.decide(queue, 1_000 * MS, settings, 3 * MS)).isEqualTo(new Wait(3 * MS));
+        assertThat(BatchPolicy.decide(queue, 1_003 * MS, settings, 3 * MS)).isInstanceOf(Dispatch.class);
+    }
+
+    /**
+     * A version with no estimate of its batches yet (every new one, after a hot swap too) was woken at the deadline
+     * itself, and the batch thread then expired the request it was woken to serve. It goes ahead of the deadline.
+     */
+    @Test
+    void withNoEstimateYetARequestIsDispatchedAheadOfItsDeadlineNotAtIt() {
+        BatchSettings longDelay = new BatchSettings(8, 1_000 * MS, 100, 1, true, false);
+        QueueView one = new QueueView(1, 1_000 * MS, 1_050 * MS);
+
+        assertThat(BatchPolicy.decide(one, 1_000 * MS, longDelay, 0)).isEqualTo(new Wait(48 * MS));
+        assertThat(BatchPolicy.decide(one, 1_048 * MS, longDelay, 0)).isInstanceOf(Dispatch.class);
     }
 }
