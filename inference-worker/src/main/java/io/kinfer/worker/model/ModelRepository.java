@@ -80,7 +80,9 @@ public final class ModelRepository {
                 return children.filter(Files::isDirectory)
                         .map(p -> p.getFileName().toString())
                         .filter(v -> VERSION.matcher(v).matches())
-                        .sorted(Comparator.comparingLong(Long::parseLong))
+                        // "1" and "01" are the same number: ordered by name too, so that the latest does not
+                        // depend on the order the file system lists them in (a change of it would swap versions).
+                        .sorted(Comparator.comparingLong((String v) -> Long.parseLong(v)).thenComparing(Comparator.naturalOrder()))
                         .toList();
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot list versions of " + model, e);

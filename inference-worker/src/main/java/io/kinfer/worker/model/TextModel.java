@@ -12,7 +12,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
@@ -75,6 +77,14 @@ final class TextModel implements LoadedModel {
             throw new ModelException("a text model takes " + KNOWN_INPUTS + " (input_ids required); this one takes "
                     + feeds);
         }
+        // The tokens are fed as int64, as Hugging Face exports them; an export with int32 ids loaded and then failed
+        // every batch (and every request's isolation call after it).
+        for (Map.Entry<String, TensorInfo> feed : session.inputs().entrySet()) {
+            if (feed.getValue().type != OnnxJavaType.INT64) {
+                throw new ModelException("input " + feed.getKey() + " is " + feed.getValue().type + "; a text model's "
+                        + "inputs must be int64 (re-export the model with int64 token ids)");
+            }
+        }
         PostProcessing post = config.postprocessing();
         this.outputName = post.output() != null ? post.output()
                 : session.outputs().containsKey("last_hidden_state") ? "last_hidden_state"
@@ -82,6 +92,10 @@ final class TextModel implements LoadedModel {
         TensorInfo out = session.outputs().get(outputName);
         if (out == null) {
             throw new ModelException("output " + outputName + " not in model outputs " + session.outputs().keySet());
+        }
+        if (out.type != OnnxJavaType.FLOAT) {
+            throw new ModelException("output " + outputName + " is " + out.type + "; a text model's output must be "
+                    + "float32");
         }
         long[] outShape = out.getShape();
         this.hidden = (int) outShape[outShape.length - 1];
@@ -97,6 +111,10 @@ final class TextModel implements LoadedModel {
         }
         this.cacheable = config.cache().enabled() == null || config.cache().enabled();
         this.temperature = post.temperature();
+        if (classify && !(Double.isFinite(temperature) && temperature > 0)) {
+            // 0 made every score NaN (and the label always the first); a negative one inverted the classes.
+            throw new ModelException("postprocessing.temperature must be a positive number, not " + temperature);
+        }
         this.labels = List.copyOf(post.labels().keySet());
         if (classify && labels.size() < 2) {
             throw new ModelException("a classify model needs at least two labels with example sentences");
@@ -195,8 +213,31 @@ final class TextModel implements LoadedModel {
         }
     }
 
-    /** Pads the rows to the longest one, runs the model once, pools and normalizes each row. */
+    /**
+     * Embeds the rows: in one call, each padded to the longest, when the model takes an attention mask; without
+     * one, the model would read the padding as tokens (a short text's answer then depends on its batch-mates, and
+     * the wrong one is cached), so rows of each length get a call of their own.
+     */
     private float[][] embed(List<Tokens> rows) throws ModelException {
+        if (feeds.contains(ATTENTION_MASK) || rows.stream().mapToInt(Tokens::length).distinct().count() <= 1) {
+            return embedPadded(rows);
+        }
+        Map<Integer, List<Integer>> byLength = new TreeMap<>();
+        for (int i = 0; i < rows.size(); i++) {
+            byLength.computeIfAbsent(rows.get(i).length(), length -> new ArrayList<>()).add(i);
+        }
+        float[][] vectors = new float[rows.size()][];
+        for (List<Integer> same : byLength.values()) {
+            float[][] part = embedPadded(same.stream().map(rows::get).toList());
+            for (int k = 0; k < same.size(); k++) {
+                vectors[same.get(k)] = part[k];
+            }
+        }
+        return vectors;
+    }
+
+    /** Pads the rows to the longest one, runs the model once, pools and normalizes each row. */
+    private float[][] embedPadded(List<Tokens> rows) throws ModelException {
         int batch = rows.size();
         int seq = 0;
         for (Tokens t : rows) {

@@ -235,6 +235,10 @@ class GeneratedModelTest {
         assertThat(repository.modelNames()).contains("gemm", "minilm", "sentiment");
         assertThatThrownBy(() -> repository.load("gemm", "4", OnnxSettings.DEFAULTS)).isInstanceOf(ModelException.class);
         assertThat(repository.versions("nope")).isEmpty();
+        // "010" is version 10 too: ordered by name after its number, whatever order the directory lists them in.
+        OnnxModels.writeVersion(repo, "gemm", "010", OnnxModels.gemm(2, 2), null, null);
+        assertThat(repository.versions("gemm")).containsExactly("3", "010", "10");
+        assertThat(repository.latestVersion("gemm")).contains("10");
     }
 
     @Test

@@ -26,6 +26,7 @@ public final class OnnxModels {
 
     private static final int FLOAT = 1;
     private static final int INT64 = 7;
+    private static final int INT32 = 6;
 
     private OnnxModels() {
     }
@@ -221,6 +222,44 @@ public final class OnnxModels {
                 .message(5, int64Tensor("axes", new long[] {1}, new long[] {2}))
                 .message(11, valueInfo("input_ids", INT64, new Object[] {"N", "L"}))
                 .message(11, valueInfo("attention_mask", INT64, new Object[] {"N", "L"}))
+                .message(12, valueInfo("last_hidden_state", FLOAT, new Object[] {"N", "L", (long) hidden}));
+        return model(graph);
+    }
+
+    /**
+     * A text model without an attention mask: {@code input_ids} (int64 [N, L]) only, output [N, hidden] = the sum
+     * over L of {@link #bagOfEmbeddings}' embeddings. Padding is word 0 to it, like any other, so a padded row's
+     * answer differs from the row's alone.
+     */
+    public static byte[] idsOnlySum(int vocabSize, int hidden) {
+        float[] table = new float[vocabSize * hidden];
+        for (int v = 0; v < vocabSize; v++) {
+            table[v * hidden + (v % hidden)] = 1f;
+            table[v * hidden + ((v + 1) % hidden)] = 0.1f;
+        }
+        Proto graph = new Proto()
+                .message(1, node("Gather", List.of("E", "input_ids"), List.of("emb")))
+                .message(1, node("ReduceSum", List.of("emb", "axes"), List.of("pooled"),
+                        new Proto().string(1, "keepdims").varint(3, 0).varint(20, 2)))
+                .string(2, "ids_only_sum")
+                .message(5, floatTensor("E", new long[] {vocabSize, hidden}, table))
+                .message(5, int64Tensor("axes", new long[] {1}, new long[] {1}))
+                .message(11, valueInfo("input_ids", INT64, new Object[] {"N", "L"}))
+                .message(12, valueInfo("pooled", FLOAT, new Object[] {"N", (long) hidden}));
+        return model(graph);
+    }
+
+    /** {@link #bagOfEmbeddings} without the mask, its {@code input_ids} int32 (as some exports declare them). */
+    public static byte[] int32Ids(int vocabSize, int hidden) {
+        float[] table = new float[vocabSize * hidden];
+        for (int v = 0; v < vocabSize; v++) {
+            table[v * hidden + (v % hidden)] = 1f;
+        }
+        Proto graph = new Proto()
+                .message(1, node("Gather", List.of("E", "input_ids"), List.of("last_hidden_state")))
+                .string(2, "int32_ids")
+                .message(5, floatTensor("E", new long[] {vocabSize, hidden}, table))
+                .message(11, valueInfo("input_ids", INT32, new Object[] {"N", "L"}))
                 .message(12, valueInfo("last_hidden_state", FLOAT, new Object[] {"N", "L", (long) hidden}));
         return model(graph);
     }
