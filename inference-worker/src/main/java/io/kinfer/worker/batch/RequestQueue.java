@@ -94,7 +94,8 @@ final class RequestQueue<T extends BatchItem> {
      * Takes the next batch of at most {@code maxItems} rows from the highest non-empty priority level: the oldest
      * request always, then the others in arrival order. With {@code padAware}: when more than a batch is queued,
      * the requests closest in length to the oldest one; when it all fits, the oldest request's part of the cheapest
-     * split by length, if splitting is clearly cheaper than padding everything to the longest row.
+     * split by length, if splitting is clearly cheaper than padding everything to the longest row. Room the level
+     * leaves goes to lower levels ({@link #fillFromLowerLevels}).
      *
      * @param runOverheadTokens the fixed cost of one model call in padded tokens ({@link RunCost}); negative
      *                          while unknown, which never splits
@@ -114,6 +115,7 @@ final class RequestQueue<T extends BatchItem> {
             } else {
                 batch = inArrivalOrder(level, maxItems);
             }
+            batch = fillFromLowerLevels(batch, l, maxItems, padAware);
             for (T item : batch) {
                 requests--;
                 items -= item.items();
@@ -121,6 +123,41 @@ final class RequestQueue<T extends BatchItem> {
             return batch;
         }
         return List.of();
+    }
+
+    /**
+     * Fills the room a higher level's batch leaves with lower levels' requests, highest level first and in arrival
+     * order within each, as Triton's priority queue fills a batch: a high-priority call no longer runs alone, at the
+     * cost of a whole model call, while a backlog below it waits. With {@code padAware} only requests whose length
+     * lies within the batch's own span are taken, so that no row pads further than the batch already does.
+     */
+    private List<T> fillFromLowerLevels(List<T> batch, int level, int maxItems, boolean padAware) {
+        int taken = 0;
+        int shortest = Integer.MAX_VALUE;
+        int longest = 0;
+        for (T item : batch) {
+            taken += item.items();
+            shortest = Math.min(shortest, item.length());
+            longest = Math.max(longest, item.length());
+        }
+        List<T> filled = null;
+        for (int l = level - 1; l >= 0 && taken < maxItems; l--) {
+            Iterator<T> it = levels[l].iterator();
+            while (it.hasNext() && taken < maxItems) {
+                T item = it.next();
+                if (padAware && (item.length() < shortest || item.length() > longest)) {
+                    continue;
+                }
+                if (taken + item.items() > maxItems) {
+                    break; // as in one level: a big request waits for the next batch rather than being overtaken
+                }
+                it.remove();
+                filled = filled == null ? new ArrayList<>(batch) : filled;
+                filled.add(item);
+                taken += item.items();
+            }
+        }
+        return filled == null ? batch : filled;
     }
 
     private List<T> inArrivalOrder(ArrayDeque<T> level, int maxItems) {

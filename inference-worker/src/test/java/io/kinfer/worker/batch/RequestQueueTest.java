@@ -54,9 +54,44 @@ class RequestQueueTest {
         queue.add(new Item("mid", 2, Long.MAX_VALUE, 1, 1, 5));
         queue.add(new Item("above-max", 3, Long.MAX_VALUE, 99, 1, 5));
 
-        assertThat(queue.takeBatch(8, false, NO_ESTIMATE)).extracting(Item::name).containsExactly("high", "above-max");
-        assertThat(queue.takeBatch(8, false, NO_ESTIMATE)).extracting(Item::name).containsExactly("mid");
-        assertThat(queue.takeBatch(8, false, NO_ESTIMATE)).extracting(Item::name).containsExactly("low");
+        assertThat(queue.takeBatch(2, false, NO_ESTIMATE)).extracting(Item::name).containsExactly("high", "above-max");
+        assertThat(queue.takeBatch(1, false, NO_ESTIMATE)).extracting(Item::name).containsExactly("mid");
+        assertThat(queue.takeBatch(1, false, NO_ESTIMATE)).extracting(Item::name).containsExactly("low");
+    }
+
+    /**
+     * A batch of one high-priority request used to run alone while a backlog waited below it: a whole model call for
+     * one row. The room it leaves is filled from the lower levels, highest first, in arrival order, as Triton does.
+     */
+    @Test
+    void roomAHigherLevelLeavesIsFilledFromTheLowerOnes() {
+        RequestQueue<Item> queue = new RequestQueue<>(3);
+        for (int i = 0; i < 4; i++) {
+            queue.add(new Item("low" + i, i, Long.MAX_VALUE, 0, 1, 5));
+        }
+        queue.add(new Item("mid", 10, Long.MAX_VALUE, 1, 1, 5));
+        queue.add(new Item("high", 11, Long.MAX_VALUE, 2, 1, 5));
+
+        assertThat(queue.takeBatch(4, false, NO_ESTIMATE)).extracting(Item::name)
+                .containsExactly("high", "mid", "low0", "low1");
+        assertThat(queue.requests()).isEqualTo(2);
+        assertThat(queue.items()).isEqualTo(2);
+        assertThat(queue.takeBatch(4, false, NO_ESTIMATE)).extracting(Item::name).containsExactly("low2", "low3");
+    }
+
+    /** Pad-aware, the lower levels give only rows within the batch's length span: none pads the batch wider. */
+    @Test
+    void padAwareFillsFromLowerLevelsOnlyWithinTheBatchsLengthSpan() {
+        RequestQueue<Item> queue = new RequestQueue<>(2);
+        queue.add(new Item("low-3", 0, Long.MAX_VALUE, 0, 1, 3));
+        queue.add(new Item("low-50", 1, Long.MAX_VALUE, 0, 1, 50));
+        queue.add(new Item("low-6", 2, Long.MAX_VALUE, 0, 1, 6));
+        queue.add(new Item("high-4", 3, Long.MAX_VALUE, 1, 1, 4));
+        queue.add(new Item("high-8", 4, Long.MAX_VALUE, 1, 1, 8));
+
+        assertThat(queue.takeBatch(8, true, NO_ESTIMATE)).extracting(Item::name)
+                .containsExactly("high-4", "high-8", "low-6");
+        assertThat(queue.takeBatch(8, true, NO_ESTIMATE)).extracting(Item::name).containsExactly("low-3", "low-50");
     }
 
     @Test
