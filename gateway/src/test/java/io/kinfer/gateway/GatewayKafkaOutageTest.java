@@ -29,6 +29,11 @@ class GatewayKafkaOutageTest {
                 var during = post(gateway.url() + "/predict", "{\"text\":\"during\"}");
                 assertThat(during.status()).isEqualTo(503);
                 assertThat(during.body().get("code").asText()).isEqualTo("kafka_unavailable");
+                // A job too, at once: it waited out every item's delivery timeout (2 minutes), and could be created
+                // after its caller had given up.
+                var job = post(gateway.url() + "/v1/jobs", "{\"model\":\"echo\",\"texts\":[\"during\"]}");
+                assertThat(job.status()).isEqualTo(503);
+                assertThat(job.body().get("code").asText()).isEqualTo("kafka_unavailable");
 
                 kafka.startBroker(0);
                 await().atMost(Duration.ofSeconds(60)).until(() -> get(gateway.url() + "/v2/health/ready").status() == 200);

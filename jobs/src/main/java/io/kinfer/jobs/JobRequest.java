@@ -151,10 +151,15 @@ record JobRequest(String model, String version, List<String> texts, String callb
         } catch (IllegalArgumentException e) {
             // refused below
         }
-        if (uri == null || uri.getHost() == null
-                || !("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))) {
+        if (uri == null || uri.getHost() == null || uri.getPort() > 65_535
+                || !("http".equalsIgnoreCase(uri.getScheme()) || "https".equalsIgnoreCase(uri.getScheme()))) {
             throw JobsHttpError.badRequest("field 'callback' must be an http(s) URL of at most " + MAX_CALLBACK_CHARS
                     + " characters");
+        }
+        if (uri.getRawUserInfo() != null) {
+            // GET echoes the callback to anyone who holds the job id: no credentials in it.
+            throw JobsHttpError.badRequest("field 'callback' must not carry credentials (user:password@); they "
+                    + "would be shown to anyone who reads the job");
         }
         return text;
     }

@@ -3,6 +3,7 @@ package io.kinfer.jobs;
 import static org.apache.kafka.common.config.ConfigDef.Importance.HIGH;
 import static org.apache.kafka.common.config.ConfigDef.Importance.LOW;
 import static org.apache.kafka.common.config.ConfigDef.Importance.MEDIUM;
+import static org.apache.kafka.common.config.ConfigDef.Range.atLeast;
 import static org.apache.kafka.common.config.ConfigDef.Range.between;
 
 import java.net.URI;
@@ -12,6 +13,9 @@ import java.util.Map;
 import java.util.Set;
 
 import io.kinfer.config.KafkaClientProperties;
+import io.kinfer.protocol.ProtocolLimits;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import org.apache.kafka.common.config.ConfigDef;
@@ -36,6 +40,13 @@ public final class JobsConfig extends AbstractConfig {
     public static final String TOPIC_PARTITIONS = "jobs.topic.partitions";
     public static final String REPLICATION_FACTOR = "jobs.topics.replication.factor";
     public static final String FORWARD_TIMEOUT_MS = "jobs.forward.timeout.ms";
+    public static final String SUBMIT_TIMEOUT_MS = "jobs.submit.timeout.ms";
+    public static final String MAX_TEXT_CHARS = ProtocolLimits.MAX_TEXT_CHARS;
+    /**
+     * Room a result record leaves under the Streams producer's max.request.size for what Streams adds on its way
+     * to the job store (the repartition topic's key and framing, the reply's headers, the changelog's key).
+     */
+    static final int RESULT_HEADROOM_BYTES = 16 * 1024;
     /** Prefix of Kafka Streams settings passed through unchanged ({@code jobs.streams.<streams key>}). */
     public static final String STREAMS_PREFIX = "jobs.streams.";
 
@@ -67,7 +78,13 @@ public final class JobsConfig extends AbstractConfig {
             .define(REPLICATION_FACTOR, Type.SHORT, (short) -1, LOW,
                     "Replication factor of the topics this service creates; -1: the broker's default.")
             .define(FORWARD_TIMEOUT_MS, Type.LONG, 5_000L, between(100, 600_000), LOW,
-                    "Time to wait for another instance answering a forwarded GET (then 503).");
+                    "Time to wait for another instance answering a forwarded GET (then 503).")
+            .define(SUBMIT_TIMEOUT_MS, Type.LONG, 30_000L, between(100, 600_000), MEDIUM,
+                    "How long POST /v1/jobs waits for Kafka to take the job (then 503, and no job is created: "
+                    + "items already written only fill a placeholder that expires).")
+            .define(MAX_TEXT_CHARS, Type.INT, ProtocolLimits.DEFAULTS.maxTextChars(), atLeast(1), MEDIUM,
+                    "Longest text in characters (413 beyond); the same key the workers read, so one setting raises "
+                    + "both.");
 
     /** Consumer settings of the gateway that must not reach the Streams consumers (Streams owns them). */
     private static final Set<String> STREAMS_OWNED = Set.of("group.id", "group.instance.id", "enable.auto.commit",
@@ -101,6 +118,18 @@ public final class JobsConfig extends AbstractConfig {
 
     public int maxItems() {
         return getInt(MAX_ITEMS);
+    }
+
+    /**
+     * The largest result the job store takes as it came: the Streams producer's max.request.size less
+     * {@link #RESULT_HEADROOM_BYTES}. A larger one became a repartition record Kafka refused, which failed the
+     * stream thread again after every replacement until the record left the topic (a day, by default).
+     */
+    public int maxResultBytes() {
+        Map<String, Object> props = streamsProperties();
+        Object size = props.getOrDefault(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG),
+                props.getOrDefault(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 1_048_576));
+        return Math.max(1024, Integer.parseInt(size.toString().trim()) - RESULT_HEADROOM_BYTES);
     }
 
     /** This instance's base URL; an error when none is configured. */
@@ -169,6 +198,13 @@ public final class JobsConfig extends AbstractConfig {
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir().toString());
         // Streams lingers 100 ms by default; a result should reach its job store without that wait.
         props.putIfAbsent(StreamsConfig.producerPrefix("linger.ms"), 5);
+        // Replies of exactly-once workers are written in transactions: only committed ones are results, as the
+        // request-reply client reads them (Streams' at-least-once consumer reads uncommitted by default).
+        props.putIfAbsent(StreamsConfig.mainConsumerPrefix(ConsumerConfig.ISOLATION_LEVEL_CONFIG), "read_committed");
+        // A record Kafka refuses as too large (a changelog write of a result just under the limit) is skipped with
+        // a warning: failing the thread on it would meet it again after every replacement.
+        props.putIfAbsent(StreamsConfig.PRODUCTION_EXCEPTION_HANDLER_CLASS_CONFIG,
+                SkipTooLargeHandler.class.getName());
         // Source values are bytes and parsed inside the topology; should a record still fail to deserialize, skip
         // it rather than fail the thread on it forever (the thread is replaced, and meets it again).
         props.putIfAbsent(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG,

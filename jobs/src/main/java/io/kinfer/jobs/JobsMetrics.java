@@ -70,7 +70,7 @@ final class JobsMetrics {
         replaced.increment();
     }
 
-    /** Records dropped by the topology, by reason: bad_job, bad_result, duplicate, expired. */
+    /** Records dropped by the topology, by reason: bad_job, bad_result, duplicate, expired, too_large. */
     void dropped(String reason) {
         dropped.computeIfAbsent(reason, r -> keep(Counter.builder("kinfer.jobs.records.dropped")
                 .description("Records the jobs topology ignored, by reason").tag("reason", r)

@@ -12,6 +12,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BiFunction;
 import java.util.function.Function;
 
@@ -110,12 +111,12 @@ public final class JobsService implements AutoCloseable {
         this.self = HostInfo.buildFromEndpoint(config.applicationServer());
         // The body's size is the HTTP body limit's business; this codec only parses and checks items.
         this.codec = new JsonCodec(new ProtocolLimits(256 << 20, config.maxItems(),
-                ProtocolLimits.DEFAULTS.maxTextChars(), ProtocolLimits.DEFAULTS.maxTensorElements(),
+                config.getInt(JobsConfig.MAX_TEXT_CHARS), ProtocolLimits.DEFAULTS.maxTensorElements(),
                 ProtocolLimits.DEFAULTS.maxNestingDepth()));
         this.metrics = new JobsMetrics(registry);
         this.forwardTimeout = Duration.ofMillis(config.getLong(JobsConfig.FORWARD_TIMEOUT_MS));
         JobsTopology.Settings settings = new JobsTopology.Settings(config.retentionMs(),
-                config.getLong(JobsConfig.EXPIRY_SCAN_INTERVAL_MS), statePartitions);
+                config.getLong(JobsConfig.EXPIRY_SCAN_INTERVAL_MS), statePartitions, config.maxResultBytes());
         Properties props = new Properties();
         props.putAll(config.streamsProperties());
         try {
@@ -288,6 +289,11 @@ public final class JobsService implements AutoCloseable {
             write(ctx, Answer.error(503, "shutting_down", "the gateway is shutting down"));
             return;
         }
+        if (!client.kafkaReachable()) {
+            // As /predict does: at once, not after every item's send has waited out its delivery timeout.
+            write(ctx, Answer.error(503, "kafka_unavailable", "Kafka is unreachable; retry later"));
+            return;
+        }
         String jobId = ids.next(now);
         JobSubmitted job = new JobSubmitted(jobId, request.model(), request.version(), request.texts().size(), now,
                 now + config.retentionMs(), request.callback());
@@ -296,8 +302,21 @@ public final class JobsService implements AutoCloseable {
         // no job, only results in a placeholder that GET answers 404 once the creation grace is over and that
         // expires like a job. (Metadata first left a job pending for its whole retention, its missing items
         // never coming.) Results that come before the metadata are what placeholders are for.
+        // Bounded by jobs.submit.timeout.ms: Kafka going away mid-POST otherwise held the caller for the producer's
+        // delivery timeout (2 minutes) and could create the job after the caller had given up. The metadata, which
+        // makes the job, is sent only if the POST has not given up by then; once sent, its outcome is the answer.
+        AtomicBoolean decided = new AtomicBoolean();
         CompletableFuture<Void> accepted = submitItems(job, request.texts(), trace)
-                .thenCompose(ok -> send(JobsTopology.JOBS_TOPIC, jobId, job.toJson()));
+                .thenCompose(ok -> decided.compareAndSet(false, true)
+                        ? send(JobsTopology.JOBS_TOPIC, jobId, job.toJson())
+                        : CompletableFuture.failedFuture(new TimeoutException("gave up before the job was made")));
+        long timeoutMs = config.getLong(JobsConfig.SUBMIT_TIMEOUT_MS);
+        CompletableFuture.delayedExecutor(timeoutMs, TimeUnit.MILLISECONDS).execute(() -> {
+            if (decided.compareAndSet(false, true)) {
+                accepted.completeExceptionally(new TimeoutException("Kafka did not take the job's items within "
+                        + timeoutMs + " ms"));
+            }
+        });
         Future.fromCompletionStage(accepted, ctx.vertx().getOrCreateContext())
                 .onSuccess(ok -> {
                     metrics.submitted();

@@ -4,10 +4,14 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
+import io.kinfer.protocol.ErrorCode;
+import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.JsonCodec;
 import io.kinfer.protocol.ProtocolLimits;
+import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
@@ -78,7 +82,8 @@ final class JobsTopology {
      * What the topology needs to know: how long jobs without metadata live, how often to expire, and how many
      * partitions hold job state ({@code jobs.topic.partitions}).
      */
-    record Settings(long retentionMs, long expiryScanIntervalMs, int statePartitions) {
+    /** @param maxResultBytes the largest result taken as it came ({@link JobsConfig#maxResultBytes()}) */
+    record Settings(long retentionMs, long expiryScanIntervalMs, int statePartitions, int maxResultBytes) {
     }
 
     private JobsTopology() {
@@ -91,7 +96,8 @@ final class JobsTopology {
                 .flatMap((key, value) -> decodeSubmitted(key, value, metrics), Named.as("decode-jobs"));
         KStream<String, JobEvent> results = builder
                 .stream(RESULTS_TOPIC, Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("results"))
-                .flatMap((key, value) -> keyResultByJob(key, value, metrics), Named.as("key-by-job"));
+                .flatMap((key, value) -> keyResultByJob(key, value, metrics, settings.maxResultBytes()),
+                        Named.as("key-by-job"));
         submitted.merge(results, Named.as("merge"))
                 // A fixed count: left to Streams it would follow the larger input topic at the first start and
                 // then refuse to run once someone added partitions to either (the stores' changelogs too).
@@ -115,8 +121,13 @@ final class JobsTopology {
         }
     }
 
-    /** {@code <jobId>:<index>} becomes key {@code jobId} and an {@link JobEvent.ItemResult} for {@code index}. */
-    static List<KeyValue<String, JobEvent>> keyResultByJob(String key, byte[] value, JobsMetrics metrics) {
+    /**
+     * {@code <jobId>:<index>} becomes key {@code jobId} and an {@link JobEvent.ItemResult} for {@code index}. A reply
+     * larger than {@code maxResultBytes} becomes an {@code internal} error for its item, so that its job completes:
+     * passed on as it came, Kafka refused it on the repartition topic and failed the stream thread.
+     */
+    static List<KeyValue<String, JobEvent>> keyResultByJob(String key, byte[] value, JobsMetrics metrics,
+                                                           int maxResultBytes) {
         int colon = key == null ? -1 : key.lastIndexOf(':');
         String jobId = colon < 0 ? null : key.substring(0, colon);
         int index = colon < 0 ? -1 : parseIndex(key.substring(colon + 1));
@@ -124,8 +135,18 @@ final class JobsTopology {
             metrics.dropped("bad_result");
             return List.of();
         }
+        if (value.length > maxResultBytes) {
+            log.warn("result {} has {} bytes, more than the job store takes ({}); stored as an internal error", key,
+                    value.length, maxResultBytes);
+            metrics.dropped("too_large");
+            value = TOO_LARGE_CODEC.encodeReply(InferenceReply.failure(key, "", ErrorCode.INTERNAL, "the reply has "
+                    + value.length + " bytes, more than the job store takes (" + maxResultBytes + "; raise "
+                    + "jobs.streams.producer.max.request.size and the jobs topics' max.message.bytes)"));
+        }
         return List.of(KeyValue.pair(jobId, new JobEvent.ItemResult(index, value)));
     }
+
+    private static final JsonCodec TOO_LARGE_CODEC = new JsonCodec(ProtocolLimits.REPLIES);
 
     private static int parseIndex(String text) {
         if (text.isEmpty() || text.length() > INDEX_DIGITS) {
@@ -157,16 +178,27 @@ final class JobsTopology {
         return String.format("%013d/%s", expiresMs, jobId);
     }
 
-    static StoreBuilder<KeyValueStore<String, JobRecord>> jobsStore() {
+    static StoreBuilder<KeyValueStore<String, JobRecord>> jobsStore(Settings settings) {
         return Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(JOBS_STORE), Serdes.String(),
-                JobRecord.serde()).withCachingDisabled();
+                JobRecord.serde()).withCachingDisabled().withLoggingEnabled(changelogConfig(settings));
     }
 
-    static StoreBuilder<KeyValueStore<String, byte[]>> bytesStore(String name) {
+    static StoreBuilder<KeyValueStore<String, byte[]>> bytesStore(String name, Settings settings) {
         // No cache: interactive queries then see every write at once, and items are written before their
         // job record, so a record that says "done" always finds all its items.
         return Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(name), Serdes.String(), Serdes.ByteArray())
-                .withCachingDisabled();
+                .withCachingDisabled().withLoggingEnabled(changelogConfig(settings));
+    }
+
+    /**
+     * The stores' changelog topics: compacted, as Streams makes them, but in segments no longer than the retention
+     * (at most a day). Compaction never touches the open segment, and Kafka's default of 7 days kept every expired
+     * result and every rewrite of a job record on disk, and replayed them into a restoring instance, for a week.
+     */
+    static Map<String, String> changelogConfig(Settings settings) {
+        long segmentMs = Math.max(60_000L, Math.min(settings.retentionMs(), 86_400_000L));
+        return Map.of(TopicConfig.SEGMENT_MS_CONFIG, Long.toString(segmentMs),
+                TopicConfig.MIN_CLEANABLE_DIRTY_RATIO_CONFIG, "0.1");
     }
 
     private static final class JobStateSupplier implements ProcessorSupplier<String, JobEvent, Void, Void> {
@@ -186,7 +218,7 @@ final class JobsTopology {
 
         @Override
         public Set<StoreBuilder<?>> stores() {
-            return Set.of(jobsStore(), bytesStore(ITEMS_STORE), bytesStore(EXPIRY_STORE));
+            return Set.of(jobsStore(settings), bytesStore(ITEMS_STORE, settings), bytesStore(EXPIRY_STORE, settings));
         }
     }
 

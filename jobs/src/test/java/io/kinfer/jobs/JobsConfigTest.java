@@ -2,6 +2,7 @@ package io.kinfer.jobs;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.lang.reflect.Proxy;
 import java.util.Map;
 import java.util.Properties;
 
@@ -9,9 +10,14 @@ import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.InvalidTopicException;
+import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.errors.ErrorHandlerContext;
+import org.apache.kafka.streams.errors.ProductionExceptionHandler;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
 
@@ -53,5 +59,45 @@ class JobsConfigTest {
         }
         assertThat(logged.list).filteredOn(event -> event.getLevel().isGreaterOrEqual(Level.WARN))
                 .extracting(ILoggingEvent::getFormattedMessage).isEmpty();
+    }
+
+    /**
+     * Replies of exactly-once workers come in transactions: read uncommitted (Streams' at-least-once default), an
+     * aborted reply became an item's result and the committed one a dropped duplicate.
+     */
+    @Test
+    void resultsAreReadCommittedAndRecordsTooLargeAreSkippedNotFatal() {
+        Map<String, Object> props = new JobsConfig(Map.of(JobsConfig.ADVERTISED_URL, "http://127.0.0.1:8080"))
+                .streamsProperties();
+
+        assertThat(props).containsEntry(StreamsConfig.mainConsumerPrefix("isolation.level"), "read_committed")
+                .containsEntry(StreamsConfig.PRODUCTION_EXCEPTION_HANDLER_CLASS_CONFIG,
+                        SkipTooLargeHandler.class.getName());
+        SkipTooLargeHandler handler = new SkipTooLargeHandler();
+        ProducerRecord<byte[], byte[]> record = new ProducerRecord<>("t", new byte[1]);
+        assertThat(handler.handleError(null, record, new RecordTooLargeException("too large")).result())
+                .isEqualTo(ProductionExceptionHandler.Result.RESUME);
+        // Anything else is Streams' default handler's: a non-retriable error still fails the thread.
+        ErrorHandlerContext context = (ErrorHandlerContext) Proxy.newProxyInstance(getClass().getClassLoader(),
+                new Class<?>[] {ErrorHandlerContext.class}, (proxy, method, args) -> nothing(method.getReturnType()));
+        assertThat(handler.handleError(context, record, new InvalidTopicException("bad")).result())
+                .isEqualTo(ProductionExceptionHandler.Result.FAIL);
+    }
+
+    @Test
+    void theLargestResultTakenFollowsTheStreamsProducersRequestSize() {
+        assertThat(new JobsConfig(Map.of(JobsConfig.ADVERTISED_URL, "http://127.0.0.1:8080")).maxResultBytes())
+                .isEqualTo(1_048_576 - JobsConfig.RESULT_HEADROOM_BYTES);
+        assertThat(new JobsConfig(Map.of(JobsConfig.ADVERTISED_URL, "http://127.0.0.1:8080",
+                "jobs.streams.producer.max.request.size", "4194304")).maxResultBytes())
+                .isEqualTo(4_194_304 - JobsConfig.RESULT_HEADROOM_BYTES);
+    }
+
+    /** What a stand-in's method returns: zero for numbers, null for everything else. */
+    private static Object nothing(Class<?> type) {
+        if (type == int.class) {
+            return 0;
+        }
+        return type == long.class ? (Object) 0L : null;
     }
 }

@@ -10,6 +10,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -19,6 +20,10 @@ import io.kinfer.jobs.JobsTestSupport.Instance;
 import io.kinfer.jobs.JobsTestSupport.Response;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.config.TopicConfig;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -96,6 +101,23 @@ class JobsServiceTest {
         assertThat(worker.received).extracting(r -> new String(r.key())).contains(jobId + ":0", jobId + ":4");
     }
 
+    /**
+     * The stores' changelogs are compacted in segments of at most a day (the retention, when shorter): with
+     * Kafka's 7-day default, compaction never reached expired results or a job record's rewrites for a week, and a
+     * restoring instance replayed them all.
+     */
+    @Test
+    void theStoresChangelogsRollSegmentsDailySoExpiredResultsAreCompactedAway(EmbeddedKafka kafka) throws Exception {
+        String topic = "jobs-service-test-" + JobsTopology.ITEMS_STORE + "-changelog";
+        try (Admin admin = kafka.admin()) {
+            ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+            Config config = admin.describeConfigs(List.of(resource)).all().get().get(resource);
+
+            assertThat(config.get(TopicConfig.CLEANUP_POLICY_CONFIG).value()).isEqualTo("compact");
+            assertThat(config.get(TopicConfig.SEGMENT_MS_CONFIG).value()).isEqualTo("86400000");
+        }
+    }
+
     @Test
     void anOpenInferenceProtocolBodyIsAJobToo() {
         String jobId = instance.submit("{\"model\":\"echo\",\"callback\":\"https://example.test/hook\",\"inputs\":"
@@ -167,6 +189,11 @@ class JobsServiceTest {
         assertError(post(jobs, "{\"model\":\"echo\",\"texts\":[\"a\",3]}"), 400, "invalid_request", "texts[1]");
         assertError(post(jobs, "{\"model\":\"echo\",\"texts\":[\"a\"],\"callback\":\"ftp://x\"}"), 400,
                 "invalid_request", "callback");
+        // Credentials would be echoed to anyone holding the job id; a port beyond 65535 is no URL to call.
+        assertError(post(jobs, "{\"model\":\"echo\",\"texts\":[\"a\"],\"callback\":\"https://u:p@example.test/h\"}"),
+                400, "invalid_request", "credentials");
+        assertError(post(jobs, "{\"model\":\"echo\",\"texts\":[\"a\"],\"callback\":\"http://example.test:99999/h\"}"),
+                400, "invalid_request", "callback");
         assertError(post(jobs, "{\"model\":\"gemm\",\"texts\":[\"a\"]}"), 400, "invalid_request", "takes tensors");
         assertError(post(jobs, "{\"model\":\"echo\",\"texts\":[" + "\"t\",".repeat(256) + "\"t\"]}"), 413,
                 "input_too_large", "257 texts; at most 256");

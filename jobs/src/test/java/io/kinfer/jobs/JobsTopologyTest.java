@@ -37,6 +37,8 @@ class JobsTopologyTest {
     private static final Instant T0 = Instant.parse("2026-03-01T12:00:00Z");
     private static final long RETENTION_MS = Duration.ofHours(1).toMillis();
     private static final Duration SCAN = Duration.ofMinutes(1);
+    /** The largest result the store takes as it came; small here, so that a test can go over it cheaply. */
+    private static final int MAX_RESULT_BYTES = 4096;
 
     private final JsonCodec codec = new JsonCodec();
     private final JobIds ids = new JobIds();
@@ -57,7 +59,7 @@ class JobsTopologyTest {
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, "jobs-topology-test");
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "127.0.0.1:1");
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
-        driver = new TopologyTestDriver(JobsTopology.build(new JobsTopology.Settings(RETENTION_MS, SCAN.toMillis(), 1),
+        driver = new TopologyTestDriver(JobsTopology.build(new JobsTopology.Settings(RETENTION_MS, SCAN.toMillis(), 1, MAX_RESULT_BYTES),
                 metrics), props, T0);
         jobsTopic = driver.createInputTopic(JobsTopology.JOBS_TOPIC, new StringSerializer(), new ByteArraySerializer());
         resultsTopic = driver.createInputTopic(JobsTopology.RESULTS_TOPIC, new StringSerializer(),
@@ -131,6 +133,31 @@ class JobsTopologyTest {
         }
         assertThat(results.get(0).get("version").asText()).isEqualTo("1");
         assertThat(results.get(0).at("/timings/worker").asText()).isEqualTo("w-1");
+    }
+
+    /**
+     * A reply over the store's limit, passed on as it came, was refused by Kafka on the repartition topic, which
+     * failed the stream thread after every replacement until the record left its topic. It becomes an internal
+     * error for its item, and the job completes.
+     */
+    @Test
+    void aReplyTooLargeForTheStoreBecomesAnErrorItemAndTheJobCompletes() throws IOException {
+        String id = submit(2);
+        String itemId = id + ":0";
+        resultsTopic.pipeInput(itemId, codec.encodeReply(InferenceReply.success(itemId, "echo", "1",
+                List.of(new Embedding(new float[2000])), new Timings(0.5, 1.5, 4, "w-1", false))));
+        result(id, 1, 7);
+
+        JobViews.JobView view = view(id).orElseThrow();
+
+        assertThat(view.record().complete()).isTrue();
+        assertThat(view.record().failed()).isEqualTo(1);
+        List<JsonNode> results = results(view);
+        assertThat(results.get(0).at("/error/code").asText()).isEqualTo("internal");
+        assertThat(results.get(0).at("/error/message").asText()).contains("more than the job store takes (4096");
+        assertThat(results.get(1).at("/outputs/0/embedding/0").floatValue()).isEqualTo(7f);
+        assertThat(registry.find("kinfer.jobs.records.dropped").tag("reason", "too_large").counter().count())
+                .isEqualTo(1);
     }
 
     @Test
