@@ -6,6 +6,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Predicate;
 
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -40,6 +41,18 @@ public final class Redaction {
         return KAFKA_PASSWORDS.contains(lower);
     }
 
+    /** Every setting of Kafka's producer, consumer and admin client. */
+    private static final Set<String> KAFKA_SETTINGS = kafkaSettings();
+
+    private static Set<String> kafkaSettings() {
+        Set<String> keys = new HashSet<>();
+        for (ConfigDef definition : List.of(ProducerConfig.configDef(), ConsumerConfig.configDef(),
+                AdminClientConfig.configDef())) {
+            keys.addAll(definition.names());
+        }
+        return Set.copyOf(keys);
+    }
+
     private static Set<String> kafkaPasswords() {
         Set<String> keys = new HashSet<>();
         for (ConfigDef definition : List.of(ProducerConfig.configDef(), ConsumerConfig.configDef(),
@@ -55,8 +68,30 @@ public final class Redaction {
 
     /** A sorted copy with secret values replaced by {@code [hidden]}. */
     public static Map<String, Object> redact(Map<String, ?> settings) {
+        return redact(settings, key -> true);
+    }
+
+    /**
+     * A sorted copy for a log line: secret values replaced by {@code [hidden]}, and the values of keys that are
+     * neither {@code known} nor a Kafka client's setting under a {@code kafka.} prefix replaced by
+     * {@code [unknown key]}. A misspelt secret ({@code gateway.api.kyes}, {@code kafka.sasl.jass.config}) matches no
+     * marker, and was printed in clear.
+     */
+    public static Map<String, Object> redact(Map<String, ?> settings, Predicate<String> known) {
         Map<String, Object> copy = new TreeMap<>();
-        settings.forEach((key, value) -> copy.put(key, isSecret(key) ? "[hidden]" : value));
+        settings.forEach((key, value) -> copy.put(key, isSecret(key) ? "[hidden]"
+                : known.test(key) || isKafkaClientSetting(key) ? value : "[unknown key]"));
         return copy;
+    }
+
+    /** Whether the key is {@code kafka.[producer.|consumer.|admin.]<a setting of Kafka's clients>}. */
+    public static boolean isKafkaClientSetting(String key) {
+        for (String prefix : List.of(KafkaClientProperties.PRODUCER_PREFIX, KafkaClientProperties.CONSUMER_PREFIX,
+                KafkaClientProperties.ADMIN_PREFIX, KafkaClientProperties.PREFIX)) {
+            if (key.startsWith(prefix)) {
+                return KAFKA_SETTINGS.contains(key.substring(prefix.length()));
+            }
+        }
+        return false;
     }
 }

@@ -159,6 +159,21 @@ class ConfigLoaderTest {
                 .containsEntry("batch.max.size", 8);
     }
 
+    /** A misspelt secret matches no marker: a key the part does not know is logged by name only. */
+    @Test
+    void valuesOfUnknownKeysAreLeftOutOfTheLogLine() {
+        Map<String, Object> redacted = Redaction.redact(Map.of(
+                "gateway.api.kyes", "sekrit",
+                "kafka.sasl.jass.config", "PlainLoginModule required password=\"x\";",
+                "kafka.producer.linger.ms", "5",
+                "batch.max.size", 8), "batch.max.size"::equals);
+
+        assertThat(redacted).containsEntry("gateway.api.kyes", "[unknown key]")
+                .containsEntry("kafka.sasl.jass.config", "[unknown key]")
+                .containsEntry("kafka.producer.linger.ms", "5")
+                .containsEntry("batch.max.size", 8);
+    }
+
     @Test
     void docsTableListsEveryKeyWithItsDefaultAndEnvironmentName() {
         ConfigDef def = new ConfigDef()

@@ -49,7 +49,8 @@ public final class ConfigCommand implements Callable<Integer> {
                 kind (for example `kafka.security.protocol=SASL_SSL`, `kafka.consumer.max.poll.records=200`); so do \
                 Kafka Streams settings under `jobs.streams.`. A key that no table below lists and no such prefix \
                 covers is warned about at start, with the nearest listed key when one is close. Values of keys \
-                that look secret (passwords, JAAS, API keys) are never logged.
+                that look secret (passwords, JAAS, API keys) are never logged, nor are those of keys the process \
+                does not know (a misspelt secret matches no marker): its start-up line shows `[unknown key]`.
 
                 ## Worker (`kinfer worker`)
 

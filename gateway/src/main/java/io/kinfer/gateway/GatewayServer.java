@@ -17,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
+import io.kinfer.client.ClientConfig;
 import io.kinfer.client.InferenceClient;
 import io.kinfer.config.LatencyBuckets;
 import io.kinfer.config.LocalUrl;
@@ -84,6 +85,12 @@ public final class GatewayServer implements AutoCloseable {
         this.apiKeyDigests = config.apiKeys().stream().map(GatewayServer::digest).toList();
     }
 
+    /** A setting of the gateway, its client or its jobs, whose value the start-up line may show unless secret. */
+    private static boolean knownSetting(String key) {
+        return GatewayConfig.DEFINITION.names().contains(key) || ClientConfig.DEFINITION.names().contains(key)
+                || JobsConfig.DEFINITION.names().contains(key) || JobsConfig.isStreamsSetting(key);
+    }
+
     /** Connects to Kafka, reads the model catalog, and listens; returns once serving. */
     public static GatewayServer start(GatewayConfig config) {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -92,7 +99,7 @@ public final class GatewayServer implements AutoCloseable {
         new JvmThreadMetrics().bindTo(registry);
         new ProcessorMetrics().bindTo(registry);
         new FileDescriptorMetrics().bindTo(registry);
-        log.info("gateway starting with settings {}", Redaction.redact(config.originals()));
+        log.info("gateway starting with settings {}", Redaction.redact(config.originals(), GatewayServer::knownSetting));
         int keys = config.apiKeys().size();
         log.info(keys == 0 ? "authentication off: no API keys set" : "authentication on: {} API key(s){}", keys,
                 config.getBoolean(GatewayConfig.PUBLIC_OPS) ? "; /metrics, health and status stay open" : "");

@@ -204,7 +204,7 @@ public final class InferenceWorker implements AutoCloseable {
     private void startUp() throws ModelException {
         List<String> models = resolveModels();
         log.info("worker {} starting: models {}, settings {}", workerId, models,
-                Redaction.redact(config.originals()));
+                Redaction.redact(config.originals(), WorkerConfig.DEFINITION.names()::contains));
         if (config.getBoolean(WorkerConfig.TOPICS_CREATE)) {
             createTopics(workerAdmin, config, models);
         }

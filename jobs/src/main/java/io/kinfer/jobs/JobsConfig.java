@@ -9,10 +9,12 @@ import static org.apache.kafka.common.config.ConfigDef.Range.between;
 import java.net.URI;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 import io.kinfer.config.KafkaClientProperties;
+import io.kinfer.config.Redaction;
 import io.kinfer.protocol.ProtocolLimits;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -115,6 +117,31 @@ public final class JobsConfig extends AbstractConfig {
     public long retentionMs() {
         return getLong(RETENTION_MS);
     }
+
+    /**
+     * Whether the key is {@code jobs.streams.<a setting of Kafka Streams>}, or of one of its clients under Streams'
+     * own prefixes ({@code producer.}, {@code main.consumer.}, ...): a setting whose value a log line may show.
+     */
+    public static boolean isStreamsSetting(String key) {
+        if (!key.startsWith(STREAMS_PREFIX)) {
+            return false;
+        }
+        String name = key.substring(STREAMS_PREFIX.length());
+        if (STREAMS_SETTINGS.contains(name)) {
+            return true;
+        }
+        for (String prefix : List.of(StreamsConfig.PRODUCER_PREFIX, StreamsConfig.MAIN_CONSUMER_PREFIX,
+                StreamsConfig.RESTORE_CONSUMER_PREFIX, StreamsConfig.GLOBAL_CONSUMER_PREFIX,
+                StreamsConfig.CONSUMER_PREFIX, StreamsConfig.ADMIN_CLIENT_PREFIX, StreamsConfig.TOPIC_PREFIX)) {
+            if (name.startsWith(prefix)) {
+                return Redaction.isKafkaClientSetting(KafkaClientProperties.PREFIX + name.substring(prefix.length()))
+                        || prefix.equals(StreamsConfig.TOPIC_PREFIX);
+            }
+        }
+        return Redaction.isKafkaClientSetting(KafkaClientProperties.PREFIX + name);
+    }
+
+    private static final Set<String> STREAMS_SETTINGS = StreamsConfig.configDef().names();
 
     public int maxItems() {
         return getInt(MAX_ITEMS);

@@ -93,6 +93,16 @@ class JobsConfigTest {
                 .isEqualTo(4_194_304 - JobsConfig.RESULT_HEADROOM_BYTES);
     }
 
+    /** Streams' own settings and its clients' are shown in the gateway's start-up line; a misspelt one is not. */
+    @Test
+    void streamsSettingsAreKnownToTheStartUpLineAndMisspeltOnesAreNot() {
+        assertThat(JobsConfig.isStreamsSetting("jobs.streams.num.standby.replicas")).isTrue();
+        assertThat(JobsConfig.isStreamsSetting("jobs.streams.producer.linger.ms")).isTrue();
+        assertThat(JobsConfig.isStreamsSetting("jobs.streams.main.consumer.max.poll.records")).isTrue();
+        assertThat(JobsConfig.isStreamsSetting("jobs.streams.sasl.jass.config")).isFalse();
+        assertThat(JobsConfig.isStreamsSetting("gateway.port")).isFalse();
+    }
+
     /** What a stand-in's method returns: zero for numbers, null for everything else. */
     private static Object nothing(Class<?> type) {
         if (type == int.class) {
