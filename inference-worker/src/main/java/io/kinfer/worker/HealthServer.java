@@ -37,18 +37,23 @@ final class HealthServer implements AutoCloseable {
             thread.setDaemon(true);
             return thread;
         }));
-        server.createContext("/metrics", exchange -> respond(exchange, 200,
-                "text/plain; version=0.0.4; charset=utf-8", scrape.get()));
-        server.createContext("/health/live", exchange -> {
-            boolean isLive = live.getAsBoolean();
-            respond(exchange, isLive ? 200 : 503, "application/json", "{\"live\":" + isLive + "}");
+        // One context, matched on the exact path: the JDK matches contexts by prefix, so /metricsXYZ served the
+        // metrics and /health/readyz the readiness.
+        server.createContext("/", exchange -> {
+            switch (exchange.getRequestURI().getPath()) {
+                case "/metrics" -> respond(exchange, 200, "text/plain; version=0.0.4; charset=utf-8", scrape.get());
+                case "/health/live" -> {
+                    boolean isLive = live.getAsBoolean();
+                    respond(exchange, isLive ? 200 : 503, "application/json", "{\"live\":" + isLive + "}");
+                }
+                case "/health/ready" -> {
+                    boolean isReady = ready.getAsBoolean();
+                    respond(exchange, isReady ? 200 : 503, "application/json", status.get());
+                }
+                default -> respond(exchange, 404, "application/json",
+                        "{\"error\":\"not found: try /metrics, /health/live or /health/ready\"}");
+            }
         });
-        server.createContext("/health/ready", exchange -> {
-            boolean isReady = ready.getAsBoolean();
-            respond(exchange, isReady ? 200 : 503, "application/json", status.get());
-        });
-        server.createContext("/", exchange -> respond(exchange, 404, "application/json",
-                "{\"error\":\"not found: try /metrics, /health/live or /health/ready\"}"));
         server.start();
     }
 
@@ -59,6 +64,13 @@ final class HealthServer implements AutoCloseable {
     private static void respond(HttpExchange exchange, int status, String contentType, String body) throws IOException {
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
         exchange.getResponseHeaders().set("Content-Type", contentType);
+        if ("HEAD".equals(exchange.getRequestMethod())) {
+            // No body, and no length for one: given a length, the JDK logs a warning on every HEAD (a load
+            // balancer's health probe), through java.util.logging, past the worker's own log format.
+            exchange.sendResponseHeaders(status, -1);
+            exchange.close();
+            return;
+        }
         exchange.sendResponseHeaders(status, bytes.length);
         try (OutputStream out = exchange.getResponseBody()) {
             out.write(bytes);

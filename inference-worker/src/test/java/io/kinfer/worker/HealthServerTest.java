@@ -7,6 +7,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.junit.jupiter.api.Test;
@@ -48,6 +49,51 @@ class HealthServerTest {
             assertThat(unknown.statusCode()).isEqualTo(404);
             assertThat(unknown.body()).contains("/metrics");
         }
+    }
+
+    /**
+     * The JDK matches contexts by prefix: /metricsXYZ served the metrics and /health/readyz the readiness. And a
+     * HEAD (a load balancer's probe) was answered with a body length, which the JDK logs a warning about, every time.
+     */
+    @Test
+    void pathsMatchExactlyAndHeadIsAnsweredWithoutABodyOrAWarning() throws Exception {
+        java.util.logging.Logger jdk = java.util.logging.Logger.getLogger("com.sun.net.httpserver");
+        List<java.util.logging.LogRecord> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler handler = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord record) {
+                if (record.getLevel().intValue() >= java.util.logging.Level.WARNING.intValue()) {
+                    warnings.add(record);
+                }
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        jdk.addHandler(handler);
+        try (HealthServer server = new HealthServer("127.0.0.1", 0, () -> "kinfer_up 1\n", () -> true, () -> true,
+                () -> "{\"ready\":true}")) {
+            String base = "http://127.0.0.1:" + server.port();
+            assertThat(get(base + "/metricsXYZ").statusCode()).isEqualTo(404);
+            assertThat(get(base + "/health/readyz").statusCode()).isEqualTo(404);
+
+            for (String path : List.of("/health/ready", "/health/live", "/metrics")) {
+                HttpResponse<String> head = HTTP.send(HttpRequest.newBuilder(URI.create(base + path))
+                        .timeout(Duration.ofSeconds(10)).method("HEAD", HttpRequest.BodyPublishers.noBody()).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertThat(head.statusCode()).as(path).isEqualTo(200);
+                assertThat(head.body()).isEmpty();
+            }
+            assertThat(get(base + "/health/ready").body()).as("GET still has its body").isEqualTo("{\"ready\":true}");
+        } finally {
+            jdk.removeHandler(handler);
+        }
+        assertThat(warnings).extracting(java.util.logging.LogRecord::getMessage).isEmpty();
     }
 
     @Test
