@@ -26,11 +26,13 @@ import io.kinfer.jobs.JobsConfig;
 import io.kinfer.jobs.JobsService;
 import io.kinfer.protocol.Topics;
 import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
 import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
@@ -99,6 +101,8 @@ public final class GatewayServer implements AutoCloseable {
         new JvmThreadMetrics().bindTo(registry);
         new ProcessorMetrics().bindTo(registry);
         new FileDescriptorMetrics().bindTo(registry);
+        new UptimeMetrics().bindTo(registry); // process_start_time_seconds: restarts show
+        new ClassLoaderMetrics().bindTo(registry);
         log.info("gateway starting with settings {}", Redaction.redact(config.originals(), GatewayServer::knownSetting));
         int keys = config.apiKeys().size();
         log.info(keys == 0 ? "authentication off: no API keys set" : "authentication on: {} API key(s){}", keys,

@@ -467,6 +467,10 @@ class GatewayApiTest {
                 .contains("status=\"404\"")
                 .contains("kinfer_client_inflight")
                 .contains("kinfer_client_latency_seconds_bucket");
+        // Kafka's own metrics of the client's producer and reply consumer, and the process's start time.
+        assertThat(metrics.lines()).anyMatch(line -> line.startsWith("kafka_producer_connection_count{"))
+                .anyMatch(line -> line.startsWith("kafka_consumer_connection_count{"))
+                .anyMatch(line -> line.startsWith("process_start_time_seconds"));
         // The fixed, shared buckets (plus +Inf), not Micrometer's 73 of a percentile histogram per series.
         int buckets = LatencyBuckets.bounds().length + 1;
         assertThat(metrics.lines().filter(line -> line.startsWith("kinfer_http_requests_seconds_bucket{")

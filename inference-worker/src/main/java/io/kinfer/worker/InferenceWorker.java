@@ -9,6 +9,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -31,11 +32,14 @@ import io.kinfer.worker.reply.ReplySender;
 import io.kinfer.worker.reply.TopicChecker;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
 import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
 import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
@@ -73,6 +77,7 @@ public final class InferenceWorker implements AutoCloseable {
     private final KafkaProducer<byte[], byte[]> producer;
     private final List<ModelPipeline> pipelines = new ArrayList<>();
     private final List<Intake> intakes = new ArrayList<>();
+    private final List<KafkaClientMetrics> kafkaMetrics = new CopyOnWriteArrayList<>();
     private final List<KafkaProducer<byte[], byte[]>> transactionalProducers = new ArrayList<>();
     private final ScheduledExecutorService scheduler;
     private HealthServer health;
@@ -87,6 +92,8 @@ public final class InferenceWorker implements AutoCloseable {
         new JvmThreadMetrics().bindTo(registry);
         new ProcessorMetrics().bindTo(registry);
         new FileDescriptorMetrics().bindTo(registry);
+        new UptimeMetrics().bindTo(registry); // process_start_time_seconds: restarts show
+        new ClassLoaderMetrics().bindTo(registry);
         this.metrics = new WorkerMetrics(registry);
         this.codec = new JsonCodec(config.protocolLimits());
         this.repository = config.modelRepository();
@@ -94,11 +101,21 @@ public final class InferenceWorker implements AutoCloseable {
         this.workerAdmin = new WorkerAdmin(admin);
         this.producer = new KafkaProducer<>(producerProperties(config), new ByteArraySerializer(),
                 new ByteArraySerializer());
+        bindKafkaMetrics(new KafkaClientMetrics(producer));
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread thread = new Thread(r, "kinfer-worker-scheduler");
             thread.setDaemon(true);
             return thread;
         });
+    }
+
+    /**
+     * Exports a Kafka client's own metrics (kafka_consumer_*, kafka_producer_*: connections, request latency, fetch
+     * and records lag), as Spring Boot does: without them a worker cut off from Kafka looked healthy in every signal.
+     */
+    private void bindKafkaMetrics(KafkaClientMetrics clientMetrics) {
+        clientMetrics.bindTo(registry);
+        kafkaMetrics.add(clientMetrics);
     }
 
     /** Starts a worker: topics, models, consumers, metrics endpoint, announcements. */
@@ -226,7 +243,9 @@ public final class InferenceWorker implements AutoCloseable {
             ModelPipeline pipeline = new ModelPipeline(model, repository, config, codec, responder, metrics, workerId);
             pipelines.add(pipeline);
             pipeline.start();
-            intakes.add(intake(pipeline, transactional).start());
+            Intake intake = intake(pipeline, transactional).start();
+            intakes.add(intake);
+            intake.kafkaConsumer().ifPresent(consumer -> bindKafkaMetrics(new KafkaClientMetrics(consumer)));
         }
         for (int i = 0; i < pipelines.size(); i++) {
             Intake intake = intakes.get(i);
@@ -296,6 +315,7 @@ public final class InferenceWorker implements AutoCloseable {
                 new ByteArraySerializer());
         transactional.initTransactions();
         transactionalProducers.add(transactional);
+        bindKafkaMetrics(new KafkaClientMetrics(transactional));
         return transactional;
     }
 
@@ -468,6 +488,7 @@ public final class InferenceWorker implements AutoCloseable {
     /** Stops as a crash would for each consumer: no drain, no further commits. For tests. */
     public void crash() {
         scheduler.shutdownNow();
+        kafkaMetrics.forEach(KafkaClientMetrics::close);
         intakes.forEach(Intake::crash);
         pipelines.forEach(ModelPipeline::close);
         producer.close(Duration.ZERO);
@@ -482,6 +503,7 @@ public final class InferenceWorker implements AutoCloseable {
     @Override
     public void close() {
         scheduler.shutdownNow();
+        kafkaMetrics.forEach(KafkaClientMetrics::close); // their refresh reads the clients closed below
         List<RuntimeException> errors = new ArrayList<>();
         // Admission first (stop polling), then drain and commit inside each intake, then the rest.
         intakes.parallelStream().forEach(intake -> run(errors, intake::close));

@@ -130,5 +130,10 @@ class WorkerEndToEndTest {
         // The fixed buckets every kinfer latency histogram shares (plus +Inf).
         assertThat(worker.scrape().lines().filter(line -> line.startsWith("kinfer_inference_time_seconds_bucket{")))
                 .hasSize(LatencyBuckets.bounds().length + 1);
+        // Kafka's own client metrics, of its request consumer and reply producer (a worker cut off from Kafka
+        // looked healthy in every signal without them), and the process's start time (restarts show).
+        assertThat(worker.scrape().lines()).anyMatch(line -> line.startsWith("kafka_consumer_connection_count{"))
+                .anyMatch(line -> line.startsWith("kafka_producer_connection_count{"))
+                .anyMatch(line -> line.startsWith("process_start_time_seconds"));
     }
 }

@@ -45,6 +45,7 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
@@ -255,7 +256,7 @@ public final class InferenceClient implements AutoCloseable {
         }
         this.admin = madeAdmin;
         this.producer = madeProducer;
-        this.metrics = new ClientMetrics(registry, clientId, inFlight);
+        this.metrics = new ClientMetrics(registry, clientId, inFlight, producer, replyConsumer);
         this.sendPool = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS, new SynchronousQueue<>(),
                 threads("kinfer-client-send-" + clientId + "-", Role.SEND, true));
         this.scheduler = new ScheduledThreadPoolExecutor(1, threads("kinfer-client-timer-" + clientId, Role.TIMER,
@@ -1072,6 +1073,7 @@ public final class InferenceClient implements AutoCloseable {
 
     private void closeSteps() {
         closed = true;
+        metrics.closeKafka();
         failAll(new InferenceException.ClientClosed("the inference client is shutting down"), CLIENT_CLOSED);
         closeSignal.countDown();
         if (replyConsumer != null) {
@@ -1222,11 +1224,21 @@ public final class InferenceClient implements AutoCloseable {
         private final io.micrometer.core.instrument.Timer latency;
         private final Counter replyConsumerFailures;
         private final Tags client;
+        private final List<KafkaClientMetrics> kafka;
         /** Guarded by this: once removed, no meter is registered again. */
         private boolean removed;
 
-        ClientMetrics(MeterRegistry registry, String clientId, AtomicInteger inFlight) {
+        ClientMetrics(MeterRegistry registry, String clientId, AtomicInteger inFlight,
+                      Producer<byte[], byte[]> producer, Consumer<byte[], byte[]> replyConsumer) {
             this.registry = registry;
+            // Kafka's own client metrics (kafka_producer_*, kafka_consumer_*), as Spring Boot exports them.
+            List<KafkaClientMetrics> bound = new ArrayList<>();
+            bound.add(new KafkaClientMetrics(producer));
+            if (replyConsumer != null) {
+                bound.add(new KafkaClientMetrics(replyConsumer));
+            }
+            bound.forEach(binder -> binder.bindTo(registry));
+            this.kafka = List.copyOf(bound);
             // Tagged by client, as Kafka's own client metrics are: two clients on one registry would otherwise
             // share one gauge, which Micrometer binds to the first client's count only.
             this.client = Tags.of("client", clientId);
@@ -1273,6 +1285,11 @@ public final class InferenceClient implements AutoCloseable {
 
         void latency(long nanos) {
             latency.record(nanos, TimeUnit.NANOSECONDS);
+        }
+
+        /** Stops reading the Kafka clients' metrics and removes them: first, before the clients close. */
+        void closeKafka() {
+            kafka.forEach(KafkaClientMetrics::close);
         }
 
         synchronized void remove() {

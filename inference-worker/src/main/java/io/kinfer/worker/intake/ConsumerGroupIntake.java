@@ -7,6 +7,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
@@ -146,6 +147,11 @@ public final class ConsumerGroupIntake implements Intake {
     }
 
     /** Records received and not yet answered. */
+    @Override
+    public Optional<Consumer<byte[], byte[]>> kafkaConsumer() {
+        return Optional.of(consumer);
+    }
+
     @Override
     public int inFlight() {
         return tracker.pending();

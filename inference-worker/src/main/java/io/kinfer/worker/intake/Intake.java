@@ -1,6 +1,9 @@
 package io.kinfer.worker.intake;
 
+import java.util.Optional;
+
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.consumer.Consumer;
 
 /** Where a model's requests come from: a consumer group, a share group, or a transactional consumer group. */
 public interface Intake extends AutoCloseable {
@@ -24,6 +27,11 @@ public interface Intake extends AutoCloseable {
 
     /** Asks Kafka for what is not known locally (share groups: the lag, the delivery limit); returns at once. */
     default void refresh(Admin admin) {
+    }
+
+    /** Its Kafka consumer, for the client's own metrics; empty where there is none to bind (share groups). */
+    default Optional<Consumer<byte[], byte[]>> kafkaConsumer() {
+        return Optional.empty();
     }
 
     /** Records received and not yet finished. */

@@ -54,6 +54,8 @@ public final class ShareGroupIntake implements Intake {
     private final String topic;
     private final String groupId;
     private volatile long backlog;
+    /** Whether the last lag refresh failed (set from the admin client's callbacks, one refresh at a time). */
+    private volatile boolean lagUnknown;
     private volatile int deliveryLimit;
     /** Whether the group has a dead-letter topic (KIP-1191), as last read with its delivery-count limit. */
     private volatile boolean groupDeadLetterQueue;
@@ -137,8 +139,19 @@ public final class ShareGroupIntake implements Intake {
                 .partitionsToOffsetInfo(groupId)
                 .whenComplete((offsets, error) -> {
                     if (error != null) {
-                        log.debug("share-group lag of {} unknown: {}", groupId, error.toString());
+                        // Once per run of failures: the lag then stays at its last value (0 at first), and an
+                        // autoscaler reading it (deploy/k8s-share-group) would never scale up without a word.
+                        if (!lagUnknown) {
+                            lagUnknown = true;
+                            log.warn("share-group lag of {} unknown, kinfer_consumer_lag keeps its last value ({}) "
+                                    + "until Kafka reports it (Admin.listShareGroupOffsets; an ACL needs DESCRIBE on "
+                                    + "the group): {}", groupId, backlog, error.toString());
+                        }
                         return;
+                    }
+                    if (lagUnknown) {
+                        lagUnknown = false;
+                        log.info("share-group lag of {} known again", groupId);
                     }
                     backlog = offsets.entrySet().stream()
                             .filter(e -> e.getKey().topic().equals(topic) && e.getValue() != null)
