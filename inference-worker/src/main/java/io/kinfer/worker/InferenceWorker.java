@@ -15,6 +15,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import io.kinfer.config.Redaction;
 import io.kinfer.protocol.JsonCodec;
@@ -78,6 +79,8 @@ public final class InferenceWorker implements AutoCloseable {
     private final List<ModelPipeline> pipelines = new ArrayList<>();
     private final List<Intake> intakes = new ArrayList<>();
     private final List<KafkaClientMetrics> kafkaMetrics = new CopyOnWriteArrayList<>();
+    /** False while announcements fail (logged once per run of failures). */
+    private final AtomicBoolean announcing = new AtomicBoolean(true);
     private final List<KafkaProducer<byte[], byte[]>> transactionalProducers = new ArrayList<>();
     private final ScheduledExecutorService scheduler;
     private HealthServer health;
@@ -413,8 +416,17 @@ public final class InferenceWorker implements AutoCloseable {
                     pipeline.metadata(), stats);
             producer.send(new ProducerRecord<>(Topics.CATALOG, key(announcement.key()),
                     codec.encodeAnnouncement(announcement)), (metadata, error) -> {
-                        if (error != null) {
+                        // Once per run of failures, and once when they end: gateways count a worker whose
+                        // announcements stop as gone after three intervals, and this is the worker's first sign
+                        // that it has lost Kafka (its consumers only log once their session expires).
+                        if (error != null && !announcing.compareAndSet(true, false)) {
                             log.debug("announcement of {} failed: {}", pipeline.model(), error.toString());
+                        } else if (error != null) {
+                            log.warn("announcing model {} on {} failed ({}): Kafka unreachable? Gateways count this "
+                                    + "worker gone after three announce intervals without one", pipeline.model(),
+                                    Topics.CATALOG, error.toString());
+                        } else if (announcing.compareAndSet(false, true)) {
+                            log.info("announcements go through again");
                         }
                     });
         }
