@@ -225,6 +225,9 @@ public final class InferenceWorker implements AutoCloseable {
         List<String> models = resolveModels();
         log.info("worker {} starting: models {}, settings {}", workerId, models,
                 Redaction.redact(config.originals(), WorkerConfig.DEFINITION.names()::contains));
+        config.ignoredGroupId().ifPresent(group -> log.warn("group.id {} (kafka.group.id or kafka.consumer.group.id) is "
+                + "not used: the group of model m is {}.m; set {} to change it", group,
+                config.getString(WorkerConfig.GROUP_ID_PREFIX), WorkerConfig.GROUP_ID_PREFIX));
         if (config.getBoolean(WorkerConfig.TOPICS_CREATE)) {
             createTopics(workerAdmin, config, models);
         }

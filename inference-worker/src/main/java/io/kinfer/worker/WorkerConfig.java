@@ -21,6 +21,7 @@ import io.kinfer.worker.batch.BatchSettings;
 import io.kinfer.worker.model.ModelConfig;
 import io.kinfer.worker.model.ModelRepository;
 import io.kinfer.worker.model.OnnxSettings;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import org.apache.kafka.common.config.ConfigDef.ValidString;
@@ -99,7 +100,8 @@ public final class WorkerConfig extends AbstractConfig {
                     "consumer: a consumer group per model (replicas <= partitions, exactly-once possible); share: a "
                             + "share group per model (KIP-932; replicas not capped by partitions, per-record acks).")
             .define(GROUP_ID_PREFIX, Type.STRING, "kinfer-worker", MEDIUM,
-                    "The group of model m is <prefix>.m; workers of the same model share it.")
+                    "The group of model m is <prefix>.m; workers of the same model share it. A kafka.group.id or "
+                    + "kafka.consumer.group.id is not used (warned at start).")
             .define(GROUP_STATIC_MEMBERSHIP, Type.BOOLEAN, false, MEDIUM, "Consumer-group modes: join with "
                     + "group.instance.id <worker.id>-<model>, so a restarted worker (same worker.id) gets its "
                     + "partitions back without a rebalance. Needs a stable worker.id.")
@@ -286,8 +288,16 @@ public final class WorkerConfig extends AbstractConfig {
     }
 
     /** The consumer settings of a model's intake: passthrough, plus the static member id when asked for. */
+    /** A group.id given as a Kafka setting (kafka.group.id, kafka.consumer.group.id), which the worker does not use. */
+    public Optional<Object> ignoredGroupId() {
+        return Optional.ofNullable(KafkaClientProperties.consumer(originals()).get(ConsumerConfig.GROUP_ID_CONFIG));
+    }
+
     public Map<String, Object> consumerProperties(String model) {
         Map<String, Object> props = KafkaClientProperties.consumer(originals());
+        // Each model's group is the worker's to name: a kafka.group.id from a config shared with other Kafka
+        // applications put every model in one group (KEDA then watched groups nobody joined). Warned at start.
+        props.remove(ConsumerConfig.GROUP_ID_CONFIG);
         if (getBoolean(GROUP_STATIC_MEMBERSHIP) && !shareGroups()) {
             props.putIfAbsent("group.instance.id", workerId() + "-" + model);
         }
