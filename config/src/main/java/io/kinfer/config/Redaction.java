@@ -84,6 +84,11 @@ public final class Redaction {
         return copy;
     }
 
+    /** Every setting Kafka's producer, consumer and admin client define, without a prefix. */
+    public static Set<String> kafkaClientSettings() {
+        return KAFKA_SETTINGS;
+    }
+
     /** Whether the key is {@code kafka.[producer.|consumer.|admin.]<a setting of Kafka's clients>}. */
     public static boolean isKafkaClientSetting(String key) {
         for (String prefix : List.of(KafkaClientProperties.PRODUCER_PREFIX, KafkaClientProperties.CONSUMER_PREFIX,

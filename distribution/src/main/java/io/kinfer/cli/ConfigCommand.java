@@ -48,7 +48,8 @@ public final class ConfigCommand implements Callable<Integer> {
                 client of the process, `kafka.producer.<key>`, `kafka.consumer.<key>` or `kafka.admin.<key>` for one \
                 kind (for example `kafka.security.protocol=SASL_SSL`, `kafka.consumer.max.poll.records=200`); so do \
                 Kafka Streams settings under `jobs.streams.`. A key that no table below lists and no such prefix \
-                covers is warned about at start, with the nearest listed key when one is close. Values of keys \
+                covers is warned about at start, with the nearest listed key when one is close; so is a key under \
+                those prefixes that Kafka's clients (or Kafka Streams) do not define, which is still passed on. Values of keys \
                 that look secret (passwords, JAAS, API keys) are never logged, nor are those of keys the process \
                 does not know (a misspelt secret matches no marker): its start-up line shows `[unknown key]`.
 

@@ -98,6 +98,8 @@ public final class Kinfer implements Runnable {
             return; // an unreadable file: the command itself reports it
         }
         loaded.flatMap(KnownSettings::warning).ifPresent(warning -> LoggerFactory.getLogger(Kinfer.class).warn(warning));
+        loaded.flatMap(KnownSettings::passThroughWarning)
+                .ifPresent(warning -> LoggerFactory.getLogger(Kinfer.class).warn(warning));
     }
 
     @Override

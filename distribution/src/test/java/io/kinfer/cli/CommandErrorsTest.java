@@ -143,4 +143,23 @@ class CommandErrorsTest {
         assertThat(run.err()).anyMatch(line -> line.contains("WARN") && line.endsWith("batch.max.szie (from "
                 + "environment variable KINFER_BATCH_MAX_SZIE; did you mean batch.max.size?)"));
     }
+
+    /**
+     * Keys under kafka. and jobs.streams. were never checked: kafka.bootstrap.server meant a silent minute of trying
+     * 127.0.0.1:9092. One Kafka's clients do not define is warned about (and still passed on: a plugin may read it).
+     */
+    @Test
+    void aKafkaSettingKafkasClientsDoNotDefineIsWarnedAboutWithTheNearest() throws Exception {
+        Run run = kinfer(Map.of(), "worker", "--metrics-port", "-1", "--set", "kafka.bootstrap.server=127.0.0.1:1",
+                "--set", "kafka.consumer.max.poll.recrods=5", "--set", "kafka.producer.linger.ms=1",
+                "--set", "jobs.streams.num.standby.replica=1", "--set", "batch.max.size=abc");
+
+        assertThat(run.err()).anyMatch(line -> line.contains("WARN") && line.endsWith("not a setting of Kafka's "
+                + "clients, passed on as given (a plugin's own?): jobs.streams.num.standby.replica (from --set "
+                + "jobs.streams.num.standby.replica; did you mean jobs.streams.num.standby.replicas?), "
+                + "kafka.bootstrap.server (from --set kafka.bootstrap.server; did you mean kafka.bootstrap.servers?), "
+                + "kafka.consumer.max.poll.recrods (from --set kafka.consumer.max.poll.recrods; did you mean "
+                + "kafka.consumer.max.poll.records?)"));
+        assertThat(run.err()).noneMatch(line -> line.contains("kafka.producer.linger.ms"));
+    }
 }

@@ -143,6 +143,11 @@ public final class JobsConfig extends AbstractConfig {
 
     private static final Set<String> STREAMS_SETTINGS = StreamsConfig.configDef().names();
 
+    /** Kafka Streams' own settings, without a prefix. */
+    public static Set<String> streamsSettings() {
+        return STREAMS_SETTINGS;
+    }
+
     public int maxItems() {
         return getInt(MAX_ITEMS);
     }
