@@ -1,5 +1,6 @@
 package io.kinfer.cli;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -40,8 +41,15 @@ public final class ModelsCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         String fromEnvironment = environment.get(ConfigLoader.keyToEnv(WorkerConfig.MODEL_REPOSITORY));
-        ModelRepository repo = new ModelRepository(repository != null ? repository
-                : fromEnvironment == null || fromEnvironment.isBlank() ? null : Path.of(fromEnvironment.trim()));
+        Path directory = repository != null ? repository
+                : fromEnvironment == null || fromEnvironment.isBlank() ? null : Path.of(fromEnvironment.trim());
+        if (directory != null && !Files.isDirectory(directory)) {
+            System.err.println("kinfer models: model repository " + directory + " (" + (repository != null
+                    ? "--model-repository" : "environment variable " + ConfigLoader.keyToEnv(WorkerConfig.MODEL_REPOSITORY))
+                    + ") is not a directory");
+            return 1;
+        }
+        ModelRepository repo = new ModelRepository(directory);
         if (model == null) {
             System.out.printf("%-24s %-8s %-10s %s%n", "MODEL", "KIND", "VERSIONS", "DESCRIPTION");
             for (String name : repo.modelNames()) {
@@ -52,8 +60,8 @@ public final class ModelsCommand implements Callable<Integer> {
             return 0;
         }
         if (!repo.contains(model)) {
-            System.err.println("unknown model " + model + "; known: " + repo.modelNames());
-            return 2;
+            System.err.println("kinfer models: unknown model " + model + "; known: " + repo.modelNames());
+            return 1;
         }
         String chosen = version != null ? version : repo.latestVersion(model).orElseThrow();
         // One thread and one session: enough to read the signature, and no second copy of the model.

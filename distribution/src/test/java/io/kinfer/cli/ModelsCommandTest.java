@@ -1,6 +1,7 @@
 package io.kinfer.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -9,6 +10,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 
+import io.kinfer.worker.WorkerConfig;
+import org.apache.kafka.common.config.ConfigException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -29,6 +32,18 @@ class ModelsCommandTest {
         ModelsCommand builtInsOnly = new ModelsCommand();
         builtInsOnly.environment = Map.of();
         assertThat(run(builtInsOnly)).doesNotContain("foo").contains("sentiment");
+    }
+
+    /** A repository path that is no directory (a typo in a volume path) listed the built-ins as if all were well. */
+    @Test
+    void aRepositoryThatIsNoDirectoryIsAnErrorNotTheBuiltInsAlone(@TempDir Path dir) {
+        ModelsCommand command = new ModelsCommand();
+        command.environment = Map.of("KINFER_MODEL_REPOSITORY", dir.resolve("missing").toString());
+
+        assertThat(new CommandLine(command).execute()).isEqualTo(1);
+        assertThatThrownBy(() -> new WorkerConfig(Map.of(WorkerConfig.MODEL_REPOSITORY, dir.resolve("missing").toString())))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("model.repository")
+                .hasMessageContaining("is not a directory");
     }
 
     private static String run(ModelsCommand command) {

@@ -9,6 +9,7 @@ import static org.apache.kafka.common.config.ConfigDef.Range.between;
 import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -90,7 +91,7 @@ public final class WorkerConfig extends AbstractConfig {
             .define(MODELS, Type.LIST, "sentiment,minilm", HIGH,
                     "Models this worker serves, each with its own consumer group; * for every model in the repository.")
             .define(MODEL_REPOSITORY, Type.STRING, "", HIGH, "Directory laid out as <model>/<version>/model.onnx "
-                    + "(+ <model>/config.json); empty: the built-in models only.")
+                    + "(+ <model>/config.json); empty: the built-in models only. A path that is no directory is refused.")
             .define(MODEL_INSTANCES, Type.INT, 1, between(1, 64), MEDIUM, "Batches of one model version "
                     + "computed at once, each on its own thread taking the next batch from the version's one queue "
                     + "(Triton's instance_group count); a model's config may override it.")
@@ -189,6 +190,12 @@ public final class WorkerConfig extends AbstractConfig {
 
     public WorkerConfig(Map<String, ?> settings) {
         super(DEFINITION, settings, false);
+        String repository = getString(MODEL_REPOSITORY).strip();
+        if (!repository.isEmpty() && !Files.isDirectory(Path.of(repository))) {
+            // A typo in a volume path served the built-in models alone, and --models '*' started without a word.
+            throw new ConfigException(MODEL_REPOSITORY, repository, "is not a directory; empty serves the built-in "
+                    + "models only");
+        }
         if (getBoolean(GROUP_STATIC_MEMBERSHIP) && getString(WORKER_ID).isBlank()) {
             throw new ConfigException(GROUP_STATIC_MEMBERSHIP, true, "static membership needs a stable worker.id "
                     + "(the default host-pid changes on every restart)");
