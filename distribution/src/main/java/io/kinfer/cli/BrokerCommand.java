@@ -96,11 +96,24 @@ public final class BrokerCommand implements Callable<Integer> {
         }
         int port = intOption(args, "--port", 9092);
         int controllerPort = intOption(args, "--controller-port", 9093);
+        // Out of range, Kafka's own start-up failed with its stack trace ("Cannot serialize negative port number").
+        requireInRange("--port", port);
+        requireInRange("--controller-port", controllerPort);
         return List.of(
                 new LocalPorts.Port("127.0.0.1", port, "port " + port + " is already in use (another Kafka broker?); "
                         + "choose another with --port PORT, or use the broker that holds it"),
                 new LocalPorts.Port("127.0.0.1", controllerPort, LocalPorts.inUse(controllerPort,
                         "the KRaft controller's", "choose another with --controller-port PORT")));
+    }
+
+    /** What {@link #intOption} returns for a value that is not a number: the broker's parser says so, not this. */
+    private static final int UNPARSED = Integer.MIN_VALUE;
+
+    private static void requireInRange(String option, int port) {
+        if (port != UNPARSED && (port < 0 || port > 65_535)) {
+            throw new IllegalStateException(option + " " + port + " is out of range: 1 to 65535, or 0 for any free "
+                    + "port");
+        }
     }
 
     /** The value of {@code --name V} or {@code --name=V} among the nested broker's arguments, else the default. */
@@ -113,7 +126,7 @@ public final class BrokerCommand implements Callable<Integer> {
                 try {
                     return Integer.parseInt(value.trim());
                 } catch (NumberFormatException e) {
-                    return -1; // the broker's own parser reports it
+                    return UNPARSED; // the broker's own parser reports it
                 }
             }
         }

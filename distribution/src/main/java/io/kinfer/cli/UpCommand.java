@@ -372,6 +372,17 @@ public final class UpCommand implements Callable<Integer> {
      * and a child then fails on a port another child holds, naming a flag of its own rather than up's.
      */
     void requireDistinct(Launch launch) {
+        // Ranges first, naming up's flags: a worker given --metrics-port -5 or 65536 failed after the gateway had
+        // started, naming a flag of its own, and a broker on --kafka-port -3 died with Kafka's stack trace.
+        if (launch.externalBootstrap() == null && (kafkaPort < 0 || kafkaPort > 65_534)) {
+            throw new IllegalStateException("--kafka-port " + kafkaPort + " is out of range: 1 to 65534 (the broker "
+                    + "uses PORT and PORT + 1), or 0 for any free ports");
+        }
+        if (metricsBasePort != null && (metricsBasePort < -1 || metricsBasePort > 65_535 - workers)) {
+            throw new IllegalStateException("--metrics-base-port " + metricsBasePort + " is out of range: worker i "
+                    + "serves on PORT + i, so 1 to " + (65_535 - workers) + " for " + workers + " worker(s); 0: any "
+                    + "free port, -1: no metrics");
+        }
         Map<Integer, String> owners = new HashMap<>();
         for (OwnedPort owned : ownedPorts(launch)) {
             int port = owned.port().number();

@@ -49,6 +49,16 @@ class LocalPortsTest {
         assertThat(BrokerCommand.ports(List.of("--help"))).isEmpty();
     }
 
+    /** A port out of range is refused naming the flag: Kafka failed on it with a stack trace. */
+    @Test
+    void aBrokerPortOutOfRangeIsRefusedNamingTheFlag() {
+        assertThatThrownBy(() -> BrokerCommand.ports(List.of("--port", "-3")))
+                .hasMessage("--port -3 is out of range: 1 to 65535, or 0 for any free port");
+        assertThatThrownBy(() -> BrokerCommand.ports(List.of("--controller-port=70000")))
+                .hasMessageStartingWith("--controller-port 70000 is out of range");
+        assertThat(BrokerCommand.ports(List.of("--port", "abc"))).as("the broker's parser says it").hasSize(2);
+    }
+
     @Test
     void aGatewayOrWorkerBindFailureNamesThePortItsSettingAndTheFlag() {
         // Netty's native transport says it so, without a BindException.

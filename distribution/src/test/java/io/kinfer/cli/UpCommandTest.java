@@ -64,6 +64,26 @@ class UpCommandTest {
         assertThatThrownBy(() -> up("--workers", "0").resolve(Map.of())).hasMessageContaining("at least one worker");
     }
 
+    /**
+     * Out-of-range port flags are refused naming up's flag, before anything starts: --metrics-base-port -5 failed in
+     * worker-1 (after the gateway had started) naming --metrics-port, and --kafka-port -3 with Kafka's stack trace.
+     */
+    @Test
+    void portFlagsOutOfRangeAreRefusedNamingUpsFlag() {
+        UpCommand negative = up("--workers", "2", "--metrics-base-port", "-5");
+        assertThatThrownBy(() -> negative.requireDistinct(negative.resolve(Map.of())))
+                .hasMessageStartingWith("--metrics-base-port -5 is out of range: worker i serves on PORT + i, so 1 to "
+                        + "65533 for 2 worker(s)");
+        UpCommand high = up("--workers", "1", "--metrics-base-port", "65535");
+        assertThatThrownBy(() -> high.requireDistinct(high.resolve(Map.of())))
+                .hasMessageStartingWith("--metrics-base-port 65535 is out of range");
+        UpCommand broker = up("--kafka-port", "-3");
+        assertThatThrownBy(() -> broker.requireDistinct(broker.resolve(Map.of())))
+                .hasMessageStartingWith("--kafka-port -3 is out of range: 1 to 65534");
+        UpCommand none = up("--workers", "2", "--metrics-base-port", "-1");
+        none.requireDistinct(none.resolve(Map.of())); // -1: no metrics, fine
+    }
+
     @Test
     void stoppingWaitsForEachPartsOwnDrainSetting() {
         // The defaults give the waits up had fixed (gateway 15 s, workers 45 s); a longer drain is waited for.
