@@ -36,7 +36,8 @@ public final class ApiKeys {
                     }
                 }
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot read gateway.api.keys.file " + file, e);
+                throw new UncheckedIOException("cannot read gateway.api.keys.file " + file + ": "
+                        + ConfigLoader.reason(e), e);
             }
         }
         return keys;

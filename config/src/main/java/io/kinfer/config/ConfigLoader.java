@@ -117,7 +117,8 @@ public final class ConfigLoader {
         return map;
     }
 
-    private static String reason(IOException e) {
+    /** What went wrong reading a file, in a few words: "no such file", "permission denied", ... */
+    public static String reason(IOException e) {
         if (e instanceof NoSuchFileException) {
             return "no such file";
         }

@@ -13,6 +13,7 @@ import java.util.regex.Pattern;
 
 import io.kinfer.config.ConfigLoader;
 import io.kinfer.config.ConfigOptions;
+import io.kinfer.config.KafkaClientProperties;
 import io.kinfer.config.Redaction;
 import org.apache.kafka.common.config.ConfigException;
 import picocli.CommandLine;
@@ -117,7 +118,19 @@ final class CliErrors implements CommandLine.IExecutionExceptionHandler {
             message = message.replaceFirst("^Invalid value .* for configuration ",
                     Matcher.quoteReplacement("Invalid value [hidden] for configuration "));
         }
-        return message + sourceOf.apply(key).map(source -> " (from " + source + ")").orElse("");
+        Optional<String> source = sourceOf.apply(key);
+        if (source.isPresent()) {
+            return message + " (from " + source.get() + ")";
+        }
+        // A Kafka client's or Kafka Streams' own key: the kinfer setting that carried it, with its prefix.
+        for (String prefix : List.of(KafkaClientProperties.PRODUCER_PREFIX, KafkaClientProperties.CONSUMER_PREFIX,
+                KafkaClientProperties.ADMIN_PREFIX, KafkaClientProperties.PREFIX, "jobs.streams.")) {
+            Optional<String> carried = sourceOf.apply(prefix + key);
+            if (carried.isPresent()) {
+                return message + " (" + prefix + key + ", from " + carried.get() + ")";
+            }
+        }
+        return message;
     }
 
     /** The error's message, and its cause's where that adds something ("cannot start: Connection refused"). */
@@ -134,6 +147,15 @@ final class CliErrors implements CommandLine.IExecutionExceptionHandler {
         Throwable cause = shown.getCause();
         if (cause != null && cause.getMessage() != null && !message.contains(cause.getMessage())) {
             message += ": " + cause.getMessage();
+        }
+        // And the root cause, which says what was wrong where Kafka's wrappers only say what failed ("Failed to
+        // create new KafkaAdminClient: ...: JAAS config entry not terminated by semi-colon").
+        Throwable root = cause;
+        while (root != null && root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        if (root != null && root != cause && root.getMessage() != null && !message.contains(root.getMessage())) {
+            message += ": " + root.getMessage();
         }
         return message;
     }

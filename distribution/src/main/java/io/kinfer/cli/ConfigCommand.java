@@ -7,6 +7,7 @@ import java.util.concurrent.Callable;
 
 import io.kinfer.client.ClientConfig;
 import io.kinfer.config.ConfigDocs;
+import io.kinfer.config.ConfigLoader;
 import io.kinfer.gateway.GatewayConfig;
 import io.kinfer.jobs.JobsConfig;
 import io.kinfer.worker.WorkerConfig;
@@ -27,7 +28,12 @@ public final class ConfigCommand implements Callable<Integer> {
         if (file == null) {
             System.out.print(reference);
         } else {
-            Files.writeString(file, reference);
+            try {
+                Files.writeString(file, reference);
+            } catch (IOException e) {
+                System.err.println("kinfer config: cannot write " + file + ": " + ConfigLoader.reason(e));
+                return 1;
+            }
         }
         return 0;
     }

@@ -607,7 +607,8 @@ public final class UpCommand implements Callable<Integer> {
                     + "kafka.bootstrap.servers=... does; a config file's or KINFER_KAFKA_BOOTSTRAP_SERVERS' address is "
                     + "not used: up runs its own broker then).");
             describe(spec, "--set", "A setting for every worker and the gateway (repeatable), e.g. --set "
-                    + "batch.max.size=16; handed to them in their environment, never on their command lines.");
+                    + "batch.max.size=16; handed to them in their environment where the key has a variable, else "
+                    + "as --set (a secret without one is refused: put it in the --config file).");
             describe(spec, "--config", "Properties file with settings for every worker and the gateway (also "
                     + "KINFER_CONFIG_FILE); KINFER_* variables and the flags win over it.");
             return spec;

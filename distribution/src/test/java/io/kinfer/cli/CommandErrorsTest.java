@@ -162,4 +162,24 @@ class CommandErrorsTest {
                 + "kafka.consumer.max.poll.records?)"));
         assertThat(run.err()).noneMatch(line -> line.contains("kafka.producer.linger.ms"));
     }
+
+    /** A bad Kafka client value named only Kafka's own key; now the kinfer setting that carried it and its source. */
+    @Test
+    void aBadKafkaClientValueNamesTheSettingThatCarriedItAndWhereFrom() throws Exception {
+        Run run = kinfer(Map.of(), "worker", "--metrics-port", "-1", "--set", "kafka.producer.linger.ms=abc");
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).anyMatch(line -> line.startsWith("kinfer worker: Invalid value abc for configuration "
+                + "linger.ms") && line.endsWith("(kafka.producer.linger.ms, from --set kafka.producer.linger.ms)"));
+    }
+
+    @Test
+    void theRootCauseOfAWrappedFailureIsShown() {
+        RuntimeException wrapped = new RuntimeException("Failed to create new KafkaAdminClient",
+                new RuntimeException("Failed to create new NetworkClient",
+                        new IllegalArgumentException("JAAS config entry not terminated by semi-colon")));
+
+        assertThat(CliErrors.message(wrapped)).isEqualTo("Failed to create new KafkaAdminClient: Failed to create new "
+                + "NetworkClient: JAAS config entry not terminated by semi-colon");
+    }
 }

@@ -21,6 +21,7 @@ import io.kinfer.client.ClientConfig;
 import io.kinfer.client.InferenceClient;
 import io.kinfer.config.LatencyBuckets;
 import io.kinfer.config.LocalUrl;
+import io.kinfer.config.KafkaClientProperties;
 import io.kinfer.config.Redaction;
 import io.kinfer.jobs.JobsConfig;
 import io.kinfer.jobs.JobsService;
@@ -107,8 +108,16 @@ public final class GatewayServer implements AutoCloseable {
         int keys = config.apiKeys().size();
         log.info(keys == 0 ? "authentication off: no API keys set" : "authentication on: {} API key(s){}", keys,
                 config.getBoolean(GatewayConfig.PUBLIC_OPS) ? "; /metrics, health and status stay open" : "");
-        try (Admin admin = Admin.create(config.clientConfig().adminProperties())) {
-            ensureCatalogTopic(admin);
+        String bootstrap = config.clientConfig().getString(KafkaClientProperties.BOOTSTRAP_SERVERS);
+        log.info("connecting to Kafka at {}", bootstrap);
+        Admin catalogAdmin = Admin.create(config.clientConfig().adminProperties());
+        try {
+            ensureCatalogTopic(catalogAdmin, bootstrap);
+            catalogAdmin.close();
+        } catch (RuntimeException e) {
+            // Not the admin client's own wait for its pending call: that was a second silent half minute.
+            catalogAdmin.close(Duration.ZERO);
+            throw e;
         }
         InferenceClient client = InferenceClient.create(config.clientConfig(), registry);
         ModelCatalog catalog = null;
@@ -167,7 +176,7 @@ public final class GatewayServer implements AutoCloseable {
         return LocalUrl.http(config.getString(GatewayConfig.HOST), port(), machine);
     }
 
-    private static void ensureCatalogTopic(Admin admin) {
+    private static void ensureCatalogTopic(Admin admin, String bootstrap) {
         try {
             admin.createTopics(List.of(new NewTopic(Topics.CATALOG, Optional.of(1), Optional.empty())
                             .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT))))
@@ -180,7 +189,8 @@ public final class GatewayServer implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);
         } catch (java.util.concurrent.TimeoutException e) {
-            throw new IllegalStateException("Kafka did not answer within 30 s", e);
+            throw new IllegalStateException("Kafka at " + bootstrap + " (kafka.bootstrap.servers) did not answer "
+                    + "within 30 s: is it running, and is that its address?", e);
         }
     }
 

@@ -44,6 +44,7 @@ import io.micrometer.core.instrument.binder.system.UptimeMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -393,8 +394,13 @@ public final class InferenceWorker implements AutoCloseable {
                 .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT)));
         try {
             admin.ensureTopics(topics);
-        } catch (ExecutionException | TimeoutException e) {
+        } catch (ExecutionException e) {
             throw new IllegalStateException(e.getMessage(), e.getCause());
+        } catch (TimeoutException e) {
+            // No answer at all reads as a topic problem unless the address is named.
+            throw new IllegalStateException(e.getMessage() + ": no answer from Kafka at " + config.adminProperties()
+                    .get(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG) + " (kafka.bootstrap.servers); is it running, "
+                    + "and is that its address?", e.getCause());
         }
     }
 

@@ -159,9 +159,11 @@ public final class JobsConfig extends AbstractConfig {
      */
     public int maxResultBytes() {
         Map<String, Object> props = streamsProperties();
-        Object size = props.getOrDefault(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG),
-                props.getOrDefault(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 1_048_576));
-        return Math.max(1024, Integer.parseInt(size.toString().trim()) - RESULT_HEADROOM_BYTES);
+        String key = StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG);
+        Object size = props.getOrDefault(key, props.getOrDefault(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 1_048_576));
+        // Parsed as Kafka would, so that a bad value is refused naming the setting, not as a bare number error.
+        int bytes = (Integer) ConfigDef.parseType(STREAMS_PREFIX + key, size, Type.INT);
+        return Math.max(1024, bytes - RESULT_HEADROOM_BYTES);
     }
 
     /** This instance's base URL; an error when none is configured. */

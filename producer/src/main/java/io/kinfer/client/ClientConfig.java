@@ -46,7 +46,9 @@ public final class ClientConfig extends AbstractConfig {
             .define(REPLY_TOPIC_DELETE_ON_CLOSE, Type.BOOLEAN, true, LOW,
                     "Delete the reply topic this instance created when it closes cleanly.")
             .define(REQUEST_TIMEOUT_MS, Type.LONG, 30_000L, between(1, 3_600_000), HIGH,
-                    "Default time a caller waits for a reply; it becomes the request's deadline for the workers.")
+                    "Default time a caller waits for a reply; it becomes the request's deadline for the workers. The "
+                    + "gateway passes its own per call (gateway.timeout.ms), so this is for kinfer produce and the "
+                    + "Java client.")
             .define(MAX_IN_FLIGHT, Type.INT, 10_000, between(1, 10_000_000), MEDIUM,
                     "Requests awaiting replies at once; beyond it calls fail fast with an overload error.")
             .define(CLUSTER_CHECK_INTERVAL_MS, Type.LONG, 2_000L, between(100, 600_000), LOW,
