@@ -28,7 +28,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.kinfer.client.ClientConfig;
 import io.kinfer.config.ConfigLoader;
+import io.kinfer.config.Redaction;
 import io.kinfer.gateway.GatewayConfig;
+import io.kinfer.jobs.JobsConfig;
 import io.kinfer.protocol.Topics;
 import io.kinfer.worker.WorkerConfig;
 import org.junit.jupiter.api.Test;
@@ -242,7 +244,7 @@ class DeploymentFilesTest {
         JsonNode kustomization = documents(overlay.resolve("kustomization.yaml")).get(0);
         List<String> resources = new ArrayList<>();
         kustomization.path("resources").forEach(r -> resources.add(r.asText()));
-        assertThat(resources).containsExactly("../k8s");
+        assertThat(resources).containsExactly("../k8s", "podmonitor.yaml");
         List<String> patches = kustomization.path("patches").findValuesAsText("path");
         assertThat(patches).containsExactlyInAnyOrder("configmap-share.yaml", "scaledobject-prometheus.yaml");
 
@@ -251,6 +253,19 @@ class DeploymentFilesTest {
                 .isEqualTo(kind("ConfigMap").get(0).path("metadata").path("name").asText());
         String mode = configPatch.path("data").path("KINFER_GROUP_MODE").asText();
         assertThat(new WorkerConfig(Map.of(ConfigLoader.envToKey("KINFER_GROUP_MODE"), mode)).shareGroups()).isTrue();
+        // A group prefix of its own: Kafka does not turn the consumer groups of a deployment switched over into
+        // share groups, and a share consumer joining one of their names fails.
+        String prefix = configPatch.path("data").path("KINFER_GROUP_ID_PREFIX").asText();
+        assertThat(prefix).isNotBlank().isNotEqualTo(WorkerConfig.DEFINITION.defaultValues().get(WorkerConfig.GROUP_ID_PREFIX));
+        // Prometheus Operator scrapes the workers only through a PodMonitor: the port and path they serve.
+        JsonNode podMonitor = documents(overlay.resolve("podmonitor.yaml")).get(0);
+        assertThat(podMonitor.path("kind").asText()).isEqualTo("PodMonitor");
+        assertThat(podMonitor.path("spec").path("selector").path("matchLabels").path("app.kubernetes.io/component")
+                .asText()).isEqualTo("worker");
+        assertThat(podMonitor.path("spec").path("podMetricsEndpoints").get(0).path("path").asText())
+                .isEqualTo("/metrics");
+        assertThat(container(deployment("kinfer-worker")).path("ports").findValuesAsText("name"))
+                .contains(podMonitor.path("spec").path("podMetricsEndpoints").get(0).path("port").asText());
 
         // A JSON 6902 patch: a list of operations.
         JsonNode ops = YAML.readTree(overlay.resolve("scaledobject-prometheus.yaml").toFile());
@@ -321,7 +336,8 @@ class DeploymentFilesTest {
         for (String name : envNames) {
             assertThat(name).startsWith(ConfigLoader.ENV_PREFIX);
             String key = ConfigLoader.envToKey(name);
-            if (!keys.contains(key) && !key.startsWith("kafka.")) {
+            // Kafka's and Kafka Streams' own settings, checked as the CLI checks them.
+            if (!keys.contains(key) && !Redaction.isKafkaClientSetting(key) && !JobsConfig.isStreamsSetting(key)) {
                 unknown.add(name + " (" + key + ")");
             }
         }
