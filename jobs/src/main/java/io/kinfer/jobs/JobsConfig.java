@@ -22,6 +22,7 @@ import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigException;
+import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.errors.LogAndContinueExceptionHandler;
 
@@ -82,8 +83,9 @@ public final class JobsConfig extends AbstractConfig {
             .define(FORWARD_TIMEOUT_MS, Type.LONG, 5_000L, between(100, 600_000), LOW,
                     "Time to wait for another instance answering a forwarded GET (then 503).")
             .define(SUBMIT_TIMEOUT_MS, Type.LONG, 30_000L, between(100, 600_000), MEDIUM,
-                    "How long POST /v1/jobs waits for Kafka to take the job (then 503, and no job is created: "
-                    + "items already written only fill a placeholder that expires).")
+                    "How long POST /v1/jobs waits for Kafka to take the job's items (then 503, and no job is created: "
+                    + "items already written only fill a placeholder that expires). The job's own record, sent once "
+                    + "they are in, is waited for until Kafka answers it.")
             .define(MAX_TEXT_CHARS, Type.INT, ProtocolLimits.DEFAULTS.maxTextChars(), atLeast(1), MEDIUM,
                     "Longest text in characters (413 beyond); the same key the workers read, so one setting raises "
                     + "both.");
@@ -153,9 +155,10 @@ public final class JobsConfig extends AbstractConfig {
     }
 
     /**
-     * The largest result the job store takes as it came: the Streams producer's max.request.size less
-     * {@link #RESULT_HEADROOM_BYTES}. A larger one became a repartition record Kafka refused, which failed the
-     * stream thread again after every replacement until the record left the topic (a day, by default).
+     * The largest result the job store takes as it came: the Streams producer's max.request.size (or the internal
+     * topics' max.message.bytes, when set and smaller) less {@link #RESULT_HEADROOM_BYTES}. A larger one became a
+     * repartition record Kafka refused, which failed the stream thread again after every replacement until the
+     * record left the topic (a day, by default).
      */
     public int maxResultBytes() {
         Map<String, Object> props = streamsProperties();
@@ -163,6 +166,12 @@ public final class JobsConfig extends AbstractConfig {
         Object size = props.getOrDefault(key, props.getOrDefault(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 1_048_576));
         // Parsed as Kafka would, so that a bad value is refused naming the setting, not as a bare number error.
         int bytes = (Integer) ConfigDef.parseType(STREAMS_PREFIX + key, size, Type.INT);
+        // The internal topics' own limit, when set: a request the producer sends, the broker can still refuse.
+        String topicKey = StreamsConfig.topicPrefix(TopicConfig.MAX_MESSAGE_BYTES_CONFIG);
+        Object topicLimit = props.get(topicKey);
+        if (topicLimit != null) {
+            bytes = Math.min(bytes, (Integer) ConfigDef.parseType(STREAMS_PREFIX + topicKey, topicLimit, Type.INT));
+        }
         return Math.max(1024, bytes - RESULT_HEADROOM_BYTES);
     }
 

@@ -302,22 +302,24 @@ public final class JobsService implements AutoCloseable {
         // no job, only results in a placeholder that GET answers 404 once the creation grace is over and that
         // expires like a job. (Metadata first left a job pending for its whole retention, its missing items
         // never coming.) Results that come before the metadata are what placeholders are for.
-        // Bounded by jobs.submit.timeout.ms: Kafka going away mid-POST otherwise held the caller for the producer's
-        // delivery timeout (2 minutes) and could create the job after the caller had given up. The metadata, which
-        // makes the job, is sent only if the POST has not given up by then; once sent, its outcome is the answer.
+        // The items are bounded by jobs.submit.timeout.ms: Kafka going away mid-POST otherwise held the caller for
+        // the producer's delivery timeout (2 minutes) and could make the job after the caller had given up. The
+        // metadata, which makes the job, is sent only if the POST has not given up by then; once sent, its own
+        // outcome is the answer (a single record: it fails at its delivery timeout at worst).
         AtomicBoolean decided = new AtomicBoolean();
         CompletableFuture<Void> accepted = submitItems(job, request.texts(), trace)
                 .thenCompose(ok -> decided.compareAndSet(false, true)
                         ? send(JobsTopology.JOBS_TOPIC, jobId, job.toJson())
                         : CompletableFuture.failedFuture(new TimeoutException("gave up before the job was made")));
         long timeoutMs = config.getLong(JobsConfig.SUBMIT_TIMEOUT_MS);
-        CompletableFuture.delayedExecutor(timeoutMs, TimeUnit.MILLISECONDS).execute(() -> {
+        long timer = ctx.vertx().setTimer(timeoutMs, id -> {
             if (decided.compareAndSet(false, true)) {
                 accepted.completeExceptionally(new TimeoutException("Kafka did not take the job's items within "
                         + timeoutMs + " ms"));
             }
         });
         Future.fromCompletionStage(accepted, ctx.vertx().getOrCreateContext())
+                .onComplete(done -> ctx.vertx().cancelTimer(timer))
                 .onSuccess(ok -> {
                     metrics.submitted();
                     String location = JOBS_PATH + "/" + jobId;

@@ -141,7 +141,7 @@ final class JobsTopology {
             metrics.dropped("too_large");
             value = TOO_LARGE_CODEC.encodeReply(InferenceReply.failure(key, "", ErrorCode.INTERNAL, "the reply has "
                     + value.length + " bytes, more than the job store takes (" + maxResultBytes + "; raise "
-                    + "jobs.streams.producer.max.request.size and the jobs topics' max.message.bytes)"));
+                    + "jobs.streams.producer.max.request.size and jobs.streams.topic.max.message.bytes together)"));
         }
         return List.of(KeyValue.pair(jobId, new JobEvent.ItemResult(index, value)));
     }

@@ -22,8 +22,17 @@ public final class SkipTooLargeHandler extends DefaultProductionExceptionHandler
     public Response handleError(ErrorHandlerContext context, ProducerRecord<byte[], byte[]> record,
                                 Exception exception) {
         if (exception instanceof RecordTooLargeException) {
-            log.warn("skipping a record for {} that Kafka refuses as too large ({} value bytes): {}", record.topic(),
-                    record.value() == null ? 0 : record.value().length, exception.getMessage());
+            int bytes = record.value() == null ? 0 : record.value().length;
+            if (record.topic().endsWith("-changelog")) {
+                // The local store has it, its changelog not: a restore elsewhere would lack it. Still better than
+                // a stream thread failing on it for good; said at ERROR, with what to raise.
+                log.error("skipping a changelog record for {} that Kafka refuses as too large ({} value bytes): the "
+                        + "store and its changelog now differ for it; raise jobs.streams.topic.max.message.bytes with "
+                        + "jobs.streams.producer.max.request.size: {}", record.topic(), bytes, exception.getMessage());
+            } else {
+                log.warn("skipping a record for {} that Kafka refuses as too large ({} value bytes): {}",
+                        record.topic(), bytes, exception.getMessage());
+            }
             return Response.resume();
         }
         return super.handleError(context, record, exception);

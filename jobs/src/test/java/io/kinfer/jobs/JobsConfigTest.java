@@ -91,6 +91,11 @@ class JobsConfigTest {
         assertThat(new JobsConfig(Map.of(JobsConfig.ADVERTISED_URL, "http://127.0.0.1:8080",
                 "jobs.streams.producer.max.request.size", "4194304")).maxResultBytes())
                 .isEqualTo(4_194_304 - JobsConfig.RESULT_HEADROOM_BYTES);
+        // The internal topics' own limit, when smaller: the broker would refuse what the producer sends.
+        assertThat(new JobsConfig(Map.of(JobsConfig.ADVERTISED_URL, "http://127.0.0.1:8080",
+                "jobs.streams.producer.max.request.size", "4194304",
+                "jobs.streams.topic.max.message.bytes", "2097152")).maxResultBytes())
+                .isEqualTo(2_097_152 - JobsConfig.RESULT_HEADROOM_BYTES);
     }
 
     /** Streams' own settings and its clients' are shown in the gateway's start-up line; a misspelt one is not. */

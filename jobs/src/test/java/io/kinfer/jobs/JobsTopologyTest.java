@@ -160,6 +160,18 @@ class JobsTopologyTest {
                 .isEqualTo(1);
     }
 
+    /** Changelog segments roll with the retention, at most daily, at least every minute. */
+    @Test
+    void changelogSegmentsRollWithTheRetentionAtMostDaily() {
+        assertThat(JobsTopology.changelogConfig(new JobsTopology.Settings(Duration.ofHours(1).toMillis(), 60_000, 1,
+                MAX_RESULT_BYTES))).containsEntry("segment.ms", "3600000").containsEntry("min.cleanable.dirty.ratio",
+                "0.1");
+        assertThat(JobsTopology.changelogConfig(new JobsTopology.Settings(Duration.ofDays(7).toMillis(), 60_000, 1,
+                MAX_RESULT_BYTES))).containsEntry("segment.ms", "86400000");
+        assertThat(JobsTopology.changelogConfig(new JobsTopology.Settings(1_000, 60_000, 1, MAX_RESULT_BYTES)))
+                .containsEntry("segment.ms", "60000");
+    }
+
     @Test
     void aJobCompletesOnlyWhenAllItsItemsAreIn() {
         String id = submit(3);
