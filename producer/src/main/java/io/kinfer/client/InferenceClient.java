@@ -520,28 +520,23 @@ public final class InferenceClient implements AutoCloseable {
         try {
             call.timer(scheduler.schedule(() -> expire(correlationId, timeoutMs), timeoutMs, TimeUnit.MILLISECONDS));
         } catch (RejectedExecutionException e) {
-            fail(correlationId, call, new InferenceException.ClientClosed("the inference client is closed"),
-                    CLIENT_CLOSED);
+            fail(correlationId, call, new InferenceException.ClientClosed("the inference client is closed"));
             return future;
         }
         if (closed) {
             // close() may have failed the pending calls just before this one was registered.
-            fail(correlationId, call, new InferenceException.ClientClosed("the inference client is closed"),
-                    CLIENT_CLOSED);
+            fail(correlationId, call, new InferenceException.ClientClosed("the inference client is closed"));
             return future;
         }
         if (!replyConsumerReady) {
             // Likewise a failing reply consumer, which then skips to the end of its partitions past this reply.
             fail(correlationId, call, new InferenceException.KafkaUnavailable("the reply consumer is not running",
-                    null), KAFKA_UNAVAILABLE);
+                    null));
             return future;
         }
         publish(record, future).whenComplete((ok, error) -> {
             if (error != null) {
-                InferenceException failure = sendFailure(error, record.topic());
-                fail(correlationId, call, failure, failure instanceof InferenceException.RequestTooLarge ? TOO_LARGE
-                        : failure instanceof InferenceException.NotAuthorized ? NOT_AUTHORIZED
-                        : failure instanceof InferenceException.ClientClosed ? CLIENT_CLOSED : KAFKA_UNAVAILABLE);
+                fail(correlationId, call, sendFailure(error, record.topic()));
             }
         });
         return future;
@@ -581,10 +576,10 @@ public final class InferenceClient implements AutoCloseable {
         return true;
     }
 
-    /** Ends a call with an error, unless another path ended it first. */
-    private void fail(String correlationId, Pending call, Throwable error, String outcome) {
+    /** Ends a call with an error, counted as the error's outcome, unless another path ended it first. */
+    private void fail(String correlationId, Pending call, InferenceException error) {
         if (release(correlationId, call, false)) {
-            metrics.outcome(outcome);
+            metrics.outcome(error.outcome());
             call.future.completeExceptionally(error);
         }
     }
@@ -861,8 +856,7 @@ public final class InferenceClient implements AutoCloseable {
     private void expire(String correlationId, long timeoutMs) {
         Pending call = pending.get(correlationId);
         if (call != null) {
-            fail(correlationId, call, new InferenceException.DeadlineExceeded("no reply within " + timeoutMs + " ms"),
-                    DEADLINE_EXCEEDED);
+            fail(correlationId, call, new InferenceException.DeadlineExceeded("no reply within " + timeoutMs + " ms"));
         }
     }
 
@@ -881,7 +875,7 @@ public final class InferenceClient implements AutoCloseable {
             if (!closed) {
                 // Only an Error gets here (say OutOfMemoryError): the client must not look ready without a reader.
                 replyConsumerReady = false;
-                failAll(new InferenceException.KafkaUnavailable("the reply consumer stopped", null), KAFKA_UNAVAILABLE);
+                failAll(new InferenceException.KafkaUnavailable("the reply consumer stopped", null));
             }
             try {
                 replyConsumer.close(CLOSE_STEP);
@@ -929,8 +923,7 @@ public final class InferenceClient implements AutoCloseable {
                 if (replyConsumerReady) {
                     log.error("reply consumer of {} failed; failing pending calls and retrying", clientId, e);
                     replyConsumerReady = false;
-                    failAll(new InferenceException.KafkaUnavailable("reply consumer failed: " + e.getMessage(), e),
-                            KAFKA_UNAVAILABLE);
+                    failAll(new InferenceException.KafkaUnavailable("reply consumer failed: " + e.getMessage(), e));
                 } else {
                     log.warn("reply consumer of {} still fails, next try in {} ms: {}", clientId, backoffMs,
                             e.toString());
@@ -961,7 +954,7 @@ public final class InferenceClient implements AutoCloseable {
         try {
             reply = codec.decodeReply(record.value());
         } catch (ProtocolException e) {
-            fail(correlationId, call, new InferenceException.BadReply(e.toErrorInfo()), BAD_REPLY);
+            fail(correlationId, call, new InferenceException.BadReply(e.toErrorInfo()));
             return;
         }
         long took = System.nanoTime() - call.startedNanos;
@@ -1074,7 +1067,7 @@ public final class InferenceClient implements AutoCloseable {
     private void closeSteps() {
         closed = true;
         metrics.closeKafka();
-        failAll(new InferenceException.ClientClosed("the inference client is shutting down"), CLIENT_CLOSED);
+        failAll(new InferenceException.ClientClosed("the inference client is shutting down"));
         closeSignal.countDown();
         if (replyConsumer != null) {
             replyConsumer.wakeup();
@@ -1139,9 +1132,9 @@ public final class InferenceClient implements AutoCloseable {
         }
     }
 
-    private void failAll(InferenceException error, String outcome) {
+    private void failAll(InferenceException error) {
         for (Map.Entry<String, Pending> call : List.copyOf(pending.entrySet())) {
-            fail(call.getKey(), call.getValue(), error, outcome);
+            fail(call.getKey(), call.getValue(), error);
         }
     }
 
