@@ -88,6 +88,14 @@ public final class GatewayServer implements AutoCloseable {
         this.apiKeyDigests = config.apiKeys().stream().map(GatewayServer::digest).toList();
     }
 
+    private static boolean isLoopback(String host) {
+        try {
+            return InetAddress.getByName(host).isLoopbackAddress();
+        } catch (UnknownHostException e) {
+            return false;
+        }
+    }
+
     /** A setting of the gateway, its client or its jobs, whose value the start-up line may show unless secret. */
     private static boolean knownSetting(String key) {
         return GatewayConfig.DEFINITION.names().contains(key) || ClientConfig.DEFINITION.names().contains(key)
@@ -106,8 +114,15 @@ public final class GatewayServer implements AutoCloseable {
         new ClassLoaderMetrics().bindTo(registry);
         log.info("gateway starting with settings {}", Redaction.redact(config.originals(), GatewayServer::knownSetting));
         int keys = config.apiKeys().size();
-        log.info(keys == 0 ? "authentication off: no API keys set" : "authentication on: {} API key(s){}", keys,
-                config.getBoolean(GatewayConfig.PUBLIC_OPS) ? "; /metrics, health and status stay open" : "");
+        String host = config.getString(GatewayConfig.HOST);
+        if (keys == 0 && !isLoopback(host)) {
+            // An empty KINFER_GATEWAY_API_KEYS (a Secret with an empty value) counts as unset: say so loudly.
+            log.warn("authentication off on {}: every route is open to anyone who reaches this port (set "
+                    + "gateway.api.keys or gateway.api.keys.file; an empty value counts as none)", host);
+        } else {
+            log.info(keys == 0 ? "authentication off: no API keys set" : "authentication on: {} API key(s){}", keys,
+                    config.getBoolean(GatewayConfig.PUBLIC_OPS) ? "; /metrics, health and status stay open" : "");
+        }
         String bootstrap = config.clientConfig().getString(KafkaClientProperties.BOOTSTRAP_SERVERS);
         log.info("connecting to Kafka at {}", bootstrap);
         Admin catalogAdmin = Admin.create(config.clientConfig().adminProperties());

@@ -370,7 +370,9 @@ final class OipApi {
             if (t == null) {
                 continue; // a reply without timings (the wire protocol makes them optional) adds nothing
             }
-            worker = worker == null ? t.worker() : worker;
+            if (worker == null || t.queueMs() + t.inferenceMs() > queue + inference) {
+                worker = t.worker(); // the worker of the slowest text, beside its times
+            }
             queue = Math.max(queue, t.queueMs());
             inference = Math.max(inference, t.inferenceMs());
             batch = Math.max(batch, t.batchSize());

@@ -298,7 +298,6 @@ class GatewayApiTest {
         assertThat(most.body().get("outputs").get(0).get("shape").toString()).isEqualTo("[" + max + ",3]");
     }
 
-    /** An OIP request for gemm with {@code rows} rows of two numbers. */
     /**
      * The gateway's own limits are the protocol settings the workers read: protocol.max.text.chars was ignored
      * (10 000 whatever the setting), and gateway.max.batch.texts, a bound on a call's texts, also capped a tensor's
@@ -355,6 +354,7 @@ class GatewayApiTest {
         assertThat(fine.status()).isEqualTo(200);
     }
 
+    /** An OIP request for gemm with {@code rows} rows of two numbers. */
     private static String gemmRows(int rows) {
         return "{\"inputs\":[{\"name\":\"x\",\"shape\":[" + rows + ",2],\"datatype\":\"FP32\",\"data\":["
                 + IntStream.range(0, rows * 2).mapToObj(Integer::toString).collect(Collectors.joining(",")) + "]}]}";
