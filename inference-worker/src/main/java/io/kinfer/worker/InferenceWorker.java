@@ -525,7 +525,7 @@ public final class InferenceWorker implements AutoCloseable {
     public void close() {
         scheduler.shutdownNow();
         kafkaMetrics.forEach(KafkaClientMetrics::close); // their refresh reads the clients closed below
-        List<RuntimeException> errors = new ArrayList<>();
+        List<RuntimeException> errors = new CopyOnWriteArrayList<>(); // added to from parallel closes
         // Admission first (stop polling), then drain and commit inside each intake, then the rest.
         intakes.parallelStream().forEach(intake -> run(errors, intake::close));
         for (ModelPipeline pipeline : pipelines) {
@@ -533,7 +533,8 @@ public final class InferenceWorker implements AutoCloseable {
                     key(ModelAnnouncement.key(pipeline.model(), workerId)), null)));
             run(errors, pipeline::close);
         }
-        transactionalProducers.forEach(p -> run(errors, () -> p.close(Duration.ofSeconds(10))));
+        // Side by side: one after another, each model's producer added its 10 s to what the grace period must cover.
+        transactionalProducers.parallelStream().forEach(p -> run(errors, () -> p.close(Duration.ofSeconds(10))));
         run(errors, () -> producer.close(Duration.ofSeconds(10)));
         run(errors, () -> admin.close(Duration.ofSeconds(5)));
         if (health != null) {

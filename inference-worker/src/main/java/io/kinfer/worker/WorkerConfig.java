@@ -294,12 +294,12 @@ public final class WorkerConfig extends AbstractConfig {
                 getLong(MAX_TENSOR_ELEMENTS), ProtocolLimits.DEFAULTS.maxNestingDepth());
     }
 
-    /** The consumer settings of a model's intake: passthrough, plus the static member id when asked for. */
     /** A group.id given as a Kafka setting (kafka.group.id, kafka.consumer.group.id), which the worker does not use. */
     public Optional<Object> ignoredGroupId() {
         return Optional.ofNullable(KafkaClientProperties.consumer(originals()).get(ConsumerConfig.GROUP_ID_CONFIG));
     }
 
+    /** The consumer settings of a model's intake: passthrough, plus the static member id when asked for. */
     public Map<String, Object> consumerProperties(String model) {
         Map<String, Object> props = KafkaClientProperties.consumer(originals());
         // Each model's group is the worker's to name: a kafka.group.id from a config shared with other Kafka

@@ -143,7 +143,8 @@ class HotSwapTest {
         // Requests of 64 rows, one per call, each call some seconds long: the later ones wait in the queue.
         int width = 256;
         int rows = 64;
-        OnnxModels.writeVersion(repo, "slow", "1", OnnxModels.slowIdentity(width, 2000, rows, Duration.ofSeconds(5)),
+        // Long enough for the swap and the checks below to happen while a computes, on a loaded machine too.
+        OnnxModels.writeVersion(repo, "slow", "1", OnnxModels.slowIdentity(width, 2000, rows, Duration.ofSeconds(10)),
                 "{\"batching\": {\"max_batch_size\": " + rows + "}}", null);
         kafka.createTopic("retiring.replies", 1);
         try (KafkaTestClient client = new KafkaTestClient(kafka);

@@ -146,12 +146,12 @@ public final class ConsumerGroupIntake implements Intake {
         return lag;
     }
 
-    /** Records received and not yet answered. */
     @Override
     public Optional<Consumer<byte[], byte[]>> kafkaConsumer() {
         return Optional.of(consumer);
     }
 
+    /** Records received and not yet answered. */
     @Override
     public int inFlight() {
         return tracker.pending();
