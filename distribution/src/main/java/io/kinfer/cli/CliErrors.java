@@ -2,11 +2,14 @@ package io.kinfer.cli;
 
 import java.io.PrintWriter;
 import java.util.ArrayDeque;
+import java.util.Collections;
 import java.util.Deque;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -151,7 +154,8 @@ final class CliErrors implements CommandLine.IExecutionExceptionHandler {
         // And the root cause, which says what was wrong where Kafka's wrappers only say what failed ("Failed to
         // create new KafkaAdminClient: ...: JAAS config entry not terminated by semi-colon").
         Throwable root = cause;
-        while (root != null && root.getCause() != null && root.getCause() != root) {
+        Set<Throwable> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        while (root != null && root.getCause() != null && seen.add(root)) { // a cause cycle ends it too
             root = root.getCause();
         }
         if (root != null && root != cause && root.getMessage() != null && !message.contains(root.getMessage())) {

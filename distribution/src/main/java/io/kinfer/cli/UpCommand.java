@@ -378,10 +378,11 @@ public final class UpCommand implements Callable<Integer> {
             throw new IllegalStateException("--kafka-port " + kafkaPort + " is out of range: 1 to 65534 (the broker "
                     + "uses PORT and PORT + 1), or 0 for any free ports");
         }
-        if (metricsBasePort != null && (metricsBasePort < -1 || metricsBasePort > 65_535 - workers)) {
-            throw new IllegalStateException("--metrics-base-port " + metricsBasePort + " is out of range: worker i "
-                    + "serves on PORT + i, so 1 to " + (65_535 - workers) + " for " + workers + " worker(s); 0: any "
-                    + "free port, -1: no metrics");
+        int base = metricsBasePort != null ? metricsBasePort : launch.worker().getInt(WorkerConfig.METRICS_PORT);
+        if (base < -1 || base > 65_535 - workers) {
+            throw new IllegalStateException((metricsBasePort != null ? "--metrics-base-port " : "metrics.port ") + base
+                    + " is out of range: worker i serves on PORT + i, so 1 to " + (65_535 - workers) + " for "
+                    + workers + " worker(s); 0: any free port, -1: no metrics");
         }
         Map<Integer, String> owners = new HashMap<>();
         for (OwnedPort owned : ownedPorts(launch)) {

@@ -80,6 +80,9 @@ class UpCommandTest {
         UpCommand broker = up("--kafka-port", "-3");
         assertThatThrownBy(() -> broker.requireDistinct(broker.resolve(Map.of())))
                 .hasMessageStartingWith("--kafka-port -3 is out of range: 1 to 65534");
+        UpCommand fromSettings = up("--workers", "1");
+        assertThatThrownBy(() -> fromSettings.requireDistinct(fromSettings.resolve(Map.of("KINFER_METRICS_PORT",
+                "65535")))).hasMessageStartingWith("metrics.port 65535 is out of range");
         UpCommand none = up("--workers", "2", "--metrics-base-port", "-1");
         none.requireDistinct(none.resolve(Map.of())); // -1: no metrics, fine
     }
