@@ -206,11 +206,7 @@ public final class OnnxModels {
      * similar and pooling can be checked by hand.
      */
     public static byte[] bagOfEmbeddings(int vocabSize, int hidden) {
-        float[] table = new float[vocabSize * hidden];
-        for (int v = 0; v < vocabSize; v++) {
-            table[v * hidden + (v % hidden)] = 1f;
-            table[v * hidden + ((v + 1) % hidden)] = 0.1f;
-        }
+        float[] table = embeddingTable(vocabSize, hidden);
         Proto graph = new Proto()
                 .message(1, node("Gather", List.of("E", "input_ids"), List.of("emb")))
                 .message(1, node("Cast", List.of("attention_mask"), List.of("mask_f"),
@@ -226,17 +222,23 @@ public final class OnnxModels {
         return model(graph);
     }
 
+    /** Word {@code v}'s embedding: 1 in dimension {@code v % hidden}, 0.1 in the next. */
+    private static float[] embeddingTable(int vocabSize, int hidden) {
+        float[] table = new float[vocabSize * hidden];
+        for (int v = 0; v < vocabSize; v++) {
+            table[v * hidden + (v % hidden)] = 1f;
+            table[v * hidden + ((v + 1) % hidden)] = 0.1f;
+        }
+        return table;
+    }
+
     /**
      * A text model without an attention mask: {@code input_ids} (int64 [N, L]) only, output [N, hidden] = the sum
      * over L of {@link #bagOfEmbeddings}' embeddings. Padding is word 0 to it, like any other, so a padded row's
      * answer differs from the row's alone.
      */
     public static byte[] idsOnlySum(int vocabSize, int hidden) {
-        float[] table = new float[vocabSize * hidden];
-        for (int v = 0; v < vocabSize; v++) {
-            table[v * hidden + (v % hidden)] = 1f;
-            table[v * hidden + ((v + 1) % hidden)] = 0.1f;
-        }
+        float[] table = embeddingTable(vocabSize, hidden);
         Proto graph = new Proto()
                 .message(1, node("Gather", List.of("E", "input_ids"), List.of("emb")))
                 .message(1, node("ReduceSum", List.of("emb", "axes"), List.of("pooled"),
