@@ -1,6 +1,7 @@
 package io.kinfer.config;
 
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -15,6 +16,8 @@ public final class KafkaClientProperties {
     public static final String PRODUCER_PREFIX = "kafka.producer.";
     public static final String CONSUMER_PREFIX = "kafka.consumer.";
     public static final String ADMIN_PREFIX = "kafka.admin.";
+    /** Every prefix a Kafka client setting travels under, the most specific first (kafka. itself last). */
+    public static final List<String> PREFIXES = List.of(PRODUCER_PREFIX, CONSUMER_PREFIX, ADMIN_PREFIX, PREFIX);
     public static final String BOOTSTRAP_SERVERS = "kafka.bootstrap.servers";
     public static final String BOOTSTRAP_SERVERS_DEFAULT = "127.0.0.1:9092";
 

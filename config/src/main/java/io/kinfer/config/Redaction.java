@@ -91,8 +91,7 @@ public final class Redaction {
 
     /** Whether the key is {@code kafka.[producer.|consumer.|admin.]<a setting of Kafka's clients>}. */
     public static boolean isKafkaClientSetting(String key) {
-        for (String prefix : List.of(KafkaClientProperties.PRODUCER_PREFIX, KafkaClientProperties.CONSUMER_PREFIX,
-                KafkaClientProperties.ADMIN_PREFIX, KafkaClientProperties.PREFIX)) {
+        for (String prefix : KafkaClientProperties.PREFIXES) {
             if (key.startsWith(prefix)) {
                 return KAFKA_SETTINGS.contains(key.substring(prefix.length()));
             }

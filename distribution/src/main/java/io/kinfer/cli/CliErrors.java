@@ -2,6 +2,7 @@ package io.kinfer.cli;
 
 import java.io.PrintWriter;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Deque;
 import java.util.IdentityHashMap;
@@ -18,6 +19,7 @@ import io.kinfer.config.ConfigLoader;
 import io.kinfer.config.ConfigOptions;
 import io.kinfer.config.KafkaClientProperties;
 import io.kinfer.config.Redaction;
+import io.kinfer.jobs.JobsConfig;
 import org.apache.kafka.common.config.ConfigException;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
@@ -126,8 +128,9 @@ final class CliErrors implements CommandLine.IExecutionExceptionHandler {
             return message + " (from " + source.get() + ")";
         }
         // A Kafka client's or Kafka Streams' own key: the kinfer setting that carried it, with its prefix.
-        for (String prefix : List.of(KafkaClientProperties.PRODUCER_PREFIX, KafkaClientProperties.CONSUMER_PREFIX,
-                KafkaClientProperties.ADMIN_PREFIX, KafkaClientProperties.PREFIX, "jobs.streams.")) {
+        List<String> prefixes = new ArrayList<>(KafkaClientProperties.PREFIXES);
+        prefixes.add(JobsConfig.STREAMS_PREFIX);
+        for (String prefix : prefixes) {
             Optional<String> carried = sourceOf.apply(prefix + key);
             if (carried.isPresent()) {
                 return message + " (" + prefix + key + ", from " + carried.get() + ")";

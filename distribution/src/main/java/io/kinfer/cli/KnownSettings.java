@@ -48,7 +48,8 @@ final class KnownSettings {
         for (String key : new TreeSet<>(loaded.settings().keySet())) {
             Optional<String> near;
             if (key.startsWith(KafkaClientProperties.PREFIX) && !Redaction.isKafkaClientSetting(key)) {
-                String prefix = KAFKA_PREFIXES.stream().filter(key::startsWith).findFirst().orElseThrow();
+                String prefix = KafkaClientProperties.PREFIXES.stream().filter(key::startsWith).findFirst()
+                        .orElseThrow();
                 near = UnknownSettings.nearest(key.substring(prefix.length()), Redaction.kafkaClientSettings())
                         .map(name -> prefix + name);
             } else if (key.startsWith(JobsConfig.STREAMS_PREFIX) && !JobsConfig.isStreamsSetting(key)) {
@@ -65,9 +66,6 @@ final class KnownSettings {
         return parts.isEmpty() ? Optional.empty() : Optional.of("not a setting of Kafka's clients, passed on as given "
                 + "(a plugin's own?): " + String.join(", ", parts));
     }
-
-    private static final List<String> KAFKA_PREFIXES = List.of(KafkaClientProperties.PRODUCER_PREFIX,
-            KafkaClientProperties.CONSUMER_PREFIX, KafkaClientProperties.ADMIN_PREFIX, KafkaClientProperties.PREFIX);
 
     /** The warning for the loaded settings' unknown keys, naming where each came from; empty when all are known. */
     static Optional<String> warning(ConfigLoader.Loaded loaded) {
