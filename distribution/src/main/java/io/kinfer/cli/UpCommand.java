@@ -258,8 +258,13 @@ public final class UpCommand implements Callable<Integer> {
 
     /** --metrics-base-port (else metrics.port) + i; 0 (any free port) and -1 (none) apply to every worker as they are. */
     int metricsPort(Launch launch, int i) {
-        int base = metricsBasePort != null ? metricsBasePort : launch.worker().getInt(WorkerConfig.METRICS_PORT);
+        int base = metricsBase(launch);
         return base <= 0 ? base : base + i;
+    }
+
+    /** --metrics-base-port, else the settings' metrics.port. */
+    private int metricsBase(Launch launch) {
+        return metricsBasePort != null ? metricsBasePort : launch.worker().getInt(WorkerConfig.METRICS_PORT);
     }
 
     @Override
@@ -378,7 +383,7 @@ public final class UpCommand implements Callable<Integer> {
             throw new IllegalStateException("--kafka-port " + kafkaPort + " is out of range: 1 to 65534 (the broker "
                     + "uses PORT and PORT + 1), or 0 for any free ports");
         }
-        int base = metricsBasePort != null ? metricsBasePort : launch.worker().getInt(WorkerConfig.METRICS_PORT);
+        int base = metricsBase(launch);
         if (base < -1 || base > 65_535 - workers) {
             throw new IllegalStateException((metricsBasePort != null ? "--metrics-base-port " : "metrics.port ") + base
                     + " is out of range: worker i serves on PORT + i, so 1 to " + (65_535 - workers) + " for "
