@@ -132,6 +132,9 @@ final class RequestQueue<T extends BatchItem> {
      * lies within the batch's own span are taken, so that no row pads further than the batch already does.
      */
     private List<T> fillFromLowerLevels(List<T> batch, int level, int maxItems, boolean padAware) {
+        if (level == 0) {
+            return batch; // nothing below: one priority level (the default) pays nothing on the batch loop
+        }
         int taken = 0;
         int shortest = Integer.MAX_VALUE;
         int longest = 0;
