@@ -365,11 +365,13 @@ final class OipApi {
         int batch = 0;
         boolean cached = true;
         String worker = null;
+        boolean any = false;
         for (InferenceReply reply : replies) {
             Timings t = reply.timings();
             if (t == null) {
                 continue; // a reply without timings (the wire protocol makes them optional) adds nothing
             }
+            any = true;
             if (worker == null || t.queueMs() + t.inferenceMs() > queue + inference) {
                 worker = t.worker(); // the worker of the slowest text, beside its times
             }
@@ -378,8 +380,7 @@ final class OipApi {
             batch = Math.max(batch, t.batchSize());
             cached &= t.cached();
         }
-        boolean none = replies.stream().allMatch(r -> r.timings() == null);
-        return none ? null : new Timings(queue, inference, batch, worker, cached);
+        return any ? new Timings(queue, inference, batch, worker, cached) : null;
     }
 
     /** The input tensors, with the checks a worker makes on a request's tensors (the protocol's own). */
