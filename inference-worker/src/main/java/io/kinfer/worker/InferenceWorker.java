@@ -105,7 +105,7 @@ public final class InferenceWorker implements AutoCloseable {
         this.workerAdmin = new WorkerAdmin(admin);
         this.producer = new KafkaProducer<>(producerProperties(config), new ByteArraySerializer(),
                 new ByteArraySerializer());
-        bindKafkaMetrics(new KafkaClientMetrics(producer));
+        bindKafkaMetrics(new KafkaClientMetrics(producer, kinferClient(replyProducerId(workerId))));
         this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread thread = new Thread(r, "kinfer-worker-scheduler");
             thread.setDaemon(true);
@@ -136,7 +136,7 @@ public final class InferenceWorker implements AutoCloseable {
 
     static Map<String, Object> producerProperties(WorkerConfig config) {
         Map<String, Object> props = new HashMap<>();
-        props.put(ProducerConfig.CLIENT_ID_CONFIG, config.workerId() + "-replies");
+        props.put(ProducerConfig.CLIENT_ID_CONFIG, replyProducerId(config.workerId()));
         // acks=all with idempotence is Kafka's own default, so not set here: set explicitly, it made Kafka refuse an
         // ordinary kafka.producer.acks=1 instead of turning idempotence off for it. Kafka's settings pass through.
         // Kafka's 5 ms default linger costs about 10 ms per request-reply round trip (measured); replies of
@@ -252,7 +252,8 @@ public final class InferenceWorker implements AutoCloseable {
             pipeline.start();
             Intake intake = intake(pipeline, transactional).start();
             intakes.add(intake);
-            intake.kafkaConsumer().ifPresent(consumer -> bindKafkaMetrics(new KafkaClientMetrics(consumer)));
+            intake.kafkaConsumer().ifPresent(consumer -> bindKafkaMetrics(new KafkaClientMetrics(consumer,
+                    kinferClient(clientId(model)))));
         }
         for (int i = 0; i < pipelines.size(); i++) {
             Intake intake = intakes.get(i);
@@ -283,10 +284,28 @@ public final class InferenceWorker implements AutoCloseable {
         log.info("worker {} serving {} (metrics: {})", workerId, models, metricsUrl().orElse("off"));
     }
 
+    private static String replyProducerId(String workerId) {
+        return workerId + "-replies";
+    }
+
+    /** The client.id of a model's request consumer, unless kafka.client.id or kafka.consumer.client.id is set. */
+    private String clientId(String model) {
+        return workerId + "-" + model;
+    }
+
+    /**
+     * Tells apart the Kafka meters of clients that share a client.id. With kafka.client.id set (as Kafka's settings
+     * pass through unchanged), every consumer and producer of the worker has it, and Micrometer would bind each Kafka
+     * meter to the first of them only. Spring Kafka adds its spring.id tag for the same reason.
+     */
+    static Tags kinferClient(String id) {
+        return Tags.of("kinfer.client", id);
+    }
+
     private Intake intake(ModelPipeline pipeline, KafkaProducer<byte[], byte[]> transactional) {
         String model = pipeline.model();
         String topic = Topics.requestTopic(model);
-        String clientId = workerId + "-" + model;
+        String clientId = clientId(model);
         long drainMs = config.getLong(WorkerConfig.SHUTDOWN_TIMEOUT_MS);
         BatchSettings batching = config.batchSettings(repository.config(model).batching());
         if (config.shareGroups()) {
@@ -316,13 +335,13 @@ public final class InferenceWorker implements AutoCloseable {
 
     private KafkaProducer<byte[], byte[]> transactionalProducer(String model) {
         Map<String, Object> props = producerProperties(config);
-        props.put(ProducerConfig.CLIENT_ID_CONFIG, workerId + "-" + model + "-tx");
+        props.put(ProducerConfig.CLIENT_ID_CONFIG, clientId(model) + "-tx");
         props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId(config, model));
         KafkaProducer<byte[], byte[]> transactional = new KafkaProducer<>(props, new ByteArraySerializer(),
                 new ByteArraySerializer());
         transactional.initTransactions();
         transactionalProducers.add(transactional);
-        bindKafkaMetrics(new KafkaClientMetrics(transactional));
+        bindKafkaMetrics(new KafkaClientMetrics(transactional, kinferClient(clientId(model) + "-tx")));
         return transactional;
     }
 

@@ -95,6 +95,11 @@ public final class InferenceClient implements AutoCloseable {
     /** A failed reply consumer retries after 100 ms, doubling up to 10 s, as Kafka's own reconnect backoff does. */
     private static final long REPLY_RETRY_INITIAL_MS = 100;
     private static final long REPLY_RETRY_MAX_MS = 10_000;
+    /** The client.id suffixes of the request producer and reply consumer, unless Kafka's settings set client.id. */
+    private static final String REQUESTS_SUFFIX = "-requests";
+    private static final String REPLIES_SUFFIX = "-replies";
+    /** Tells apart the Kafka meters of clients that share a client.id (see ClientMetrics). */
+    static final String KAFKA_CLIENT_TAG = "kinfer.client";
     /** Each step of close (sends draining, the reply thread ending, each Kafka client closing) waits at most this. */
     private static final Duration CLOSE_STEP = Duration.ofSeconds(5);
     /** A close() while another runs waits for it at most this (the first one's steps are bounded by CLOSE_STEP). */
@@ -317,7 +322,7 @@ public final class InferenceClient implements AutoCloseable {
 
     static Map<String, Object> producerProperties(ClientConfig config, String clientId) {
         Map<String, Object> props = new HashMap<>();
-        props.put(ProducerConfig.CLIENT_ID_CONFIG, clientId + "-requests");
+        props.put(ProducerConfig.CLIENT_ID_CONFIG, clientId + REQUESTS_SUFFIX);
         // acks=all with idempotence is Kafka's own default, so not set here: set explicitly, it made Kafka refuse
         // an ordinary acks=1 or retries=0 instead of turning idempotence off for it, as Kafka does when nobody
         // asked for idempotence. Kafka's settings pass through as they are.
@@ -334,7 +339,7 @@ public final class InferenceClient implements AutoCloseable {
 
     static Map<String, Object> consumerProperties(ClientConfig config, String clientId) {
         Map<String, Object> props = new HashMap<>();
-        props.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + "-replies");
+        props.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + REPLIES_SUFFIX);
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
         // Replies are wanted the moment they are written, not batched by the broker.
         props.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 100);
@@ -1226,9 +1231,11 @@ public final class InferenceClient implements AutoCloseable {
             this.registry = registry;
             // Kafka's own client metrics (kafka_producer_*, kafka_consumer_*), as Spring Boot exports them.
             List<KafkaClientMetrics> bound = new ArrayList<>();
-            bound.add(new KafkaClientMetrics(producer));
+            // Tagged with the id kinfer gives each client: with kafka.client.id set, clients on one registry share it,
+            // and Micrometer would bind each Kafka meter to the first client only (Spring Kafka's spring.id, likewise).
+            bound.add(new KafkaClientMetrics(producer, Tags.of(KAFKA_CLIENT_TAG, clientId + REQUESTS_SUFFIX)));
             if (replyConsumer != null) {
-                bound.add(new KafkaClientMetrics(replyConsumer));
+                bound.add(new KafkaClientMetrics(replyConsumer, Tags.of(KAFKA_CLIENT_TAG, clientId + REPLIES_SUFFIX)));
             }
             bound.forEach(binder -> binder.bindTo(registry));
             this.kafka = List.copyOf(bound);

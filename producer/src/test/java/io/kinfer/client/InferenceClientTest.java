@@ -96,6 +96,25 @@ class InferenceClientTest {
     }
 
     @Test
+    void clientsSharingAKafkaClientIdOnOneRegistryEachExportTheirKafkaMeters(EmbeddedKafka kafka) throws Exception {
+        // kafka.client.id passes through unchanged, so every client's producer (and consumer) carries one client.id.
+        // Without a tag of their own, Micrometer told them apart only by chance (Kafka's version tag reads "unknown"
+        // for all but the first), and from the third client on bound each Kafka meter to an earlier client.
+        SimpleMeterRegistry metrics = new SimpleMeterRegistry();
+        try (InferenceClient a = InferenceClient.create(config(kafka, "shared-a", "kafka.client.id", "shared"), metrics);
+             InferenceClient b = InferenceClient.create(config(kafka, "shared-b", "kafka.client.id", "shared"), metrics);
+             InferenceClient c = InferenceClient.create(config(kafka, "shared-c", "kafka.client.id", "shared"),
+                     metrics)) {
+            assertThat(metrics.find("kafka.producer.connection.count").tag("client.id", "shared").gauges()
+                    .stream().map(g -> g.getId().getTag(InferenceClient.KAFKA_CLIENT_TAG)))
+                    .containsExactlyInAnyOrder("shared-a-requests", "shared-b-requests", "shared-c-requests");
+            assertThat(metrics.find("kafka.consumer.connection.count").tag("client.id", "shared").gauges()
+                    .stream().map(g -> g.getId().getTag(InferenceClient.KAFKA_CLIENT_TAG)))
+                    .containsExactlyInAnyOrder("shared-a-replies", "shared-b-replies", "shared-c-replies");
+        }
+    }
+
+    @Test
     void theTimeoutBecomesTheDeadlineAndALateReplyIsCountedAndDropped(EmbeddedKafka kafka) throws Exception {
         SimpleMeterRegistry metrics = new SimpleMeterRegistry();
         try (InferenceClient client = InferenceClient.create(config(kafka, "late"), metrics)) {
