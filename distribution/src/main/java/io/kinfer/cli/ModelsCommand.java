@@ -2,11 +2,13 @@ package io.kinfer.cli;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
 import io.kinfer.config.ConfigLoader;
+import io.kinfer.config.ConfigOptions;
 import io.kinfer.protocol.ModelMetadata;
 import io.kinfer.protocol.TensorMetadata;
 import io.kinfer.worker.WorkerConfig;
@@ -21,18 +23,25 @@ import picocli.CommandLine.Parameters;
 /** {@code kinfer models}: lists the model repository, or loads one model and shows what it takes and returns. */
 @Command(name = "models", mixinStandardHelpOptions = true,
         description = {"Lists the models a worker would serve (built-ins and the repository directory), or inspects "
-                + "one: kinfer models [MODEL] [--model-repository DIR]."})
+                + "one: kinfer models [MODEL] [--model-repository DIR | --config FILE]."})
 public final class ModelsCommand implements Callable<Integer> {
 
     @Parameters(arity = "0..1", paramLabel = "MODEL", description = "A model to load and inspect.")
     String model;
 
     @Option(names = {"-r", "--model-repository"}, paramLabel = "DIR",
-            description = "Model repository directory (default: KINFER_MODEL_REPOSITORY, as a worker reads it, else "
-                    + "the built-in models only).")
+            description = "Model repository directory (default: model.repository as a worker reads it, from "
+                    + "--config or KINFER_CONFIG_FILE, then KINFER_MODEL_REPOSITORY; else the built-in models only).")
     Path repository;
 
-    /** The environment, where a worker in the same pod or container finds its repository; tests pass their own. */
+    @Option(names = {"-c", "--config"}, paramLabel = "FILE",
+            description = "The workers' properties file, for its model.repository (also KINFER_CONFIG_FILE).")
+    Path configFile;
+
+    /**
+     * The environment, where a worker in the same pod or container finds its repository (and its config file);
+     * tests pass their own.
+     */
     Map<String, String> environment = System.getenv();
 
     @Option(names = "--model-version", paramLabel = "VERSION", description = "Version to inspect (default latest).")
@@ -40,13 +49,16 @@ public final class ModelsCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        String fromEnvironment = environment.get(ConfigLoader.keyToEnv(WorkerConfig.MODEL_REPOSITORY));
-        Path directory = repository != null ? repository
-                : fromEnvironment == null || fromEnvironment.isBlank() ? null : Path.of(fromEnvironment.trim());
+        // model.repository from the same sources, in the same order, as a worker beside this command reads it.
+        Map<String, String> flags = new LinkedHashMap<>();
+        Map<String, String> options = new LinkedHashMap<>();
+        ConfigOptions.putFlag(flags, options, WorkerConfig.MODEL_REPOSITORY, "--model-repository", repository);
+        ConfigLoader.Loaded settings = ConfigLoader.loadTracked(configFile, environment, flags, options);
+        String configured = settings.settings().get(WorkerConfig.MODEL_REPOSITORY);
+        Path directory = configured == null || configured.isBlank() ? null : Path.of(configured.trim());
         if (directory != null && !Files.isDirectory(directory)) {
-            System.err.println("kinfer models: model repository " + directory + " (" + (repository != null
-                    ? "--model-repository" : "environment variable " + ConfigLoader.keyToEnv(WorkerConfig.MODEL_REPOSITORY))
-                    + ") is not a directory");
+            System.err.println("kinfer models: model repository " + directory + " ("
+                    + settings.sourceOf(WorkerConfig.MODEL_REPOSITORY).orElseThrow() + ") is not a directory");
             return 1;
         }
         ModelRepository repo = new ModelRepository(directory);

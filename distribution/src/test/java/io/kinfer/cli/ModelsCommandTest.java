@@ -34,6 +34,30 @@ class ModelsCommandTest {
         assertThat(run(builtInsOnly)).doesNotContain("foo").contains("sentiment");
     }
 
+    @Test
+    void itReadsTheRepositoryFromTheWorkersConfigFileAsAWorkerDoes(@TempDir Path dir) throws Exception {
+        Path repo = Files.createDirectories(dir.resolve("repo"));
+        Files.createDirectories(repo.resolve("bar/1"));
+        Path file = Files.writeString(dir.resolve("worker.properties"), "model.repository=" + repo + "\n");
+
+        // Before, --config did not exist and KINFER_CONFIG_FILE was not read: bar was missing.
+        ModelsCommand flag = new ModelsCommand();
+        flag.environment = Map.of();
+        assertThat(run(flag, "--config", file.toString())).contains("bar").contains("sentiment");
+        ModelsCommand named = new ModelsCommand();
+        named.environment = Map.of("KINFER_CONFIG_FILE", file.toString());
+        assertThat(run(named)).contains("bar");
+        // The environment wins over the file, and --model-repository over both, as for a worker.
+        Path other = Files.createDirectories(dir.resolve("other/baz/1")).getParent().getParent();
+        ModelsCommand overridden = new ModelsCommand();
+        overridden.environment = Map.of("KINFER_CONFIG_FILE", file.toString(), "KINFER_MODEL_REPOSITORY",
+                other.toString());
+        assertThat(run(overridden)).contains("baz").doesNotContain("bar");
+        ModelsCommand flagWins = new ModelsCommand();
+        flagWins.environment = Map.of("KINFER_MODEL_REPOSITORY", other.toString());
+        assertThat(run(flagWins, "-r", repo.toString())).contains("bar").doesNotContain("baz");
+    }
+
     /** A repository path that is no directory (a typo in a volume path) listed the built-ins as if all were well. */
     @Test
     void aRepositoryThatIsNoDirectoryIsAnErrorNotTheBuiltInsAlone(@TempDir Path dir) {
@@ -46,12 +70,12 @@ class ModelsCommandTest {
                 .hasMessageContaining("is not a directory");
     }
 
-    private static String run(ModelsCommand command) {
+    private static String run(ModelsCommand command, String... args) {
         PrintStream original = System.out;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
         try {
-            assertThat(new CommandLine(command).execute()).isZero();
+            assertThat(new CommandLine(command).execute(args)).isZero();
         } finally {
             System.setOut(original);
         }
