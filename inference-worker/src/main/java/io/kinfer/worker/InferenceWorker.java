@@ -2,6 +2,7 @@ package io.kinfer.worker;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.reflect.Proxy;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -16,6 +17,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 
 import io.kinfer.config.Redaction;
 import io.kinfer.protocol.JsonCodec;
@@ -47,10 +49,13 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -252,8 +257,8 @@ public final class InferenceWorker implements AutoCloseable {
             pipeline.start();
             Intake intake = intake(pipeline, transactional).start();
             intakes.add(intake);
-            intake.kafkaConsumer().ifPresent(consumer -> bindKafkaMetrics(new KafkaClientMetrics(consumer,
-                    kinferClient(clientId(model)))));
+            intake.kafkaMetrics().forEach((id, consumerMetrics) -> bindKafkaMetrics(new KafkaClientMetrics(
+                    metricsOnly(consumerMetrics), kinferClient(id))));
         }
         for (int i = 0; i < pipelines.size(); i++) {
             Intake intake = intakes.get(i);
@@ -300,6 +305,22 @@ public final class InferenceWorker implements AutoCloseable {
      */
     static Tags kinferClient(String id) {
         return Tags.of("kinfer.client", id);
+    }
+
+    /**
+     * A Consumer that answers only metrics(), the one call Micrometer's KafkaClientMetrics makes of it: a share
+     * consumer is no Consumer, and Micrometer has no binder for it, so its Kafka meters are bound through this.
+     */
+    @SuppressWarnings("unchecked")
+    static Consumer<byte[], byte[]> metricsOnly(Supplier<Map<MetricName, ? extends Metric>> metrics) {
+        return (Consumer<byte[], byte[]>) Proxy.newProxyInstance(Consumer.class.getClassLoader(),
+                new Class<?>[] {Consumer.class}, (proxy, method, args) -> switch (method.getName()) {
+                    case "metrics" -> metrics.get();
+                    case "toString" -> "metrics of a Kafka consumer";
+                    case "hashCode" -> System.identityHashCode(proxy);
+                    case "equals" -> proxy == args[0];
+                    default -> throw new UnsupportedOperationException(method.getName());
+                });
     }
 
     private Intake intake(ModelPipeline pipeline, KafkaProducer<byte[], byte[]> transactional) {

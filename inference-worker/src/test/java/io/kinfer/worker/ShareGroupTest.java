@@ -46,6 +46,9 @@ class ShareGroupTest {
             InferenceWorker a = InferenceWorker.start(config(kafka, repo, "share-a"));
             try (InferenceWorker b = InferenceWorker.start(config(kafka, repo, "share-b"))) {
                 await().atMost(Duration.ofSeconds(60)).until(() -> answered(replies, "early-", 50));
+                // Kafka's own meters of the share consumers (Micrometer binds none for a share consumer by itself).
+                assertThat(b.scrape().lines().filter(line -> line.startsWith("kafka_consumer_connection_count{")))
+                        .anyMatch(line -> line.contains("kinfer_client=\"share-b-gemm-0\""));
 
                 client.requestAll(requests("both-", 400), "share.replies", "");
                 await().atMost(Duration.ofSeconds(60)).until(() -> answered(replies, "both-", 400));

@@ -7,12 +7,12 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 
 import io.kinfer.worker.ModelPipeline;
 import io.kinfer.worker.reply.ReplySender;
@@ -24,6 +24,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -49,6 +51,8 @@ public final class ConsumerGroupIntake implements Intake {
 
     private final Pipeline pipeline;
     private final Consumer<byte[], byte[]> consumer;
+    /** The client.id kinfer gave its consumer (Kafka's settings may set another). */
+    private final String clientId;
     private final String topic;
     /** Failed replies of one record after which it is dead-lettered instead of fetched again. */
     private final int failureLimit;
@@ -83,16 +87,17 @@ public final class ConsumerGroupIntake implements Intake {
     public ConsumerGroupIntake(Pipeline pipeline, String topic, String groupId, String clientId,
                                Map<String, Object> consumerProperties, long commitIntervalMs, long drainTimeoutMs,
                                int maxQueueSize, int failureLimit) {
-        this(pipeline, topic, new KafkaConsumer<>(properties(groupId, clientId, consumerProperties),
+        this(pipeline, topic, clientId, new KafkaConsumer<>(properties(groupId, clientId, consumerProperties),
                 new ByteArrayDeserializer(), new ByteArrayDeserializer()), commitIntervalMs, drainTimeoutMs,
                 maxQueueSize, failureLimit);
     }
 
     /** With a consumer of the caller's (tests: a real consumer whose calls they observe). */
-    ConsumerGroupIntake(Pipeline pipeline, String topic, Consumer<byte[], byte[]> consumer, long commitIntervalMs,
-                        long drainTimeoutMs, int maxQueueSize, int failureLimit) {
+    ConsumerGroupIntake(Pipeline pipeline, String topic, String clientId, Consumer<byte[], byte[]> consumer,
+                        long commitIntervalMs, long drainTimeoutMs, int maxQueueSize, int failureLimit) {
         this.pipeline = pipeline;
         this.topic = topic;
+        this.clientId = clientId;
         this.commitIntervalMs = commitIntervalMs;
         this.drainTimeoutMs = drainTimeoutMs;
         this.resumeBelow = Math.max(1, maxQueueSize / 2);
@@ -147,8 +152,8 @@ public final class ConsumerGroupIntake implements Intake {
     }
 
     @Override
-    public Optional<Consumer<byte[], byte[]>> kafkaConsumer() {
-        return Optional.of(consumer);
+    public Map<String, Supplier<Map<MetricName, ? extends Metric>>> kafkaMetrics() {
+        return Map.of(clientId, consumer::metrics);
     }
 
     /** Records received and not yet answered. */

@@ -1,9 +1,11 @@
 package io.kinfer.worker.intake;
 
-import java.util.Optional;
+import java.util.Map;
+import java.util.function.Supplier;
 
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 
 /** Where a model's requests come from: a consumer group, a share group, or a transactional consumer group. */
 public interface Intake extends AutoCloseable {
@@ -29,9 +31,12 @@ public interface Intake extends AutoCloseable {
     default void refresh(Admin admin) {
     }
 
-    /** Its Kafka consumer, for the client's own metrics; empty where there is none to bind (share groups). */
-    default Optional<Consumer<byte[], byte[]>> kafkaConsumer() {
-        return Optional.empty();
+    /**
+     * Kafka's own metrics of each of its consumers (a share-group intake has several), by the client id kinfer gave
+     * the consumer: what the worker exports as kafka_consumer_* meters.
+     */
+    default Map<String, Supplier<Map<MetricName, ? extends Metric>>> kafkaMetrics() {
+        return Map.of();
     }
 
     /** Records received and not yet finished. */

@@ -3,6 +3,7 @@ package io.kinfer.worker.intake;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
@@ -10,6 +11,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 
 import io.kinfer.worker.WorkerAdmin;
 import org.apache.kafka.clients.admin.Admin;
@@ -22,6 +24,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.slf4j.Logger;
@@ -82,7 +86,8 @@ public final class ShareGroupIntake implements Intake {
         readGroupConfig(group);
         this.drainTimeoutMs = drainTimeoutMs;
         for (int i = 0; i < consumers; i++) {
-            members.add(new Member(i, properties(groupId, clientId + "-" + i, recordsPerPoll, consumerProperties)));
+            members.add(new Member(i, clientId + "-" + i, properties(groupId, clientId + "-" + i, recordsPerPoll,
+                    consumerProperties)));
         }
     }
 
@@ -119,6 +124,13 @@ public final class ShareGroupIntake implements Intake {
     @Override
     public boolean alive() {
         return !failed;
+    }
+
+    @Override
+    public Map<String, Supplier<Map<MetricName, ? extends Metric>>> kafkaMetrics() {
+        Map<String, Supplier<Map<MetricName, ? extends Metric>>> metrics = new LinkedHashMap<>();
+        members.forEach(member -> metrics.put(member.clientId, member.consumer::metrics));
+        return metrics;
     }
 
     /** The group's backlog as the broker last reported it (see {@link #refresh}); the same on every member. */
@@ -239,10 +251,12 @@ public final class ShareGroupIntake implements Intake {
 
     private final class Member {
         final KafkaShareConsumer<byte[], byte[]> consumer;
+        final String clientId;
         final Thread thread;
         final CountDownLatch stopped = new CountDownLatch(1);
 
-        Member(int index, Map<String, Object> props) {
+        Member(int index, String clientId, Map<String, Object> props) {
+            this.clientId = clientId;
             this.consumer = new KafkaShareConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer());
             this.thread = new Thread(this::run, "kinfer-share-" + pipeline.model() + "-" + index);
         }

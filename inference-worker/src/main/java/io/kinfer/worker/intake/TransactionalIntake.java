@@ -8,12 +8,12 @@ import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 
 import io.kinfer.worker.reply.ReplySender;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -25,6 +25,8 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.errors.OutOfOrderSequenceException;
@@ -57,6 +59,8 @@ public final class TransactionalIntake implements Intake {
 
     private final Pipeline pipeline;
     private final KafkaConsumer<byte[], byte[]> consumer;
+    /** The client.id kinfer gave its consumer (Kafka's settings may set another). */
+    private final String clientId;
     private final Producer<byte[], byte[]> producer;
     private final String topic;
     private final long drainTimeoutMs;
@@ -111,6 +115,7 @@ public final class TransactionalIntake implements Intake {
         // Requests written in transactions count only once committed.
         props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
         this.consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        this.clientId = clientId;
         this.thread = new Thread(this::run, "kinfer-eos-intake-" + pipeline.model());
     }
 
@@ -136,8 +141,8 @@ public final class TransactionalIntake implements Intake {
     }
 
     @Override
-    public Optional<Consumer<byte[], byte[]>> kafkaConsumer() {
-        return Optional.of(consumer);
+    public Map<String, Supplier<Map<MetricName, ? extends Metric>>> kafkaMetrics() {
+        return Map.of(clientId, consumer::metrics);
     }
 
     @Override

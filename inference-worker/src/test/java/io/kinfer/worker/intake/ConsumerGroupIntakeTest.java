@@ -78,7 +78,7 @@ class ConsumerGroupIntakeTest {
         };
         TestPipeline pipeline = new TestPipeline(offset -> false);
         // No periodic commit in the test's time: only the final one can commit.
-        ConsumerGroupIntake intake = new ConsumerGroupIntake(pipeline, topic, consumer, 600_000, 5_000, 100, 5).start();
+        ConsumerGroupIntake intake = new ConsumerGroupIntake(pipeline, topic, "c", consumer, 600_000, 5_000, 100, 5).start();
         await().atMost(Duration.ofSeconds(60)).until(intake::ready);
 
         write(kafka, topic, 10);
