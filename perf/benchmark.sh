@@ -27,7 +27,17 @@ up() { # up <name> [kinfer up options...]
   done
   return 1
 }
-trap 'down; pkill -f "kinfer.jar (broker|worker|gateway) .*$out" 2>/dev/null || true' EXIT
+failover_pids=()
+stop_failover() { # gateway and workers first (they drain), then the broker; only this run's own processes
+  local n=${#failover_pids[@]} i
+  [ "$n" -gt 0 ] || return 0
+  for ((i = n - 1; i >= 1; i--)); do kill -TERM "${failover_pids[$i]}" 2>/dev/null || true; done
+  for ((i = n - 1; i >= 1; i--)); do wait "${failover_pids[$i]}" 2>/dev/null || true; done
+  kill -TERM "${failover_pids[0]}" 2>/dev/null || true
+  wait "${failover_pids[0]}" 2>/dev/null || true
+  failover_pids=()
+}
+trap 'down; stop_failover; pkill -f "kinfer.jar (broker|worker|gateway) .*$out" 2>/dev/null || true' EXIT
 
 warm() { k perf run --users 32 --duration 20s --warmup 0s --max-failure-rate 100 > /dev/null 2>&1; }
 failed=()
@@ -92,30 +102,33 @@ if [[ "$what" == failover || "$what" == all ]]; then
   for mode in consumer share; do
     log "failover, group.mode=$mode: 2 workers, 60 calls/s open loop, SIGKILL worker-1 15 s into the measurement"
     data="$out/data-failover-$mode"
-    k broker --port 9392 --controller-port 9393 --data-dir "$data" --fresh > "$out/failover-$mode-broker.log" 2>&1 &
+    # java itself in the background, each PID kept: only this run's processes are signalled, never another
+    # pipeline's worker-1 on the same machine (every kinfer up names its first worker so).
+    java -jar "$jar" broker --port 9392 --controller-port 9393 --data-dir "$data" --fresh \
+      > "$out/failover-$mode-broker.log" 2>&1 &
+    failover_pids=("$!")
     until grep -q KAFKA_READY "$out/failover-$mode-broker.log"; do sleep 1; done
     for i in 1 2; do
-      k worker --kafka 127.0.0.1:9392 --id "worker-$i" --models sentiment --metrics-port -1 \
+      java -jar "$jar" worker --kafka 127.0.0.1:9392 --id "worker-$i" --models sentiment --metrics-port -1 \
         --set group.mode=$mode --set cache.enabled=false > "$out/failover-$mode-worker-$i.log" 2>&1 &
+      failover_pids+=("$!")
     done
-    k gateway --kafka 127.0.0.1:9392 --port 18580 > "$out/failover-$mode-gateway.log" 2>&1 &
+    worker1_pid="${failover_pids[1]}"
+    java -jar "$jar" gateway --kafka 127.0.0.1:9392 --port 18580 > "$out/failover-$mode-gateway.log" 2>&1 &
+    failover_pids+=("$!")
     until curl -sf localhost:18580/v2/models/sentiment/ready >/dev/null; do sleep 1; done
     until grep -q WORKER_READY "$out/failover-$mode-worker-2.log"; do sleep 1; done
     k perf run --url http://127.0.0.1:18580 --rate 60 --arrivals constant --duration 45s --warmup 5s \
       --json "$out/failover-$mode.json" --html "$out/failover-$mode.html" > "$out/failover-$mode-perf.log" 2>&1 &
     perf_pid=$!
     sleep 20
-    pkill -9 -f "kinfer.jar worker .*--id worker-1 " || true
+    kill -9 "$worker1_pid" || true
     log "worker-1 killed at $(date -u +%T)"
     rc=0; wait "$perf_pid" || rc=$?
     tail -8 "$out/failover-$mode-perf.log" | tee -a "$out/benchmark.log"
     # Failures are the point here (the calls in flight on the killed worker): reported, not a benchmark failure.
     log "failover, group.mode=$mode: kinfer perf exited $rc (1: failures above --max-failure-rate, expected here)"
-    pkill -TERM -f "kinfer.jar gateway --kafka 127.0.0.1:9392" || true
-    pkill -TERM -f "kinfer.jar worker --kafka 127.0.0.1:9392" || true
-    sleep 5
-    pkill -TERM -f "kinfer.jar broker --port 9392" || true
-    sleep 3
+    stop_failover
   done
 fi
 log "results in $out"

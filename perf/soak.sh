@@ -22,13 +22,15 @@ gateway=http://127.0.0.1:18680
 metric() { # metric <url> <prometheus name regex>: sum of the matching samples
   curl -s "$1" | awk -v re="^$2" '$0 ~ re && $0 !~ /^#/ {s += $NF} END {printf "%.0f", s}'
 }
-gc() { # a full GC in the process matching $1, so that the heap figures below are what is really live
+# a full GC in the process matching $1, so that the heap figures below are what is really live. up passes the
+# gateway its port in KINFER_GATEWAY_PORT, not on its command line: it is found by this run's jobs state directory.
+gc() {
   local pid
   pid=$(pgrep -f "$1" | head -1) && jcmd "$pid" GC.run > /dev/null 2>&1 || true
 }
 sample() {
   local t="$1"
-  for target in "gateway $gateway/metrics kinfer_client_inflight kinfer.jar.gateway.*--port.18680" \
+  for target in "gateway $gateway/metrics kinfer_client_inflight kinfer.jar.gateway.*$out/data/jobs" \
                 "worker-1 http://127.0.0.1:19701/metrics kinfer_requests_inflight kinfer.jar.worker.*--metrics-port.19701" \
                 "worker-2 http://127.0.0.1:19702/metrics kinfer_requests_inflight kinfer.jar.worker.*--metrics-port.19702"; do
     set -- $target
