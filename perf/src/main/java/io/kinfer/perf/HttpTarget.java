@@ -43,6 +43,8 @@ final class HttpTarget implements Target {
     private final String model;
     private final boolean oip;
     private final Duration timeout;
+    /** The gateway's per-call timeout header (docs/GATEWAY.md). */
+    static final String TIMEOUT_HEADER = "kinfer-timeout-ms";
     /** Sent as {@code Authorization: Bearer <key>} on every call when the gateway wants one; null: none. */
     private final String apiKey;
     private final Vertx vertx;
@@ -92,6 +94,9 @@ final class HttpTarget implements Target {
         RequestOptions request = new RequestOptions().setMethod(HttpMethod.POST)
                 .setAbsoluteURI(baseUrl + path(texts.size()))
                 .putHeader("Content-Type", "application/json")
+                // The call's deadline, as the Kafka target's client sets it: without it, the workers computed calls
+                // this load had given up on (under the gateway's 30 s default), stealing capacity from the next.
+                .putHeader(TIMEOUT_HEADER, Long.toString(timeout.toMillis()))
                 // The gateway answers in one write, so no data for this long means no answer.
                 .setIdleTimeout(timeout.toMillis());
         if (apiKey != null) {

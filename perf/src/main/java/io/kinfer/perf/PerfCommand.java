@@ -130,8 +130,10 @@ public final class PerfCommand implements Runnable {
         Duration warmup;
 
         @Option(names = "--timeout", defaultValue = "30s", converter = DurationConverter.class,
-                description = "Per-call timeout. A call that times out counts as a failure and is in the latency "
-                        + "percentiles at its elapsed time, so a stall shows in the tail. Default: ${DEFAULT-VALUE}.")
+                description = "Per-call timeout, sent as the call's deadline (the kinfer-timeout-ms header over "
+                        + "HTTP, capped by the gateway's gateway.max.timeout.ms), so workers skip calls given up on. A "
+                        + "call that times out counts as a failure and is in the latency percentiles at its elapsed "
+                        + "time, so a stall shows in the tail. Default: ${DEFAULT-VALUE}.")
         Duration timeout;
 
         @Option(names = "--max-failure-rate", paramLabel = "PERCENT", defaultValue = "" + DEFAULT_MAX_FAILURE_PERCENT,

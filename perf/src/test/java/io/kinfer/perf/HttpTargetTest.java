@@ -74,6 +74,23 @@ class HttpTargetTest {
         }
     }
 
+    @Test
+    void eachCallCarriesItsTimeoutToTheGatewayAsItsDeadline() throws Exception {
+        // Without it the gateway gave every call its 30 s default: workers computed calls this load had given up on.
+        java.util.concurrent.CompletableFuture<String> header = new java.util.concurrent.CompletableFuture<>();
+        int port = serve(request -> {
+            header.complete(request.getHeader(HttpTarget.TIMEOUT_HEADER));
+            request.response().putHeader("Content-Type", "application/json")
+                    .end("{\"label\":\"positive\",\"scores\":{\"positive\":0.9}}");
+        });
+        try (HttpTarget target = new HttpTarget("http://127.0.0.1:" + port, "sentiment", false,
+                Duration.ofMillis(1234))) {
+            assertThat(target.call(List.of("hello")).get(30, TimeUnit.SECONDS).ok()).isTrue();
+
+            assertThat(header.get(30, TimeUnit.SECONDS)).isEqualTo("1234");
+        }
+    }
+
     /** A real Vert.x server on a free local port, answering every request with {@code handler}; returns the port. */
     private int serve(Handler<HttpServerRequest> handler) throws Exception {
         return vertx.createHttpServer().requestHandler(handler).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS)
