@@ -175,7 +175,12 @@ final class HttpTarget implements Target {
             JsonNode body = JSON.readTree(response.getBytes());
             List<Timings> timings = new ArrayList<>(items);
             if (oip) {
-                timings(body.path("parameters"), timings);
+                // An OIP answer has one parameters block per call: the slowest text's times and the largest batch
+                // (docs/GATEWAY.md). It describes a lone text exactly, a call of several only as a maximum, which
+                // the per-text breakdown must not count as one text (a batch of 8 contributes 8).
+                if (items == 1) {
+                    timings(body.path("parameters"), timings);
+                }
             } else if (items == 1) {
                 timings(body.path("timings"), timings);
             } else {

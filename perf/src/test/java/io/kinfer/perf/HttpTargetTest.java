@@ -91,6 +91,23 @@ class HttpTargetTest {
         }
     }
 
+    @Test
+    void anOipAnswerOfSeveralTextsAddsNoPerTextTimings() throws Exception {
+        // One parameters block per call (the slowest text, the largest batch): counted as one text's timings, a
+        // call of 3 texts made the batch histogram and mean batch count calls instead of texts.
+        int port = serve(request -> request.response().putHeader("Content-Type", "application/json")
+                .end("{\"model_name\":\"sentiment\",\"outputs\":[],\"parameters\":{\"queue_ms\":1.5,"
+                        + "\"inference_ms\":4.0,\"batch_size\":3,\"cached\":false}}"));
+        try (HttpTarget target = new HttpTarget("http://127.0.0.1:" + port, "sentiment", true, Duration.ofSeconds(5))) {
+            Target.Outcome several = target.call(List.of("a", "b", "c")).get(30, TimeUnit.SECONDS);
+            Target.Outcome one = target.call(List.of("a")).get(30, TimeUnit.SECONDS);
+
+            assertThat(several.ok()).isTrue();
+            assertThat(several.timings()).isEmpty();
+            assertThat(one.timings()).singleElement().satisfies(t -> assertThat(t.batchSize()).isEqualTo(3));
+        }
+    }
+
     /** A real Vert.x server on a free local port, answering every request with {@code handler}; returns the port. */
     private int serve(Handler<HttpServerRequest> handler) throws Exception {
         return vertx.createHttpServer().requestHandler(handler).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS)
