@@ -585,8 +585,15 @@ public final class PerfCommand implements Runnable {
     }
 
     @Command(name = "ceiling", mixinStandardHelpOptions = true,
-            description = "Only the raw model in this process: throughput at the largest batch, latency at batch 1.")
+            description = {"Only the raw model in this process: throughput at the largest batch, latency at batch 1.",
+                    "It runs no load: the options of perf run that only a load uses (--target, --url, --api-key, "
+                    + "--timeout, --max-failure-rate, --ceiling, --ceiling-from, --profile, --profile-pid, --out) "
+                    + "are refused."})
     static final class CeilingCommand implements Callable<Integer> {
+        /** LoadOptions' options that only a load uses: given to perf ceiling, they were accepted and ignored. */
+        static final List<String> LOAD_ONLY = List.of("--target", "--url", "--api-key", "--timeout",
+                "--max-failure-rate", "--ceiling", "--ceiling-from", "--profile", "--profile-pid", "--out");
+
         @Mixin
         LoadOptions options;
 
@@ -597,7 +604,10 @@ public final class PerfCommand implements Runnable {
         public Integer call() throws Exception {
             CommandLine cli = spec.commandLine();
             options.validate(cli);
-            check(cli, options.ceilingFrom == null, "--ceiling-from: perf ceiling measures the ceiling itself");
+            for (String option : LOAD_ONLY) {
+                check(cli, !cli.getParseResult().hasMatchedOption(option), option + " applies to a load (perf run, "
+                        + "perf scenarios); perf ceiling runs none");
+            }
             options.ceiling = true;
             PerfReport.CeilingResult ceiling = options.measureCeiling(options.corpus(), options.duration,
                     options.warmup);

@@ -150,6 +150,18 @@ class PerfCommandTest {
     }
 
     @Test
+    void perfCeilingRefusesTheOptionsOnlyALoadUsesInsteadOfIgnoringThem() {
+        // They were in its --help (one mixin with perf run) and silently did nothing: --profile profiled nothing.
+        int exit = perf("ceiling", "--profile", "--duration", "1s");
+
+        assertThat(exit).isEqualTo(2);
+        assertThat(err.toString()).contains("--profile applies to a load").contains("Usage: perf ceiling");
+        err.getBuffer().setLength(0);
+        assertThat(perf("ceiling", "--timeout", "2s")).isEqualTo(2);
+        assertThat(err.toString()).contains("--timeout applies to a load");
+    }
+
+    @Test
     void perfCeilingRefusesABatchOfZeroBeforeLoadingTheModel() {
         int exit = perf("ceiling", "--ceiling-batch", "0", "--grouping", "arrival");
 
