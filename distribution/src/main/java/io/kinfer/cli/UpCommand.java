@@ -137,6 +137,16 @@ public final class UpCommand implements Callable<Integer> {
             return worker.getInt(WorkerConfig.TOPICS_PARTITIONS);
         }
 
+        /**
+         * The workers' environment: the children's, less the gateway's port (up's --port), which a worker does not
+         * read and listed in its start-up line as an unknown key.
+         */
+        Map<String, String> workerEnvironment() {
+            Map<String, String> environment = new LinkedHashMap<>(childEnvironment);
+            environment.remove(ConfigLoader.keyToEnv(GatewayConfig.PORT));
+            return environment;
+        }
+
         /** The first API key, sent with up's readiness checks; null when authentication is off. */
         String apiKey() {
             List<String> keys = gateway.apiKeys();
@@ -301,7 +311,7 @@ public final class UpCommand implements Callable<Integer> {
             List<Child> workerProcesses = new ArrayList<>();
             for (int i = 1; i <= workers; i++) {
                 workerProcesses.add(spawn("worker-" + i, "worker", jar, workerArgs(launch, i, bootstrap), List.of(),
-                        launch.childEnvironment()));
+                        launch.workerEnvironment()));
             }
             if (fresh && !launch.loaded().settings().containsKey(JobsConfig.STATE_DIR)) {
                 deleteRecursively(jobStateDir());

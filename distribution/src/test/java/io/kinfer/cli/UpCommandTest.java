@@ -113,6 +113,9 @@ class UpCommandTest {
                 .containsEntry("KINFER_GATEWAY_PORT", "18080")
                 .containsEntry("KINFER_GATEWAY_API_KEYS", "s3cret-1,s3cret-2")
                 .containsKey("KINFER_KAFKA_SASL_JAAS_CONFIG");
+        // The gateway's port is the gateway's alone: a worker listed it as an unknown key in its start-up line.
+        assertThat(launch.workerEnvironment()).doesNotContainKey("KINFER_GATEWAY_PORT")
+                .containsEntry("KINFER_WORKER_MODELS", "sentiment").containsEntry("KINFER_TOPICS_PARTITIONS", "2");
         List<String> commandLines = new ArrayList<>(up.workerArgs(launch, 1, "127.0.0.1:9092"));
         commandLines.addAll(up.gatewayArgs(launch, "127.0.0.1:9092"));
         assertThat(String.join(" ", commandLines)).doesNotContain("s3cret").doesNotContain("gateway.api.keys");
