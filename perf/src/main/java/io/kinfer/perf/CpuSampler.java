@@ -49,6 +49,7 @@ final class CpuSampler {
 
     /** Cores used per process over the window; null if the window never started. */
     Map<String, Double> coresUsed() {
-        return cores.isEmpty() ? null : Map.copyOf(cores);
+        // In the order of the names (Map.copyOf would print them in a different order each run).
+        return cores.isEmpty() ? null : java.util.Collections.unmodifiableMap(new TreeMap<>(cores));
     }
 }

@@ -54,6 +54,9 @@ public final class PerfCommand implements Runnable {
         @Override
         public Duration convert(String value) {
             String v = value.trim().toLowerCase(Locale.ROOT);
+            if (v.startsWith("p")) { // ISO-8601 (PT2S): it ends in s or m too, and is no decimal number
+                return Duration.parse(value.trim());
+            }
             if (v.endsWith("ms")) {
                 return Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)));
             }
@@ -254,8 +257,9 @@ public final class PerfCommand implements Runnable {
         }
 
         PerfReport.CeilingResult measureCeiling(Corpus corpus, Duration duration, Duration warmup) throws Exception {
-            System.err.printf("measuring the raw model's ceiling (%s, batch %d, %d threads, %d instances, %s "
-                    + "grouping) ...%n", model, ceilingBatch, threads, instances, grouping.label());
+            System.err.printf("measuring the raw model's ceiling (%s, batch %d, %s threads, %d instances, %s "
+                    + "grouping) ...%n", model, ceilingBatch, threads == 0 ? "default" : Integer.toString(threads),
+                    instances, grouping.label());
             Progress progress = new Progress(System.err);
             return Ceiling.measure(model, repository, threads, singleThreadMaxTokens, instances, ceilingBatch,
                     grouping, ceilingQueue, corpus, duration, warmup, progress::phase);
@@ -637,7 +641,11 @@ public final class PerfCommand implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            Tables.compare(System.out, PerfReport.read(before), PerfReport.read(after));
+            if (Tables.compare(System.out, PerfReport.read(before), PerfReport.read(after)) == 0) {
+                System.err.println("perf compare: " + before + " and " + after + " have no load of the same name and "
+                        + "not both a ceiling: nothing was compared");
+                return 1;
+            }
             return 0;
         }
     }

@@ -124,15 +124,21 @@ final class Tables {
                 : c.grouping() + " grouping" + padding;
     }
 
-    static void compare(PrintStream out, PerfReport before, PerfReport after) {
+    /**
+     * Prints the loads of the same name, and the ceilings, side by side; names the loads found in only one report.
+     * Returns how many things (loads, the ceiling) were compared: 0 means the two reports had nothing in common.
+     */
+    static int compare(PrintStream out, PerfReport before, PerfReport after) {
         out.println("| load | metric | before | after | after/before |");
         out.println("|---|---|---|---|---|");
+        int compared = 0;
         for (PerfReport.RunResult b : before.runs()) {
             PerfReport.RunResult a = after.runs().stream().filter(r -> r.name().equals(b.name())).findFirst()
                     .orElse(null);
             if (a == null) {
                 continue;
             }
+            compared++;
             row(out, b.name(), "req/s", b.requestsPerSecond(), a.requestsPerSecond());
             row(out, "", "texts/s", b.itemsPerSecond(), a.itemsPerSecond());
             row(out, "", "P50 ms", b.latency().p50(), a.latency().p50());
@@ -141,11 +147,23 @@ final class Tables {
             row(out, "", "failures", b.failures(), a.failures());
         }
         if (before.ceiling() != null && after.ceiling() != null) {
+            compared++;
             row(out, "ceiling", "texts/s", before.ceiling().itemsPerSecond(), after.ceiling().itemsPerSecond());
             if (!java.util.Objects.equals(before.ceiling().grouping(), after.ceiling().grouping())) {
                 out.printf("The ceilings grouped their batches differently (%s before, %s after): their ratio "
                         + "measures the grouping too.%n", grouping(before.ceiling()), grouping(after.ceiling()));
             }
+        }
+        onlyIn(out, "before", before, after);
+        onlyIn(out, "after", after, before);
+        return compared;
+    }
+
+    private static void onlyIn(PrintStream out, String side, PerfReport report, PerfReport other) {
+        List<String> alone = report.runs().stream().map(PerfReport.RunResult::name)
+                .filter(name -> other.runs().stream().noneMatch(r -> r.name().equals(name))).toList();
+        if (!alone.isEmpty()) {
+            out.printf("Only %s (no load of the same name to compare with): %s%n", side, String.join(", ", alone));
         }
     }
 

@@ -115,6 +115,43 @@ class PerfArithmeticTest {
     }
 
     @Test
+    void compareNamesLoadsFoundInOnlyOneReportAndSaysWhenNothingWasCompared() {
+        PerfReport before = report(100, 20);
+        PerfReport renamed = new PerfReport(before.tool(), before.startedAt(), before.environment(),
+                List.of(withName(before.runs().get(0), "single-user")), null, null);
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+
+        // Before, an empty table and exit status 0: two reports of different loads read as "no change".
+        int compared = Tables.compare(new PrintStream(bytes, true, StandardCharsets.UTF_8), before, renamed);
+
+        assertThat(compared).isZero();
+        assertThat(bytes.toString(StandardCharsets.UTF_8)).contains("Only before (no load of the same name to "
+                + "compare with): ten-users").contains("Only after (no load of the same name to compare with): "
+                + "single-user");
+        assertThat(Tables.compare(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8), before,
+                report(250, 10))).isEqualTo(1);
+    }
+
+    @Test
+    void durationsAreShortFormsOrIso8601() {
+        PerfCommand.DurationConverter converter = new PerfCommand.DurationConverter();
+
+        assertThat(converter.convert("500ms")).isEqualTo(java.time.Duration.ofMillis(500));
+        assertThat(converter.convert("1.5s")).isEqualTo(java.time.Duration.ofMillis(1500));
+        assertThat(converter.convert("2m")).isEqualTo(java.time.Duration.ofMinutes(2));
+        // PT2S ends in s: it was read as the number "pt2" and failed.
+        assertThat(converter.convert("PT2S")).isEqualTo(java.time.Duration.ofSeconds(2));
+        assertThat(converter.convert("PT1M30S")).isEqualTo(java.time.Duration.ofSeconds(90));
+    }
+
+    private static PerfReport.RunResult withName(PerfReport.RunResult r, String name) {
+        return new PerfReport.RunResult(name, r.target(), r.endpoint(), r.model(), r.mode(), r.users(), r.rate(),
+                r.arrivals(), r.batchSize(), r.durationSeconds(), r.requests(), r.items(), r.failures(),
+                r.failuresByKind(), r.requestsPerSecond(), r.itemsPerSecond(), r.latency(), r.latencyTimeouts(),
+                r.server(), r.timeline(), r.ratioToCeiling(), r.cpuCores(), r.sendLag());
+    }
+
+    @Test
     void reportsRoundTripThroughJson(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
         PerfReport report = report(123, 45);
         report.write(dir.resolve("r.json"));
