@@ -118,6 +118,44 @@ class ReplyRetryTest {
     }
 
     /**
+     * A record whose reply and then whose dead letter keep failing (the dead-letter topic's broker is down, or it was
+     * deleted under topics.create=false) is given up once its reply_failed dead letter failed too, as exactly-once
+     * mode does: before, it was fetched again every 30 s without end, its partition's offset stuck behind it.
+     */
+    @Test
+    void aRecordWhoseDeadLetterFailsTooIsGivenUpAndThePartitionMovesOn() throws Exception {
+        try (EmbeddedKafka kafka = EmbeddedKafka.builder().brokers(2).start()) {
+            TopicPartition requests = new TopicPartition(Topics.requestTopic("gemm"), 0);
+            try (Admin admin = kafka.admin()) {
+                admin.createTopics(List.of(new NewTopic(requests.topic(), Map.of(0, List.of(1))),
+                        new NewTopic(REPLIES, Map.of(0, List.of(2))), new NewTopic(LIVE, Map.of(0, List.of(1))),
+                        new NewTopic(Topics.DEAD_LETTER, Map.of(0, List.of(2))))).all().get(30, TimeUnit.SECONDS);
+            }
+            Path repo = Files.createTempDirectory("repo");
+            OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
+            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                    WorkerConfig.MODELS, "gemm", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                    WorkerConfig.CACHE_ENABLED, false, WorkerConfig.REPLY_FAILURE_LIMIT, 2,
+                    "kafka.producer.request.timeout.ms", 1_500, "kafka.producer.delivery.timeout.ms", 3_000)));
+                 KafkaTestClient client = new KafkaTestClient(kafka)) {
+                await().atMost(Duration.ofSeconds(60)).until(worker::ready);
+                KafkaTestClient.Collector live = client.collect(LIVE);
+
+                kafka.stopBroker(1); // node 2: the reply topic's and the dead-letter topic's only replica
+                client.request(InferenceRequest.ofTensors("lost", "gemm", List.of(Tensor.fp32("x", new long[] {1, 4},
+                        new float[] {1, 2, 3, 4}))), REPLIES, "lost", 0);
+                client.request(InferenceRequest.ofTensors("after", "gemm", List.of(Tensor.fp32("x", new long[] {1, 4},
+                        new float[] {4, 3, 2, 1}))), LIVE, "after", 0);
+
+                await().atMost(Duration.ofSeconds(120)).until(() -> committed(kafka, requests) == end(kafka, requests));
+                await().atMost(Duration.ofSeconds(30)).until(() -> live.reply("after") != null);
+                assertThat(live.replies("after")).hasSize(1);
+                assertThat(worker.ready()).isTrue();
+            }
+        }
+    }
+
+    /**
      * Share groups: a record is delivered at most {@code share.delivery.count.limit} times. Released after its last
      * delivery, the broker archives it with no answer and no trace; the worker dead-letters it instead.
      */

@@ -203,9 +203,11 @@ public final class ConsumerGroupIntake implements Intake {
         for (TopicPartition partition : records.partitions()) {
             OffsetTracker.Unanswered redo = refetching.get(partition);
             RefetchBackoff<Long> backoff = rewindBackoff.get(partition);
-            // Its record whose reply failed reply.failure.limit times, if any: dead-lettered instead of computed.
+            // Its record whose reply failed reply.failure.limit times, if any: dead-lettered instead of computed;
+            // once that dead letter failed too, given up (else it would be fetched again without end).
             long overLimit = backoff != null && backoff.key() != null && backoff.failures() >= failureLimit
                     ? backoff.key() : -1;
+            boolean deadLetterFailed = overLimit >= 0 && backoff.failures() > failureLimit;
             for (ConsumerRecord<byte[], byte[]> record : records.records(partition)) {
                 RecordHandle handle = tracker.register(partition, record.offset());
                 if (redo != null && record.offset() >= redo.until()) {
@@ -215,7 +217,13 @@ public final class ConsumerGroupIntake implements Intake {
                     handle.answered(); // its reply was acknowledged before the partition was fetched again
                     continue;
                 }
-                if (record.offset() == overLimit) {
+                if (record.offset() == overLimit && deadLetterFailed) {
+                    // As exactly-once mode does: only its offset is committed, so the records after it are served.
+                    log.error("{}: {}-{}@{} could not even be dead-lettered ({} failed tries); giving it up unanswered "
+                            + "so that the records after it are served: fix the dead-letter topic", topic,
+                            record.topic(), record.partition(), record.offset(), backoff.failures());
+                    handle.answered();
+                } else if (record.offset() == overLimit) {
                     log.warn("{}: the reply to {}-{}@{} failed {} times (reply.failure.limit {}); dead-lettering it "
                             + "as {}", topic, record.topic(), record.partition(), record.offset(), backoff.failures(),
                             failureLimit, ReplySender.REPLY_FAILED);
