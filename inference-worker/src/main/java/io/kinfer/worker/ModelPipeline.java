@@ -324,11 +324,11 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
                 return;
             }
             if (envelope.expiredAt(nowMs)) {
-                runtime.meters.outcome(ErrorCode.EXPIRED.wireName());
+                WorkerMetrics.VersionMeters meters = runtime.meters;
                 responder.answer(model, record, incoming.handle(), envelope, InferenceReply.failure(request.id(),
                         model, runtime.version, new ErrorInfo(ErrorCode.EXPIRED, "the deadline passed "
                                 + (nowMs - envelope.deadlineEpochMs()) + " ms before the worker received the request"),
-                        new Timings(0, 0, 0, workerId, false)));
+                        new Timings(0, 0, 0, workerId, false)), () -> meters.outcome(ErrorCode.EXPIRED.wireName()));
                 return;
             }
             // A retired version closes its model (tokenizer, session) once its queue is done; preparing on it
@@ -362,9 +362,8 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
             List<Output> cached = runtime.cache.getIfPresent(prepared.cacheKey());
             runtime.meters.cache(cached != null);
             if (cached != null) {
-                runtime.meters.outcome(WorkerMetrics.SUCCESS);
                 responder.answer(model, record, incoming.handle(), envelope, InferenceReply.success(request.id(),
-                        model, runtime.version, cached, new Timings(0, 0, 0, workerId, true)));
+                        model, runtime.version, cached, new Timings(0, 0, 0, workerId, true)), runtime.countSuccess);
                 return;
             }
         }
@@ -399,10 +398,9 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
     }
 
     private void fail(VersionRuntime runtime, WorkItem item, ErrorCode code, String message) {
-        runtime.meters.outcome(code.wireName());
         responder.answer(model, item.record(), item.handle(), item.envelope(), InferenceReply.failure(
                 item.request().id(), model, runtime.version, new ErrorInfo(code, message),
-                new Timings(0, 0, 0, workerId, false)));
+                new Timings(0, 0, 0, workerId, false)), () -> runtime.meters.outcome(code.wireName()));
     }
 
     /**
@@ -459,6 +457,8 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
         final Batcher<WorkItem> batcher;
         final Cache<Object, List<Output>> cache;
         final WorkerMetrics.VersionMeters meters;
+        /** Counts a success once its reply is acknowledged (Responder.answer); one instance for every reply. */
+        final Runnable countSuccess;
         volatile boolean retired;
         /** Set, under the write lock, when the model is closed; preparing checks it under the read lock. */
         volatile boolean closed;
@@ -473,6 +473,8 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
             this.cache = cacheBytes > 0
                     ? Caffeine.newBuilder().maximumWeight(cacheBytes).weigher(new CacheWeigher()).build() : null;
             this.meters = metrics.version(ModelPipeline.this.model, version);
+            WorkerMetrics.VersionMeters counted = meters;
+            this.countSuccess = () -> counted.outcome(WorkerMetrics.SUCCESS);
             if (cache != null) {
                 metrics.gauge("kinfer.cache.bytes", "What the result cache holds, in estimated bytes of inputs and "
                         + "outputs (bounded by cache.max.bytes)", meters.tags(), this::cacheBytes);
@@ -542,13 +544,12 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
                 }
                 long waited = started - item.arrivalNanos();
                 meters.queued(waited);
-                meters.outcome(WorkerMetrics.SUCCESS);
                 if (cache != null && item.prepared().cacheKey() != null) {
                     cache.put(item.prepared().cacheKey(), output);
                 }
                 responder.answer(ModelPipeline.this.model, item.record(), item.handle(), item.envelope(),
                         InferenceReply.success(item.request().id(), ModelPipeline.this.model, version, output,
-                                new Timings(waited / 1e6, inferenceMs, rows, workerId, false)));
+                                new Timings(waited / 1e6, inferenceMs, rows, workerId, false)), countSuccess);
                 answered[0]++;
             }
         }

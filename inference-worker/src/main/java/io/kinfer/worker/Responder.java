@@ -54,12 +54,20 @@ final class Responder {
         this.metrics = metrics;
     }
 
-    /** Replies; a reply that cannot be delivered at all (bad topic or partition) is dead-lettered instead. */
+    /**
+     * Replies; a reply that cannot be delivered at all (bad topic or partition) is dead-lettered instead.
+     * {@code replied} runs once Kafka has acknowledged the reply, and only then: it counts the request's outcome,
+     * which counted when computed included replies never delivered (dead-lettered, or computed again).
+     */
     void answer(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle, RequestEnvelope to,
-                InferenceReply reply) {
+                InferenceReply reply, Runnable replied) {
         sender.reply(to, reply, record.headers()).whenComplete((ok, error) -> {
             if (error == null) {
-                handle.answered();
+                try {
+                    replied.run();
+                } finally {
+                    handle.answered();
+                }
             } else {
                 // Kafka's callbacks run on its I/O thread: a follow-up send there could block it (a full buffer)
                 // while only it can drain the buffer.

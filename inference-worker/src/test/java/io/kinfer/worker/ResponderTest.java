@@ -76,7 +76,7 @@ class ResponderTest {
     @Test
     void aReplyKafkaRefusesForGoodIsDeadLetteredNotFetchedAgain() {
         Outcomes handle = new Outcomes(false);
-        responder.answer("m", record, handle, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"));
+        responder.answer("m", record, handle, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), () -> { });
 
         producer.errorNext(new InvalidTopicException("The request attempted to perform an operation on an invalid topic."));
         await().atMost(Duration.ofSeconds(10)).until(() -> producer.history().size() == 2);
@@ -93,7 +93,7 @@ class ResponderTest {
     @Test
     void aReplyThatTimedOutIsLeftForRedelivery() {
         Outcomes handle = new Outcomes(false);
-        responder.answer("m", record, handle, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"));
+        responder.answer("m", record, handle, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), () -> { });
 
         producer.errorNext(new TimeoutException("Expiring 1 record(s)"));
 
@@ -156,7 +156,7 @@ class ResponderTest {
                 throw new IllegalStateException("a bug");
             }
         };
-        responder.answer("m", record, handle, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"));
+        responder.answer("m", record, handle, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), () -> { });
 
         producer.errorNext(new TimeoutException("Expiring 1 record(s)"));
 

@@ -190,6 +190,12 @@ class UndeliverableReplyTest {
                     assertThat(replies.replies(id)).as(id + "'s replies").hasSize(1);
                     assertThat(replies.reply(id).isSuccess()).isTrue();
                 });
+                if (!exactlyOnce) {
+                    // Successes are replies Kafka acknowledged: counted when computed, the dead-lettered one was a
+                    // fourth. (Exactly-once counts replies written in transactions that may yet abort.)
+                    assertThat(worker.scrape()).containsPattern("kinfer_requests_total\\{model=\"" + model
+                            + "\",outcome=\"success\",version=\"1\"[^}]*\\} 3\\.0");
+                }
                 assertThat(worker.live()).isTrue();
             }
         }

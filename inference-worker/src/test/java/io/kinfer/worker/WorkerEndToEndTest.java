@@ -121,9 +121,11 @@ class WorkerEndToEndTest {
         client.send(Topics.requestTopic("sentiment"), "r-3", client.codec().encodeRequest(request),
                 KafkaTestClient.replyTo("test.replies", "corr-3"));
         await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply("corr-3") != null);
+        // Counted once Kafka has acknowledged the reply, which the reply's reader may see first.
+        await().atMost(Duration.ofSeconds(30)).until(() -> worker.scrape()
+                .contains("kinfer_requests_total{model=\"sentiment\",outcome=\"success\",version=\"1\""));
 
         assertThat(worker.scrape())
-                .contains("kinfer_requests_total{model=\"sentiment\",outcome=\"success\",version=\"1\"")
                 .contains("kinfer_batch_size_bucket")
                 .contains("kinfer_queue_time_seconds_bucket")
                 .contains("kinfer_batch_call_cost_tokens{model=\"sentiment\",version=\"1\"");
