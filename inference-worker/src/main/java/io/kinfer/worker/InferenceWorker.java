@@ -567,14 +567,14 @@ public final class InferenceWorker implements AutoCloseable {
         kafkaMetrics.forEach(KafkaClientMetrics::close); // their refresh reads the clients closed below
         List<RuntimeException> errors = new CopyOnWriteArrayList<>(); // added to from parallel closes
         // Admission first (stop polling), then drain and commit inside each intake, then the rest.
-        intakes.parallelStream().forEach(intake -> run(errors, intake::close));
+        closeSideBySide(intakes, "kinfer-close-intake", Intake::close, errors);
         for (ModelPipeline pipeline : pipelines) {
             run(errors, () -> producer.send(new ProducerRecord<>(Topics.CATALOG,
                     key(ModelAnnouncement.key(pipeline.model(), workerId)), null)));
             run(errors, pipeline::close);
         }
         // Side by side: one after another, each model's producer added its 10 s to what the grace period must cover.
-        transactionalProducers.parallelStream().forEach(p -> run(errors, () -> p.close(Duration.ofSeconds(10))));
+        closeSideBySide(transactionalProducers, "kinfer-close-tx", p -> p.close(Duration.ofSeconds(10)), errors);
         run(errors, () -> producer.close(Duration.ofSeconds(10)));
         run(errors, () -> admin.close(Duration.ofSeconds(5)));
         if (health != null) {
@@ -587,6 +587,35 @@ public final class InferenceWorker implements AutoCloseable {
             throw first;
         }
         log.info("worker {} stopped", workerId);
+    }
+
+    /**
+     * Closes each item on a thread of its own and waits for all. A parallel stream ran on the common pool, which has
+     * one thread beside the caller on two cores: three models' drains, each up to shutdown.timeout.ms, ran partly one
+     * after another, past what the grace period covers.
+     */
+    static <T> void closeSideBySide(List<T> items, String name, java.util.function.Consumer<T> close,
+                                    List<RuntimeException> errors) {
+        List<Thread> threads = new ArrayList<>(items.size());
+        for (T item : items) {
+            Thread thread = new Thread(() -> run(errors, () -> close.accept(item)), name);
+            thread.start();
+            threads.add(thread);
+        }
+        boolean interrupted = false;
+        for (Thread thread : threads) {
+            while (true) {
+                try {
+                    thread.join();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true; // every close still ends: each is bounded by its own timeout
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     private static void run(List<RuntimeException> errors, Runnable action) {
