@@ -59,6 +59,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.AuthorizationException;
@@ -213,6 +214,11 @@ public final class InferenceClient implements AutoCloseable {
     private final CountDownLatch closeSignal = new CountDownLatch(1);
     /** This start created the own reply topic: close deletes it even if the start failed after that. */
     private volatile boolean createdReplyTopic;
+    /**
+     * start()'s creation of the reply topic, once asked for: an interrupt may end start()'s wait while the broker
+     * still creates it, and close() then waits for it, so as to delete a topic made after all.
+     */
+    private volatile KafkaFuture<Void> replyTopicCreation;
     /** start() completed: its reply topic (created or reused) is this instance's, whatever the consumer's state. */
     private volatile boolean started;
     private volatile boolean reachable;
@@ -359,7 +365,8 @@ public final class InferenceClient implements AutoCloseable {
             NewTopic topic = new NewTopic(replyTopic, Optional.of(config.getInt(ClientConfig.REPLY_TOPIC_PARTITIONS)),
                     replication > 0 ? Optional.of(replication) : Optional.empty());
             try {
-                admin.createTopics(List.of(topic)).all().get(START_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+                replyTopicCreation = admin.createTopics(List.of(topic)).all();
+                replyTopicCreation.get(START_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
                 createdReplyTopic = true;
             } catch (ExecutionException e) {
                 if (!(e.getCause() instanceof TopicExistsException)) {
@@ -1096,7 +1103,7 @@ public final class InferenceClient implements AutoCloseable {
             // deleting only what it created would leave one topic behind per restart. Two live processes must
             // therefore not share an id (refused in one JVM; across processes, see GATEWAY.md).
             if (config.ownReplyTopic() && config.getBoolean(ClientConfig.REPLY_TOPIC_DELETE_ON_CLOSE)
-                    && (started || createdReplyTopic)) {
+                    && (started || replyTopicMade())) {
                 brokerAnswered = step(() -> admin.deleteTopics(List.of(replyTopic)).all()
                         .get(CLOSE_STEP.toMillis(), TimeUnit.MILLISECONDS));
                 if (!brokerAnswered) {
@@ -1114,6 +1121,19 @@ public final class InferenceClient implements AutoCloseable {
         if (replyTopic != null && config.ownReplyTopic()) {
             LIVE_IDS.remove(clientId);
         }
+    }
+
+    /**
+     * Whether start() made the reply topic: also when an interrupt (a signal to kinfer produce while it connects)
+     * ended start()'s wait while the broker went on creating it, which left the topic behind.
+     */
+    private boolean replyTopicMade() {
+        KafkaFuture<Void> creation = replyTopicCreation;
+        if (createdReplyTopic || creation == null) {
+            return createdReplyTopic;
+        }
+        // Fails (not made: it existed, or Kafka refused) or times out: nothing of ours to delete.
+        return step(() -> creation.get(CLOSE_STEP.toMillis(), TimeUnit.MILLISECONDS));
     }
 
     /**

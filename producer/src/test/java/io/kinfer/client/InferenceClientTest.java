@@ -115,6 +115,31 @@ class InferenceClientTest {
     }
 
     @Test
+    void aClientInterruptedWhileItsReplyTopicIsCreatedDeletesTheTopicTheBrokerMadeAnyway(EmbeddedKafka kafka)
+            throws Exception {
+        // A signal to kinfer produce while it connects: the interrupt ends create()'s wait for the topic, which the
+        // broker goes on creating. Interrupted before create(), its wait ends at once, every time.
+        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        Thread creating = new Thread(() -> {
+            Thread.currentThread().interrupt();
+            try (InferenceClient client = InferenceClient.create(config(kafka, "interrupted-start"))) {
+                failure.set(new AssertionError("created: " + client.replyTopic()));
+            } catch (Throwable e) {
+                failure.set(e);
+            }
+        });
+        creating.start();
+        creating.join(60_000);
+
+        assertThat(failure.get()).isInstanceOf(InferenceException.ClientClosed.class);
+        try (org.apache.kafka.clients.admin.Admin admin = kafka.admin()) {
+            // Before, it stayed: one topic left behind per interrupted start.
+            assertThat(admin.listTopics().names().get(30, TimeUnit.SECONDS)).doesNotContain(
+                    "kinfer.replies.interrupted-start");
+        }
+    }
+
+    @Test
     void theTimeoutBecomesTheDeadlineAndALateReplyIsCountedAndDropped(EmbeddedKafka kafka) throws Exception {
         SimpleMeterRegistry metrics = new SimpleMeterRegistry();
         try (InferenceClient client = InferenceClient.create(config(kafka, "late"), metrics)) {
