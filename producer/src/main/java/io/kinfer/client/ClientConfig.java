@@ -13,11 +13,14 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import io.kinfer.config.KafkaClientProperties;
+import io.kinfer.config.Redaction;
 import io.kinfer.protocol.Topics;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** Settings of an {@link InferenceClient}; Kafka client settings pass through under {@code kafka.*}. */
 public final class ClientConfig extends AbstractConfig {
@@ -65,6 +68,7 @@ public final class ClientConfig extends AbstractConfig {
 
     /** Instances created in this JVM so far: the second one on a host gets a distinct default id. */
     private static final AtomicInteger INSTANCES = new AtomicInteger();
+    private static final Logger log = LoggerFactory.getLogger(ClientConfig.class);
 
     private final String defaultId;
 
@@ -79,6 +83,12 @@ public final class ClientConfig extends AbstractConfig {
                     + "A-Z a-z 0-9 . _ - (it names the reply topic kinfer.replies.<client.id> and starts every "
                     + "correlation id)");
         }
+        // A Kafka setting without its kafka. prefix (Map.of("bootstrap.servers", ...) from a Kafka habit) is not
+        // passed on: the client then tried 127.0.0.1:9092 and failed a minute later without naming the cause.
+        settings.keySet().stream().filter(key -> Redaction.kafkaClientSettings().contains(key)
+                && !DEFINITION.names().contains(key)).sorted().forEach(key -> log.warn("{} is a setting of Kafka's "
+                        + "clients, not of kinfer's: it is ignored; pass it as {}{}", key, KafkaClientProperties.PREFIX,
+                        key));
         if (!getString(REPLY_TOPIC).isBlank() && getInt(REPLY_PARTITION) < 0) {
             throw new ConfigException(REPLY_PARTITION, -1, "a shared reply.topic needs reply.partition: each instance "
                     + "must own its partition, or instances would read each other's replies");

@@ -369,6 +369,12 @@ public final class InferenceClient implements AutoCloseable {
                 replyTopicCreation.get(START_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
                 createdReplyTopic = true;
             } catch (ExecutionException e) {
+                if (e.getCause() instanceof org.apache.kafka.common.errors.TimeoutException) {
+                    // The admin client's own default.api.timeout.ms (60 s) ends first: no answer, as below.
+                    throw new InferenceException.KafkaUnavailable("Kafka at "
+                            + config.getString(KafkaClientProperties.BOOTSTRAP_SERVERS) + " did not answer: cannot "
+                            + "create reply topic " + replyTopic, e.getCause());
+                }
                 if (!(e.getCause() instanceof TopicExistsException)) {
                     throw new InferenceException.KafkaUnavailable("cannot create reply topic " + replyTopic, e.getCause());
                 }

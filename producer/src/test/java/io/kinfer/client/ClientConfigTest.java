@@ -16,6 +16,26 @@ import org.junit.jupiter.params.provider.ValueSource;
 class ClientConfigTest {
 
     @Test
+    void aKafkaSettingWithoutItsPrefixIsWarnedAboutNotSilentlyIgnored() {
+        ch.qos.logback.classic.Logger logger = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory
+                .getLogger(ClientConfig.class);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logged =
+                new ch.qos.logback.core.read.ListAppender<>();
+        logged.start();
+        logger.addAppender(logged);
+        try {
+            // Before, the client tried 127.0.0.1:9092 and failed a minute later without naming the cause.
+            new ClientConfig(Map.of("bootstrap.servers", "kafka:9092", ClientConfig.CLIENT_ID, "mine"));
+        } finally {
+            logger.detachAppender(logged);
+        }
+
+        assertThat(logged.list).extracting(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
+                .containsExactly("bootstrap.servers is a setting of Kafka's clients, not of kinfer's: it is ignored; "
+                        + "pass it as kafka.bootstrap.servers");
+    }
+
+    @Test
     void theLongestClientIdFitsItsReplyTopicAndEveryCorrelationId() {
         ClientConfig config = new ClientConfig(Map.of(ClientConfig.CLIENT_ID, "c".repeat(ClientConfig.MAX_CLIENT_ID_CHARS)));
 

@@ -542,6 +542,23 @@ class InferenceClientTest {
     }
 
     @Test
+    void aKafkaThatDoesNotAnswerIsNamedWhenTheAdminClientsOwnTimeoutEndsTheReplyTopicsCreation() throws Exception {
+        int port;
+        try (ServerSocket socket = new ServerSocket(0)) {
+            port = socket.getLocalPort(); // closed again: nothing answers there
+        }
+        // Kafka's default.api.timeout.ms (60 s by default) ends the creation before create()'s own wait: before,
+        // "cannot create reply topic ...: Timed out waiting for a node assignment", with no address.
+        ClientConfig config = new ClientConfig(Map.of("kafka.bootstrap.servers", "127.0.0.1:" + port,
+                ClientConfig.CLIENT_ID, "unanswered-own", "kafka.admin.default.api.timeout.ms", "1500",
+                "kafka.admin.request.timeout.ms", "1000"));
+
+        assertThatThrownBy(() -> InferenceClient.create(config))
+                .isInstanceOf(InferenceException.KafkaUnavailable.class)
+                .hasMessageContaining("Kafka at 127.0.0.1:" + port + " did not answer");
+    }
+
+    @Test
     void aSharedReplyTopicNeedsAPartitionPerInstance() {
         assertThatThrownBy(() -> new ClientConfig(Map.of(ClientConfig.REPLY_TOPIC, "shared.replies")))
                 .hasMessageContaining("reply.partition");
