@@ -36,11 +36,14 @@ import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.LockSupport;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kinfer.client.ClientConfig;
 import io.kinfer.client.InferenceClient;
 import io.kinfer.client.InferenceException;
 import io.kinfer.config.ConfigOptions;
 import io.kinfer.config.KafkaClientProperties;
+import io.kinfer.protocol.ErrorCode;
 import io.kinfer.protocol.InferenceReply;
 import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.JsonCodec;
@@ -92,8 +95,8 @@ public final class ProduceCommand implements Callable<Integer> {
             + "(default: kinfer.replies).")
     String replyTopic;
 
-    @Option(names = "--rate", description = "At most this many requests per second (default: as fast as Kafka "
-            + "takes them).")
+    @Option(names = "--rate", description = "At most this many requests per second, more than 0 (default: as fast "
+            + "as Kafka takes them).")
     Double rate;
 
     @Option(names = "--timeout", defaultValue = "30000", description = "Per-request timeout in ms with --wait "
@@ -177,6 +180,11 @@ public final class ProduceCommand implements Callable<Integer> {
             // The workers could only dead-letter every line: refused before anything is sent.
             throw new ParameterException(spec.commandLine(), "--reply-topic '" + replyTopic
                     + "' is not a valid Kafka topic name");
+        }
+        if (rate != null && !(rate > 0)) {
+            // A negative (or NaN) rate read as "as fast as Kafka takes them": the opposite of a limit.
+            throw new ParameterException(spec.commandLine(), "--rate must be a positive number of requests per "
+                    + "second, not " + rate + " (leave it out for no limit)");
         }
         if (waitForReplies && !"-".equals(input) && !"-".equals(output) && Files.exists(Path.of(input))
                 && Files.exists(Path.of(output)) && Files.isSameFile(Path.of(input), Path.of(output))) {
@@ -353,7 +361,8 @@ public final class ProduceCommand implements Callable<Integer> {
 
     /**
      * Ends the run, once, whichever comes first: the end of input (every call has ended) or a signal. Calls still in
-     * flight get up to {@code grace}; those still open then fail as the client closes (counted as {@code closed}).
+     * flight get up to {@code grace}; those still open then fail as the client closes (counted as
+     * {@code client_closed}).
      * The replies that came are written out and flushed, the summary printed, and the client closed (a --wait
      * client deletes its reply topic). A second caller returns once the first is done.
      */
@@ -587,30 +596,45 @@ public final class ProduceCommand implements Callable<Integer> {
         }
     }
 
-    /** A wire-format request, or {"text": ...} / {"texts": [...]} with optional id and model. */
+    /**
+     * A wire-format request, or {"text": ...} / {"texts": [...]} in its place; id and model are optional. A short form
+     * becomes the wire form's inputs and is decoded as one, so that both are checked alike: version is kept, and a
+     * text that is no string is refused (before, 3, null and true were sent as the texts "3", "null" and "true").
+     */
     InferenceRequest parse(String line, long lineNumber) throws ProtocolException {
         JsonNode node = codec.parse(line.getBytes(StandardCharsets.UTF_8));
-        if (node.has("inputs")) {
-            if (!node.has("model")) {
-                ((com.fasterxml.jackson.databind.node.ObjectNode) node).put("model", model);
-            }
-            if (!node.has("id")) {
-                ((com.fasterxml.jackson.databind.node.ObjectNode) node).put("id", "line-" + lineNumber);
-            }
-            return codec.decodeRequest(node.toString().getBytes(StandardCharsets.UTF_8));
+        if (!(node instanceof ObjectNode request)
+                || !(node.has("inputs") || node.has("text") || node.has("texts"))) {
+            throw new ProtocolException(ErrorCode.INVALID_REQUEST, "a line needs 'inputs', 'text' or 'texts'");
         }
-        List<String> texts = new ArrayList<>();
-        if (node.path("text").isTextual()) {
-            texts.add(node.get("text").textValue());
-        } else if (node.path("texts").isArray()) {
-            node.get("texts").forEach(t -> texts.add(t.asText()));
-        } else {
-            throw new ProtocolException(io.kinfer.protocol.ErrorCode.INVALID_REQUEST,
-                    "a line needs 'inputs', 'text' or 'texts'");
+        if (!request.has("inputs")) {
+            JsonNode text = request.remove("text");
+            JsonNode texts = request.remove("texts");
+            if (text != null && !text.isTextual()) {
+                throw new ProtocolException(ErrorCode.INVALID_REQUEST, "'text' must be a string");
+            }
+            if (text == null && !texts.isArray()) {
+                throw new ProtocolException(ErrorCode.INVALID_REQUEST, "'texts' must be an array of strings");
+            }
+            ArrayNode inputs = request.putArray("inputs");
+            if (text != null) {
+                inputs.add(text);
+            } else {
+                for (int i = 0; i < texts.size(); i++) {
+                    if (!texts.get(i).isTextual()) {
+                        throw new ProtocolException(ErrorCode.INVALID_REQUEST, "texts[" + i + "] must be a string");
+                    }
+                    inputs.add(texts.get(i));
+                }
+            }
         }
-        String id = node.path("id").isTextual() ? node.get("id").textValue() : "line-" + lineNumber;
-        String lineModel = node.path("model").isTextual() ? node.get("model").textValue() : model;
-        return codec.decodeRequest(codec.encodeRequest(InferenceRequest.ofTexts(id, lineModel, texts)));
+        if (!request.has("model")) {
+            request.put("model", model);
+        }
+        if (!request.has("id")) {
+            request.put("id", "line-" + lineNumber);
+        }
+        return codec.decodeRequest(request.toString().getBytes(StandardCharsets.UTF_8));
     }
 
     /**
@@ -644,9 +668,20 @@ public final class ProduceCommand implements Callable<Integer> {
         return "failed";
     }
 
+    /** Lines read so far (blank ones not counted). */
+    long linesRead() {
+        return lines;
+    }
+
     private void printSummary(long lines, double seconds) {
         Map<String, Long> sorted = new TreeMap<>();
         outcomes.forEach((k, v) -> sorted.put(k, v.sum()));
+        // A line read while a signal ended the run (its send still waiting for --rate or a slot), or a reply still
+        // queued for writing when the grace ran out: every line read is in the summary, under some outcome.
+        long unfinished = lines - sorted.values().stream().mapToLong(Long::longValue).sum();
+        if (unfinished > 0) {
+            sorted.merge("unfinished", unfinished, Long::sum);
+        }
         err.printf("%d lines in %.1f s (%.1f/s): %s%n", lines, seconds, lines / Math.max(seconds, 1e-9),
                 sorted.isEmpty() ? "nothing" : sorted.toString().replaceAll("[{}]", ""));
     }

@@ -1,6 +1,7 @@
 package io.kinfer.client.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -31,7 +32,9 @@ import io.kinfer.client.FakeWorker;
 import io.kinfer.kafka.embedded.EmbeddedKafka;
 import io.kinfer.kafka.embedded.WithKafka;
 import io.kinfer.protocol.InferenceReply;
+import io.kinfer.protocol.InferenceRequest;
 import io.kinfer.protocol.JsonCodec;
+import io.kinfer.protocol.ProtocolException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.common.TopicPartition;
@@ -105,11 +108,43 @@ class ProduceCommandTest {
     }
 
     @Test
+    void theShortFormsAreCheckedAsTheWireFormIsAndKeepTheVersion() throws Exception {
+        ProduceCommand produce = new ProduceCommand();
+        produce.model = "sentiment";
+
+        InferenceRequest pinned = produce.parse("{\"text\":\"pinned\",\"version\":\"2\"}", 7);
+        assertThat(pinned.version()).isEqualTo("2"); // before, dropped: answered by the latest version
+        assertThat(pinned.id()).isEqualTo("line-7");
+        assertThat(pinned.model()).isEqualTo("sentiment");
+        assertThat(produce.parse("{\"texts\":[\"a\",\"b\"],\"id\":\"x\",\"model\":\"minilm\"}", 1))
+                .extracting(InferenceRequest::id, InferenceRequest::model).containsExactly("x", "minilm");
+        // Before, sent as the texts "3", "null" and "true".
+        assertThatThrownBy(() -> produce.parse("{\"texts\":[\"ok\",3,null,true]}", 1))
+                .isInstanceOf(ProtocolException.class).hasMessage("texts[1] must be a string");
+        assertThatThrownBy(() -> produce.parse("{\"text\":3}", 1)).hasMessage("'text' must be a string");
+        assertThatThrownBy(() -> produce.parse("{\"texts\":\"one\"}", 1))
+                .hasMessage("'texts' must be an array of strings");
+        assertThatThrownBy(() -> produce.parse("[\"one\"]", 1)).hasMessage("a line needs 'inputs', 'text' or 'texts'");
+    }
+
+    @Test
     void itChecksLinesWithTheWorkersProtocolLimits() {
         assertThat(ProduceCommand.limits(Map.of()).maxTensorElements()).isEqualTo(262_144);
         assertThat(ProduceCommand.limits(Map.of("protocol.max.tensor.elements", "1000000",
                 "protocol.max.record.bytes", "4194304")))
                 .extracting(l -> l.maxTensorElements(), l -> l.maxRecordBytes()).containsExactly(1_000_000L, 4_194_304);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"-5", "0", "NaN"})
+    void aRateThatIsNotPositiveIsAUsageError(String rate) {
+        // Before, a negative rate meant no limit at all.
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        CommandLine command = new CommandLine(new ProduceCommand());
+        command.setErr(new java.io.PrintWriter(err, true, StandardCharsets.UTF_8));
+
+        assertThat(command.execute("--rate", rate, "--kafka", "127.0.0.1:1")).isEqualTo(2);
+        assertThat(err.toString(StandardCharsets.UTF_8)).contains("--rate must be a positive number");
     }
 
     @Test
@@ -252,6 +287,25 @@ class ProduceCommandTest {
 
             assertThat(run.summary()).contains("1 lines").contains("client_closed=1");
             assertThat(admin.listTopics().names().get(10, TimeUnit.SECONDS)).doesNotContain("kinfer.replies.produce-grace");
+            run.lines.close();
+            assertThat(run.exit.get(60, TimeUnit.SECONDS)).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void onASignalALineReadButNotYetSentIsInTheSummaryAsUnfinished(EmbeddedKafka kafka) throws Exception {
+        kafka.createTopic("kinfer.requests.echo9", 1);
+        try (FakeWorker worker = new FakeWorker(kafka, "echo9")) {
+            PipedRun run = new PipedRun("--kafka", kafka.bootstrapServers(), "--set", "client.id=produce-unfinished",
+                    "--model", "echo9", "--output", dir().toString(), "--wait", "--quiet", "--rate", "0.1");
+            run.write("{\"id\":\"hold-one\",\"text\":\"one\"}", "{\"id\":\"waits\",\"text\":\"two\"}");
+            // The second line is read, and waits 10 s for its turn (--rate).
+            await().atMost(Duration.ofSeconds(30)).until(() -> worker.holds("hold-one") && run.command.linesRead() == 2);
+
+            run.command.stop(Duration.ZERO);
+
+            // Before, "2 lines ...: client_closed=1": the second line was in no outcome.
+            assertThat(run.summary()).contains("2 lines").contains("client_closed=1").contains("unfinished=1");
             run.lines.close();
             assertThat(run.exit.get(60, TimeUnit.SECONDS)).isEqualTo(1);
         }
