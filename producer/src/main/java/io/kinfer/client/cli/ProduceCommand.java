@@ -37,6 +37,7 @@ import java.util.concurrent.locks.LockSupport;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kinfer.client.ClientConfig;
 import io.kinfer.client.InferenceClient;
@@ -428,6 +429,9 @@ public final class ProduceCommand implements Callable<Integer> {
             } catch (ProtocolException e) {
                 count("invalid_line");
                 err.printf("%nline %d skipped: %s%n", number, e.getMessage());
+                if (waitForReplies) {
+                    replies.writeFailure(number, null, "invalid_line", e.getMessage());
+                }
                 progress.step();
                 continue;
             }
@@ -445,7 +449,7 @@ public final class ProduceCommand implements Callable<Integer> {
                     : client.submit(request, replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic, 0,
                             Map.of()).thenRun(() -> count("published"));
             done.exceptionally(error -> {
-                callFailed(number, error);
+                callFailed(number, error, waitForReplies ? replies : null, request);
                 return null;
             }).whenComplete((ok, error) -> {
                 slots.release();
@@ -454,14 +458,20 @@ public final class ProduceCommand implements Callable<Integer> {
         }
     }
 
-    /** Counts a call that failed by the kind of its failure; the first of each kind is said with its reason. */
-    private void callFailed(long number, Throwable error) {
+    /**
+     * Counts a call that failed by the kind of its failure; the first of each kind is said with its reason. With
+     * --wait ({@code replies} not null) the output gets a line for it too.
+     */
+    private void callFailed(long number, Throwable error, Replies replies, InferenceRequest request) {
         Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
         String kind = failureKind(cause);
+        String message = cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
         count(kind);
+        if (replies != null) {
+            replies.writeFailure(number, request, kind, message);
+        }
         if (failuresSaid.add(kind)) {
-            err.printf("%nline %d: %s: %s (the summary counts any further ones)%n", number, kind,
-                    cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage());
+            err.printf("%nline %d: %s: %s (the summary counts any further ones)%n", number, kind, message);
         }
     }
 
@@ -557,6 +567,31 @@ public final class ProduceCommand implements Callable<Integer> {
                 } catch (IOException e) {
                     fail(e);
                 }
+            }
+        }
+
+        /**
+         * A line for a call that got no reply (it failed in the client: a timeout, Kafka unreachable, the client
+         * closing) or a line that was never sent (invalid): shaped as a worker's error reply, with the client's
+         * outcome as its code and the input's line number, so that the output has a line for every input line.
+         * Not counted here: the failure was, by its kind.
+         */
+        synchronized void writeFailure(long line, InferenceRequest request, String kind, String message) {
+            if (failure != null) {
+                return;
+            }
+            ObjectNode node = JsonNodeFactory.instance.objectNode();
+            if (request != null) {
+                node.put("id", request.id()).put("model", request.model());
+            }
+            node.put("line", line);
+            node.putObject("error").put("code", kind).put("message", message);
+            try {
+                out.write(node.toString());
+                out.write('\n');
+                flushWritten();
+            } catch (IOException e) {
+                fail(e);
             }
         }
 

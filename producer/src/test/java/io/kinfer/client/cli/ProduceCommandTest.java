@@ -74,7 +74,11 @@ class ProduceCommandTest {
             assertThat(exit).as("one line was invalid").isEqualTo(1);
         }
         JsonCodec codec = new JsonCodec();
-        List<InferenceReply> replies = Files.readAllLines(output).stream().map(line -> {
+        List<String> lines = Files.readAllLines(output);
+        // A line for every input line: the invalid one's says why, with its line number (before, none).
+        assertThat(lines).hasSize(4).filteredOn(line -> line.contains("\"line\":3")).singleElement().asString()
+                .contains("\"code\":\"invalid_line\"");
+        List<InferenceReply> replies = lines.stream().filter(line -> !line.contains("\"line\":3")).map(line -> {
             try {
                 return codec.decodeReply(line.getBytes());
             } catch (Exception e) {
@@ -278,14 +282,19 @@ class ProduceCommandTest {
     void onASignalCallsStillOpenAfterTheGraceFailAsClosed(EmbeddedKafka kafka) throws Exception {
         kafka.createTopic("kinfer.requests.echo7", 1);
         try (FakeWorker worker = new FakeWorker(kafka, "echo7"); Admin admin = kafka.admin()) {
+            Path out = dir();
             PipedRun run = new PipedRun("--kafka", kafka.bootstrapServers(), "--set", "client.id=produce-grace",
-                    "--model", "echo7", "--output", dir().toString(), "--wait", "--quiet");
+                    "--model", "echo7", "--output", out.toString(), "--wait", "--quiet");
             run.write("{\"id\":\"hold-forever\",\"text\":\"one\"}");
             await().atMost(Duration.ofSeconds(30)).until(() -> worker.holds("hold-forever"));
 
             run.command.stop(Duration.ZERO);
 
             assertThat(run.summary()).contains("1 lines").contains("client_closed=1");
+            // The output has its line too, shaped as an error reply with the client's outcome (before, nothing).
+            assertThat(Files.readString(out).trim()).isEqualTo("{\"id\":\"hold-forever\","
+                    + "\"model\":\"echo7\",\"line\":1,\"error\":{\"code\":\"client_closed\",\"message\":"
+                    + "\"the inference client is shutting down\"}}");
             assertThat(admin.listTopics().names().get(10, TimeUnit.SECONDS)).doesNotContain("kinfer.replies.produce-grace");
             run.lines.close();
             assertThat(run.exit.get(60, TimeUnit.SECONDS)).isEqualTo(1);
