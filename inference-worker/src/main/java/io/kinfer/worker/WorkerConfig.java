@@ -204,6 +204,11 @@ public final class WorkerConfig extends AbstractConfig {
             throw new ConfigException(EXACTLY_ONCE, true, "exactly-once needs group.mode=consumer: share groups have "
                     + "no transactions");
         }
+        if (!Topics.isValidReplyTopic(getString(REPLY_DEFAULT_TOPIC))) {
+            // A request topic here would have the workers read their replies as requests and answer them again.
+            throw new ConfigException(REPLY_DEFAULT_TOPIC, getString(REPLY_DEFAULT_TOPIC), "not a topic name, or a "
+                    + "request topic (" + Topics.REQUEST_PREFIX + "*)");
+        }
         String dlq = getString(SHARE_DLQ_TOPIC).strip();
         if (!dlq.isEmpty() && (dlq.startsWith("__") || !Topics.isValidTopicName(dlq.replace(MODEL_PLACEHOLDER, "m")))) {
             throw new ConfigException(SHARE_DLQ_TOPIC, dlq, "not a topic name (letters, digits, '.', '_', '-', "

@@ -93,8 +93,9 @@ public final class ClientConfig extends AbstractConfig {
             throw new ConfigException(REPLY_PARTITION, -1, "a shared reply.topic needs reply.partition: each instance "
                     + "must own its partition, or instances would read each other's replies");
         }
-        if (!getString(REPLY_TOPIC).isBlank() && !Topics.isValidTopicName(getString(REPLY_TOPIC))) {
-            throw new ConfigException(REPLY_TOPIC, getString(REPLY_TOPIC), "not a valid topic name");
+        if (!getString(REPLY_TOPIC).isBlank() && !Topics.isValidReplyTopic(getString(REPLY_TOPIC))) {
+            throw new ConfigException(REPLY_TOPIC, getString(REPLY_TOPIC), "not a valid topic name, or a request topic ("
+                    + Topics.REQUEST_PREFIX + "*), where the workers would read the replies as requests");
         }
     }
 

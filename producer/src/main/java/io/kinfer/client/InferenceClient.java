@@ -622,9 +622,9 @@ public final class InferenceClient implements AutoCloseable {
         }
         String topic = replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic;
         // What a worker would refuse, refused here: such a request could only be dead-lettered, never answered.
-        if (!Topics.isValidTopicName(topic)) {
+        if (!Topics.isValidReplyTopic(topic)) {
             return CompletableFuture.failedFuture(new IllegalArgumentException("reply topic '" + topic
-                    + "' is not a valid Kafka topic name"));
+                    + "' is not a valid Kafka topic name, or is a request topic (" + Topics.REQUEST_PREFIX + "*)"));
         }
         if (request == null || request.id() == null || request.id().isEmpty()
                 || request.id().length() > KinferHeaders.MAX_CORRELATION_ID_CHARS) {

@@ -72,7 +72,8 @@ public final class KinferHeaders {
                     "header " + CORRELATION_ID + " must be 1 to " + MAX_CORRELATION_ID_CHARS + " characters");
         }
         String replyTopic = replyTopic(headers, defaultReplyTopic).orElseThrow(() -> new ProtocolException(
-                ErrorCode.INVALID_REQUEST, "header " + REPLY_TOPIC + " is not a valid topic name"));
+                ErrorCode.INVALID_REQUEST, "header " + REPLY_TOPIC + " is not a valid topic name, or is a request "
+                        + "topic (" + Topics.REQUEST_PREFIX + "*), where the reply would be read as a request"));
         int partition = (int) number(headers, REPLY_PARTITION, 0, Integer.MAX_VALUE, RequestEnvelope.ANY_PARTITION);
         // 0 means no deadline, as absent does (and as RequestEnvelope.NO_DEADLINE and the Java client's submit do).
         long deadline = number(headers, DEADLINE, 0, Long.MAX_VALUE, RequestEnvelope.NO_DEADLINE);
@@ -142,7 +143,7 @@ public final class KinferHeaders {
         if (topic.isEmpty()) {
             return Optional.ofNullable(defaultReplyTopic);
         }
-        return topic.filter(Topics::isValidTopicName);
+        return topic.filter(Topics::isValidReplyTopic);
     }
 
     private static long number(Headers headers, String name, long min, long max, long absent)

@@ -37,6 +37,14 @@ public final class Topics {
         return model != null && MODEL_NAME.matcher(model).matches();
     }
 
+    /**
+     * A topic replies may go to: a valid name, and no request topic, where a worker would read its own reply as a
+     * request and answer it again, with an error, under the same correlation id.
+     */
+    public static boolean isValidReplyTopic(String topic) {
+        return isValidTopicName(topic) && !topic.startsWith(REQUEST_PREFIX);
+    }
+
     /** Kafka's rule for topic names (minus "." and "..", which Kafka rejects). */
     public static boolean isValidTopicName(String topic) {
         return topic != null && TOPIC_NAME.matcher(topic).matches() && !topic.equals(".") && !topic.equals("..");

@@ -57,6 +57,19 @@ class KinferHeadersTest {
     }
 
     @Test
+    void aRequestTopicIsNoReplyAddress() {
+        // A worker would read its own reply as a request and answer it again, with an error, under the same id.
+        RecordHeaders headers = new RecordHeaders();
+        KinferHeaders.put(headers, KinferHeaders.REPLY_TOPIC, "kinfer.requests.sentiment");
+
+        assertThatThrownBy(() -> KinferHeaders.envelope(headers, "id", Topics.DEFAULT_REPLY_TOPIC))
+                .isInstanceOf(ProtocolException.class).hasMessageContaining("request topic");
+        assertThat(KinferHeaders.bestEffortReplyAddress(headers, "id", Topics.DEFAULT_REPLY_TOPIC)).isEmpty();
+        assertThat(Topics.isValidReplyTopic("kinfer.replies.gw-1")).isTrue();
+        assertThat(Topics.isValidReplyTopic("kinfer.requestsx")).isTrue();
+    }
+
+    @Test
     void invalidHeaderValuesAreInvalidRequests() {
         RecordHeaders badDeadline = new RecordHeaders();
         KinferHeaders.put(badDeadline, KinferHeaders.DEADLINE, "tomorrow");

@@ -177,10 +177,10 @@ public final class ProduceCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (replyTopic != null && !Topics.isValidTopicName(replyTopic)) {
+        if (replyTopic != null && !Topics.isValidReplyTopic(replyTopic)) {
             // The workers could only dead-letter every line: refused before anything is sent.
             throw new ParameterException(spec.commandLine(), "--reply-topic '" + replyTopic
-                    + "' is not a valid Kafka topic name");
+                    + "' is not a valid Kafka topic name, or is a request topic (" + Topics.REQUEST_PREFIX + "*)");
         }
         if (rate != null && !(rate > 0)) {
             // A negative (or NaN) rate read as "as fast as Kafka takes them": the opposite of a limit.
