@@ -327,7 +327,8 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
                 WorkerMetrics.VersionMeters meters = runtime.meters;
                 responder.answer(model, record, incoming.handle(), envelope, InferenceReply.failure(request.id(),
                         model, runtime.version, new ErrorInfo(ErrorCode.EXPIRED, "the deadline passed "
-                                + (nowMs - envelope.deadlineEpochMs()) + " ms before the worker received the request"),
+                                + (nowMs - envelope.deadlineEpochMs()) + " ms before the worker received the request"
+                                + secondsHint(envelope.deadlineEpochMs())),
                         new Timings(0, 0, 0, workerId, false)), () -> meters.outcome(ErrorCode.EXPIRED.wireName()));
                 return;
             }
@@ -372,6 +373,15 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
         queued.computeIfAbsent(runtime, v -> new ArrayList<>()).add(new WorkItem(record, incoming.handle(), envelope,
                 request.withVersion(runtime.version), request.version() != null, prepared, nowNanos, deadlineNanos,
                 envelope.priority()));
+    }
+
+    /**
+     * A deadline before 1973 in epoch milliseconds is one in epoch seconds (until the year 5138): said so, since
+     * "the deadline passed 1794177222190 ms before" does not tell the sender what it got wrong.
+     */
+    static String secondsHint(long deadlineEpochMs) {
+        return deadlineEpochMs < 100_000_000_000L ? " (kinfer-deadline is in epoch milliseconds; " + deadlineEpochMs
+                + " looks like seconds)" : "";
     }
 
     /** A far deadline (Long.MAX_VALUE ms, a natural "never") saturates instead of overflowing into the past. */

@@ -96,8 +96,13 @@ class DynamicBatchingTest {
         await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply("late") != null);
         InferenceReply reply = replies.reply("late");
         assertThat(reply.error().code()).isEqualTo(ErrorCode.EXPIRED);
-        assertThat(reply.error().message()).contains("deadline passed");
+        assertThat(reply.error().message()).contains("deadline passed").doesNotContain("seconds");
         assertThat(worker.metrics().version("gemm", "1").batches()).isEqualTo(computedBefore);
+        // A deadline in epoch seconds is said to be one.
+        client.request(requests("late-s-", 1).get(0), "batching.replies", "late-s", System.currentTimeMillis() / 1000);
+        await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply("late-s") != null);
+        assertThat(replies.reply("late-s").error().message()).contains("kinfer-deadline is in epoch milliseconds")
+                .contains("looks like seconds");
         // Counted once Kafka has acknowledged the reply, which the reply's reader may see first.
         await().atMost(Duration.ofSeconds(30)).until(() -> worker.scrape().contains("outcome=\"expired\""));
     }
