@@ -38,6 +38,7 @@ import io.kinfer.worker.model.ModelConfig;
 import io.kinfer.worker.model.ModelException;
 import io.kinfer.worker.model.ModelRepository;
 import io.kinfer.worker.model.PreparedRequest;
+import io.kinfer.worker.reply.ReplySender;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.config.ConfigException;
 import org.slf4j.Logger;
@@ -312,6 +313,13 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
         if (!request.model().equals(model)) {
             reject(incoming, request.id(), request, new ProtocolException(ErrorCode.INVALID_REQUEST,
                     "this topic serves model " + model + ", the request names " + request.model()));
+            return;
+        }
+        Optional<String> undeliverable = responder.knownUndeliverable(envelope);
+        if (undeliverable.isPresent()) {
+            // Not computed: its answer could only be dead-lettered (as it would be after computing it).
+            responder.deadLetter(model, record, incoming.handle(), ReplySender.REPLY_UNDELIVERABLE,
+                    undeliverable.get());
             return;
         }
         VersionRuntime runtime;

@@ -122,6 +122,11 @@ final class Responder {
                 || (cause instanceof ApiException && !(cause instanceof RetriableException));
     }
 
+    /** Why no reply to {@code to} can be delivered, if known already without waiting (ReplySender). */
+    Optional<String> knownUndeliverable(RequestEnvelope to) {
+        return sender.knownUndeliverable(to);
+    }
+
     /** An invalid record: an error reply where an address exists, and always a dead letter. */
     void reject(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
                 Optional<RequestEnvelope> to, InferenceReply reply) {

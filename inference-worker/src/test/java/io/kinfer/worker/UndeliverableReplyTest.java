@@ -106,6 +106,46 @@ class UndeliverableReplyTest {
         refusedDeadLetter(kafka, "refusedeos", true);
     }
 
+    /**
+     * Requests addressed to a reply topic known to be missing are dead-lettered without being computed: a backlog
+     * written by clients long gone (a fresh group reading from the earliest offset) was computed in full before.
+     */
+    @Test
+    void requestsToAReplyTopicKnownMissingAreDeadLetteredWithoutBeingComputed(EmbeddedKafka kafka) throws Exception {
+        Path repo = setUp(kafka, "skip");
+        try (KafkaTestClient client = new KafkaTestClient(kafka);
+             InferenceWorker worker = worker(kafka, "skip", repo, false)) {
+            KafkaTestClient.Collector deadLetters = client.collect(Topics.DEAD_LETTER);
+            KafkaTestClient.Collector replies = client.collect(LIVE);
+            await().atMost(Duration.ofSeconds(60)).until(worker::ready);
+            request(client, "skip", "first-gone", "gone.replies");
+            await().atMost(Duration.ofSeconds(30)).until(() -> deadLetters.records().stream().anyMatch(r -> r.key() != null
+                    && "first-gone".equals(new String(r.key(), StandardCharsets.UTF_8))));
+            double rows = rowsComputed(worker);
+
+            for (int i = 0; i < 20; i++) {
+                request(client, "skip", "gone-" + i, "gone.replies");
+            }
+            request(client, "skip", "live", LIVE);
+
+            await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply("live") != null);
+            await().atMost(Duration.ofSeconds(30)).until(() -> deadLetters.records().stream().filter(r -> r.key() != null
+                    && new String(r.key(), StandardCharsets.UTF_8).startsWith("gone-")).count() == 20);
+            assertThat(deadLetters.records()).filteredOn(r -> r.key() != null
+                    && new String(r.key(), StandardCharsets.UTF_8).startsWith("gone-"))
+                    .allMatch(r -> KinferHeaders.string(r.headers(), KinferHeaders.DLQ_REASON)
+                            .orElse("").equals(ReplySender.REPLY_UNDELIVERABLE));
+            // Only the live request was computed.
+            assertThat(rowsComputed(worker)).isEqualTo(rows + 1);
+        }
+    }
+
+    private static double rowsComputed(InferenceWorker worker) {
+        Map<String, Double> totals = new java.util.HashMap<>();
+        worker.metrics().version("skip", "1").addTotals(totals);
+        return totals.get("batch_rows_total");
+    }
+
     private static void refusedDeadLetter(EmbeddedKafka kafka, String model, boolean exactlyOnce) throws Exception {
         Path repo = setUp(kafka, model);
         String dlq = model + ".dlq";

@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -117,15 +118,32 @@ public final class ReplySender {
         }
     }
 
-    private CompletionStage<Void> deliver(ProducerRecord<byte[], byte[]> record, RequestEnvelope to,
-                                          TopicChecker.TopicState state, boolean mayRecheck) {
+    /**
+     * Why no reply to {@code to} can be delivered, when that is known already without waiting: its topic is missing
+     * or Kafka's own. Empty while its lookup is under way (asked for here, so that the next request to the same
+     * topic is told at once) or when the topic takes replies. Lets a worker dead-letter such a request before
+     * computing it: a backlog addressed to clients long gone was computed in full, then dead-lettered.
+     */
+    public Optional<String> knownUndeliverable(RequestEnvelope to) {
+        CompletableFuture<TopicChecker.TopicState> lookup = topics.check(to.replyTopic()).toCompletableFuture();
+        return lookup.isDone() ? undeliverable(to, lookup.join()) : Optional.empty();
+    }
+
+    private static Optional<String> undeliverable(RequestEnvelope to, TopicChecker.TopicState state) {
         if (state.internal()) {
-            return CompletableFuture.failedFuture(new UndeliverableReplyException("reply topic " + to.replyTopic()
-                    + " is internal to Kafka: no client may write to it"));
+            return Optional.of("reply topic " + to.replyTopic() + " is internal to Kafka: no client may write to it");
         }
         if (state.missing()) {
-            return CompletableFuture.failedFuture(new UndeliverableReplyException(
-                    "reply topic " + to.replyTopic() + " does not exist"));
+            return Optional.of("reply topic " + to.replyTopic() + " does not exist");
+        }
+        return Optional.empty();
+    }
+
+    private CompletionStage<Void> deliver(ProducerRecord<byte[], byte[]> record, RequestEnvelope to,
+                                          TopicChecker.TopicState state, boolean mayRecheck) {
+        Optional<String> undeliverable = undeliverable(to, state);
+        if (undeliverable.isPresent()) {
+            return CompletableFuture.failedFuture(new UndeliverableReplyException(undeliverable.get()));
         }
         if (!state.exists()) {
             // Kafka did not answer the lookup: fail this reply so its record is redelivered, not dead-lettered.
