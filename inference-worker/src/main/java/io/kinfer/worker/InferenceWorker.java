@@ -238,6 +238,17 @@ public final class InferenceWorker implements AutoCloseable {
             createTopics(workerAdmin, config, models);
         }
         TopicChecker topics = new TopicChecker(admin, Duration.ofSeconds(10));
+        if (!config.getBoolean(WorkerConfig.TOPICS_CREATE)) {
+            // Said at start rather than found out from the first record that has to be dead-lettered.
+            String deadLetters = config.getString(WorkerConfig.DLQ_TOPIC);
+            topics.check(deadLetters).thenAccept(state -> {
+                if (state.missing()) {
+                    log.warn("dead-letter topic {} ({}) does not exist, and topics.create is false: records that "
+                            + "cannot be answered are given up after reply.failure.limit tries instead of kept there; "
+                            + "create it", deadLetters, WorkerConfig.DLQ_TOPIC);
+                }
+            });
+        }
         int maxRecordBytes = maxRequestSize(config);
         Responder shared = new Responder(new ReplySender(producer, codec, topics,
                 config.getString(WorkerConfig.DLQ_TOPIC), workerId, maxRecordBytes, Responder.FOLLOW_UPS), metrics);

@@ -91,6 +91,8 @@ class ShareGroupDeadLetterQueueTest {
         String model = "poison";
         Path repo = repository(model);
         limitDeliveries(kafka, model, 2);
+        // A reply topic that exists: one known missing would have the request dead-lettered at once, not held.
+        kafka.createTopic("poison.replies", 1);
         try (KafkaTestClient client = new KafkaTestClient(kafka)) {
             KafkaTestClient.Collector kinferDeadLetters = client.collect(Topics.DEAD_LETTER);
             InferenceWorker first = InferenceWorker.start(config(kafka, repo, model, "poison-a"));
