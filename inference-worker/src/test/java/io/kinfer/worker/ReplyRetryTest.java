@@ -83,27 +83,14 @@ class ReplyRetryTest {
     void aReplyThatKeepsTimingOutIsDeadLetteredAfterTheFailureLimitAndTheRequestAfterItAnsweredOnce() throws Exception {
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().brokers(2).start()) {
             TopicPartition requests = new TopicPartition(Topics.requestTopic("gemm"), 0);
-            try (Admin admin = kafka.admin()) {
-                admin.createTopics(List.of(new NewTopic(requests.topic(), Map.of(0, List.of(1))),
-                        new NewTopic(REPLIES, Map.of(0, List.of(2))), new NewTopic(LIVE, Map.of(0, List.of(1))),
-                        new NewTopic(Topics.DEAD_LETTER, Map.of(0, List.of(1))))).all().get(30, TimeUnit.SECONDS);
-            }
-            Path repo = Files.createTempDirectory("repo");
-            OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
-            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
-                    WorkerConfig.MODELS, "gemm", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
-                    WorkerConfig.CACHE_ENABLED, false, WorkerConfig.REPLY_FAILURE_LIMIT, 2,
-                    "kafka.producer.request.timeout.ms", 1_500, "kafka.producer.delivery.timeout.ms", 3_000)));
+            try (InferenceWorker worker = limitedWorker(kafka, 1);
                  KafkaTestClient client = new KafkaTestClient(kafka)) {
                 await().atMost(Duration.ofSeconds(60)).until(worker::ready);
                 KafkaTestClient.Collector live = client.collect(LIVE);
                 KafkaTestClient.Collector deadLetters = client.collect(Topics.DEAD_LETTER);
 
                 kafka.stopBroker(1); // node 2: the reply topic's only replica, for the whole test
-                client.request(InferenceRequest.ofTensors("lost", "gemm", List.of(Tensor.fp32("x", new long[] {1, 4},
-                        new float[] {1, 2, 3, 4}))), REPLIES, "lost", 0);
-                client.request(InferenceRequest.ofTensors("after", "gemm", List.of(Tensor.fp32("x", new long[] {1, 4},
-                        new float[] {4, 3, 2, 1}))), LIVE, "after", 0);
+                lostThenAfter(client);
 
                 await().atMost(Duration.ofSeconds(90)).until(() -> committed(kafka, requests) == end(kafka, requests));
                 assertThat(deadLetters.records()).filteredOn(r -> KinferHeaders.string(r.headers(),
@@ -126,26 +113,13 @@ class ReplyRetryTest {
     void aRecordWhoseDeadLetterFailsTooIsGivenUpAndThePartitionMovesOn() throws Exception {
         try (EmbeddedKafka kafka = EmbeddedKafka.builder().brokers(2).start()) {
             TopicPartition requests = new TopicPartition(Topics.requestTopic("gemm"), 0);
-            try (Admin admin = kafka.admin()) {
-                admin.createTopics(List.of(new NewTopic(requests.topic(), Map.of(0, List.of(1))),
-                        new NewTopic(REPLIES, Map.of(0, List.of(2))), new NewTopic(LIVE, Map.of(0, List.of(1))),
-                        new NewTopic(Topics.DEAD_LETTER, Map.of(0, List.of(2))))).all().get(30, TimeUnit.SECONDS);
-            }
-            Path repo = Files.createTempDirectory("repo");
-            OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
-            try (InferenceWorker worker = InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
-                    WorkerConfig.MODELS, "gemm", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
-                    WorkerConfig.CACHE_ENABLED, false, WorkerConfig.REPLY_FAILURE_LIMIT, 2,
-                    "kafka.producer.request.timeout.ms", 1_500, "kafka.producer.delivery.timeout.ms", 3_000)));
+            try (InferenceWorker worker = limitedWorker(kafka, 2);
                  KafkaTestClient client = new KafkaTestClient(kafka)) {
                 await().atMost(Duration.ofSeconds(60)).until(worker::ready);
                 KafkaTestClient.Collector live = client.collect(LIVE);
 
                 kafka.stopBroker(1); // node 2: the reply topic's and the dead-letter topic's only replica
-                client.request(InferenceRequest.ofTensors("lost", "gemm", List.of(Tensor.fp32("x", new long[] {1, 4},
-                        new float[] {1, 2, 3, 4}))), REPLIES, "lost", 0);
-                client.request(InferenceRequest.ofTensors("after", "gemm", List.of(Tensor.fp32("x", new long[] {1, 4},
-                        new float[] {4, 3, 2, 1}))), LIVE, "after", 0);
+                lostThenAfter(client);
 
                 await().atMost(Duration.ofSeconds(120)).until(() -> committed(kafka, requests) == end(kafka, requests));
                 await().atMost(Duration.ofSeconds(30)).until(() -> live.reply("after") != null);
@@ -194,6 +168,33 @@ class ReplyRetryTest {
                 assertThat(worker.scrape()).containsPattern("kinfer_replies_failed_total\\{[^}]*\\} [2-9]");
             }
         }
+    }
+
+    /**
+     * The gemm request topic and LIVE on node 1, REPLIES on node 2, kinfer.dlq on {@code deadLetterNode}; a worker
+     * whose replies fail within 3 s and whose records are dead-lettered after 2 failed tries.
+     */
+    private static InferenceWorker limitedWorker(EmbeddedKafka kafka, int deadLetterNode) throws Exception {
+        try (Admin admin = kafka.admin()) {
+            admin.createTopics(List.of(new NewTopic(Topics.requestTopic("gemm"), Map.of(0, List.of(1))),
+                    new NewTopic(REPLIES, Map.of(0, List.of(2))), new NewTopic(LIVE, Map.of(0, List.of(1))),
+                    new NewTopic(Topics.DEAD_LETTER, Map.of(0, List.of(deadLetterNode))))).all()
+                    .get(30, TimeUnit.SECONDS);
+        }
+        Path repo = Files.createTempDirectory("repo");
+        OnnxModels.writeVersion(repo, "gemm", "1", OnnxModels.gemm(4, 3), null, null);
+        return InferenceWorker.start(new WorkerConfig(TestSettings.forKafka(kafka,
+                WorkerConfig.MODELS, "gemm", WorkerConfig.MODEL_REPOSITORY, repo, WorkerConfig.METRICS_PORT, -1,
+                WorkerConfig.CACHE_ENABLED, false, WorkerConfig.REPLY_FAILURE_LIMIT, 2,
+                "kafka.producer.request.timeout.ms", 1_500, "kafka.producer.delivery.timeout.ms", 3_000)));
+    }
+
+    /** "lost", whose reply goes to REPLIES, then "after", whose reply goes to LIVE, on the same partition. */
+    private static void lostThenAfter(KafkaTestClient client) {
+        client.request(InferenceRequest.ofTensors("lost", "gemm", List.of(Tensor.fp32("x", new long[] {1, 4},
+                new float[] {1, 2, 3, 4}))), REPLIES, "lost", 0);
+        client.request(InferenceRequest.ofTensors("after", "gemm", List.of(Tensor.fp32("x", new long[] {1, 4},
+                new float[] {4, 3, 2, 1}))), LIVE, "after", 0);
     }
 
     private static long committed(EmbeddedKafka kafka, TopicPartition partition) throws Exception {
