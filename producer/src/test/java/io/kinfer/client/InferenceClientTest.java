@@ -528,10 +528,7 @@ class InferenceClientTest {
 
     @Test
     void aKafkaThatDoesNotAnswerFailsCreateWithASharedReplyTopicAsUnavailable() throws Exception {
-        int port;
-        try (ServerSocket socket = new ServerSocket(0)) {
-            port = socket.getLocalPort(); // closed again: nothing answers there
-        }
+        int port = portNothingAnswersOn();
         ClientConfig config = new ClientConfig(Map.of("kafka.bootstrap.servers", "127.0.0.1:" + port,
                 ClientConfig.CLIENT_ID, "unanswered", ClientConfig.REPLY_TOPIC, "shared.replies",
                 ClientConfig.REPLY_PARTITION, "0"));
@@ -543,10 +540,7 @@ class InferenceClientTest {
 
     @Test
     void aKafkaThatDoesNotAnswerIsNamedWhenTheAdminClientsOwnTimeoutEndsTheReplyTopicsCreation() throws Exception {
-        int port;
-        try (ServerSocket socket = new ServerSocket(0)) {
-            port = socket.getLocalPort(); // closed again: nothing answers there
-        }
+        int port = portNothingAnswersOn();
         // Kafka's default.api.timeout.ms (60 s by default) ends the creation before create()'s own wait: before,
         // "cannot create reply topic ...: Timed out waiting for a node assignment", with no address.
         ClientConfig config = new ClientConfig(Map.of("kafka.bootstrap.servers", "127.0.0.1:" + port,
@@ -556,6 +550,12 @@ class InferenceClientTest {
         assertThatThrownBy(() -> InferenceClient.create(config))
                 .isInstanceOf(InferenceException.KafkaUnavailable.class)
                 .hasMessageContaining("Kafka at 127.0.0.1:" + port + " did not answer");
+    }
+
+    private static int portNothingAnswersOn() throws java.io.IOException {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return socket.getLocalPort(); // closed again: nothing answers there
+        }
     }
 
     @Test
