@@ -578,20 +578,26 @@ public final class InferenceWorker implements AutoCloseable {
         kafkaMetrics.forEach(KafkaClientMetrics::close); // their refresh reads the clients closed below
         List<RuntimeException> errors = new CopyOnWriteArrayList<>(); // added to from parallel closes
         // Admission first (stop polling), then drain and commit inside each intake, then the rest.
-        closeSideBySide(intakes, "kinfer-close-intake", Intake::close, errors);
+        // An interrupt while waiting is restored only at the end: restored at once, every later step (the model's
+        // close, the producer's) would fail on it and leave its part open.
+        boolean interrupted = closeSideBySide(intakes, "kinfer-close-intake", Intake::close, errors);
         for (ModelPipeline pipeline : pipelines) {
             run(errors, () -> producer.send(new ProducerRecord<>(Topics.CATALOG,
                     key(ModelAnnouncement.key(pipeline.model(), workerId)), null)));
             run(errors, pipeline::close);
         }
         // Side by side: one after another, each model's producer added its 10 s to what the grace period must cover.
-        closeSideBySide(transactionalProducers, "kinfer-close-tx", p -> p.close(Duration.ofSeconds(10)), errors);
+        interrupted |= closeSideBySide(transactionalProducers, "kinfer-close-tx", p -> p.close(Duration.ofSeconds(10)),
+                errors);
         run(errors, () -> producer.close(Duration.ofSeconds(10)));
         run(errors, () -> admin.close(Duration.ofSeconds(5)));
         if (health != null) {
             run(errors, health::close);
         }
         run(errors, registry::close);
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
         if (!errors.isEmpty()) {
             RuntimeException first = errors.get(0);
             errors.subList(1, errors.size()).forEach(first::addSuppressed);
@@ -603,10 +609,11 @@ public final class InferenceWorker implements AutoCloseable {
     /**
      * Closes each item on a thread of its own and waits for all. A parallel stream ran on the common pool, which has
      * one thread beside the caller on two cores: three models' drains, each up to shutdown.timeout.ms, ran partly one
-     * after another, past what the grace period covers.
+     * after another, past what the grace period covers. Returns whether the caller was interrupted while it waited
+     * (it still waits for every close, each bounded by its own timeout), for the caller to restore once done.
      */
-    static <T> void closeSideBySide(List<T> items, String name, java.util.function.Consumer<T> close,
-                                    List<RuntimeException> errors) {
+    static <T> boolean closeSideBySide(List<T> items, String name, java.util.function.Consumer<T> close,
+                                       List<RuntimeException> errors) {
         List<Thread> threads = new ArrayList<>(items.size());
         for (T item : items) {
             Thread thread = new Thread(() -> run(errors, () -> close.accept(item)), name);
@@ -624,9 +631,7 @@ public final class InferenceWorker implements AutoCloseable {
                 }
             }
         }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        return interrupted;
     }
 
     private static void run(List<RuntimeException> errors, Runnable action) {

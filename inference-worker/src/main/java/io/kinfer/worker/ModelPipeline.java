@@ -315,10 +315,12 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
                     "this topic serves model " + model + ", the request names " + request.model()));
             return;
         }
-        Optional<String> undeliverable = responder.knownUndeliverable(envelope);
+        // A record without a timestamp trusts no earlier lookup.
+        Optional<String> undeliverable = responder.knownUndeliverable(envelope,
+                record.timestamp() < 0 ? Long.MAX_VALUE : record.timestamp());
         if (undeliverable.isPresent()) {
             // Not computed: its answer could only be dead-lettered (as it would be after computing it).
-            responder.deadLetter(model, record, incoming.handle(), ReplySender.REPLY_UNDELIVERABLE,
+            responder.deadLetterLater(model, record, incoming.handle(), ReplySender.REPLY_UNDELIVERABLE,
                     undeliverable.get());
             return;
         }

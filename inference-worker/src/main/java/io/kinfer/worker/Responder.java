@@ -61,7 +61,7 @@ final class Responder {
      */
     void answer(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle, RequestEnvelope to,
                 InferenceReply reply, Runnable replied) {
-        sender.reply(to, reply, record.headers()).whenComplete((ok, error) -> {
+        sender.reply(to, reply, record.headers(), record.timestamp()).whenComplete((ok, error) -> {
             if (error == null) {
                 try {
                     replied.run();
@@ -123,8 +123,18 @@ final class Responder {
     }
 
     /** Why no reply to {@code to} can be delivered, if known already without waiting (ReplySender). */
-    Optional<String> knownUndeliverable(RequestEnvelope to) {
-        return sender.knownUndeliverable(to);
+    Optional<String> knownUndeliverable(RequestEnvelope to, long writtenEpochMs) {
+        return sender.knownUndeliverable(to, writtenEpochMs);
+    }
+
+    /**
+     * {@link #deadLetter}, from the follow-ups' thread: the caller is a consumer's thread, which a dead letter
+     * waiting for its topic's metadata (up to max.block.ms) must not hold, a poll's records behind it.
+     */
+    void deadLetterLater(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle, String reason,
+                         String message) {
+        RecordHandle once = new Once(handle);
+        FOLLOW_UPS.execute(() -> safely(once, () -> deadLetter(model, record, once, reason, message)));
     }
 
     /** An invalid record: an error reply where an address exists, and always a dead letter. */
@@ -147,7 +157,7 @@ final class Responder {
             return;
         }
         RecordHandle once = new Once(handle);
-        sender.reply(to.get(), reply, record.headers()).whenComplete((ok, error) ->
+        sender.reply(to.get(), reply, record.headers(), record.timestamp()).whenComplete((ok, error) ->
                 // Off Kafka's I/O thread, as in answer(): the dead letter is a send of its own.
                 FOLLOW_UPS.execute(() -> safely(once, () -> errorReplied(model, record, once, to.get(), reason,
                         message, error))));

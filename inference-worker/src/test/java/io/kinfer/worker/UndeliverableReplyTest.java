@@ -107,8 +107,10 @@ class UndeliverableReplyTest {
     }
 
     /**
-     * Requests addressed to a reply topic known to be missing are dead-lettered without being computed: a backlog
-     * written by clients long gone (a fresh group reading from the earliest offset) was computed in full before.
+     * Requests addressed to a reply topic known to be missing since before they were written are dead-lettered
+     * without being computed: a backlog written by clients long gone (a fresh group reading from the earliest offset)
+     * was computed in full before. A request written after that lookup is computed, and its reply looked up again
+     * (the topic may have been made since: a client restarted under its id).
      */
     @Test
     void requestsToAReplyTopicKnownMissingAreDeadLetteredWithoutBeingComputed(EmbeddedKafka kafka) throws Exception {
@@ -123,20 +125,31 @@ class UndeliverableReplyTest {
                     && "first-gone".equals(new String(r.key(), StandardCharsets.UTF_8))));
             double rows = rowsComputed(worker);
 
+            // Written a minute ago: the backlog of a client long gone.
+            long aMinuteAgo = System.currentTimeMillis() - 60_000;
             for (int i = 0; i < 20; i++) {
-                request(client, "skip", "gone-" + i, "gone.replies");
+                client.send(Topics.requestTopic("skip"), "gone-" + i, client.codec().encodeRequest(InferenceRequest
+                        .ofTensors("gone-" + i, "skip", List.of(Tensor.fp32("x", new long[] {1, 4},
+                                new float[] {1, 2, 3, 4})))), KafkaTestClient.replyTo("gone.replies", "gone-" + i),
+                        aMinuteAgo);
             }
             request(client, "skip", "live", LIVE);
+            // Written after the lookup, to a topic made since: computed and answered.
+            kafka.createTopic("gone.replies", 1);
+            KafkaTestClient.Collector back = client.collect("gone.replies");
+            request(client, "skip", "back", "gone.replies");
 
             await().atMost(Duration.ofSeconds(30)).until(() -> replies.reply("live") != null);
+            await().atMost(Duration.ofSeconds(30)).until(() -> back.reply("back") != null);
+            assertThat(back.reply("back").isSuccess()).isTrue();
             await().atMost(Duration.ofSeconds(30)).until(() -> deadLetters.records().stream().filter(r -> r.key() != null
                     && new String(r.key(), StandardCharsets.UTF_8).startsWith("gone-")).count() == 20);
             assertThat(deadLetters.records()).filteredOn(r -> r.key() != null
                     && new String(r.key(), StandardCharsets.UTF_8).startsWith("gone-"))
                     .allMatch(r -> KinferHeaders.string(r.headers(), KinferHeaders.DLQ_REASON)
                             .orElse("").equals(ReplySender.REPLY_UNDELIVERABLE));
-            // Only the live request was computed.
-            assertThat(rowsComputed(worker)).isEqualTo(rows + 1);
+            // Only the two requests written after the lookup were computed.
+            assertThat(rowsComputed(worker)).isEqualTo(rows + 2);
         }
     }
 

@@ -72,8 +72,13 @@ public final class ReplySender {
         this.workerId = workerId;
     }
 
-    /** Sends a reply; completes when acknowledged, fails with {@link UndeliverableReplyException} or Kafka's error. */
-    public CompletionStage<Void> reply(RequestEnvelope to, InferenceReply reply, Headers requestHeaders) {
+    /**
+     * Sends a reply; completes when acknowledged, fails with {@link UndeliverableReplyException} or Kafka's error.
+     * {@code writtenEpochMs}, the request record's timestamp: a "missing" verdict on the reply topic older than the
+     * request is looked up again (the topic may have been made since: a client restarted under its id).
+     */
+    public CompletionStage<Void> reply(RequestEnvelope to, InferenceReply reply, Headers requestHeaders,
+                                       long writtenEpochMs) {
         Headers headers = new RecordHeaders();
         KinferHeaders.put(headers, KinferHeaders.CORRELATION_ID, to.correlationId());
         if (reply.error() != null) {
@@ -98,7 +103,7 @@ public final class ReplySender {
         }
         Integer partition = to.replyPartition() == RequestEnvelope.ANY_PARTITION ? null : to.replyPartition();
         ProducerRecord<byte[], byte[]> record = new ProducerRecord<>(to.replyTopic(), partition, key, value, headers);
-        return whenKnown(topics.check(to.replyTopic()), state -> deliver(record, to, state, true));
+        return whenKnown(topics.checkSince(to.replyTopic(), writtenEpochMs), state -> deliver(record, to, state, true));
     }
 
     /**
@@ -119,14 +124,14 @@ public final class ReplySender {
     }
 
     /**
-     * Why no reply to {@code to} can be delivered, when that is known already without waiting: its topic is missing
-     * or Kafka's own. Empty while its lookup is under way (asked for here, so that the next request to the same
-     * topic is told at once) or when the topic takes replies. Lets a worker dead-letter such a request before
-     * computing it: a backlog addressed to clients long gone was computed in full, then dead-lettered.
+     * Why no reply to {@code to} can be delivered, when that is known already without waiting, from a lookup made
+     * after the request was written ({@code writtenEpochMs}, its record's timestamp): its topic is missing or Kafka's
+     * own. Empty while no such lookup is known (one is asked for, so that later requests are told at once) or when
+     * the topic takes replies. Lets a worker dead-letter such a request before computing it: a backlog addressed to
+     * clients long gone was computed in full, then dead-lettered.
      */
-    public Optional<String> knownUndeliverable(RequestEnvelope to) {
-        CompletableFuture<TopicChecker.TopicState> lookup = topics.check(to.replyTopic()).toCompletableFuture();
-        return lookup.isDone() ? undeliverable(to, lookup.join()) : Optional.empty();
+    public Optional<String> knownUndeliverable(RequestEnvelope to, long writtenEpochMs) {
+        return topics.knownSince(to.replyTopic(), writtenEpochMs).flatMap(state -> undeliverable(to, state));
     }
 
     private static Optional<String> undeliverable(RequestEnvelope to, TopicChecker.TopicState state) {

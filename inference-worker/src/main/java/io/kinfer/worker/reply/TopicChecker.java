@@ -2,6 +2,7 @@ package io.kinfer.worker.reply;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -70,10 +71,12 @@ public final class TopicChecker {
     private final AsyncCache<String, Lookup> cache;
 
     /** What a lookup found, when, and whether a {@link #recheck} asked for it (its rate limit). */
-    private record Lookup(TopicState state, long atNanos, boolean recheck, CompletableFuture<TopicState> ready) {
+    /** @param atEpochMs when it was looked up, by the wall clock, to compare with a record's timestamp */
+    private record Lookup(TopicState state, long atNanos, long atEpochMs, boolean recheck,
+                          CompletableFuture<TopicState> ready) {
         Lookup(TopicState state, long atNanos, boolean recheck) {
             // Made once per lookup, handed to every reply while the topic is known (ReplySender only composes on it).
-            this(state, atNanos, recheck, CompletableFuture.completedFuture(state));
+            this(state, atNanos, System.currentTimeMillis(), recheck, CompletableFuture.completedFuture(state));
         }
     }
 
@@ -135,6 +138,45 @@ public final class TopicChecker {
             return known.join().ready(); // the usual case, once per reply: no lookup, no new future
         }
         return cache.get(topic, (name, executor) -> lookUp(name, false)).thenApply(Lookup::state);
+    }
+
+    /**
+     * As {@link #check}, but a topic known missing since before {@code sinceEpochMs} (wall clock) is looked up again,
+     * one lookup shared by all who ask: a verdict older than a request says nothing about where its reply can go.
+     * Only "missing" is looked up again: a topic known to exist stays known (a deletion shows when a send fails).
+     */
+    public CompletionStage<TopicState> checkSince(String topic, long sinceEpochMs) {
+        CompletableFuture<Lookup> known = cache.getIfPresent(topic);
+        if (known != null && known.isDone()) {
+            Lookup lookup = known.join();
+            if (lookup.state().missing() && lookup.atEpochMs() < sinceEpochMs) {
+                cache.asMap().remove(topic, known);
+            }
+        }
+        return check(topic);
+    }
+
+    /**
+     * What is known of a topic now, without waiting, if it was looked up at or after {@code sinceEpochMs} (wall
+     * clock) or is Kafka's own (which does not change); empty otherwise, and a lookup is asked for when none is known.
+     * A verdict older than a request (its topic missing then, made since: a client restarted under its id) says
+     * nothing about where that request's reply can go.
+     */
+    public Optional<TopicState> knownSince(String topic, long sinceEpochMs) {
+        if (topic.startsWith("__")) {
+            return Optional.of(RESERVED.join());
+        }
+        CompletableFuture<Lookup> known = cache.getIfPresent(topic);
+        if (known == null) {
+            check(topic);
+            return Optional.empty();
+        }
+        if (!known.isDone()) {
+            return Optional.empty();
+        }
+        Lookup lookup = known.join();
+        return lookup.state().internal() || lookup.atEpochMs() >= sinceEpochMs ? Optional.of(lookup.state())
+                : Optional.empty();
     }
 
     /**

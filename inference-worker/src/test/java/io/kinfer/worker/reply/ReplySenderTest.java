@@ -68,7 +68,7 @@ class ReplySenderTest {
                 afterLookup);
 
         var acked = waiting.reply(new RequestEnvelope("c", "new.replies", -1, 0, 0),
-                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null, Long.MIN_VALUE).toCompletableFuture();
         Thread admin = new Thread(() -> lookup.complete(new TopicChecker.TopicState(1)), "fake-admin-thread");
         admin.start();
         admin.join();
@@ -86,9 +86,9 @@ class ReplySenderTest {
                 1_048_576, Runnable::run);
 
         var byName = sender.reply(new RequestEnvelope("c1", "__consumer_offsets", -1, 0, 0),
-                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null, Long.MIN_VALUE).toCompletableFuture();
         var byDescription = toInternal.reply(new RequestEnvelope("c2", "internal.by.flag", -1, 0, 0),
-                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null, Long.MIN_VALUE).toCompletableFuture();
 
         assertThat(byName).failsWithin(Duration.ofSeconds(5)).withThrowableOfType(ExecutionException.class)
                 .withCauseInstanceOf(ReplySender.UndeliverableReplyException.class);
@@ -103,7 +103,7 @@ class ReplySenderTest {
         RequestEnvelope to = new RequestEnvelope("corr-1", "replies", 1, 0, 0);
 
         CompletableFuture<Void> acked = sender.reply(to, InferenceReply.failure("r", "m", ErrorCode.EXPIRED, "late"),
-                new RecordHeaders().add("traceparent", "00-abc-def-01".getBytes(StandardCharsets.UTF_8))).toCompletableFuture();
+                new RecordHeaders().add("traceparent", "00-abc-def-01".getBytes(StandardCharsets.UTF_8)), Long.MIN_VALUE).toCompletableFuture();
 
         assertThat(producer.history()).hasSize(1);
         assertThat(acked).isNotDone();
@@ -122,9 +122,9 @@ class ReplySenderTest {
         topics.put("replies", 1);
 
         var missingTopic = sender.reply(new RequestEnvelope("c", "nope", -1, 0, 0),
-                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null, Long.MIN_VALUE).toCompletableFuture();
         var missingPartition = sender.reply(new RequestEnvelope("c", "replies", 3, 0, 0),
-                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null, Long.MIN_VALUE).toCompletableFuture();
 
         assertThat(missingTopic).isCompletedExceptionally();
         assertThat(missingPartition).isCompletedExceptionally();
@@ -135,11 +135,11 @@ class ReplySenderTest {
     void aPartitionAddedAfterTheCountWasRememberedIsFound() {
         topics.put("growing", 1);
         sender.reply(new RequestEnvelope("c1", "growing", 0, 0, 0),
-                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null);
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null, Long.MIN_VALUE);
         topics.put("growing", 3);
 
         var toNewPartition = sender.reply(new RequestEnvelope("c2", "growing", 2, 0, 0),
-                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null, Long.MIN_VALUE).toCompletableFuture();
 
         assertThat(toNewPartition).isNotCompletedExceptionally();
         assertThat(producer.history()).hasSize(2);
@@ -149,9 +149,9 @@ class ReplySenderTest {
     @Test
     void aTopicKafkaCouldNotLookUpIsRetriedNotDeadLettered() {
         var missing = sender.reply(new RequestEnvelope("c", "nope", -1, 0, 0),
-                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null, Long.MIN_VALUE).toCompletableFuture();
         var unknown = sender.reply(new RequestEnvelope("c", "slow.replies", -1, 0, 0),
-                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null, Long.MIN_VALUE).toCompletableFuture();
 
         assertThat(missing).failsWithin(Duration.ofSeconds(5)).withThrowableOfType(ExecutionException.class)
                 .withCauseInstanceOf(ReplySender.UndeliverableReplyException.class);
@@ -165,11 +165,11 @@ class ReplySenderTest {
         topics.put("gone", 1);
         topics.put("kept", 1);
         var toGone = sender.reply(new RequestEnvelope("c1", "gone", -1, 0, 0),
-                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null, Long.MIN_VALUE).toCompletableFuture();
         var toKept = sender.reply(new RequestEnvelope("c2", "kept", -1, 0, 0),
-                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null, Long.MIN_VALUE).toCompletableFuture();
         var tooLarge = sender.reply(new RequestEnvelope("c3", "kept", -1, 0, 0),
-                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null).toCompletableFuture();
+                InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), null, Long.MIN_VALUE).toCompletableFuture();
         topics.remove("gone");
 
         producer.errorNext(new org.apache.kafka.common.errors.TimeoutException("Expiring 1 record(s)"));

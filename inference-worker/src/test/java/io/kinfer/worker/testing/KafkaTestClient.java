@@ -51,11 +51,17 @@ public final class KafkaTestClient implements AutoCloseable {
 
     /** Writes one record and waits for the broker's acknowledgement. */
     public void send(String topic, String key, byte[] value, Map<String, String> headers) {
+        send(topic, key, value, headers, null);
+    }
+
+    /** As {@link #send(String, String, byte[], Map)}, with the record's timestamp (null: now). */
+    public void send(String topic, String key, byte[] value, Map<String, String> headers, Long timestampMs) {
         RecordHeaders recordHeaders = new RecordHeaders();
         headers.forEach((name, text) -> recordHeaders.add(name, text.getBytes(StandardCharsets.UTF_8)));
         try {
-            producer.send(new ProducerRecord<>(topic, null, key == null ? null : key.getBytes(StandardCharsets.UTF_8),
-                    value, recordHeaders)).get(30, TimeUnit.SECONDS);
+            producer.send(new ProducerRecord<>(topic, null, timestampMs,
+                    key == null ? null : key.getBytes(StandardCharsets.UTF_8), value, recordHeaders))
+                    .get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             throw new IllegalStateException("send to " + topic + " failed", e);
         }
