@@ -449,7 +449,7 @@ public final class ProduceCommand implements Callable<Integer> {
                     : client.submit(request, replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic, 0,
                             Map.of()).thenRun(() -> count("published"));
             done.exceptionally(error -> {
-                callFailed(number, error, waitForReplies ? replies : null, request);
+                callFailed(number, error, waitForReplies ? replies : null, writing, request);
                 return null;
             }).whenComplete((ok, error) -> {
                 slots.release();
@@ -462,13 +462,22 @@ public final class ProduceCommand implements Callable<Integer> {
      * Counts a call that failed by the kind of its failure; the first of each kind is said with its reason. With
      * --wait ({@code replies} not null) the output gets a line for it too.
      */
-    private void callFailed(long number, Throwable error, Replies replies, InferenceRequest request) {
+    private void callFailed(long number, Throwable error, Replies replies, ThreadPoolExecutor writing,
+                            InferenceRequest request) {
         Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
         String kind = failureKind(cause);
         String message = cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
         count(kind);
         if (replies != null) {
-            replies.writeFailure(number, request, kind, message);
+            // On the writing thread, as replies are: this runs on the client's threads (its timer, Kafka's I/O
+            // thread), which a slow reader of the output must not hold. Inline once the writer has stopped (the
+            // failures close() makes as the run ends), so that none is lost.
+            Runnable write = () -> replies.writeFailure(number, request, kind, message);
+            try {
+                writing.execute(write);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                write.run();
+            }
         }
         if (failuresSaid.add(kind)) {
             err.printf("%nline %d: %s: %s (the summary counts any further ones)%n", number, kind, message);
