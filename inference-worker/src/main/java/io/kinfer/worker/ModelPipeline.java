@@ -423,6 +423,11 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
                 new Timings(0, 0, 0, workerId, false)), () -> runtime.meters.outcome(code.wireName()));
     }
 
+    @Override
+    public void givenUp(ConsumerRecord<byte[], byte[]> record) {
+        metrics.givenUp(model);
+    }
+
     /**
      * Removes queued (not yet running) requests whose record matches, e.g. those of revoked partitions, and marks
      * them abandoned: the partition's next owner computes them.

@@ -210,6 +210,9 @@ final class Responder {
             // the record would be refused again, forever, and in a consumer group every record after it would wait
             // unanswered behind it. Given up, loudly, so that the partition moves on.
             metrics.replyFailed(model);
+            if (handle.finalOutcome()) {
+                metrics.givenUp(model); // in a transaction the refusal aborts it: the intake gives the record up
+            }
             log.error("dead letter for model {} refused by Kafka for good ({}); giving the record up unanswered so "
                     + "that the records after it are served: fix the dead-letter topic ({})", model,
                     unwrap(error).toString(), reason);
@@ -277,6 +280,11 @@ final class Responder {
         @Override
         public boolean lastDelivery() {
             return handle.lastDelivery();
+        }
+
+        @Override
+        public boolean finalOutcome() {
+            return handle.finalOutcome();
         }
     }
 

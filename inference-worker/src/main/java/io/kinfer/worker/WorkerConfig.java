@@ -168,7 +168,9 @@ public final class WorkerConfig extends AbstractConfig {
             .define(REPLY_FAILURE_LIMIT, Type.INT, 5, between(1, 1_000), LOW, "Consumer-group modes: how many "
                     + "times a record's reply (or dead letter) may fail before the record is dead-lettered with reason "
                     + "reply_failed instead of being fetched and computed again (exactly-once: failures in "
-                    + "transactions of its own). Share groups use the group's share.delivery.count.limit instead.")
+                    + "transactions of its own); when that dead letter has failed as often, the record is given up "
+                    + "unanswered (kinfer_records_given_up_total) so that its partition moves on. Share groups use the "
+                    + "group's share.delivery.count.limit instead.")
             .define(SHUTDOWN_TIMEOUT_MS, Type.LONG, 30_000L, atLeast(0), MEDIUM,
                     "On SIGTERM: how long queued batches may take to finish before the rest is left uncommitted.")
             .define(EXACTLY_ONCE, Type.BOOLEAN, false, MEDIUM, "Consumer-group mode only: write replies and "

@@ -60,6 +60,17 @@ public final class WorkerMetrics {
                 .tags("model", model, "reason", reason).register(registry).increment();
     }
 
+    /**
+     * A record given up unanswered: neither its reply nor its dead letter could be written, after every try it was
+     * allowed, so its offset is committed for the records after it to be served. The one outcome that loses a
+     * request: alert on any.
+     */
+    public void givenUp(String model) {
+        Counter.builder("kinfer.records.given.up")
+                .description("Records given up unanswered: neither reply nor dead letter could be written")
+                .tags("model", model).register(registry).increment();
+    }
+
     public void replyFailed(String model) {
         Counter.builder("kinfer.replies.failed")
                 .description("Replies and dead letters Kafka did not acknowledge (left uncommitted for redelivery)")

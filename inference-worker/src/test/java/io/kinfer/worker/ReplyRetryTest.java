@@ -125,6 +125,8 @@ class ReplyRetryTest {
                 await().atMost(Duration.ofSeconds(30)).until(() -> live.reply("after") != null);
                 assertThat(live.replies("after")).hasSize(1);
                 assertThat(worker.ready()).isTrue();
+                // The one outcome that loses a request is counted, not only logged.
+                assertThat(worker.scrape()).containsPattern("kinfer_records_given_up_total\\{[^}]*\\} 1\\.0");
             }
         }
     }

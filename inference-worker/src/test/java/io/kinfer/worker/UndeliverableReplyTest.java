@@ -175,6 +175,7 @@ class UndeliverableReplyTest {
                 await().atMost(Duration.ofSeconds(30)).until(() -> committed(kafka, model) == end(kafka, model));
                 assertThat(replies.replies(model + "-after")).as("answered once").hasSize(1);
                 assertThat(worker.live()).isTrue();
+                assertThat(worker.scrape()).containsPattern("kinfer_records_given_up_total\\{[^}]*\\} 1\\.0");
             }
         }
     }

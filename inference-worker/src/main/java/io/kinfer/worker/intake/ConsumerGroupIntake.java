@@ -204,10 +204,10 @@ public final class ConsumerGroupIntake implements Intake {
             OffsetTracker.Unanswered redo = refetching.get(partition);
             RefetchBackoff<Long> backoff = rewindBackoff.get(partition);
             // Its record whose reply failed reply.failure.limit times, if any: dead-lettered instead of computed;
-            // once that dead letter failed too, given up (else it would be fetched again without end).
+            // once that dead letter failed as often too, given up (else it would be fetched again without end).
             long overLimit = backoff != null && backoff.key() != null && backoff.failures() >= failureLimit
                     ? backoff.key() : -1;
-            boolean deadLetterFailed = overLimit >= 0 && backoff.failures() > failureLimit;
+            boolean deadLetterFailed = overLimit >= 0 && backoff.failures() >= 2 * failureLimit;
             for (ConsumerRecord<byte[], byte[]> record : records.records(partition)) {
                 RecordHandle handle = tracker.register(partition, record.offset());
                 if (redo != null && record.offset() >= redo.until()) {
@@ -222,6 +222,7 @@ public final class ConsumerGroupIntake implements Intake {
                     log.error("{}: {}-{}@{} could not even be dead-lettered ({} failed tries); giving it up unanswered "
                             + "so that the records after it are served: fix the dead-letter topic", topic,
                             record.topic(), record.partition(), record.offset(), backoff.failures());
+                    pipeline.givenUp(record);
                     handle.answered();
                 } else if (record.offset() == overLimit) {
                     log.warn("{}: the reply to {}-{}@{} failed {} times (reply.failure.limit {}); dead-lettering it "

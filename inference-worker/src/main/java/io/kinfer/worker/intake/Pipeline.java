@@ -23,6 +23,12 @@ public interface Pipeline {
      */
     void deadLetter(ModelPipeline.Incoming record, String reason, String message);
 
+    /**
+     * Counts a record the intake gives up unanswered (its reply and its dead letter failed on every try); the intake
+     * then finishes its handle as answered, so that the records after it are served.
+     */
+    void givenUp(ConsumerRecord<byte[], byte[]> record);
+
     /** Whether the intake should pause fetching (the queue is full and the policy is to pause). */
     boolean full();
 

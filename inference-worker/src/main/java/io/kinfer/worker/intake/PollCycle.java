@@ -21,14 +21,23 @@ final class PollCycle {
     private final CountDownLatch done;
     /** Deliveries a record may have (share groups); {@code Integer.MAX_VALUE} where there is no limit. */
     private final int deliveryLimit;
+    /** A transaction's poll: its outcomes count only once it commits. */
+    private final boolean transactional;
 
+    /** A poll settled in one transaction (exactly-once mode). */
     PollCycle(List<ConsumerRecord<byte[], byte[]>> records) {
-        this(records, Integer.MAX_VALUE);
+        this(records, Integer.MAX_VALUE, true);
     }
 
+    /** A share group's poll, acknowledged record by record. */
     PollCycle(List<ConsumerRecord<byte[], byte[]>> records, int deliveryLimit) {
+        this(records, deliveryLimit, false);
+    }
+
+    private PollCycle(List<ConsumerRecord<byte[], byte[]>> records, int deliveryLimit, boolean transactional) {
         this.records = records;
         this.deliveryLimit = deliveryLimit;
+        this.transactional = transactional;
         this.outcomes = new Outcome[records.size()];
         this.done = new CountDownLatch(records.size());
     }
@@ -58,6 +67,11 @@ final class PollCycle {
                 @Override
                 public boolean lastDelivery() {
                     return last;
+                }
+
+                @Override
+                public boolean finalOutcome() {
+                    return !transactional;
                 }
             }));
         }

@@ -26,4 +26,12 @@ public interface RecordHandle {
     default boolean lastDelivery() {
         return false;
     }
+
+    /**
+     * Whether the outcome reported is final: not in exactly-once mode, where the poll's transaction may still abort
+     * (a refused dead letter dooms it) and the record is then taken again.
+     */
+    default boolean finalOutcome() {
+        return true;
+    }
 }

@@ -255,14 +255,15 @@ public final class TransactionalIntake implements Intake {
         inFlight.addAndGet(list.size());
         try {
             producer.beginTransaction();
-            if (failures > failureLimit) {
-                // Its dead letter failed too, in a transaction of its own (Kafka refuses the dead-letter topic for
+            if (failures >= 2 * failureLimit) {
+                // Its dead letter failed as often too, in transactions of its own (Kafka refuses the dead-letter topic for
                 // good: an ACL, its max.message.bytes): given up, so that the partition moves on. Only its offset
                 // is committed, in this transaction.
                 ConsumerRecord<byte[], byte[]> record = list.get(0);
                 log.error("{}: {}-{}@{} could not even be dead-lettered ({} failed transactions of its own); giving "
                         + "it up unanswered so that the records after it are served: fix the dead-letter topic",
                         topic, record.topic(), record.partition(), record.offset(), failures);
+                pipeline.givenUp(record);
                 cycle.incoming().get(0).handle().answered();
             } else if (failures >= failureLimit) {
                 ConsumerRecord<byte[], byte[]> record = list.get(0);

@@ -46,6 +46,10 @@ final class TestPipeline implements Pipeline {
     }
 
     @Override
+    public void givenUp(org.apache.kafka.clients.consumer.ConsumerRecord<byte[], byte[]> record) {
+    }
+
+    @Override
     public boolean full() {
         return false;
     }
