@@ -406,15 +406,16 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
     private void reject(Incoming incoming, String id, InferenceRequest request, ProtocolException e) {
         ConsumerRecord<byte[], byte[]> record = incoming.record();
         String version = request == null ? null : request.version();
-        if (version != null && versions.containsKey(version)) {
-            versions.get(version).meters.outcome(e.code().wireName());
-        } else {
-            metrics.unroutedRequest(model, e.code().wireName());
-        }
+        String outcome = e.code().wireName();
+        VersionRuntime runtime = version == null ? null : versions.get(version);
+        // Counted once its error reply is acknowledged, as every answer is; with no reply address it is only a
+        // dead letter (kinfer_dlq_records_total).
+        Runnable replied = runtime != null ? () -> runtime.meters.outcome(outcome)
+                : () -> metrics.unroutedRequest(model, outcome);
         InferenceReply reply = InferenceReply.failure(id, model, version, e.toErrorInfo(),
                 new Timings(0, 0, 0, workerId, false));
         responder.reject(model, record, incoming.handle(),
-                KinferHeaders.bestEffortReplyAddress(record.headers(), id, defaultReplyTopic), reply);
+                KinferHeaders.bestEffortReplyAddress(record.headers(), id, defaultReplyTopic), reply, replied);
     }
 
     private void fail(VersionRuntime runtime, WorkItem item, ErrorCode code, String message) {

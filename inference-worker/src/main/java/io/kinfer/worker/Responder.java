@@ -88,7 +88,8 @@ final class Responder {
             reject(model, record, handle, Optional.of(to), InferenceReply.failure(reply.id(), reply.model(),
                     reply.version(), new ErrorInfo(ErrorCode.INTERNAL, cause.getMessage()
                             + "; raise kafka.producer.max.request.size (and the reply topic's max.message.bytes)"
-                            + " or send fewer rows per request"), reply.timings()), ReplySender.REPLY_TOO_LARGE);
+                            + " or send fewer rows per request"), reply.timings()), ReplySender.REPLY_TOO_LARGE,
+                    () -> { }); // counted as its dead letter's reason, reply_too_large
         } else if (neverDeliverable(cause)) {
             if (!(cause instanceof ReplySender.UndeliverableReplyException)) {
                 log.warn("reply to {} for {}-{}@{} refused by Kafka for good; dead-lettering it: {}", to.replyTopic(),
@@ -139,8 +140,8 @@ final class Responder {
 
     /** An invalid record: an error reply where an address exists, and always a dead letter. */
     void reject(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
-                Optional<RequestEnvelope> to, InferenceReply reply) {
-        reject(model, record, handle, to, reply, reply.error().code().wireName());
+                Optional<RequestEnvelope> to, InferenceReply reply, Runnable replied) {
+        reject(model, record, handle, to, reply, reply.error().code().wireName(), replied);
     }
 
     /**
@@ -150,7 +151,7 @@ final class Responder {
      * the dead letter written alone.
      */
     private void reject(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
-                        Optional<RequestEnvelope> to, InferenceReply reply, String reason) {
+                        Optional<RequestEnvelope> to, InferenceReply reply, String reason, Runnable replied) {
         String message = reply.error().message();
         if (to.isEmpty()) {
             deadLetter(model, record, handle, reason, message);
@@ -160,12 +161,13 @@ final class Responder {
         sender.reply(to.get(), reply, record.headers(), record.timestamp()).whenComplete((ok, error) ->
                 // Off Kafka's I/O thread, as in answer(): the dead letter is a send of its own.
                 FOLLOW_UPS.execute(() -> safely(once, () -> errorReplied(model, record, once, to.get(), reason,
-                        message, error))));
+                        message, error, replied))));
     }
 
     private void errorReplied(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
-                              RequestEnvelope to, String reason, String message, Throwable error) {
+                              RequestEnvelope to, String reason, String message, Throwable error, Runnable replied) {
         if (error == null) {
+            replied.run();
             // Answered: a dead letter that fails now only loses the record's trace, not its answer.
             sender.deadLetter(record, reason, message).whenComplete((ok, dlqError) -> safely(handle, () -> {
                 if (dlqError == null) {

@@ -71,12 +71,17 @@ class ResponderTest {
         public boolean lastDelivery() {
             return last;
         }
+
+        /** The answer's outcome counted: once its reply is acknowledged, and only then. */
+        void replied() {
+            seen.add("counted");
+        }
     }
 
     @Test
     void aReplyKafkaRefusesForGoodIsDeadLetteredNotFetchedAgain() {
         Outcomes handle = new Outcomes(false);
-        responder.answer("m", record, handle, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), () -> { });
+        responder.answer("m", record, handle, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), handle::replied);
 
         producer.errorNext(new InvalidTopicException("The request attempted to perform an operation on an invalid topic."));
         await().atMost(Duration.ofSeconds(10)).until(() -> producer.history().size() == 2);
@@ -93,7 +98,7 @@ class ResponderTest {
     @Test
     void aReplyThatTimedOutIsLeftForRedelivery() {
         Outcomes handle = new Outcomes(false);
-        responder.answer("m", record, handle, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), () -> { });
+        responder.answer("m", record, handle, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), handle::replied);
 
         producer.errorNext(new TimeoutException("Expiring 1 record(s)"));
 
@@ -110,7 +115,7 @@ class ResponderTest {
     void anErrorReplyThatFailedRetriablyLeavesTheRecordForRedeliveryWithoutADeadLetter() {
         Outcomes handle = new Outcomes(false);
         responder.reject("m", record, handle, Optional.of(to),
-                InferenceReply.failure("r", "m", ErrorCode.INVALID_REQUEST, "bad"));
+                InferenceReply.failure("r", "m", ErrorCode.INVALID_REQUEST, "bad"), handle::replied);
         producer.errorNext(new TimeoutException("Expiring 1 record(s)"));
         // Had the dead letter gone out beside the reply, it would now be acknowledged.
         producer.completeNext();
@@ -124,7 +129,7 @@ class ResponderTest {
     void onTheLastAllowedDeliveryAFailedErrorReplyLeavesItsDeadLetterAlone() {
         Outcomes handle = new Outcomes(true);
         responder.reject("m", record, handle, Optional.of(to),
-                InferenceReply.failure("r", "m", ErrorCode.INVALID_REQUEST, "bad"));
+                InferenceReply.failure("r", "m", ErrorCode.INVALID_REQUEST, "bad"), handle::replied);
         producer.errorNext(new TimeoutException("Expiring 1 record(s)"));
         await().atMost(Duration.ofSeconds(10)).until(() -> producer.history().size() == 2);
         producer.completeNext();
@@ -138,13 +143,34 @@ class ResponderTest {
     void anAcknowledgedErrorReplyIsFollowedByItsDeadLetter() {
         Outcomes handle = new Outcomes(false);
         responder.reject("m", record, handle, Optional.of(to),
-                InferenceReply.failure("r", "m", ErrorCode.INVALID_REQUEST, "bad"));
+                InferenceReply.failure("r", "m", ErrorCode.INVALID_REQUEST, "bad"), handle::replied);
         producer.completeNext();
         await().atMost(Duration.ofSeconds(10)).until(() -> producer.history().size() == 2);
         producer.completeNext();
 
-        await().atMost(Duration.ofSeconds(10)).until(() -> !handle.seen.isEmpty());
-        assertThat(handle.seen).containsExactly("deadLettered");
+        await().atMost(Duration.ofSeconds(10)).until(() -> handle.seen.contains("deadLettered"));
+        assertThat(handle.seen).containsExactly("counted", "deadLettered");
+    }
+
+    @Test
+    void anAnswerIsCountedOnceItsReplyIsAcknowledgedAndNeverWhenItFails() {
+        Outcomes acked = new Outcomes(false);
+        responder.answer("m", record, acked, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"),
+                acked::replied);
+        assertThat(acked.seen).as("not before Kafka acknowledges it").isEmpty();
+        producer.completeNext();
+        await().atMost(Duration.ofSeconds(10)).until(() -> !acked.seen.isEmpty());
+        assertThat(acked.seen).containsExactly("counted", "answered");
+
+        // Before, counted when computed: a reply dead-lettered as undeliverable read as answered.
+        Outcomes refused = new Outcomes(false);
+        responder.answer("m", record, refused, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"),
+                refused::replied);
+        producer.errorNext(new InvalidTopicException("invalid topic"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> producer.history().size() == 3);
+        producer.completeNext();
+        await().atMost(Duration.ofSeconds(10)).until(() -> !refused.seen.isEmpty());
+        assertThat(refused.seen).containsExactly("deadLettered");
     }
 
     /** A bug in a failure's follow-up must not leave the record unfinished: that would stop its partition for good. */
@@ -156,7 +182,7 @@ class ResponderTest {
                 throw new IllegalStateException("a bug");
             }
         };
-        responder.answer("m", record, handle, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), () -> { });
+        responder.answer("m", record, handle, to, InferenceReply.failure("r", "m", ErrorCode.INTERNAL, "x"), handle::replied);
 
         producer.errorNext(new TimeoutException("Expiring 1 record(s)"));
 
