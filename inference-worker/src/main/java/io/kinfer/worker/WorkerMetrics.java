@@ -44,7 +44,10 @@ public final class WorkerMetrics {
      * strongly, so kept they would keep its closed model and buffers alive and export stale values).
      */
     public void removeVersion(String model, String version) {
-        versions.remove(model + "\u0000" + version);
+        VersionMeters removed = versions.remove(model + "\u0000" + version);
+        if (removed != null) {
+            removed.retired = true; // first: an outcome counted from here on registers nothing
+        }
         Search.in(registry).tag("model", model).tag("version", version).meters().forEach(registry::remove);
     }
 
@@ -97,6 +100,9 @@ public final class WorkerMetrics {
         private final Counter cacheHits;
         private final Counter cacheMisses;
 
+        /** Set when the version's meters are removed (it retired). */
+        private volatile boolean retired;
+
         private VersionMeters(String model, String version) {
             this.tags = Tags.of("model", model, "version", version);
             this.queueTime = Timer.builder("kinfer.queue.time")
@@ -122,9 +128,18 @@ public final class WorkerMetrics {
         }
 
         public void outcome(String outcome) {
-            outcomes.computeIfAbsent(outcome, o -> Counter.builder("kinfer.requests")
+            // Counted when Kafka acknowledges a reply, which may come after the version retired: registered then,
+            // its counter would stay exported, a series of a version long gone.
+            if (retired) {
+                return;
+            }
+            Counter counter = outcomes.computeIfAbsent(outcome, o -> Counter.builder("kinfer.requests")
                     .description("Requests answered, by outcome (success or error code)")
-                    .tags(tags).tag("outcome", o).register(registry)).increment();
+                    .tags(tags).tag("outcome", o).register(registry));
+            counter.increment();
+            if (retired) {
+                registry.remove(counter); // retired meanwhile, after its meters were looked for
+            }
         }
 
         public void queued(long nanos) {

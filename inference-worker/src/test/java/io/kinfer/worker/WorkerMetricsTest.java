@@ -22,4 +22,19 @@ class WorkerMetricsTest {
         assertThat(registry.find("kinfer.queue.depth").tags(tags).gauges()).hasSize(1);
         assertThat(registry.get("kinfer.queue.depth").tags(tags).gauge().value()).isEqualTo(3.0);
     }
+
+    @Test
+    void anOutcomeAcknowledgedAfterItsVersionRetiredLeavesNoSeriesBehind() {
+        // Outcomes count when Kafka acknowledges the reply, which may come after the version's meters were removed.
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        WorkerMetrics metrics = new WorkerMetrics(registry);
+        WorkerMetrics.VersionMeters retiring = metrics.version("m", "1");
+        retiring.outcome(WorkerMetrics.SUCCESS);
+
+        metrics.removeVersion("m", "1");
+        retiring.outcome(WorkerMetrics.SUCCESS);
+        retiring.outcome("expired");
+
+        assertThat(registry.find("kinfer.requests").tag("version", "1").counters()).isEmpty();
+    }
 }
