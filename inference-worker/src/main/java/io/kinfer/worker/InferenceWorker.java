@@ -244,7 +244,7 @@ public final class InferenceWorker implements AutoCloseable {
             topics.check(deadLetters).thenAccept(state -> {
                 if (state.missing()) {
                     log.warn("dead-letter topic {} ({}) does not exist, and topics.create is false: records that "
-                            + "cannot be answered are given up unanswered (consumer groups: after reply.failure.limit "
+                            + "cannot be answered are given up unanswered (consumer groups: after 2 x reply.failure.limit "
                             + "tries) instead of kept there; create it", deadLetters, WorkerConfig.DLQ_TOPIC);
                 }
             });

@@ -315,12 +315,12 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
                     "this topic serves model " + model + ", the request names " + request.model()));
             return;
         }
-        // A record without a timestamp trusts no earlier lookup.
-        Optional<String> undeliverable = responder.knownUndeliverable(envelope,
-                record.timestamp() < 0 ? Long.MAX_VALUE : record.timestamp());
+        Optional<String> undeliverable = responder.knownUndeliverable(envelope, ReplySender.writtenAt(record));
         if (undeliverable.isPresent()) {
-            // Not computed: its answer could only be dead-lettered (as it would be after computing it).
-            responder.deadLetterLater(model, record, incoming.handle(), ReplySender.REPLY_UNDELIVERABLE,
+            // Not computed: its answer could only be dead-lettered (as it would be after computing it). Sent from
+            // here, as an invalid record's dead letter is: a full producer buffer then slows this consumer, the
+            // backpressure a backlog of such records needs (from another thread, an unbounded queue of them grew).
+            responder.deadLetter(model, record, incoming.handle(), ReplySender.REPLY_UNDELIVERABLE,
                     undeliverable.get());
             return;
         }

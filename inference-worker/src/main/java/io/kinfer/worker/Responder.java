@@ -61,13 +61,10 @@ final class Responder {
      */
     void answer(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle, RequestEnvelope to,
                 InferenceReply reply, Runnable replied) {
-        sender.reply(to, reply, record.headers(), record.timestamp()).whenComplete((ok, error) -> {
+        sender.reply(to, reply, record.headers(), ReplySender.writtenAt(record)).whenComplete((ok, error) -> {
             if (error == null) {
-                try {
-                    replied.run();
-                } finally {
-                    handle.answered();
-                }
+                count(replied);
+                handle.answered();
             } else {
                 // Kafka's callbacks run on its I/O thread: a follow-up send there could block it (a full buffer)
                 // while only it can drain the buffer.
@@ -128,16 +125,6 @@ final class Responder {
         return sender.knownUndeliverable(to, writtenEpochMs);
     }
 
-    /**
-     * {@link #deadLetter}, from the follow-ups' thread: the caller is a consumer's thread, which a dead letter
-     * waiting for its topic's metadata (up to max.block.ms) must not hold, a poll's records behind it.
-     */
-    void deadLetterLater(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle, String reason,
-                         String message) {
-        RecordHandle once = new Once(handle);
-        FOLLOW_UPS.execute(() -> safely(once, () -> deadLetter(model, record, once, reason, message)));
-    }
-
     /** An invalid record: an error reply where an address exists, and always a dead letter. */
     void reject(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
                 Optional<RequestEnvelope> to, InferenceReply reply, Runnable replied) {
@@ -158,7 +145,7 @@ final class Responder {
             return;
         }
         RecordHandle once = new Once(handle);
-        sender.reply(to.get(), reply, record.headers(), record.timestamp()).whenComplete((ok, error) ->
+        sender.reply(to.get(), reply, record.headers(), ReplySender.writtenAt(record)).whenComplete((ok, error) ->
                 // Off Kafka's I/O thread, as in answer(): the dead letter is a send of its own.
                 FOLLOW_UPS.execute(() -> safely(once, () -> errorReplied(model, record, once, to.get(), reason,
                         message, error, replied))));
@@ -167,7 +154,7 @@ final class Responder {
     private void errorReplied(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
                               RequestEnvelope to, String reason, String message, Throwable error, Runnable replied) {
         if (error == null) {
-            replied.run();
+            count(replied);
             // Answered: a dead letter that fails now only loses the record's trace, not its answer.
             sender.deadLetter(record, reason, message).whenComplete((ok, dlqError) -> safely(handle, () -> {
                 if (dlqError == null) {
@@ -229,6 +216,15 @@ final class Responder {
                 log.warn("dead letter for model {} failed, left for redelivery: {}", model, unwrap(error).toString());
             }
             handle.abandoned();
+        }
+    }
+
+    /** Counts an answer's outcome: a failure to count must not change the record's outcome (its reply is in). */
+    private static void count(Runnable replied) {
+        try {
+            replied.run();
+        } catch (RuntimeException e) {
+            log.error("counting an answered request failed", e);
         }
     }
 

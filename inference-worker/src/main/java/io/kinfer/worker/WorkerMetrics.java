@@ -46,7 +46,9 @@ public final class WorkerMetrics {
     public void removeVersion(String model, String version) {
         VersionMeters removed = versions.remove(model + "\u0000" + version);
         if (removed != null) {
-            removed.retired = true; // first: an outcome counted from here on registers nothing
+            synchronized (removed) {
+                removed.retired = true; // first: an outcome counted from here on registers nothing
+            }
         }
         Search.in(registry).tag("model", model).tag("version", version).meters().forEach(registry::remove);
     }
@@ -100,8 +102,8 @@ public final class WorkerMetrics {
         private final Counter cacheHits;
         private final Counter cacheMisses;
 
-        /** Set when the version's meters are removed (it retired). */
-        private volatile boolean retired;
+        /** Set when the version's meters are removed (it retired). Guarded by this. */
+        private boolean retired;
 
         private VersionMeters(String model, String version) {
             this.tags = Tags.of("model", model, "version", version);
@@ -130,16 +132,19 @@ public final class WorkerMetrics {
         public void outcome(String outcome) {
             // Counted when Kafka acknowledges a reply, which may come after the version retired: registered then,
             // its counter would stay exported, a series of a version long gone.
-            if (retired) {
-                return;
+            Counter counter = outcomes.get(outcome);
+            if (counter == null) {
+                // Registered under the lock that retiring takes: never after the version's meters were removed.
+                synchronized (this) {
+                    if (retired) {
+                        return;
+                    }
+                    counter = outcomes.computeIfAbsent(outcome, o -> Counter.builder("kinfer.requests")
+                            .description("Requests answered, by outcome (success or error code)")
+                            .tags(tags).tag("outcome", o).register(registry));
+                }
             }
-            Counter counter = outcomes.computeIfAbsent(outcome, o -> Counter.builder("kinfer.requests")
-                    .description("Requests answered, by outcome (success or error code)")
-                    .tags(tags).tag("outcome", o).register(registry));
-            counter.increment();
-            if (retired) {
-                registry.remove(counter); // retired meanwhile, after its meters were looked for
-            }
+            counter.increment(); // on a counter removed with its version: counts nowhere, as intended
         }
 
         public void queued(long nanos) {

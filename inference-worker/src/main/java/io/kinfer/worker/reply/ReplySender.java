@@ -123,6 +123,11 @@ public final class ReplySender {
         }
     }
 
+    /** When a request record was written, for {@link #reply}: one without a timestamp trusts no earlier lookup. */
+    public static long writtenAt(org.apache.kafka.clients.consumer.ConsumerRecord<?, ?> record) {
+        return record.timestamp() < 0 ? Long.MAX_VALUE : record.timestamp();
+    }
+
     /**
      * Why no reply to {@code to} can be delivered, when that is known already without waiting, from a lookup made
      * after the request was written ({@code writtenEpochMs}, its record's timestamp): its topic is missing or Kafka's

@@ -6,6 +6,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
 import com.github.benmanes.caffeine.cache.AsyncCache;
@@ -71,14 +72,30 @@ public final class TopicChecker {
     private final AsyncCache<String, Lookup> cache;
 
     /** What a lookup found, when, and whether a {@link #recheck} asked for it (its rate limit). */
-    /** @param atEpochMs when it was looked up, by the wall clock, to compare with a record's timestamp */
+    /**
+     * @param atEpochMs when the lookup was sent, by the wall clock, to compare with a request record's timestamp: a
+     *                  topic made while it was under way may be missing from its answer
+     */
     private record Lookup(TopicState state, long atNanos, long atEpochMs, boolean recheck,
                           CompletableFuture<TopicState> ready) {
-        Lookup(TopicState state, long atNanos, boolean recheck) {
+        Lookup(TopicState state, long atNanos, long atEpochMs, boolean recheck) {
             // Made once per lookup, handed to every reply while the topic is known (ReplySender only composes on it).
-            this(state, atNanos, System.currentTimeMillis(), recheck, CompletableFuture.completedFuture(state));
+            this(state, atNanos, atEpochMs, recheck, CompletableFuture.completedFuture(state));
+        }
+
+        /**
+         * Whether this lookup says anything of a request written at {@code writtenEpochMs}: only if sent after it,
+         * by a margin for the writer's clock running behind the worker's.
+         */
+        boolean after(long writtenEpochMs) {
+            return atEpochMs - WRITTEN_MARGIN_MS >= writtenEpochMs;
         }
     }
+
+    /** See {@link Lookup#after}. */
+    static final long WRITTEN_MARGIN_MS = 2_000;
+    /** At most one lookup of a missing topic per this long is asked for by requests newer than what is known. */
+    static final Duration RELOOKUP_INTERVAL = Duration.ofSeconds(1);
 
     public TopicChecker(Admin admin, Duration missingTtl) {
         this(topic -> admin.describeTopics(List.of(topic)).topicNameValues().get(topic).toCompletionStage()
@@ -141,15 +158,29 @@ public final class TopicChecker {
     }
 
     /**
-     * As {@link #check}, but a topic known missing since before {@code sinceEpochMs} (wall clock) is looked up again,
-     * one lookup shared by all who ask: a verdict older than a request says nothing about where its reply can go.
+     * As {@link #check}, for the reply to a request written at {@code writtenEpochMs} (wall clock): a topic known
+     * missing only from a lookup sent before that ({@link Lookup#after}) is looked up again, its answer then taken
+     * as it is. A verdict older than a request says nothing about where its reply can go: the topic may have been
+     * made since (a client restarted under its id). Such lookups are one per topic per {@link #RELOOKUP_INTERVAL}
+     * at most, shared by all who ask (the name comes from headers anyone may set); a reply due sooner waits for it.
      * Only "missing" is looked up again: a topic known to exist stays known (a deletion shows when a send fails).
      */
-    public CompletionStage<TopicState> checkSince(String topic, long sinceEpochMs) {
+    public CompletionStage<TopicState> checkSince(String topic, long writtenEpochMs) {
+        return checkSince(topic, writtenEpochMs, System.currentTimeMillis());
+    }
+
+    /** A lookup sent once this reply asked ({@code askedEpochMs}) is as fresh as any: taken whatever it says. */
+    private CompletionStage<TopicState> checkSince(String topic, long writtenEpochMs, long askedEpochMs) {
         CompletableFuture<Lookup> known = cache.getIfPresent(topic);
         if (known != null && known.isDone()) {
             Lookup lookup = known.join();
-            if (lookup.state().missing() && lookup.atEpochMs() < sinceEpochMs) {
+            if (lookup.state().missing() && !lookup.after(writtenEpochMs) && lookup.atEpochMs() < askedEpochMs) {
+                long waitNanos = RELOOKUP_INTERVAL.toNanos() - (clock.getAsLong() - lookup.atNanos());
+                if (waitNanos > 0) {
+                    return CompletableFuture.runAsync(() -> { },
+                                    CompletableFuture.delayedExecutor(waitNanos, TimeUnit.NANOSECONDS))
+                            .thenCompose(ignored -> checkSince(topic, writtenEpochMs, askedEpochMs));
+                }
                 cache.asMap().remove(topic, known);
             }
         }
@@ -157,10 +188,10 @@ public final class TopicChecker {
     }
 
     /**
-     * What is known of a topic now, without waiting, if it was looked up at or after {@code sinceEpochMs} (wall
-     * clock) or is Kafka's own (which does not change); empty otherwise, and a lookup is asked for when none is known.
-     * A verdict older than a request (its topic missing then, made since: a client restarted under its id) says
-     * nothing about where that request's reply can go.
+     * What is known of a topic now, without waiting, for a request written at {@code sinceEpochMs} (wall clock): from
+     * a lookup sent after it ({@link Lookup#after}), or Kafka's own topic (which does not change); empty otherwise,
+     * and a lookup is asked for when none is known. A verdict older than a request (its topic missing then, made
+     * since: a client restarted under its id) says nothing about where that request's reply can go.
      */
     public Optional<TopicState> knownSince(String topic, long sinceEpochMs) {
         if (topic.startsWith("__")) {
@@ -175,7 +206,7 @@ public final class TopicChecker {
             return Optional.empty();
         }
         Lookup lookup = known.join();
-        return lookup.state().internal() || lookup.atEpochMs() >= sinceEpochMs ? Optional.of(lookup.state())
+        return lookup.state().internal() || lookup.after(sinceEpochMs) ? Optional.of(lookup.state())
                 : Optional.empty();
     }
 
@@ -212,6 +243,7 @@ public final class TopicChecker {
 
     private CompletableFuture<Lookup> lookUp(String topic, boolean recheck) {
         CompletableFuture<Lookup> result = new CompletableFuture<>();
+        long sentEpochMs = System.currentTimeMillis();
         CompletionStage<TopicState> described;
         try {
             described = describer.describe(topic);
@@ -220,7 +252,7 @@ public final class TopicChecker {
         }
         described.whenComplete((state, error) -> {
             if (error == null) {
-                result.complete(new Lookup(state, clock.getAsLong(), recheck));
+                result.complete(new Lookup(state, clock.getAsLong(), sentEpochMs, recheck));
                 return;
             }
             // Missing topics are remembered briefly; other errors not at all. Kafka not answering in time says
@@ -229,7 +261,7 @@ public final class TopicChecker {
             Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
             boolean missing = cause instanceof UnknownTopicOrPartitionException || cause instanceof InvalidTopicException
                     || !(cause instanceof RetriableException);
-            result.complete(new Lookup(missing ? MISSING : UNKNOWN, clock.getAsLong(), recheck));
+            result.complete(new Lookup(missing ? MISSING : UNKNOWN, clock.getAsLong(), sentEpochMs, recheck));
         });
         return result;
     }

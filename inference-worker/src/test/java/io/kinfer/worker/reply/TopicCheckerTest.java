@@ -30,6 +30,33 @@ class TopicCheckerTest {
     }
 
     @Test
+    void aMissingVerdictOlderThanARequestIsLookedUpAgainOnceForAllTheRepliesWaitingForIt() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger lookups = new java.util.concurrent.atomic.AtomicInteger();
+        TopicChecker checker = new TopicChecker(topic -> {
+            lookups.incrementAndGet();
+            return CompletableFuture.failedFuture(new UnknownTopicOrPartitionException(topic));
+        }, Duration.ofSeconds(10), System::nanoTime);
+        checker.check("gone").toCompletableFuture().get();
+        long writtenAfter = System.currentTimeMillis();
+
+        // Twenty replies to requests written after the verdict: one more lookup, not twenty (nor one each second).
+        List<CompletableFuture<TopicChecker.TopicState>> replies = new java.util.ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            replies.add(checker.checkSince("gone", writtenAfter).toCompletableFuture());
+        }
+        CompletableFuture.allOf(replies.toArray(CompletableFuture[]::new)).get(30, java.util.concurrent.TimeUnit.SECONDS);
+
+        assertThat(replies).allMatch(reply -> reply.join().missing());
+        assertThat(lookups.get()).isEqualTo(2);
+        // A request written long before the verdict is told at once, with no lookup, as at admission.
+        assertThat(checker.checkSince("gone", writtenAfter - 60_000).toCompletableFuture().isDone()).isTrue();
+        assertThat(checker.knownSince("gone", writtenAfter - 60_000)).hasValueSatisfying(state ->
+                assertThat(state.missing()).isTrue());
+        assertThat(checker.knownSince("gone", System.currentTimeMillis())).isEmpty();
+        assertThat(lookups.get()).isEqualTo(2);
+    }
+
+    @Test
     void bogusTopicNamesAreForgottenOnceExpiredAndNeverHeldBeyondTheBound() {
         TopicChecker checker = checker(100);
 

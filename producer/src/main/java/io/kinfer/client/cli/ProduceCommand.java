@@ -448,10 +448,9 @@ public final class ProduceCommand implements Callable<Integer> {
                             reply -> replies.write(reply, !writing.getQueue().isEmpty()), writing)
                     : client.submit(request, replyTopic == null ? Topics.DEFAULT_REPLY_TOPIC : replyTopic, 0,
                             Map.of()).thenRun(() -> count("published"));
-            done.exceptionally(error -> {
-                callFailed(number, error, waitForReplies ? replies : null, writing, request);
-                return null;
-            }).whenComplete((ok, error) -> {
+            // A failed call's slot comes back once its output line is written: the run's end waits for the slots.
+            done.exceptionallyCompose(error -> callFailed(number, error, waitForReplies ? replies : null, writing,
+                    request)).whenComplete((ok, error) -> {
                 slots.release();
                 progress.step();
             });
@@ -460,21 +459,22 @@ public final class ProduceCommand implements Callable<Integer> {
 
     /**
      * Counts a call that failed by the kind of its failure; the first of each kind is said with its reason. With
-     * --wait ({@code replies} not null) the output gets a line for it too.
+     * --wait ({@code replies} not null) the output gets a line for it too: the future completes once it is written.
      */
-    private void callFailed(long number, Throwable error, Replies replies, ThreadPoolExecutor writing,
-                            InferenceRequest request) {
+    private CompletableFuture<Void> callFailed(long number, Throwable error, Replies replies,
+                                               ThreadPoolExecutor writing, InferenceRequest request) {
         Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
         String kind = failureKind(cause);
         String message = cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
         count(kind);
+        CompletableFuture<Void> written = CompletableFuture.completedFuture(null);
         if (replies != null) {
             // On the writing thread, as replies are: this runs on the client's threads (its timer, Kafka's I/O
             // thread), which a slow reader of the output must not hold. Inline once the writer has stopped (the
             // failures close() makes as the run ends), so that none is lost.
             Runnable write = () -> replies.writeFailure(number, request, kind, message);
             try {
-                writing.execute(write);
+                written = CompletableFuture.runAsync(write, writing);
             } catch (java.util.concurrent.RejectedExecutionException e) {
                 write.run();
             }
@@ -482,6 +482,7 @@ public final class ProduceCommand implements Callable<Integer> {
         if (failuresSaid.add(kind)) {
             err.printf("%nline %d: %s: %s (the summary counts any further ones)%n", number, kind, message);
         }
+        return written;
     }
 
     /**
