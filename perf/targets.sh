@@ -13,7 +13,7 @@
 # wrk's timeout is explicit (WRK_TIMEOUT, default 30s, the gateway's), not its 2 s default. The ceiling runs in a
 # JVM of its own with the full JIT (perf/lib.sh's k).
 # Run with nothing else busy (about 90 s a round after ~1 min of start-up and warm-up):
-#   perf/targets.sh [results-dir]     env ROUNDS (default 4)
+#   perf/targets.sh [results-dir]     env ROUNDS (default 4), WARMUP_ROUND=1 (an unmeasured round of wrk first)
 set -u
 cd "$(dirname "$0")/.."
 out="${1:-perf-results/targets-$(date -u +%Y%m%dT%H%M)}"
@@ -25,6 +25,12 @@ log() { printf '%s\n' "$*" | tee -a "$out/targets.log"; }
 # wrk-predict.lua's line: "texts/s 123.4, P50 5.6 ms, P99 7.8 ms, non-2xx 0, socket errors 0"
 field() { sed -n "s|.*$1 \([0-9.]*\).*|\1|p"; }
 log "$(nproc) cpus, $(java -version 2>&1 | head -1), $(date -u +%FT%TZ), $(git rev-parse --short HEAD 2>/dev/null)"
+if [ "${WARMUP_ROUND:-0}" = 1 ]; then
+  # An unmeasured round of the loads measured below, with the generator measured (wrk: connections kept open, one
+  # request at a time on each): pipeline_up's warm-up uses kinfer's own generator at 32 users.
+  for c in 1 10 64 256; do wrk_run -t1 -c"$c" -d10s -s perf/wrk-predict.lua "$url" > /dev/null; done
+  log "warm-up round (wrk -c1, -c10, -c64, -c256, 10 s each, unmeasured) done $(date -u +%T)"
+fi
 for round in $(seq 1 "${ROUNDS:-4}"); do
   c=$(k perf ceiling --duration 12s --warmup 3s 2>/dev/null | grep '^Ceiling')
   ceiling=$(sed -n 's/.*: \([0-9.]*\) texts\/s at batch.*/\1/p' <<< "$c")

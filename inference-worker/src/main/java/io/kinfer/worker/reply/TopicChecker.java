@@ -169,12 +169,13 @@ public final class TopicChecker {
         return checkSince(topic, writtenEpochMs, System.currentTimeMillis());
     }
 
-    /** A lookup sent once this reply asked ({@code askedEpochMs}) is as fresh as any: taken whatever it says. */
+    /** A lookup sent after this reply asked ({@code askedEpochMs}) is as fresh as any: taken whatever it says. */
     private CompletionStage<TopicState> checkSince(String topic, long writtenEpochMs, long askedEpochMs) {
         CompletableFuture<Lookup> known = cache.getIfPresent(topic);
         if (known != null && known.isDone()) {
             Lookup lookup = known.join();
-            if (lookup.state().missing() && !lookup.after(writtenEpochMs) && lookup.atEpochMs() < askedEpochMs) {
+            // Sent in the very millisecond this reply asked, it may have been sent before: not fresh enough.
+            if (lookup.state().missing() && !lookup.after(writtenEpochMs) && lookup.atEpochMs() <= askedEpochMs) {
                 long waitNanos = RELOOKUP_INTERVAL.toNanos() - (clock.getAsLong() - lookup.atNanos());
                 if (waitNanos > 0) {
                     return CompletableFuture.runAsync(() -> { },
