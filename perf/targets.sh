@@ -13,7 +13,8 @@
 # wrk's timeout is explicit (WRK_TIMEOUT, default 30s, the gateway's), not its 2 s default. The ceiling runs in a
 # JVM of its own with the full JIT (perf/lib.sh's k).
 # Run with nothing else busy (about 90 s a round after ~1 min of start-up and warm-up):
-#   perf/targets.sh [results-dir]     env ROUNDS (default 4), WARMUP_ROUND=1 (an unmeasured round of wrk first)
+#   perf/targets.sh [results-dir]     env ROUNDS (default 4), WARMUP_ROUND (default 1: an unmeasured round of wrk
+#   first; 0: none, as before 2026-11-29's evening, when every run's first round came out a warm-up)
 set -u
 cd "$(dirname "$0")/.."
 out="${1:-perf-results/targets-$(date -u +%Y%m%dT%H%M)}"
@@ -25,9 +26,11 @@ log() { printf '%s\n' "$*" | tee -a "$out/targets.log"; }
 # wrk-predict.lua's line: "texts/s 123.4, P50 5.6 ms, P99 7.8 ms, non-2xx 0, socket errors 0"
 field() { sed -n "s|.*$1 \([0-9.]*\).*|\1|p"; }
 log "$(nproc) cpus, $(java -version 2>&1 | head -1), $(date -u +%FT%TZ), $(git rev-parse --short HEAD 2>/dev/null)"
-if [ "${WARMUP_ROUND:-0}" = 1 ]; then
-  # An unmeasured round of the loads measured below, with the generator measured (wrk: connections kept open, one
-  # request at a time on each): pipeline_up's warm-up uses kinfer's own generator at 32 users.
+if [ "${WARMUP_ROUND:-1}" = 1 ]; then
+  # An unmeasured round of the loads measured below, with the generator they are measured with (wrk: connections
+  # kept open, one request at a time on each): pipeline_up's warm-up uses kinfer's own generator at 32 users, and
+  # every run's first round read 8.3-9.5 ms for one user against 5.0-6.9 ms in later rounds (measured 2026-11-29:
+  # with this round first, the first measured round read 6.1 ms, as later ones do).
   for c in 1 10 64 256; do wrk_run -t1 -c"$c" -d10s -s perf/wrk-predict.lua "$url" > /dev/null; done
   log "warm-up round (wrk -c1, -c10, -c64, -c256, 10 s each, unmeasured) done $(date -u +%T)"
 fi
