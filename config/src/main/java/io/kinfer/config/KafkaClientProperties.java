@@ -20,6 +20,11 @@ public final class KafkaClientProperties {
     public static final List<String> PREFIXES = List.of(PRODUCER_PREFIX, CONSUMER_PREFIX, ADMIN_PREFIX, PREFIX);
     public static final String BOOTSTRAP_SERVERS = "kafka.bootstrap.servers";
     public static final String BOOTSTRAP_SERVERS_DEFAULT = "127.0.0.1:9092";
+    /**
+     * The meter tag that tells apart the Kafka client meters (Micrometer's KafkaClientMetrics) of a process's
+     * clients: the id kinfer gives each client, since a kafka.client.id passed through is shared by all of them.
+     */
+    public static final String METER_CLIENT_TAG = "kinfer.client";
 
     private KafkaClientProperties() {
     }

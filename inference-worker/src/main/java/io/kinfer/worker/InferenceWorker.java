@@ -19,6 +19,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 
+import io.kinfer.config.KafkaClientProperties;
 import io.kinfer.config.Redaction;
 import io.kinfer.protocol.JsonCodec;
 import io.kinfer.protocol.ModelAnnouncement;
@@ -315,7 +316,7 @@ public final class InferenceWorker implements AutoCloseable {
      * meter to the first of them only. Spring Kafka adds its spring.id tag for the same reason.
      */
     static Tags kinferClient(String id) {
-        return Tags.of("kinfer.client", id);
+        return Tags.of(KafkaClientProperties.METER_CLIENT_TAG, id);
     }
 
     /**
@@ -367,13 +368,14 @@ public final class InferenceWorker implements AutoCloseable {
 
     private KafkaProducer<byte[], byte[]> transactionalProducer(String model) {
         Map<String, Object> props = producerProperties(config);
-        props.put(ProducerConfig.CLIENT_ID_CONFIG, clientId(model) + "-tx");
+        String clientId = clientId(model) + "-tx";
+        props.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
         props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId(config, model));
         KafkaProducer<byte[], byte[]> transactional = new KafkaProducer<>(props, new ByteArraySerializer(),
                 new ByteArraySerializer());
         transactional.initTransactions();
         transactionalProducers.add(transactional);
-        bindKafkaMetrics(new KafkaClientMetrics(transactional, kinferClient(clientId(model) + "-tx")));
+        bindKafkaMetrics(new KafkaClientMetrics(transactional, kinferClient(clientId)));
         return transactional;
     }
 

@@ -499,8 +499,7 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
             this.cache = cacheBytes > 0
                     ? Caffeine.newBuilder().maximumWeight(cacheBytes).weigher(new CacheWeigher()).build() : null;
             this.meters = metrics.version(ModelPipeline.this.model, version);
-            WorkerMetrics.VersionMeters counted = meters;
-            this.countSuccess = () -> counted.outcome(WorkerMetrics.SUCCESS);
+            this.countSuccess = () -> meters.outcome(WorkerMetrics.SUCCESS);
             if (cache != null) {
                 metrics.gauge("kinfer.cache.bytes", "What the result cache holds, in estimated bytes of inputs and "
                         + "outputs (bounded by cache.max.bytes)", meters.tags(), this::cacheBytes);

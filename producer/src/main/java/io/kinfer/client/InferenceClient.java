@@ -100,7 +100,7 @@ public final class InferenceClient implements AutoCloseable {
     private static final String REQUESTS_SUFFIX = "-requests";
     private static final String REPLIES_SUFFIX = "-replies";
     /** Tells apart the Kafka meters of clients that share a client.id (see ClientMetrics). */
-    static final String KAFKA_CLIENT_TAG = "kinfer.client";
+    static final String KAFKA_CLIENT_TAG = KafkaClientProperties.METER_CLIENT_TAG;
     /** Each step of close (sends draining, the reply thread ending, each Kafka client closing) waits at most this. */
     private static final Duration CLOSE_STEP = Duration.ofSeconds(5);
     /** A close() while another runs waits for it at most this (the first one's steps are bounded by CLOSE_STEP). */

@@ -71,8 +71,9 @@ public final class TopicChecker {
     private final long existingTtlNanos;
     private final AsyncCache<String, Lookup> cache;
 
-    /** What a lookup found, when, and whether a {@link #recheck} asked for it (its rate limit). */
     /**
+     * What a lookup found, when, and whether a {@link #recheck} asked for it (its rate limit).
+     *
      * @param atEpochMs when the lookup was sent, by the wall clock, to compare with a request record's timestamp: a
      *                  topic made while it was under way may be missing from its answer
      */
