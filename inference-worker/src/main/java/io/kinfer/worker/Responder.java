@@ -104,7 +104,7 @@ final class Responder {
             metrics.replyFailed(model);
             log.warn("reply to {} for {}-{}@{} failed, left for redelivery: {}", to.replyTopic(), record.topic(),
                     record.partition(), record.offset(), cause.toString());
-            handle.abandoned();
+            handle.abandoned("its reply to " + to.replyTopic() + " failed: " + describe(cause));
         }
     }
 
@@ -173,7 +173,7 @@ final class Responder {
             metrics.replyFailed(model);
             log.warn("error reply to {} for {}-{}@{} failed, left for redelivery: {}", to.replyTopic(),
                     record.topic(), record.partition(), record.offset(), cause.toString());
-            handle.abandoned();
+            handle.abandoned("its error reply to " + to.replyTopic() + " failed: " + describe(cause));
             return;
         }
         deadLetter(model, record, handle, reason, message);
@@ -215,7 +215,7 @@ final class Responder {
             } else {
                 log.warn("dead letter for model {} failed, left for redelivery: {}", model, unwrap(error).toString());
             }
-            handle.abandoned();
+            handle.abandoned("its dead letter (" + reason + ") failed: " + describe(unwrap(error)));
         }
     }
 
@@ -276,6 +276,13 @@ final class Responder {
         }
 
         @Override
+        public void abandoned(String why) {
+            if (finished.compareAndSet(false, true)) {
+                handle.abandoned(why);
+            }
+        }
+
+        @Override
         public boolean lastDelivery() {
             return handle.lastDelivery();
         }
@@ -284,6 +291,18 @@ final class Responder {
         public boolean finalOutcome() {
             return handle.finalOutcome();
         }
+    }
+
+    /**
+     * A failure and its root cause, for a dead letter's message: a send in a doomed transaction fails with Kafka's
+     * "in an error state", whose cause is the refusal that doomed it, the one worth reading.
+     */
+    static String describe(Throwable failure) {
+        Throwable root = failure;
+        for (int depth = 0; root.getCause() != null && root.getCause() != root && depth < 10; depth++) {
+            root = root.getCause();
+        }
+        return root == failure ? failure.toString() : failure + " (caused by " + root + ")";
     }
 
     static Throwable unwrap(Throwable error) {

@@ -97,6 +97,13 @@ class ReplyRetryTest {
                         KinferHeaders.CORRELATION_ID).orElse("").equals("lost"))
                         .extracting(r -> KinferHeaders.string(r.headers(), KinferHeaders.DLQ_REASON).orElse(""))
                         .containsExactly(ReplySender.REPLY_FAILED);
+                // ...saying why its replies failed.
+                assertThat(deadLetters.records()).filteredOn(r -> KinferHeaders.string(r.headers(),
+                        KinferHeaders.CORRELATION_ID).orElse("").equals("lost"))
+                        .extracting(r -> KinferHeaders.string(r.headers(), KinferHeaders.DLQ_MESSAGE).orElse(""))
+                        .singleElement().asString()
+                        .contains("the last failure: its reply to " + REPLIES + " failed: ")
+                        .contains("TimeoutException");
                 await().atMost(Duration.ofSeconds(30)).until(() -> live.reply("after") != null);
                 assertThat(live.replies("after")).hasSize(1);
                 assertThat(worker.scrape()).containsPattern("kinfer_records_refetched_total\\{[^}]*\\} 2\\.0");

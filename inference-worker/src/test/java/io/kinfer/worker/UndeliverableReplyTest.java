@@ -239,6 +239,12 @@ class UndeliverableReplyTest {
                         .toList();
                 assertThat(dead).as("the poisoned request's dead letters").hasSize(1);
                 assertThat(KinferHeaders.string(dead.get(0).headers(), KinferHeaders.DLQ_REASON)).contains(reason);
+                if (reason.equals(ReplySender.REPLY_FAILED)) {
+                    // It says why its transactions failed, not only that they did.
+                    assertThat(KinferHeaders.string(dead.get(0).headers(), KinferHeaders.DLQ_MESSAGE).orElse(""))
+                            .as("the dead letter's message").contains("; the last failure: ")
+                            .contains("RecordTooLargeException"); // what doomed its transactions
+                }
                 await().atMost(Duration.ofSeconds(30)).until(() -> valid.stream().allMatch(id -> replies.reply(id) != null));
                 assertThat(valid).allSatisfy(id -> {
                     assertThat(replies.replies(id)).as(id + "'s replies").hasSize(1);

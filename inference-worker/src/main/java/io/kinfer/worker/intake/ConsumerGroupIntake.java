@@ -198,7 +198,8 @@ public final class ConsumerGroupIntake implements Intake {
      */
     private void take(ConsumerRecords<byte[], byte[]> records) {
         List<ModelPipeline.Incoming> incoming = new ArrayList<>(records.count());
-        List<ModelPipeline.Incoming> givenUp = List.of();
+        // Each with its dead letter's message.
+        List<Map.Entry<ModelPipeline.Incoming, String>> givenUp = List.of();
         // By partition, as the poll holds them: the refetch state is looked up once per partition, not per record.
         for (TopicPartition partition : records.partitions()) {
             OffsetTracker.Unanswered redo = refetching.get(partition);
@@ -219,9 +220,10 @@ public final class ConsumerGroupIntake implements Intake {
                 }
                 if (record.offset() == overLimit && deadLetterFailed) {
                     // As exactly-once mode does: only its offset is committed, so the records after it are served.
-                    log.error("{}: {}-{}@{} could not even be dead-lettered ({} failed tries); giving it up unanswered "
-                            + "so that the records after it are served: fix the dead-letter topic", topic,
-                            record.topic(), record.partition(), record.offset(), backoff.failures());
+                    log.error("{}: {}-{}@{} could not even be dead-lettered ({} failed tries; the last: {}); giving it "
+                            + "up unanswered so that the records after it are served: fix the dead-letter topic", topic,
+                            record.topic(), record.partition(), record.offset(), backoff.failures(),
+                            backoff.lastFailure());
                     pipeline.givenUp(record);
                     handle.answered();
                 } else if (record.offset() == overLimit) {
@@ -231,7 +233,9 @@ public final class ConsumerGroupIntake implements Intake {
                     if (givenUp.isEmpty()) {
                         givenUp = new ArrayList<>();
                     }
-                    givenUp.add(new ModelPipeline.Incoming(record, handle));
+                    givenUp.add(Map.entry(new ModelPipeline.Incoming(record, handle), ReplySender.replyFailedMessage(
+                            "its reply failed " + failureLimit + " times or more (reply.failure.limit); given up "
+                            + "instead of fetched again", backoff.lastFailure())));
                 } else {
                     incoming.add(new ModelPipeline.Incoming(record, handle));
                 }
@@ -240,9 +244,8 @@ public final class ConsumerGroupIntake implements Intake {
         if (!incoming.isEmpty()) {
             pipeline.accept(incoming);
         }
-        for (ModelPipeline.Incoming record : givenUp) {
-            pipeline.deadLetter(record, ReplySender.REPLY_FAILED, "its reply failed " + failureLimit + " times or more"
-                    + " (reply.failure.limit); given up instead of fetched again");
+        for (Map.Entry<ModelPipeline.Incoming, String> record : givenUp) {
+            pipeline.deadLetter(record.getKey(), ReplySender.REPLY_FAILED, record.getValue());
         }
     }
 
@@ -282,11 +285,12 @@ public final class ConsumerGroupIntake implements Intake {
                 continue; // the same record failed again: wait before computing it (and those after it) again
             }
             OffsetTracker.Unanswered unanswered = tracker.unanswered(partition);
+            String why = from.isPresent() ? tracker.whyAbandoned(partition, from.getAsLong()) : null;
             tracker.forget(List.of(partition));
             rewinding.remove(partition);
             if (from.isPresent()) {
                 // A reply that fails fast would otherwise recompute the partition's tail in a tight loop.
-                long pauseMs = backoff.failed(from.getAsLong(), now);
+                long pauseMs = backoff.failed(from.getAsLong(), now, why);
                 int failures = backoff.failures();
                 refetching.put(partition, unanswered);
                 consumer.seek(partition, from.getAsLong());

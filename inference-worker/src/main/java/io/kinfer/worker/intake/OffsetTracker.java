@@ -44,6 +44,12 @@ public final class OffsetTracker {
                 // Stays pending: nothing at or above it is committed, so it is delivered again.
                 state.abandoned.add(offset);
             }
+
+            @Override
+            public void abandoned(String why) {
+                state.why.put(offset, why); // before it shows as abandoned, so that whoever sees it finds why
+                abandoned();
+            }
         };
     }
 
@@ -116,6 +122,12 @@ public final class OffsetTracker {
         }
     }
 
+    /** Why the record at {@code offset} was abandoned (a failed reply), if it was so and said why; else null. */
+    public String whyAbandoned(TopicPartition partition, long offset) {
+        PartitionState state = partitions.get(partition);
+        return state == null ? null : state.why.get(offset);
+    }
+
     /**
      * The offsets of a partition received and not yet answered, and one past the highest received: what a fetch
      * from the lowest of them must compute again (the others below that bound are answered already).
@@ -141,6 +153,8 @@ public final class OffsetTracker {
     private static final class PartitionState {
         final ConcurrentSkipListSet<Long> pending = new ConcurrentSkipListSet<>();
         final ConcurrentSkipListSet<Long> abandoned = new ConcurrentSkipListSet<>();
+        /** Why, for those abandoned with a reason; dropped with the state when the partition is fetched again. */
+        final ConcurrentHashMap<Long, String> why = new ConcurrentHashMap<>();
         volatile long nextOffset = -1;
         volatile long committed = -1;
 

@@ -18,6 +18,8 @@ final class PollCycle {
 
     private final List<ConsumerRecord<byte[], byte[]>> records;
     private final Outcome[] outcomes;
+    /** Why each record abandoned with a reason was; guarded by {@code outcomes}. */
+    private final String[] why;
     private final CountDownLatch done;
     /** Deliveries a record may have (share groups); {@code Integer.MAX_VALUE} where there is no limit. */
     private final int deliveryLimit;
@@ -39,6 +41,7 @@ final class PollCycle {
         this.deliveryLimit = deliveryLimit;
         this.transactional = transactional;
         this.outcomes = new Outcome[records.size()];
+        this.why = new String[records.size()];
         this.done = new CountDownLatch(records.size());
     }
 
@@ -51,17 +54,22 @@ final class PollCycle {
             list.add(new ModelPipeline.Incoming(records.get(i), new RecordHandle() {
                 @Override
                 public void answered() {
-                    finish(index, Outcome.ANSWERED);
+                    finish(index, Outcome.ANSWERED, null);
                 }
 
                 @Override
                 public void deadLettered() {
-                    finish(index, Outcome.DEAD_LETTERED);
+                    finish(index, Outcome.DEAD_LETTERED, null);
                 }
 
                 @Override
                 public void abandoned() {
-                    finish(index, Outcome.ABANDONED);
+                    finish(index, Outcome.ABANDONED, null);
+                }
+
+                @Override
+                public void abandoned(String reason) {
+                    finish(index, Outcome.ABANDONED, reason);
                 }
 
                 @Override
@@ -78,12 +86,13 @@ final class PollCycle {
         return list;
     }
 
-    private void finish(int index, Outcome outcome) {
+    private void finish(int index, Outcome outcome, String reason) {
         synchronized (outcomes) {
             if (outcomes[index] != null) {
                 return;
             }
             outcomes[index] = outcome;
+            why[index] = reason;
         }
         done.countDown();
     }
@@ -109,6 +118,13 @@ final class PollCycle {
     Outcome outcome(int index) {
         synchronized (outcomes) {
             return outcomes[index];
+        }
+    }
+
+    /** Why record {@code index} was abandoned, if it was and its handle was told; else null. */
+    String whyAbandoned(int index) {
+        synchronized (outcomes) {
+            return why[index];
         }
     }
 

@@ -19,6 +19,14 @@ public interface RecordHandle {
     void abandoned();
 
     /**
+     * As {@link #abandoned()}, because its reply failed so ({@code why}: the failure, as a log line names it). The
+     * intake keeps the last such failure, so that a {@code reply_failed} dead letter says why its replies failed.
+     */
+    default void abandoned(String why) {
+        abandoned();
+    }
+
+    /**
      * Whether this is the record's last allowed delivery (share groups: its delivery count reached the group's
      * {@code share.delivery.count.limit}). Abandoning it would let the broker archive it with no answer, so a
      * reply that fails is dead-lettered instead.

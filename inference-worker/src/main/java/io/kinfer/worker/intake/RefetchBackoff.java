@@ -20,6 +20,8 @@ final class RefetchBackoff<K> {
     /** The record that failed last; null: none, or forgotten. */
     private K key;
     private int failures;
+    /** Why {@link #key} failed last, if the caller said; null otherwise. */
+    private String lastFailure;
     private long pauseMs;
     private long untilNanos;
 
@@ -33,13 +35,20 @@ final class RefetchBackoff<K> {
 
     /** Counts a failure of {@code key} at {@code nowNanos}; returns the pause that starts then, in ms. */
     long failed(K key, long nowNanos) {
+        return failed(key, nowNanos, null);
+    }
+
+    /** As {@link #failed(Object, long)}, with why it failed ({@code null}: not known, a reason before is kept). */
+    long failed(K key, long nowNanos, String why) {
         if (key.equals(this.key)) {
             failures++;
             pauseMs = pauseMs == 0 ? MIN_PAUSE_MS : Math.min(pauseMs * 2, MAX_PAUSE_MS);
+            lastFailure = why != null ? why : lastFailure;
         } else {
             this.key = key;
             failures = 1;
             pauseMs = firstPauseMs;
+            lastFailure = why;
         }
         untilNanos = nowNanos + TimeUnit.MILLISECONDS.toNanos(pauseMs);
         return pauseMs;
@@ -63,6 +72,11 @@ final class RefetchBackoff<K> {
     /** How many times in a row {@link #key()} failed; 0 when there is no such record. */
     int failures() {
         return key == null ? 0 : failures;
+    }
+
+    /** Why {@link #key()} failed last, as its caller said; null when not known or there is no such record. */
+    String lastFailure() {
+        return key == null ? null : lastFailure;
     }
 
     /** Forgets the record (its partition left): the next failure starts over; a pause under way lasts. */

@@ -78,7 +78,7 @@ public final class TransactionalIntake implements Intake {
      * Records left unanswered by an aborted transaction, each with how often it failed alone in one: taken alone
      * next, until committed (or their partition leaves). Intake thread only.
      */
-    private final Map<RecordId, Integer> suspects = new HashMap<>();
+    private final Map<RecordId, Suspect> suspects = new HashMap<>();
     /**
      * The first record of the last aborted transaction, and the pause after that abort: none after the first abort
      * at a record, 1 s after the second, doubling. Intake thread only.
@@ -250,7 +250,9 @@ public final class TransactionalIntake implements Intake {
             list = new ArrayList<>(list.subList(0, take));
         }
         boolean alone = list.size() == 1;
-        int failures = alone && !suspects.isEmpty() ? suspects.getOrDefault(RecordId.of(list.get(0)), 0) : 0;
+        Suspect suspect = alone && !suspects.isEmpty() ? suspects.getOrDefault(RecordId.of(list.get(0)), Suspect.NONE)
+                : Suspect.NONE;
+        int failures = suspect.failures();
         PollCycle cycle = new PollCycle(list);
         inFlight.addAndGet(list.size());
         try {
@@ -260,9 +262,10 @@ public final class TransactionalIntake implements Intake {
                 // good: an ACL, its max.message.bytes): given up, so that the partition moves on. Only its offset
                 // is committed, in this transaction.
                 ConsumerRecord<byte[], byte[]> record = list.get(0);
-                log.error("{}: {}-{}@{} could not even be dead-lettered ({} failed transactions of its own); giving "
-                        + "it up unanswered so that the records after it are served: fix the dead-letter topic",
-                        topic, record.topic(), record.partition(), record.offset(), failures);
+                log.error("{}: {}-{}@{} could not even be dead-lettered ({} failed transactions of its own; the last: "
+                        + "{}); giving it up unanswered so that the records after it are served: fix the dead-letter "
+                        + "topic", topic, record.topic(), record.partition(), record.offset(), failures,
+                        suspect.lastFailure());
                 pipeline.givenUp(record);
                 cycle.incoming().get(0).handle().answered();
             } else if (failures >= failureLimit) {
@@ -270,9 +273,9 @@ public final class TransactionalIntake implements Intake {
                 log.warn("{}: the reply to {}-{}@{} failed in {} transactions of its own (reply.failure.limit {});"
                         + " dead-lettering it as {}", topic, record.topic(), record.partition(), record.offset(),
                         failures, failureLimit, ReplySender.REPLY_FAILED);
-                pipeline.deadLetter(cycle.incoming().get(0), ReplySender.REPLY_FAILED, "its reply failed in "
-                        + failures + " transactions of its own (reply.failure.limit); given up instead of computed"
-                        + " again");
+                pipeline.deadLetter(cycle.incoming().get(0), ReplySender.REPLY_FAILED, ReplySender.replyFailedMessage(
+                        "its reply failed in " + failures + " transactions of its own (reply.failure.limit); given up"
+                        + " instead of computed again", suspect.lastFailure()));
             } else {
                 pipeline.accept(cycle.incoming());
             }
@@ -339,9 +342,9 @@ public final class TransactionalIntake implements Intake {
             // an abandoned reply, so that one failing alone meets reply.failure.limit.
             for (ConsumerRecord<byte[], byte[]> record : list) {
                 if (alone) {
-                    suspects.merge(RecordId.of(record), 1, Integer::sum);
+                    suspects.merge(RecordId.of(record), new Suspect(1, "its transaction failed: " + e), Suspect::add);
                 } else {
-                    suspects.putIfAbsent(RecordId.of(record), 0);
+                    suspects.putIfAbsent(RecordId.of(record), Suspect.NONE);
                 }
             }
             backOff(list.get(0));
@@ -376,9 +379,9 @@ public final class TransactionalIntake implements Intake {
             if (cycle.outcome(i) == PollCycle.Outcome.ABANDONED) {
                 RecordId id = RecordId.of(cycle.record(i));
                 if (alone) {
-                    suspects.merge(id, 1, Integer::sum);
+                    suspects.merge(id, new Suspect(1, cycle.whyAbandoned(i)), Suspect::add);
                 } else {
-                    suspects.putIfAbsent(id, 0);
+                    suspects.putIfAbsent(id, Suspect.NONE);
                 }
             }
         }
@@ -434,6 +437,16 @@ public final class TransactionalIntake implements Intake {
     private record RecordId(TopicPartition partition, long offset) {
         static RecordId of(ConsumerRecord<byte[], byte[]> record) {
             return new RecordId(new TopicPartition(record.topic(), record.partition()), record.offset());
+        }
+    }
+
+    /** A suspect's failures alone in a transaction, and the last one's cause where known (for its dead letter). */
+    private record Suspect(int failures, String lastFailure) {
+        static final Suspect NONE = new Suspect(0, null);
+
+        static Suspect add(Suspect before, Suspect now) {
+            return new Suspect(before.failures + now.failures,
+                    now.lastFailure != null ? now.lastFailure : before.lastFailure);
         }
     }
 

@@ -45,6 +45,11 @@ public final class ReplySender {
      * ({@code reply.failure.limit}, consumer-group modes): given up instead of fetched again forever.
      */
     public static final String REPLY_FAILED = "reply_failed";
+
+    /** A {@link #REPLY_FAILED} dead letter's message: what happened, and the last failure, where one is known. */
+    public static String replyFailedMessage(String what, String lastFailure) {
+        return lastFailure == null ? what : what + "; the last failure: " + lastFailure;
+    }
     /** Bytes a record takes beyond its key, value and headers, rounded up (a batch of one record: 61 + 21). */
     private static final int RECORD_OVERHEAD = 128;
 

@@ -109,6 +109,9 @@ class ConsumerGroupIntakeTest {
 
             assertThat(pipeline.deadLettered).containsExactly(3L);
             assertThat(pipeline.reasons).containsExactly(ReplySender.REPLY_FAILED);
+            // The dead letter says why the replies failed, not only that they did.
+            assertThat(pipeline.messages).singleElement().asString()
+                    .endsWith("; the last failure: its reply failed (test) at offset 3");
             assertThat(pipeline.accepted.get(3L)).as("computed twice: the limit").isEqualTo(2);
             Map<Long, Integer> others = new HashMap<>(pipeline.accepted);
             others.remove(3L);

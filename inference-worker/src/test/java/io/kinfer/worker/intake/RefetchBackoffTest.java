@@ -96,4 +96,21 @@ class RefetchBackoffTest {
         assertThat(backoff.failed(7L, START)).isZero();
         assertThat(backoff.waiting(START)).isFalse();
     }
+
+    /** The reason a reply_failed dead letter gives: the record's own last known failure, never another record's. */
+    @Test
+    void keepsTheLastKnownFailureOfTheSameRecordOnly() {
+        RefetchBackoff<Long> backoff = new RefetchBackoff<>(0);
+        backoff.failed(7L, START, "first");
+        backoff.failed(7L, START, null);
+        assertThat(backoff.lastFailure()).as("a failure of unknown cause keeps the known one").isEqualTo("first");
+        backoff.failed(7L, START, "second");
+        assertThat(backoff.lastFailure()).isEqualTo("second");
+
+        backoff.failed(8L, START, null);
+        assertThat(backoff.lastFailure()).as("another record's").isNull();
+        backoff.failed(8L, START, "its own");
+        backoff.forget();
+        assertThat(backoff.lastFailure()).isNull();
+    }
 }

@@ -15,6 +15,7 @@ final class TestPipeline implements Pipeline {
     final Map<Long, Integer> accepted = new ConcurrentHashMap<>();
     final List<Long> deadLettered = new CopyOnWriteArrayList<>();
     final List<String> reasons = new CopyOnWriteArrayList<>();
+    final List<String> messages = new CopyOnWriteArrayList<>();
 
     TestPipeline(Predicate<Long> failing) {
         this.failing = failing;
@@ -31,7 +32,7 @@ final class TestPipeline implements Pipeline {
             long offset = incoming.record().offset();
             accepted.merge(offset, 1, Integer::sum);
             if (failing.test(offset)) {
-                incoming.handle().abandoned(); // its reply failed
+                incoming.handle().abandoned("its reply failed (test) at offset " + offset);
             } else {
                 incoming.handle().answered();
             }
@@ -42,6 +43,7 @@ final class TestPipeline implements Pipeline {
     public void deadLetter(ModelPipeline.Incoming record, String reason, String message) {
         deadLettered.add(record.record().offset());
         reasons.add(reason);
+        messages.add(message);
         record.handle().deadLettered();
     }
 
