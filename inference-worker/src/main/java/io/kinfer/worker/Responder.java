@@ -63,7 +63,7 @@ final class Responder {
                 InferenceReply reply, Runnable replied) {
         sender.reply(to, reply, record.headers(), ReplySender.writtenAt(record)).whenComplete((ok, error) -> {
             if (error == null) {
-                count(replied);
+                count(handle, replied);
                 handle.answered();
             } else {
                 // Kafka's callbacks run on its I/O thread: a follow-up send there could block it (a full buffer)
@@ -154,11 +154,11 @@ final class Responder {
     private void errorReplied(String model, ConsumerRecord<byte[], byte[]> record, RecordHandle handle,
                               RequestEnvelope to, String reason, String message, Throwable error, Runnable replied) {
         if (error == null) {
-            count(replied);
+            count(handle, replied);
             // Answered: a dead letter that fails now only loses the record's trace, not its answer.
             sender.deadLetter(record, reason, message).whenComplete((ok, dlqError) -> safely(handle, () -> {
                 if (dlqError == null) {
-                    metrics.deadLetter(model, reason);
+                    count(handle, () -> metrics.deadLetter(model, reason));
                     handle.deadLettered();
                 } else {
                     log.warn("dead letter for model {} failed after its error reply was acknowledged: {}", model,
@@ -192,16 +192,15 @@ final class Responder {
 
     private void finishDeadLetter(String model, RecordHandle handle, String reason, Throwable error) {
         if (error == null) {
-            metrics.deadLetter(model, reason);
+            count(handle, () -> metrics.deadLetter(model, reason));
             handle.deadLettered();
         } else if (neverDeliverable(unwrap(error))) {
             // Kafka refuses the dead letter for good (an ACL on the topic, its max.message.bytes): fetched again,
             // the record would be refused again, forever, and in a consumer group every record after it would wait
             // unanswered behind it. Given up, loudly, so that the partition moves on.
             metrics.replyFailed(model);
-            if (handle.finalOutcome()) {
-                metrics.givenUp(model); // in a transaction the refusal aborts it: the intake gives the record up
-            }
+            // In a transaction the refusal aborts it, so this never counts: the intake gives the record up.
+            count(handle, () -> metrics.givenUp(model));
             log.error("dead letter for model {} refused by Kafka for good ({}); giving the record up unanswered so "
                     + "that the records after it are served: fix the dead-letter topic ({})", model,
                     unwrap(error).toString(), reason);
@@ -219,13 +218,18 @@ final class Responder {
         }
     }
 
-    /** Counts an answer's outcome: a failure to count must not change the record's outcome (its reply is in). */
-    private static void count(Runnable replied) {
-        try {
-            replied.run();
-        } catch (RuntimeException e) {
-            log.error("counting an answered request failed", e);
-        }
+    /**
+     * Counts a record's outcome once it is final ({@link RecordHandle#whenFinal}): a failure to count must not
+     * change the outcome (its reply is in).
+     */
+    private static void count(RecordHandle handle, Runnable count) {
+        handle.whenFinal(() -> {
+            try {
+                count.run();
+            } catch (RuntimeException e) {
+                log.error("counting a record's outcome failed", e);
+            }
+        });
     }
 
     /**
@@ -288,8 +292,8 @@ final class Responder {
         }
 
         @Override
-        public boolean finalOutcome() {
-            return handle.finalOutcome();
+        public void whenFinal(Runnable count) {
+            handle.whenFinal(count);
         }
     }
 

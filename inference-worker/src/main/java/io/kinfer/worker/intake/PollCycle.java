@@ -2,6 +2,7 @@ package io.kinfer.worker.intake;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -25,6 +26,8 @@ final class PollCycle {
     private final int deliveryLimit;
     /** A transaction's poll: its outcomes count only once it commits. */
     private final boolean transactional;
+    /** A transaction's counts of its records' outcomes, run by {@link #committed} (never, if it aborts). */
+    private final List<Runnable> counts = new CopyOnWriteArrayList<>();
 
     /** A poll settled in one transaction (exactly-once mode). */
     PollCycle(List<ConsumerRecord<byte[], byte[]>> records) {
@@ -78,8 +81,12 @@ final class PollCycle {
                 }
 
                 @Override
-                public boolean finalOutcome() {
-                    return !transactional;
+                public void whenFinal(Runnable count) {
+                    if (transactional) {
+                        counts.add(count);
+                    } else {
+                        count.run();
+                    }
                 }
             }));
         }
@@ -95,6 +102,12 @@ final class PollCycle {
             why[index] = reason;
         }
         done.countDown();
+    }
+
+    /** The poll's transaction committed: its records' outcomes are final, and counted now. */
+    void committed() {
+        counts.forEach(Runnable::run);
+        counts.clear();
     }
 
     /** Waits until every record finished or the timeout passed; returns whether all finished. */

@@ -36,10 +36,11 @@ public interface RecordHandle {
     }
 
     /**
-     * Whether the outcome reported is final: not in exactly-once mode, where the poll's transaction may still abort
-     * (a refused dead letter dooms it) and the record is then taken again.
+     * Runs {@code count} (a metric of this record's outcome) once that outcome is final: at once, except in
+     * exactly-once mode, where it runs when the poll's transaction commits, and never if it aborts (its replies are
+     * then never visible, and the record is taken again and counted then). Call it before finishing the handle.
      */
-    default boolean finalOutcome() {
-        return true;
+    default void whenFinal(Runnable count) {
+        count.run();
     }
 }

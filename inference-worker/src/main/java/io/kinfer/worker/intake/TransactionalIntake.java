@@ -266,8 +266,9 @@ public final class TransactionalIntake implements Intake {
                         + "{}); giving it up unanswered so that the records after it are served: fix the dead-letter "
                         + "topic", topic, record.topic(), record.partition(), record.offset(), failures,
                         suspect.lastFailure());
-                pipeline.givenUp(record);
-                cycle.incoming().get(0).handle().answered();
+                RecordHandle handle = cycle.incoming().get(0).handle();
+                handle.whenFinal(() -> pipeline.givenUp(record)); // counted once its offset's commit is in
+                handle.answered();
             } else if (failures >= failureLimit) {
                 ConsumerRecord<byte[], byte[]> record = list.get(0);
                 log.warn("{}: the reply to {}-{}@{} failed in {} transactions of its own (reply.failure.limit {});"
@@ -327,6 +328,7 @@ public final class TransactionalIntake implements Intake {
             if (!commit()) {
                 return; // closing while Kafka did not say how the commit ended: the next owner reads what it did
             }
+            cycle.committed();
             cap = cap > Integer.MAX_VALUE / 2 ? Integer.MAX_VALUE : cap * 2;
             suspects.keySet().removeIf(id -> {
                 OffsetAndMetadata committed = offsets.get(id.partition());
