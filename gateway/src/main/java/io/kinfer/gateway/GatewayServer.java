@@ -46,6 +46,7 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.ext.web.Route;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
@@ -259,9 +260,12 @@ public final class GatewayServer implements AutoCloseable {
                 .setIdleTimeoutUnit(TimeUnit.SECONDS)
                 // HTTP/1.1 only, as documented: Vert.x took the JDK client's h2c upgrade, and over HTTP/2 its
                 // answers to HEAD carried the GET's body (a protocol error), an untested surface besides.
-                .setHttp2ClearTextEnabled(false);
+                .setHttp2ClearTextEnabled(false)
+                // Triton takes gzip and deflate request bodies (tritonclient's request_compression_algorithm); the
+                // body limit holds for the bytes decompressed (LimitedBody), so a small bomb is cut off at it.
+                .setDecompressionSupported(true);
         try {
-            server = vertx.createHttpServer(options).requestHandler(router)
+            server = vertx.createHttpServer(options).requestHandler(this::route)
                     .invalidRequestHandler(this::handleInvalidRequest).listen()
                     .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
@@ -457,6 +461,32 @@ public final class GatewayServer implements AutoCloseable {
             message = "the request cannot be decoded as HTTP"
                     + (cause != null && cause.getMessage() != null ? ": " + cut(cause.getMessage()) : "");
         }
+        refuse(request, code, errorCode, message, started);
+    }
+
+    /**
+     * Hands a request to the router, except those Vert.x-web would refuse before any handler of ours runs, which are
+     * answered as the undecodable ones are: one without a valid Host (HTTP/1.1 requires it; Vert.x-web failed it with
+     * an exception, which read as a 500 and an ERROR line per request, from anyone, and went uncounted), and a target
+     * that is not a path ({@code v2}, {@code *}: a bare 404). {@code OPTIONS *} asks what the server allows.
+     */
+    private void route(HttpServerRequest request) {
+        String path = request.path();
+        if (request.authority() == null && request.version() != HttpVersion.HTTP_1_0) {
+            refuse(request, 400, "malformed", "a valid Host header is required", System.nanoTime());
+        } else if (request.method() == HttpMethod.OPTIONS && "*".equals(request.uri())) {
+            long started = System.nanoTime();
+            request.response().setStatusCode(204).putHeader("Allow", "GET, HEAD, POST").end()
+                    .onComplete(done -> recordHttp(UNMATCHED, request, 204, started));
+        } else if (path == null || !path.startsWith("/")) {
+            refuse(request, 400, "malformed", "the request target must be a path starting with /", System.nanoTime());
+        } else {
+            router.handle(request);
+        }
+    }
+
+    /** The JSON error for a request no route saw, counted under route {@code invalid}; the connection then closes. */
+    private void refuse(HttpServerRequest request, int code, String errorCode, String message, long started) {
         request.response().setStatusCode(code).putHeader("Content-Type", "application/json")
                 .putHeader("Connection", "close")
                 .end(Buffer.buffer(Responses.errorBody(errorCode, message)))
@@ -515,10 +545,13 @@ public final class GatewayServer implements AutoCloseable {
         ctx.next();
     }
 
+    /** The ops endpoints, exactly: a prefix made {@code /statusXYZ} public too (a 404 without a key, not a 401). */
     static boolean isOpsPath(String path) {
-        return path.equals("/metrics") || path.equals("/") || path.startsWith("/v2/health/")
-                || path.startsWith("/status");
+        return OPS_PATHS.contains(path);
     }
+
+    private static final Set<String> OPS_PATHS = Set.of("/", "/metrics", "/status.json", "/v2/health/live",
+            "/v2/health/ready");
 
     private void handleMetrics(RoutingContext ctx) {
         ctx.response().putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8").end(registry.scrape());

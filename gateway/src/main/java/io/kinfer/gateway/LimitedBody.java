@@ -45,6 +45,14 @@ final class LimitedBody implements Handler<RoutingContext> {
                 return;
             }
         }
+        String encoding = request.getHeader("Content-Encoding");
+        if (encoding != null && !encoding.isBlank() && !encoding.trim().equalsIgnoreCase("identity")) {
+            // The server decoded gzip and deflate, and took the header off: any other was left as it came.
+            Responses.closingAfter(ctx);
+            Responses.error(ctx, 415, "unsupported_encoding", "Content-Encoding " + cut(encoding)
+                    + " is not supported: send the body uncompressed, gzip or deflate");
+            return;
+        }
         if (request.version() == HttpVersion.HTTP_1_1 && "100-continue".equalsIgnoreCase(request.getHeader("Expect"))) {
             // curl asks before sending a body over 1 KB and, unanswered, waits a second before sending it anyway.
             // (HTTP/1.0 has no 100 Continue; HTTP/2 streams need none.)
@@ -77,6 +85,10 @@ final class LimitedBody implements Handler<RoutingContext> {
             }
         });
         request.resume();
+    }
+
+    private static String cut(String text) {
+        return text.length() > 40 ? text.substring(0, 40) + "..." : text;
     }
 
     private void tooLarge(RoutingContext ctx) {

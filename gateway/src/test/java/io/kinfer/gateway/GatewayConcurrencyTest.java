@@ -252,10 +252,13 @@ class GatewayConcurrencyTest {
             assertThat(get(gateway.url() + "/metrics").status()).isEqualTo(200);
             assertThat(get(gateway.url() + "/v2/models/echo").status()).isEqualTo(401);
             assertThat(get(gateway.url() + "/nope").status()).isEqualTo(401);
+            // Public are the ops endpoints exactly, not whatever starts like one.
+            assertThat(get(gateway.url() + "/statusXYZ").status()).isEqualTo(401);
+            assertThat(get(gateway.url() + "/v2/health/foo").status()).isEqualTo(401);
             await().atMost(Duration.ofSeconds(10)).until(() -> PipelineTestSupport.httpRequests(gateway,
                     "route", "/predict", "status", "401") == 2
                     && PipelineTestSupport.httpRequests(gateway, "route", "/v2/models/:model", "status", "401") == 1
-                    && PipelineTestSupport.httpRequests(gateway, "route", "unmatched", "status", "401") == 1);
+                    && PipelineTestSupport.httpRequests(gateway, "route", "unmatched", "status", "401") == 3);
         }
     }
 }

@@ -256,6 +256,97 @@ class HttpEdgesTest {
         assertThat(metrics()).contains("route=\"invalid\",status=\"431\"");
     }
 
+    /**
+     * Requests Vert.x-web refuses before any handler runs: without a valid Host (HTTP/1.1), it failed them with an
+     * exception that read as a 500 with an ERROR log line per request, uncounted; a target that is not a path got a
+     * bare 404 coded invalid_request, uncounted. Now both are the JSON 400 of an undecodable request.
+     */
+    @Test
+    void aRequestWithoutAValidHostOrWithATargetThatIsNoPathIs400AndCounted() throws Exception {
+        long before = PipelineTestSupport.httpRequests(gateway, "route", "invalid", "status", "400");
+        Logger root = (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        ListAppender<ILoggingEvent> logged = new ListAppender<>();
+        logged.start();
+        root.addAppender(logged);
+        try {
+            for (String request : List.of("GET /v2 HTTP/1.1\r\n\r\n", "GET /v2/health/live HTTP/1.1\r\nHost: a b\r\n\r\n",
+                    "POST /predict HTTP/1.1\r\nHost: [::1\r\nContent-Length: 2\r\n\r\n{}",
+                    "GET v2 HTTP/1.1\r\nHost: x\r\n\r\n")) {
+                try (Socket socket = socket()) {
+                    write(socket, request);
+                    RawResponse response = readResponse(socket.getInputStream());
+
+                    assertThat(response.statusLine()).as(request).startsWith("HTTP/1.1 400");
+                    assertThat(response.headers().get("content-type")).as(request).isEqualTo("application/json");
+                    assertThat(response.body()).as(request).contains("\"code\":\"malformed\"");
+                }
+            }
+        } finally {
+            root.detachAppender(logged);
+        }
+        assertThat(logged.list).noneMatch(e -> e.getLevel().isGreaterOrEqual(Level.ERROR));
+        await().atMost(Duration.ofSeconds(10)).until(() ->
+                PipelineTestSupport.httpRequests(gateway, "route", "invalid", "status", "400") == before + 4);
+        // HTTP/1.0 needs no Host; OPTIONS * asks what the server allows.
+        try (Socket socket = socket()) {
+            write(socket, "GET /v2/health/live HTTP/1.0\r\n\r\n");
+            assertThat(readResponse(socket.getInputStream()).statusLine()).startsWith("HTTP/1.0 200");
+        }
+        try (Socket socket = socket()) {
+            write(socket, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+            RawResponse response = readResponse(socket.getInputStream());
+            assertThat(response.statusLine()).startsWith("HTTP/1.1 204");
+            assertThat(response.headers().get("allow")).isEqualTo("GET, HEAD, POST");
+        }
+    }
+
+    /**
+     * Triton takes gzip and deflate request bodies (tritonclient's request_compression_algorithm): so does the
+     * gateway, the body limit holding for the decompressed bytes. Before, they were read as JSON and refused as
+     * "not UTF-8". Another encoding is 415.
+     */
+    @Test
+    void gzipAndDeflateBodiesAreDecompressedWithinTheBodyLimitAndOtherEncodingsAre415() throws Exception {
+        byte[] body = "{\"text\":\"compressed\"}".getBytes(StandardCharsets.UTF_8);
+        assertThat(compressedPost("gzip", gzip(body)).statusCode()).isEqualTo(200);
+        assertThat(compressedPost("deflate", deflate(body)).statusCode()).isEqualTo(200);
+        // The echo worker answers the text's length: "compressed" was read whole, decompressed.
+        assertThat(compressedPost("gzip", gzip(body)).body()).contains("\"embedding\":[10.0]");
+
+        // 1 MB of spaces inside the JSON compresses to about 1 KB: over the 64 KiB limit once decompressed.
+        byte[] bomb = ("{\"text\":\"x\"" + " ".repeat(1_000_000) + "}").getBytes(StandardCharsets.UTF_8);
+        HttpResponse<String> tooLarge = compressedPost("gzip", gzip(bomb));
+        assertThat(tooLarge.statusCode()).isEqualTo(413);
+        assertThat(tooLarge.body()).contains("\"code\":\"input_too_large\"");
+
+        HttpResponse<String> unknown = compressedPost("compress", body);
+        assertThat(unknown.statusCode()).isEqualTo(415);
+        assertThat(unknown.body()).contains("\"code\":\"unsupported_encoding\"").contains("gzip");
+    }
+
+    private static HttpResponse<String> compressedPost(String encoding, byte[] body) throws Exception {
+        return PipelineTestSupport.HTTP.send(HttpRequest.newBuilder(URI.create(gateway.url() + "/predict"))
+                .timeout(Duration.ofSeconds(30)).header("Content-Type", "application/json")
+                .header("Content-Encoding", encoding).POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static byte[] gzip(byte[] data) throws Exception {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        try (java.util.zip.GZIPOutputStream zip = new java.util.zip.GZIPOutputStream(out)) {
+            zip.write(data);
+        }
+        return out.toByteArray();
+    }
+
+    private static byte[] deflate(byte[] data) throws Exception {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        try (java.util.zip.DeflaterOutputStream zip = new java.util.zip.DeflaterOutputStream(out)) {
+            zip.write(data);
+        }
+        return out.toByteArray();
+    }
+
     @Test
     void aBadPercentEscapeInTheQueryIs400OnEveryRoute() throws Exception {
         String body = "{\"text\":\"a\"}";

@@ -3,15 +3,18 @@ package io.kinfer.protocol;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.core.JsonEncoding;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
@@ -222,8 +225,10 @@ public final class JsonCodec {
             count = Long.MAX_VALUE;
         }
         if (count > limits.maxTensorElements()) {
-            throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE, where + " has " + count + " elements; at most "
-                    + limits.maxTensorElements());
+            // Checked before the data, whatever its length: what the shape declares is what the model would get.
+            throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE, where + ".shape " + Arrays.toString(shape)
+                    + " declares " + (count == Long.MAX_VALUE ? "more elements than a 64-bit count holds"
+                    : count + " elements") + "; at most " + limits.maxTensorElements());
         }
         JsonNode dataNode = node.get("data");
         if (dataNode == null || !dataNode.isArray()) {
@@ -325,7 +330,7 @@ public final class JsonCodec {
         if (!nested) {
             if (data.size() != count) {
                 throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data has " + data.size()
-                        + " elements but shape " + java.util.Arrays.toString(shape) + " needs " + count);
+                        + " elements but shape " + Arrays.toString(shape) + " needs " + count);
             }
             return new java.util.AbstractList<>() { // flat data as it is, not copied
                 @Override
@@ -349,11 +354,11 @@ public final class JsonCodec {
                                       String where) throws ProtocolException {
         if (depth >= shape.length) {
             throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data is nested deeper than its shape "
-                    + java.util.Arrays.toString(shape) + " (at " + path + ")");
+                    + Arrays.toString(shape) + " (at " + path + ")");
         }
         if (!node.isArray() || node.size() != shape[depth]) {
             throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data is nested unlike its shape "
-                    + java.util.Arrays.toString(shape) + ": " + path + " must be an array of " + shape[depth]
+                    + Arrays.toString(shape) + ": " + path + " must be an array of " + shape[depth]
                     + (node.isArray() ? ", not " + node.size() : ""));
         }
         boolean last = depth == shape.length - 1;
@@ -362,7 +367,7 @@ public final class JsonCodec {
             if (last) {
                 if (element.isArray()) {
                     throw new ProtocolException(ErrorCode.INVALID_TENSOR, where + ".data is nested deeper than its "
-                            + "shape " + java.util.Arrays.toString(shape) + " (at " + path + "[" + i + "])");
+                            + "shape " + Arrays.toString(shape) + " (at " + path + "[" + i + "])");
                 }
                 out.add(element);
             } else {
@@ -681,26 +686,27 @@ public final class JsonCodec {
     /** Parses bytes into a tree, mapping every failure to {@code malformed} or {@code input_too_large}. */
     public JsonNode parse(byte[] value) throws ProtocolException {
         if (value == null || value.length == 0) {
-            throw new ProtocolException(ErrorCode.MALFORMED, "the record has no value");
+            throw new ProtocolException(ErrorCode.MALFORMED, "the JSON document is empty");
         }
         if (value.length > limits.maxRecordBytes()) {
             throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE,
-                    "the record has " + value.length + " bytes; at most " + limits.maxRecordBytes());
+                    "the JSON document has " + value.length + " bytes; at most " + limits.maxRecordBytes());
         }
         if (utf16or32(value)) {
             // Jackson would detect and read them; the protocol is UTF-8, and a producer should learn so here.
-            throw new ProtocolException(ErrorCode.MALFORMED, "the record is not UTF-8 (it looks like UTF-16 or UTF-32)");
+            throw new ProtocolException(ErrorCode.MALFORMED,
+                    "the JSON document is not UTF-8 (it looks like UTF-16 or UTF-32)");
         }
         try (JsonParser parser = factory.createParser(value)) {
             JsonNode root = reader.readTree(parser);
             if (root == null || root.isMissingNode()) {
-                throw new ProtocolException(ErrorCode.MALFORMED, "the record holds no JSON value");
+                throw new ProtocolException(ErrorCode.MALFORMED, "the JSON document holds no value");
             }
             return root;
         } catch (StreamConstraintsException e) {
-            throw new ProtocolException(ErrorCode.MALFORMED, "JSON exceeds a limit: " + echo(e.getOriginalMessage()));
+            throw new ProtocolException(ErrorCode.MALFORMED, "JSON exceeds a limit: " + echo(jsonProblem(e)));
         } catch (JsonProcessingException e) {
-            throw new ProtocolException(ErrorCode.MALFORMED, "not valid JSON: " + echo(e.getOriginalMessage()));
+            throw new ProtocolException(ErrorCode.MALFORMED, "not valid JSON: " + echo(jsonProblem(e)));
         } catch (IOException | RuntimeException e) {
             // Jackson reports bad UTF-8 and a few other input faults as plain IOExceptions or runtime errors.
             throw new ProtocolException(ErrorCode.MALFORMED, "not valid UTF-8 JSON");
@@ -747,6 +753,29 @@ public final class JsonCodec {
     }
 
     /** Input echoed into an error message is shortened, so a huge bogus value cannot bloat the reply. */
+    /** What Jackson says of a caller's JSON that means nothing to the caller: Java types and parser settings. */
+    private static final Pattern JACKSON_INTERNALS = Pattern.compile(" \\(bound as `[^`]*`\\)"
+            + "|: not allowed as per `[^`]*`|: enable `[^`]*` to allow|, from `[^`]*`"
+            + "|Source: REDACTED \\(`[^`]*` disabled\\); "
+            + "| \\(not recognized as one since Feature '[^']*' not enabled for parser\\)");
+
+    /**
+     * Jackson's account of bad JSON, for the caller who sent it: without the Java types and parser settings it
+     * names (which the caller can neither see nor set), with where it went wrong, and what to send instead of
+     * NaN or infinity, which JSON has no number for (Python's {@code json.dumps} writes them bare).
+     */
+    static String jsonProblem(JsonProcessingException e) {
+        String message = e.getOriginalMessage() == null ? "" : e.getOriginalMessage();
+        message = JACKSON_INTERNALS.matcher(message).replaceAll("").replaceAll("`[^`]*`", "a parser limit");
+        if (message.startsWith("Non-standard token '")) {
+            message += "; JSON has no NaN or infinity: send them as the strings \"NaN\", \"Infinity\", \"-Infinity\"";
+        }
+        JsonLocation at = e.getLocation();
+        return at != null && at.getLineNr() > 0
+                ? message + " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"
+                : message;
+    }
+
     private static String echo(String text) {
         if (text == null) {
             return "";

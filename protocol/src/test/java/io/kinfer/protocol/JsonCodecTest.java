@@ -173,6 +173,9 @@ class JsonCodecTest {
                 Arguments.of("truncated json", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[\"t\"", ErrorCode.MALFORMED),
                 Arguments.of("trailing tokens", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":[\"t\"]} {}", ErrorCode.MALFORMED),
                 Arguments.of("duplicate keys", "{\"id\":\"a\",\"id\":\"b\",\"model\":\"m\",\"inputs\":[\"t\"]}", ErrorCode.MALFORMED),
+                Arguments.of("bare NaN", tensor("\"FP32\"", "[1,2]", "[NaN,1]"), ErrorCode.MALFORMED),
+                Arguments.of("a comment", "// c\n{}", ErrorCode.MALFORMED),
+                Arguments.of("a long number", "{\"id\":" + "1".repeat(70) + "}", ErrorCode.MALFORMED),
                 Arguments.of("deep nesting", "{\"id\":\"a\",\"model\":\"m\",\"inputs\":" + deep + "}", ErrorCode.MALFORMED),
                 Arguments.of("array root", "[1,2]", ErrorCode.INVALID_REQUEST),
                 Arguments.of("missing id", "{\"model\":\"m\",\"inputs\":[\"t\"]}", ErrorCode.INVALID_REQUEST),
@@ -229,7 +232,36 @@ class JsonCodecTest {
         assertThatThrownBy(() -> codec.decodeRequest(json.getBytes(StandardCharsets.UTF_8)))
                 .isInstanceOf(ProtocolException.class)
                 .satisfies(e -> assertThat(((ProtocolException) e).code()).isEqualTo(expected))
-                .satisfies(e -> assertThat(e.getMessage()).isNotBlank().doesNotContain("Exception").hasSizeLessThan(400));
+                .satisfies(e -> assertThat(e.getMessage()).isNotBlank().doesNotContain("Exception").hasSizeLessThan(400)
+                        // Nothing of the parser's insides: Java types and settings the caller cannot see or set.
+                        .doesNotContain("`", "jackson", "Feature", "REDACTED", "JsonNode"));
+    }
+
+    @Test
+    void badJsonIsExplainedWithWhereItWentWrongAndNoParserInsides() {
+        assertThatThrownBy(() -> codec.decodeRequest("{\"id\":\"a\"} {}".getBytes(StandardCharsets.UTF_8)))
+                .hasMessage("not valid JSON: Trailing token (of type START_OBJECT) found after value (line 1, column 12)");
+        assertThatThrownBy(() -> codec.decodeRequest("{\"id\":\"a\"".getBytes(StandardCharsets.UTF_8)))
+                .hasMessage("not valid JSON: Unexpected end-of-input: expected close marker for Object (start marker "
+                        + "at [line: 1, column: 1]) (line 1, column 10)");
+        // Python's json.dumps writes NaN bare: the caller is told what to send instead.
+        assertThatThrownBy(() -> codec.decodeRequest(tensor("\"FP32\"", "[1,2]", "[NaN,1]")
+                .getBytes(StandardCharsets.UTF_8))).hasMessage("not valid JSON: Non-standard token 'NaN'; JSON has no "
+                + "NaN or infinity: send them as the strings \"NaN\", \"Infinity\", \"-Infinity\" (line 1, column 88)");
+        assertThatThrownBy(() -> codec.decodeRequest(("{\"id\":\"a\",\"model\":\"m\",\"inputs\":"
+                + "[".repeat(70) + "]".repeat(70) + "}").getBytes(StandardCharsets.UTF_8)))
+                .hasMessage("JSON exceeds a limit: Document nesting depth (17) exceeds the maximum allowed (16)");
+    }
+
+    @Test
+    void aShapeOverTheElementLimitSaysWhatItDeclares() {
+        assertThatThrownBy(() -> codec.decodeRequest(tensor("\"FP32\"", "[1,300000]", "[]")
+                .getBytes(StandardCharsets.UTF_8)))
+                .hasMessage("inputs[0].shape [1, 300000] declares 300000 elements; at most 64");
+        assertThatThrownBy(() -> codec.decodeRequest(tensor("\"FP32\"", "[4294967296,4294967296]", "[]")
+                .getBytes(StandardCharsets.UTF_8)))
+                .hasMessage("inputs[0].shape [4294967296, 4294967296] declares more elements than a 64-bit count "
+                        + "holds; at most 64");
     }
 
     @Test
