@@ -104,6 +104,12 @@ public final class ConfigLoader {
     static Map<String, String> readFile(Path file, String namedBy) {
         Properties props = new Properties();
         try (Reader reader = Files.newBufferedReader(file)) {
+            // A byte-order mark (Windows editors, PowerShell's Out-File) would be read into the first key, which
+            // then matched no setting and was ignored, its value never checked.
+            reader.mark(1);
+            if (reader.read() != '\uFEFF') {
+                reader.reset();
+            }
             props.load(reader);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read config file " + file + " (" + namedBy + "): " + reason(e), e);

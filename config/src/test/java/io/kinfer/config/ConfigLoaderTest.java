@@ -30,6 +30,16 @@ class ConfigLoaderTest {
                 .doesNotContainKey("path");
     }
 
+    /** A file saved with a byte-order mark (Windows editors, PowerShell): the first key must not carry it. */
+    @Test
+    void aByteOrderMarkIsNotPartOfTheFirstKey(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("bom.properties");
+        Files.writeString(file, "\uFEFFgateway.port=9999\nbatch.max.size=4\n");
+
+        assertThat(ConfigLoader.load(file, Map.of(), Map.of())).containsOnly(Map.entry("gateway.port", "9999"),
+                Map.entry("batch.max.size", "4"));
+    }
+
     @Test
     void configFileCanBeNamedByTheEnvironment(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("other.properties");

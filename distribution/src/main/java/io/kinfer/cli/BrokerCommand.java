@@ -38,6 +38,11 @@ public final class BrokerCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (args.contains("-V") || args.contains("--version")) {
+            // The nested broker's picocli knows no kinfer version: answered here, as every other command does.
+            System.out.println(new Kinfer.Version().getVersion()[0]);
+            return 0;
+        }
         List<LocalPorts.Port> ports = ports(args);
         LocalPorts.requireFree(ports);
         Path jar = brokerJar();

@@ -53,7 +53,15 @@ public final class ConfigCommand implements Callable<Integer> {
                 `--set key=value`). Kafka client settings pass through unchanged: `kafka.<key>` for every Kafka \
                 client of the process, `kafka.producer.<key>`, `kafka.consumer.<key>` or `kafka.admin.<key>` for one \
                 kind (for example `kafka.security.protocol=SASL_SSL`, `kafka.consumer.max.poll.records=200`); so do \
-                Kafka Streams settings under `jobs.streams.`. A key that no table below lists and no such prefix \
+                Kafka Streams settings under `jobs.streams.`. Where kinfer chooses a Kafka setting itself \
+                (`linger.ms` 0, timeouts, `client.id`, `enable.auto.commit` false, `auto.offset.reset` earliest), \
+                yours wins. A few it must own are set whatever you give: group ids (a worker's group is \
+                `group.id.prefix`.<model>; the client and the gateway's model catalog read without one, by \
+                assignment), transactional ids (an exactly-once worker's is made per model from yours or \
+                `worker.id`; the client's producer never has one), and `isolation.level=read_committed` in an \
+                exactly-once intake. A share consumer is not given the settings Kafka's share consumers refuse \
+                (`enable.auto.commit`, `auto.offset.reset`, `isolation.level`, `group.instance.id`, \
+                `group.protocol`, `partition.assignment.strategy`). A key that no table below lists and no such prefix \
                 covers is warned about at start, with the nearest listed key when one is close; so is a key under \
                 those prefixes that Kafka's clients (or Kafka Streams) do not define, which is still passed on. Values of keys \
                 that look secret (passwords, JAAS, API keys) are never logged, nor are those of keys the process \

@@ -64,12 +64,23 @@ public final class Kinfer implements Runnable {
      */
     static CommandLine commandLine(Map<String, String> environment) {
         CommandLine cli = new CommandLine(new Kinfer()).setCaseInsensitiveEnumValuesAllowed(true);
+        // Every subcommand takes -V (the standard help options): without this it printed nothing and exited 0.
+        versionEverywhere(cli);
         cli.setExecutionExceptionHandler(new CliErrors(environment));
         cli.setExecutionStrategy(parseResult -> {
             warnAboutUnknownSettings(parseResult, environment);
             return new CommandLine.RunLast().execute(parseResult);
         });
         return cli;
+    }
+
+    private static void versionEverywhere(CommandLine command) {
+        for (CommandLine sub : command.getSubcommands().values()) {
+            if (sub.getCommandSpec().version().length == 0) {
+                sub.getCommandSpec().versionProvider(new Version());
+            }
+            versionEverywhere(sub);
+        }
     }
 
     /**

@@ -182,6 +182,10 @@ public final class UpCommand implements Callable<Integer> {
             // Else the broker and gateway start, and the readiness check waits its whole timeout for a worker.
             throw new IllegalArgumentException("--workers " + workers + ": up runs at least one worker");
         }
+        if (readyTimeoutSeconds < 1) {
+            // Else the broker started and was then "not ready in time" at once.
+            throw new IllegalArgumentException("--ready-timeout " + readyTimeoutSeconds + ": at least 1 second");
+        }
         Map<String, String> named = new LinkedHashMap<>();
         Map<String, String> options = new LinkedHashMap<>();
         ConfigOptions.putFlag(named, options, WorkerConfig.MODELS, "--models", models);

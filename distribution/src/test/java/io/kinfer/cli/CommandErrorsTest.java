@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 
 /**
  * What a user sees when a command cannot start, each command run as its own JVM (from the test classpath) as a user
@@ -181,5 +182,39 @@ class CommandErrorsTest {
 
         assertThat(CliErrors.message(wrapped)).isEqualTo("Failed to create new KafkaAdminClient: Failed to create new "
                 + "NetworkClient: JAAS config entry not terminated by semi-colon");
+    }
+
+    /** Every subcommand takes -V (the standard help options); it printed nothing and exited 0 on all but the top. */
+    @Test
+    void everySubcommandAnswersVersion() {
+        for (List<String> command : List.of(List.of("worker"), List.of("gateway"), List.of("up"), List.of("produce"),
+                List.of("perf", "run"), List.of("models"), List.of("config"), List.of("broker"))) {
+            java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+            java.io.PrintStream stdout = System.out;
+            java.io.StringWriter out = new java.io.StringWriter();
+            int exit;
+            System.setOut(new java.io.PrintStream(captured, true, StandardCharsets.UTF_8));
+            try {
+                CommandLine cli = Kinfer.commandLine(Map.of());
+                cli.setOut(new java.io.PrintWriter(out, true));
+                List<String> args = new java.util.ArrayList<>(command);
+                args.add("-V");
+                exit = cli.execute(args.toArray(String[]::new));
+            } finally {
+                System.setOut(stdout);
+            }
+            assertThat(exit).as("%s -V", command).isZero();
+            assertThat(out + captured.toString(StandardCharsets.UTF_8)).as("%s -V", command).startsWith("kinfer ");
+        }
+    }
+
+    /** An empty model list started a worker that served nothing and was never ready, without a word. */
+    @Test
+    void aWorkerWithNoModelsIsRefused() throws Exception {
+        Run run = kinfer(Map.of(), "worker", "--metrics-port", "-1", "-m", "");
+
+        assertThat(run.exit()).isEqualTo(1);
+        assertThat(run.err()).containsExactly("kinfer worker: Invalid value [] for configuration worker.models: name "
+                + "at least one model, or * for every model (from --models)");
     }
 }

@@ -58,7 +58,8 @@ public final class ModelCatalog implements AutoCloseable {
         Map<String, Object> props = new HashMap<>(consumerProperties);
         props.remove(ConsumerConfig.GROUP_ID_CONFIG);
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-        props.put(ConsumerConfig.CLIENT_ID_CONFIG, "kinfer-catalog-" + Long.toString(System.nanoTime(), 36));
+        // A kafka.client.id passes through here too (quotas, ACL audits), as on every other client.
+        props.putIfAbsent(ConsumerConfig.CLIENT_ID_CONFIG, "kinfer-catalog-" + Long.toString(System.nanoTime(), 36));
         this.consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         this.clock = clock;
         this.thread = new Thread(this::run, "kinfer-catalog");

@@ -88,7 +88,7 @@ public final class WorkerConfig extends AbstractConfig {
                     HIGH, "Kafka brokers to connect to. Any Kafka client setting passes through as kafka.<key> "
                             + "(all clients), kafka.consumer.<key> or kafka.producer.<key>.")
             .define(WORKER_ID, Type.STRING, "", LOW, "This worker's id in replies, metrics and logs; empty: host-pid.")
-            .define(MODELS, Type.LIST, "sentiment,minilm", HIGH,
+            .define(MODELS, Type.LIST, "sentiment,minilm", modelNames(), HIGH,
                     "Models this worker serves, each with its own consumer group; * for every model in the repository.")
             .define(MODEL_REPOSITORY, Type.STRING, "", HIGH, "Directory laid out as <model>/<version>/model.onnx "
                     + "(+ <model>/config.json); empty: the built-in models only. A path that is no directory is refused.")
@@ -124,7 +124,7 @@ public final class WorkerConfig extends AbstractConfig {
                             + "errors.deadletterqueue.topic.name.prefix (dlq. by default). Empty: none set.")
             .define(BATCH_MAX_SIZE, Type.INT, 32, between(1, 4096), HIGH,
                     "Largest batch, in rows (texts or first-dimension rows); a model's config may override it.")
-            .define(BATCH_MAX_QUEUE_DELAY_MS, Type.DOUBLE, 0.0, between(0, 60_000), HIGH,
+            .define(BATCH_MAX_QUEUE_DELAY_MS, Type.DOUBLE, 0.0, numberBetween(0, 60_000), HIGH,
                     "Wait for a fuller batch only while the oldest queued request has waited less than this. Under "
                             + "load batches form anyway while the previous batch computes.")
             .define(BATCH_MAX_QUEUE_SIZE, Type.INT, 256, between(1, 1_000_000), HIGH,
@@ -230,6 +230,49 @@ public final class WorkerConfig extends AbstractConfig {
             host = "worker";
         }
         return host + "-" + ManagementFactory.getRuntimeMXBean().getPid();
+    }
+
+    /**
+     * At least one name, none blank: an empty list made a worker that announced nothing and was never ready, and
+     * {@code a,,b} an empty model name.
+     */
+    private static ConfigDef.Validator modelNames() {
+        return new ConfigDef.Validator() {
+            @Override
+            public void ensureValid(String name, Object value) {
+                List<?> names = (List<?>) value;
+                if (names == null || names.isEmpty()) {
+                    throw new ConfigException(name, value, "name at least one model, or * for every model");
+                }
+                if (names.stream().anyMatch(model -> model.toString().isBlank())) {
+                    throw new ConfigException(name, value, "a model name is empty");
+                }
+            }
+
+            @Override
+            public String toString() {
+                return "one or more model names, or *";
+            }
+        };
+    }
+
+    /** {@link ConfigDef.Range#between} for a double, NaN refused (every comparison with NaN is false, so it passed). */
+    private static ConfigDef.Validator numberBetween(double min, double max) {
+        ConfigDef.Range range = between(min, max);
+        return new ConfigDef.Validator() {
+            @Override
+            public void ensureValid(String name, Object value) {
+                if (value instanceof Double number && number.isNaN()) {
+                    throw new ConfigException(name, value, "not a number");
+                }
+                range.ensureValid(name, value);
+            }
+
+            @Override
+            public String toString() {
+                return range.toString();
+            }
+        };
     }
 
     public List<String> models() {

@@ -45,8 +45,10 @@ public final class EmbeddedKafkaMain implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // A second broker on a running one's data dir: its --fresh must not delete that data, and without it Kafka
+        // fails on the lock with a page of stack traces instead of this one line.
+        EmbeddedKafka.requireUnused(dataDir);
         if (fresh) {
-            EmbeddedKafka.requireUnused(dataDir); // a second broker's --fresh must not delete a running one's data
             EmbeddedKafka.deleteRecursively(dataDir);
         }
         EmbeddedKafka kafka = EmbeddedKafka.builder()

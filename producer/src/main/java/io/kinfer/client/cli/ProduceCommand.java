@@ -101,7 +101,8 @@ public final class ProduceCommand implements Callable<Integer> {
     Double rate;
 
     @Option(names = "--timeout", defaultValue = "30000", description = "Per-request timeout in ms with --wait "
-            + "(the request's deadline). Default: ${DEFAULT-VALUE}.")
+            + "(the request's deadline). Default: request.timeout.ms from --config or the environment, else "
+            + "${DEFAULT-VALUE}.")
     long timeoutMs;
 
     @Option(names = "--max-in-flight", defaultValue = "1000", description = "Requests outstanding at once. "
@@ -186,6 +187,10 @@ public final class ProduceCommand implements Callable<Integer> {
             // A negative (or NaN) rate read as "as fast as Kafka takes them": the opposite of a limit.
             throw new ParameterException(spec.commandLine(), "--rate must be a positive number of requests per "
                     + "second, not " + rate + " (leave it out for no limit)");
+        }
+        if (maxInFlight < 1) {
+            // Read as 1 before, silently.
+            throw new ParameterException(spec.commandLine(), "--max-in-flight must be at least 1, not " + maxInFlight);
         }
         if (waitForReplies && !"-".equals(input) && !"-".equals(output) && Files.exists(Path.of(input))
                 && Files.exists(Path.of(output)) && Files.isSameFile(Path.of(input), Path.of(output))) {
