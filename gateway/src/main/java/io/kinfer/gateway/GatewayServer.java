@@ -76,6 +76,8 @@ public final class GatewayServer implements AutoCloseable {
     private Router router;
     private LimitedBody body;
     private JobsService jobs;
+    /** Set once the jobs' routes are mounted (read on the event loop). */
+    private volatile boolean jobsMounted;
     private StatusPage status;
     private volatile boolean draining;
 
@@ -103,8 +105,15 @@ public final class GatewayServer implements AutoCloseable {
                 || JobsConfig.DEFINITION.names().contains(key) || JobsConfig.isStreamsSetting(key);
     }
 
-    /** Connects to Kafka, reads the model catalog, and listens; returns once serving. */
+    /** Connects to Kafka, reads the model catalog, listens, and starts the jobs; returns once serving. */
     public static GatewayServer start(GatewayConfig config) {
+        GatewayServer gateway = startListening(config);
+        gateway.startJobs();
+        return gateway;
+    }
+
+    /** As {@link #start}, but without the jobs yet: their routes answer 503 until {@link #startJobs()}. */
+    static GatewayServer startListening(GatewayConfig config) {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         new JvmMemoryMetrics().bindTo(registry);
         new JvmGcMetrics().bindTo(registry);
@@ -147,7 +156,6 @@ public final class GatewayServer implements AutoCloseable {
             vertx = Vertx.vertx(options);
             GatewayServer gateway = new GatewayServer(config, registry, client, catalog, vertx);
             gateway.listen();
-            gateway.startJobs();
             return gateway;
         } catch (RuntimeException e) {
             client.close();
@@ -165,7 +173,7 @@ public final class GatewayServer implements AutoCloseable {
      * Asynchronous jobs (POST/GET /v1/jobs), started once the port is known, because other gateway instances forward
      * job lookups to this one's advertised address.
      */
-    private void startJobs() {
+    void startJobs() {
         JobsConfig jobsConfig = new JobsConfig(config.originals());
         if (!jobsConfig.enabled()) {
             return;
@@ -174,6 +182,7 @@ public final class GatewayServer implements AutoCloseable {
             jobs = JobsService.start(jobsConfig.withDefaultAdvertisedUrl(advertisedUrl()), client,
                     catalog::metadata, registry);
             jobs.mount(router, body, ctx -> LimitedBody.of(ctx).getBytes());
+            jobsMounted = true;
             indexRoutes();
         } catch (RuntimeException e) {
             close();
@@ -239,6 +248,23 @@ public final class GatewayServer implements AutoCloseable {
         get(router, "/metrics").handler(this::handleMetrics);
         get(router, "/").handler(status::handlePage);
         get(router, "/status.json").handler(status::handleJson);
+        if (new JobsConfig(config.originals()).enabled()) {
+            // The jobs' routes are mounted once Kafka Streams is started, after the port opens (other instances
+            // forward to this one's advertised address): until then their paths answered 404 "no route", which
+            // said "no such job" of jobs that exist, while readiness (inference) was already true.
+            Handler<RoutingContext> untilJobsStart = ctx -> {
+                if (jobsMounted) {
+                    ctx.next();
+                } else {
+                    ctx.response().putHeader("Retry-After", "1");
+                    Responses.error(ctx, 503, "unavailable", "the jobs service is starting; retry");
+                }
+            };
+            router.post(JobsService.JOBS_PATH).handler(untilJobsStart);
+            router.route(JobsService.JOBS_PATH + "/:id").method(HttpMethod.GET).method(HttpMethod.HEAD)
+                    .handler(untilJobsStart);
+            router.get(JobsService.INTERNAL_PATH + "/:id").handler(untilJobsStart);
+        }
 
         router.route().failureHandler(this::handleFailure);
         router.errorHandler(404, ctx -> Responses.error(ctx, 404, "not_found",

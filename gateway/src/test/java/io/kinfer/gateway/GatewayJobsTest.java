@@ -36,4 +36,32 @@ class GatewayJobsTest {
             }
         }
     }
+
+    /**
+     * Between the port opening and the jobs starting (Kafka Streams is started after the port is known, for other
+     * instances forward to it), the jobs' paths answered 404 "no route", which says "no such job" of a job that
+     * exists, while readiness was already true. They answer 503 with Retry-After until the jobs are up.
+     */
+    @Test
+    void untilTheJobsStartTheirRoutesAnswer503WithRetryAfterNot404(EmbeddedKafka kafka) throws Exception {
+        try (FakeWorker worker = PipelineTestSupport.announcedFakeWorker(kafka, "echo", 1)) {
+            try (GatewayServer gateway = GatewayServer.startListening(new GatewayConfig(PipelineTestSupport.settings(
+                    kafka, GatewayConfig.PORT, 0, GatewayConfig.DEFAULT_MODEL, "echo",
+                    "jobs.streams.commit.interval.ms", 100)))) {
+                String someJob = "/v1/jobs/" + "0".repeat(24);
+                for (var answer : java.util.List.of(get(gateway.url() + someJob),
+                        get(gateway.url() + "/internal/jobs/" + "0".repeat(24)),
+                        post(gateway.url() + "/v1/jobs", "{\"model\":\"echo\",\"texts\":[\"a\"]}"))) {
+                    assertThat(answer.status()).isEqualTo(503);
+                    assertThat(answer.body().get("code").asText()).isEqualTo("unavailable");
+                    assertThat(answer.raw().headers().firstValue("Retry-After")).contains("1");
+                }
+                assertThat(get(gateway.url() + "/v2/health/ready").status()).isEqualTo(200); // inference is ready
+
+                gateway.startJobs();
+                await().atMost(Duration.ofSeconds(30)).until(() -> get(gateway.url() + "/v2/health/ready").status() == 200
+                        && post(gateway.url() + "/v1/jobs", "{\"model\":\"echo\",\"texts\":[\"a\"]}").status() == 202);
+            }
+        }
+    }
 }

@@ -451,17 +451,18 @@ public final class JobsService implements AutoCloseable {
         }
         forwarder(ctx.vertx()).request(request)
                 .compose(call -> call.send())
-                // Unmarked, only a JSON answer other than 404 is relayed (an instance of an older version); a 404
-                // or anything not JSON came from something other than a jobs route at that address.
+                // Unmarked, only a JSON answer other than 404 and 503 is relayed (an instance of an older version);
+                // a 404, a 503 (that gateway starting its jobs, or shutting down: its words, relayed, would say this
+                // healthy one is) or anything not JSON came from something other than a jobs route there.
                 .compose(answer -> answer.body().map(bytes -> answer.getHeader(ANSWERED_BY_HEADER) == null
-                        && (answer.statusCode() == 404 || !String.valueOf(answer.getHeader("Content-Type"))
-                        .startsWith("application/json")) ? null
+                        && (answer.statusCode() == 404 || answer.statusCode() == 503
+                        || !String.valueOf(answer.getHeader("Content-Type")).startsWith("application/json")) ? null
                         : new Answer(answer.statusCode(), bytes.getBytes(), answer.getHeader("Retry-After"), null)))
                 .onSuccess(answer -> {
                     if (answer == null) {
                         metrics.query("remote_failed");
-                        write(ctx, Answer.unavailable("the instance at " + authority + " does not serve jobs (yet);"
-                                + " retry"));
+                        write(ctx, Answer.unavailable("the instance at " + authority + " holding job " + jobId
+                                + " does not serve jobs now (starting or stopping); retry"));
                         return;
                     }
                     metrics.query("remote");

@@ -174,6 +174,17 @@ final class JobsTopology {
         return jobId + "/~";
     }
 
+    /**
+     * When a job's record is deleted: at its expiry, but never within the creation grace
+     * ({@link Answer#PENDING_GRACE_MS}), during which a missing record reads as "pending" (its metadata may be on its
+     * way). Deleted sooner (a job written straight to Kafka with a short expiry, or an instance whose retention is
+     * under the grace), an expired job answered 404, then "pending" again until the grace was over. Past its expiry
+     * the record answers 404 (Answer.job) and takes no more results.
+     */
+    static long deleteAt(JobRecord job) {
+        return Math.max(job.expiresMs(), job.createdMs() + Answer.PENDING_GRACE_MS);
+    }
+
     static String expiryKey(long expiresMs, String jobId) {
         return String.format("%013d/%s", expiresMs, jobId);
     }
@@ -277,7 +288,7 @@ final class JobsTopology {
                 // The same metadata again (at least once): nothing new, but its expiry entry is written again.
                 // A crash between the two stores' writes may have kept the record and lost the entry, and
                 // without it the job would never be deleted.
-                expiry.put(expiryKey(existing.expiresMs(), job.jobId()), EMPTY);
+                expiry.put(expiryKey(deleteAt(existing), job.jobId()), EMPTY);
                 return;
             }
             if (job.expiresMs() <= now) {
@@ -285,12 +296,12 @@ final class JobsTopology {
                 return;
             }
             if (existing != null) {
-                expiry.delete(expiryKey(existing.expiresMs(), job.jobId()));
+                expiry.delete(expiryKey(deleteAt(existing), job.jobId()));
             }
             // Always counted from the items store, not only when a placeholder exists: results that came first
             // may have kept their items through a crash that lost their placeholder (two stores).
             JobRecord state = recount(JobRecord.of(job));
-            expiry.put(expiryKey(state.expiresMs(), job.jobId()), EMPTY);
+            expiry.put(expiryKey(deleteAt(state), job.jobId()), EMPTY);
             if (state.complete()) {
                 state = state.completedAt(now);
                 metrics.completed();
@@ -320,6 +331,10 @@ final class JobsTopology {
 
         private void onResult(String jobId, JobEvent.ItemResult result, long now) {
             JobRecord state = jobs.get(jobId);
+            if (state != null && state.expiresMs() <= now) {
+                metrics.dropped("expired"); // kept only to answer 404 until deleteAt: nothing is added to it
+                return;
+            }
             if (state != null && state.known() && result.index() >= state.total()) {
                 metrics.dropped("bad_result");
                 return;
@@ -393,7 +408,7 @@ final class JobsTopology {
                 return null;
             }
             JobRecord state = JobRecord.placeholder(jobId, created, expires);
-            expiry.put(expiryKey(expires, jobId), EMPTY);
+            expiry.put(expiryKey(deleteAt(state), jobId), EMPTY);
             return state;
         }
 
@@ -430,7 +445,11 @@ final class JobsTopology {
                 }
                 String jobId = key.substring(key.indexOf('/') + 1);
                 JobRecord state = jobs.get(jobId);
-                if (state == null || state.expiresMs() <= now) {
+                if (state != null && deleteAt(state) > now) {
+                    // Indexed at an earlier time (its expiry before the record was kept to deleteAt, or a
+                    // placeholder its metadata replaced): kept until its own time, indexed again.
+                    expiry.put(expiryKey(deleteAt(state), jobId), EMPTY);
+                } else {
                     // Without a record the items are deleted too: they outlived a placeholder lost in a crash.
                     List<String> itemKeys = new ArrayList<>();
                     try (KeyValueIterator<String, byte[]> it = items.range(itemsFrom(jobId), itemsTo(jobId))) {

@@ -153,6 +153,17 @@ class JobsClusterTest {
             Response elsewhere = b.job(onA);
             assertThat(elsewhere.status()).isEqualTo(503);
             assertThat(elsewhere.json().get("code").asText()).isEqualTo("unavailable");
+
+            // A gateway shutting down answers every route but ops with its own 503 "shutting_down": relayed, this
+            // healthy instance said it was shutting down itself, without Retry-After.
+            a.router.route(JobsService.INTERNAL_PATH + "/*").order(-4).handler(ctx -> ctx.response()
+                    .setStatusCode(503).putHeader("Content-Type", "application/json")
+                    .end("{\"error\":\"the gateway is shutting down; retry on another instance\","
+                            + "\"code\":\"shutting_down\"}"));
+            Response draining = b.job(onA);
+            assertThat(draining.status()).isEqualTo(503);
+            assertThat(draining.header("Retry-After")).isEqualTo("1");
+            assertThat(draining.json().get("code").asText()).isEqualTo("unavailable");
         }
     }
 

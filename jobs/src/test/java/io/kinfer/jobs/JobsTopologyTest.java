@@ -376,6 +376,32 @@ class JobsTopologyTest {
         assertThat(jobs.get(expiring)).isNull();
     }
 
+    /**
+     * A job that expires within the creation grace (written straight to Kafka with a short expiry, or by an instance
+     * whose retention is shorter) answers 404 once expired, and keeps answering it: deleted at its expiry, it read
+     * as "pending" again (a new id without metadata) until the grace was over.
+     */
+    @Test
+    void aJobExpiringWithinTheCreationGraceStays404UntilItIsDeleted() {
+        String id = ids.next(T0.toEpochMilli());
+        jobsTopic.pipeInput(id, job(id, 1, T0.toEpochMilli(), T0.toEpochMilli() + 30_000).toJson());
+        result(id, 0, 1);
+        assertThat(Answer.job(id, view(id), wallClock, RETENTION_MS).status()).isEqualTo(200);
+
+        advance(Duration.ofSeconds(30).plus(SCAN));
+        assertThat(Answer.job(id, view(id), wallClock, RETENTION_MS).status()).isEqualTo(404);
+        result(id, 0, 2); // a late reply adds nothing to an expired job
+        assertThat(count(items)).isEqualTo(1);
+        assertThat(counter("kinfer.jobs.expired")).isZero();
+
+        advance(Duration.ofMillis(Answer.PENDING_GRACE_MS));
+        assertThat(jobs.get(id)).isNull();
+        assertThat(count(items)).isZero();
+        assertThat(count(expiry)).isZero();
+        assertThat(counter("kinfer.jobs.expired")).isEqualTo(1);
+        assertThat(Answer.job(id, view(id), wallClock, RETENTION_MS).status()).isEqualTo(404);
+    }
+
     @Test
     void resultsWhosePlaceholderWasLostInACrashStillCompleteTheirJob() {
         String id = ids.next(T0.toEpochMilli());

@@ -304,11 +304,18 @@ public final class PerfCommand implements Runnable {
         /** The gateway of the settings on this machine: gateway.host (127.0.0.1 for a wildcard) and gateway.port. */
         static String defaultUrl(Map<String, String> settings) {
             String port = settings.getOrDefault(GATEWAY_PORT, "").trim();
+            int number;
             try {
-                return LocalUrl.http(settings.get(GATEWAY_HOST), port.isEmpty() ? 8080 : Integer.parseInt(port));
+                number = port.isEmpty() ? 8080 : Integer.parseInt(port);
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(GATEWAY_PORT + ": not a port: " + port);
+                number = -1;
             }
+            if (number < 1 || number > 65_535) {
+                // Read from the settings (file, environment, --set) only to find the gateway: say so, and the way out.
+                throw new IllegalArgumentException(GATEWAY_PORT + " (read from the settings to find the gateway): not "
+                        + "a port from 1 to 65535: " + port + "; fix it, or give --url");
+            }
+            return LocalUrl.http(settings.get(GATEWAY_HOST), number);
         }
 
         /** The first key the gateway accepts, from gateway.api.keys or else gateway.api.keys.file; null when none. */

@@ -211,7 +211,10 @@ class PerfCommandTest {
         assertThat(defaultUrl(Map.of("gateway.host", "0.0.0.0", "gateway.port", "18080")))
                 .isEqualTo("http://127.0.0.1:18080");
         assertThatThrownBy(() -> defaultUrl(Map.of("gateway.port", "eighty")))
-                .hasMessage("gateway.port: not a port: eighty");
+                .hasMessage("gateway.port (read from the settings to find the gateway): not a port from 1 to 65535: "
+                        + "eighty; fix it, or give --url");
+        // Before: "port p must be in range 0 <= p <= 65535", naming neither the setting nor the way out.
+        assertThatThrownBy(() -> defaultUrl(Map.of("gateway.port", "70000"))).hasMessageStartingWith("gateway.port ");
     }
 
     private static String defaultUrl(Map<String, String> settings) {
