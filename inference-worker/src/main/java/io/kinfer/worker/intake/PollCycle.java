@@ -2,7 +2,8 @@ package io.kinfer.worker.intake;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -27,7 +28,7 @@ final class PollCycle {
     /** A transaction's poll: its outcomes count only once it commits. */
     private final boolean transactional;
     /** A transaction's counts of its records' outcomes, run by {@link #committed} (never, if it aborts). */
-    private final List<Runnable> counts = new CopyOnWriteArrayList<>();
+    private final Queue<Runnable> counts = new ConcurrentLinkedQueue<>(); // one add per reply: no copy on write
 
     /** A poll settled in one transaction (exactly-once mode). */
     PollCycle(List<ConsumerRecord<byte[], byte[]>> records) {
@@ -106,8 +107,9 @@ final class PollCycle {
 
     /** The poll's transaction committed: its records' outcomes are final, and counted now. */
     void committed() {
-        counts.forEach(Runnable::run);
-        counts.clear();
+        for (Runnable count = counts.poll(); count != null; count = counts.poll()) {
+            count.run();
+        }
     }
 
     /** Waits until every record finished or the timeout passed; returns whether all finished. */
