@@ -55,7 +55,8 @@ public final class ConfigCommand implements Callable<Integer> {
                 kind (for example `kafka.security.protocol=SASL_SSL`, `kafka.consumer.max.poll.records=200`); so do \
                 Kafka Streams settings under `jobs.streams.`. Where kinfer chooses a Kafka setting itself \
                 (`linger.ms` 0, timeouts, `client.id`, `enable.auto.commit` false, `auto.offset.reset` earliest), \
-                yours wins. A few it must own are set whatever you give: group ids (a worker's group is \
+                yours wins, except an exactly-once worker's transactional producers, whose `client.id` is \
+                `<worker.id>-<model>-tx`. A few it must own are set whatever you give: group ids (a worker's group is \
                 `group.id.prefix`.<model>; the client and the gateway's model catalog read without one, by \
                 assignment), transactional ids (an exactly-once worker's is made per model from yours or \
                 `worker.id`; the client's producer never has one), and `isolation.level=read_committed` in an \

@@ -75,9 +75,8 @@ public final class GatewayServer implements AutoCloseable {
     private HttpServer server;
     private Router router;
     private LimitedBody body;
-    private JobsService jobs;
-    /** Set once the jobs' routes are mounted (read on the event loop). */
-    private volatile boolean jobsMounted;
+    /** Null until the jobs start (their routes, mounted before, answer 503 meanwhile); read on the event loop. */
+    private volatile JobsService jobs;
     private StatusPage status;
     private volatile boolean draining;
 
@@ -181,9 +180,6 @@ public final class GatewayServer implements AutoCloseable {
         try {
             jobs = JobsService.start(jobsConfig.withDefaultAdvertisedUrl(advertisedUrl()), client,
                     catalog::metadata, registry);
-            jobs.mount(router, body, ctx -> LimitedBody.of(ctx).getBytes());
-            jobsMounted = true;
-            indexRoutes();
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -249,21 +245,9 @@ public final class GatewayServer implements AutoCloseable {
         get(router, "/").handler(status::handlePage);
         get(router, "/status.json").handler(status::handleJson);
         if (new JobsConfig(config.originals()).enabled()) {
-            // The jobs' routes are mounted once Kafka Streams is started, after the port opens (other instances
-            // forward to this one's advertised address): until then their paths answered 404 "no route", which
-            // said "no such job" of jobs that exist, while readiness (inference) was already true.
-            Handler<RoutingContext> untilJobsStart = ctx -> {
-                if (jobsMounted) {
-                    ctx.next();
-                } else {
-                    ctx.response().putHeader("Retry-After", "1");
-                    Responses.error(ctx, 503, "unavailable", "the jobs service is starting; retry");
-                }
-            };
-            router.post(JobsService.JOBS_PATH).handler(untilJobsStart);
-            router.route(JobsService.JOBS_PATH + "/:id").method(HttpMethod.GET).method(HttpMethod.HEAD)
-                    .handler(untilJobsStart);
-            router.get(JobsService.INTERNAL_PATH + "/:id").handler(untilJobsStart);
+            // Mounted now, served once the jobs start (after the port opens: other instances forward to this one's
+            // address); 503 with Retry-After until then.
+            JobsService.mount(router, body, ctx -> LimitedBody.of(ctx).getBytes(), () -> jobs);
         }
 
         router.route().failureHandler(this::handleFailure);
@@ -286,10 +270,7 @@ public final class GatewayServer implements AutoCloseable {
                 .setIdleTimeoutUnit(TimeUnit.SECONDS)
                 // HTTP/1.1 only, as documented: Vert.x took the JDK client's h2c upgrade, and over HTTP/2 its
                 // answers to HEAD carried the GET's body (a protocol error), an untested surface besides.
-                .setHttp2ClearTextEnabled(false)
-                // Triton takes gzip and deflate request bodies (tritonclient's request_compression_algorithm); the
-                // body limit holds for the bytes decompressed (LimitedBody), so a small bomb is cut off at it.
-                .setDecompressionSupported(true);
+                .setHttp2ClearTextEnabled(false);
         try {
             server = vertx.createHttpServer(options).requestHandler(this::route)
                     .invalidRequestHandler(this::handleInvalidRequest).listen()
@@ -346,7 +327,7 @@ public final class GatewayServer implements AutoCloseable {
     private record RouteTemplate(String template, Pattern pattern, Set<String> methods) {
     }
 
-    /** Built once the route table is complete (again after the jobs' routes are mounted), read on the event loop. */
+    /** Built once the route table is complete (the jobs' routes included), read on the event loop. */
     private volatile List<RouteTemplate> routeIndex = List.of();
 
     private void indexRoutes() {
@@ -485,7 +466,8 @@ public final class GatewayServer implements AutoCloseable {
             code = 400;
             errorCode = "malformed";
             message = "the request cannot be decoded as HTTP"
-                    + (cause != null && cause.getMessage() != null ? ": " + cut(cause.getMessage()) : "");
+                    + (cause != null && cause.getMessage() != null ? ": " + Responses.cut(cause.getMessage(), 100)
+                    : "");
         }
         refuse(request, code, errorCode, message, started);
     }
@@ -523,9 +505,6 @@ public final class GatewayServer implements AutoCloseable {
                 });
     }
 
-    private static String cut(String text) {
-        return text.length() > 100 ? text.substring(0, 100) + "..." : text;
-    }
 
     /**
      * The route template a request reached; for an answer given before any route ran (401, 503 while draining,
@@ -573,7 +552,9 @@ public final class GatewayServer implements AutoCloseable {
 
     /** The ops endpoints, exactly: a prefix made {@code /statusXYZ} public too (a 404 without a key, not a 401). */
     static boolean isOpsPath(String path) {
-        return OPS_PATHS.contains(path);
+        // With a trailing slash too, as Vert.x routes it (/v2/health/live/ is the live route).
+        return OPS_PATHS.contains(path.length() > 1 && path.endsWith("/") ? path.substring(0, path.length() - 1)
+                : path);
     }
 
     private static final Set<String> OPS_PATHS = Set.of("/", "/metrics", "/status.json", "/v2/health/live",
@@ -601,8 +582,7 @@ public final class GatewayServer implements AutoCloseable {
 
     /** The path as sent (never normalised: that throws on a bad percent-escape), cut short for messages. */
     private static String safePath(RoutingContext ctx) {
-        String path = ctx.request().path();
-        return path.length() > 100 ? path.substring(0, 100) + "..." : path;
+        return Responses.cut(ctx.request().path(), 100);
     }
 
     private static byte[] digest(String key) {

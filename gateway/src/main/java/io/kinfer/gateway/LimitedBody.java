@@ -1,5 +1,12 @@
 package io.kinfer.gateway;
 
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Locale;
+import java.util.zip.GZIPInputStream;
+import java.util.zip.InflaterInputStream;
+
 import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServerRequest;
@@ -11,6 +18,7 @@ import io.vertx.ext.web.RoutingContext;
  * {@code application/x-www-form-urlencoded} (and any multipart claim) must not send a JSON body through a form
  * decoder, which failed on long fields (found by {@code HttpFuzzTest}). A declared length over the limit is refused
  * before anything is read; a chunked body is cut off with 413 as soon as it passes the limit, never buffered whole.
+ * A gzip or deflate body is decompressed, the limit holding for its decompressed bytes too.
  */
 final class LimitedBody implements Handler<RoutingContext> {
 
@@ -45,11 +53,11 @@ final class LimitedBody implements Handler<RoutingContext> {
                 return;
             }
         }
-        String encoding = request.getHeader("Content-Encoding");
-        if (encoding != null && !encoding.isBlank() && !encoding.trim().equalsIgnoreCase("identity")) {
-            // The server decoded gzip and deflate, and took the header off: any other was left as it came.
+        String encoding = contentEncoding(request.getHeader("Content-Encoding"));
+        if (encoding == null) {
             Responses.closingAfter(ctx);
-            Responses.error(ctx, 415, "unsupported_encoding", "Content-Encoding " + cut(encoding)
+            Responses.error(ctx, 415, "unsupported_encoding", "Content-Encoding "
+                    + Responses.cut(request.getHeader("Content-Encoding"), 40)
                     + " is not supported: send the body uncompressed, gzip or deflate");
             return;
         }
@@ -79,16 +87,56 @@ final class LimitedBody implements Handler<RoutingContext> {
             }
         });
         request.endHandler(done -> {
-            if (!refused[0]) {
-                ctx.put(KEY, body);
-                ctx.next();
+            if (refused[0]) {
+                return;
             }
+            Buffer decoded = body;
+            if (!encoding.equals(IDENTITY)) {
+                try {
+                    decoded = decompress(body, encoding);
+                } catch (IOException e) {
+                    Responses.error(ctx, 400, "malformed", "the " + encoding + " body cannot be decompressed");
+                    return;
+                }
+                if (decoded == null) {
+                    tooLarge(ctx);
+                    return;
+                }
+            }
+            ctx.put(KEY, decoded);
+            ctx.next();
         });
         request.resume();
     }
 
-    private static String cut(String text) {
-        return text.length() > 40 ? text.substring(0, 40) + "..." : text;
+    private static final String IDENTITY = "identity";
+
+    /**
+     * The body's coding: {@code identity}, {@code gzip} or {@code deflate} (x-gzip and x-deflate too, as HTTP/1.1
+     * allows), as Triton takes them (tritonclient's request_compression_algorithm); null for any other.
+     */
+    static String contentEncoding(String header) {
+        String coding = header == null ? "" : header.trim().toLowerCase(Locale.ROOT);
+        return switch (coding) {
+            case "", IDENTITY -> IDENTITY;
+            case "gzip", "x-gzip" -> "gzip";
+            case "deflate", "x-deflate" -> "deflate";
+            default -> null;
+        };
+    }
+
+    /**
+     * Decompresses a body read whole (so at most the limit in compressed bytes), stopping at the limit: null when
+     * it inflates beyond it. Done here, not by the HTTP server's decompressor, whose each 8 KB chunk could inflate to
+     * megabytes before any limit saw it.
+     */
+    private Buffer decompress(Buffer body, String encoding) throws IOException {
+        try (InputStream in = encoding.equals("gzip")
+                ? new GZIPInputStream(new ByteArrayInputStream(body.getBytes()))
+                : new InflaterInputStream(new ByteArrayInputStream(body.getBytes()))) {
+            byte[] out = in.readNBytes((int) Math.min(limit + 1, Integer.MAX_VALUE - 8));
+            return out.length > limit ? null : Buffer.buffer(out);
+        }
     }
 
     private void tooLarge(RoutingContext ctx) {

@@ -91,6 +91,11 @@ final class Responses {
         json(ctx, status, errorWriter(code, message));
     }
 
+    /** A caller's text echoed in a message, shortened to {@code max} characters, so that it cannot bloat the answer. */
+    static String cut(String text, int max) {
+        return text.length() > max ? text.substring(0, max) + "..." : text;
+    }
+
     /** The JSON error body, {"error": message, "code": code}, for an answer written without a RoutingContext. */
     static byte[] errorBody(String code, String message) {
         return bytes(errorWriter(code, message));

@@ -319,6 +319,13 @@ class HttpEdgesTest {
         assertThat(tooLarge.statusCode()).isEqualTo(413);
         assertThat(tooLarge.body()).contains("\"code\":\"input_too_large\"");
 
+        assertThat(compressedPost("X-GZIP", gzip(body)).statusCode()).isEqualTo(200); // any case, x- as HTTP allows
+        byte[] corrupt = gzip(body);
+        corrupt[corrupt.length / 2] ^= 0x55;
+        HttpResponse<String> broken = compressedPost("gzip", corrupt);
+        assertThat(broken.statusCode()).isEqualTo(400);
+        assertThat(broken.body()).contains("\"code\":\"malformed\"").contains("cannot be decompressed");
+
         HttpResponse<String> unknown = compressedPost("compress", body);
         assertThat(unknown.statusCode()).isEqualTo(415);
         assertThat(unknown.body()).contains("\"code\":\"unsupported_encoding\"").contains("gzip");

@@ -104,7 +104,7 @@ final class Responder {
             metrics.replyFailed(model);
             log.warn("reply to {} for {}-{}@{} failed, left for redelivery: {}", to.replyTopic(), record.topic(),
                     record.partition(), record.offset(), cause.toString());
-            handle.abandoned("its reply to " + to.replyTopic() + " failed: " + describe(cause));
+            handle.abandoned("its reply to " + to.replyTopic() + " failed: " + ReplySender.describe(cause));
         }
     }
 
@@ -173,7 +173,7 @@ final class Responder {
             metrics.replyFailed(model);
             log.warn("error reply to {} for {}-{}@{} failed, left for redelivery: {}", to.replyTopic(),
                     record.topic(), record.partition(), record.offset(), cause.toString());
-            handle.abandoned("its error reply to " + to.replyTopic() + " failed: " + describe(cause));
+            handle.abandoned("its error reply to " + to.replyTopic() + " failed: " + ReplySender.describe(cause));
             return;
         }
         deadLetter(model, record, handle, reason, message);
@@ -214,7 +214,7 @@ final class Responder {
             } else {
                 log.warn("dead letter for model {} failed, left for redelivery: {}", model, unwrap(error).toString());
             }
-            handle.abandoned("its dead letter (" + reason + ") failed: " + describe(unwrap(error)));
+            handle.abandoned("its dead letter (" + reason + ") failed: " + ReplySender.describe(unwrap(error)));
         }
     }
 
@@ -295,18 +295,6 @@ final class Responder {
         public void whenFinal(Runnable count) {
             handle.whenFinal(count);
         }
-    }
-
-    /**
-     * A failure and its root cause, for a dead letter's message: a send in a doomed transaction fails with Kafka's
-     * "in an error state", whose cause is the refusal that doomed it, the one worth reading.
-     */
-    static String describe(Throwable failure) {
-        Throwable root = failure;
-        for (int depth = 0; root.getCause() != null && root.getCause() != root && depth < 10; depth++) {
-            root = root.getCause();
-        }
-        return root == failure ? failure.toString() : failure + " (caused by " + root + ")";
     }
 
     static Throwable unwrap(Throwable error) {

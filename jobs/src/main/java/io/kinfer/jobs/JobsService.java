@@ -14,7 +14,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BiFunction;
+import java.util.function.Consumer;
 import java.util.function.Function;
+import java.util.function.Supplier;
 
 import io.kinfer.client.InferenceClient;
 import io.kinfer.protocol.ErrorCode;
@@ -99,8 +101,6 @@ public final class JobsService implements AutoCloseable {
     private final KafkaStreams streams;
     private volatile boolean everRunning;
     private volatile boolean closed;
-    private Function<RoutingContext, byte[]> body = ctx -> ctx.body() == null || ctx.body().buffer() == null
-            ? null : ctx.body().buffer().getBytes();
 
     private JobsService(JobsConfig config, InferenceClient client, BiFunction<String, String, Optional<ModelMetadata>> models,
                         MeterRegistry registry, int statePartitions) {
@@ -245,11 +245,32 @@ public final class JobsService implements AutoCloseable {
      * the host keeps one body policy for all its routes.
      */
     public void mount(Router router, Handler<RoutingContext> bodyReader, Function<RoutingContext, byte[]> body) {
-        this.body = body;
-        router.post(JOBS_PATH).handler(bodyReader).handler(this::handleCreate);
+        mount(router, bodyReader, body, () -> this);
+    }
+
+    /**
+     * As {@link #mount(Router, Handler, Function)}, served by whatever service {@code service} gives at each call:
+     * 503 with Retry-After while it gives none. A host mounts them before its jobs start (it listens first, since
+     * other instances forward to its address): mounted only once started, they answered 404 "no route" meanwhile,
+     * which says "no such job" of jobs that exist.
+     */
+    public static void mount(Router router, Handler<RoutingContext> bodyReader, Function<RoutingContext, byte[]> body,
+                             Supplier<JobsService> service) {
+        router.post(JOBS_PATH).handler(bodyReader).handler(ctx -> serve(ctx, service, jobs -> jobs.handleCreate(ctx,
+                body)));
         // HEAD as GET (the status and headers, no body), as the gateway's other read-only routes.
-        router.route(JOBS_PATH + "/:id").method(HttpMethod.GET).method(HttpMethod.HEAD).handler(ctx -> handleGet(ctx, true));
-        router.get(INTERNAL_PATH + "/:id").handler(ctx -> handleGet(ctx, false));
+        router.route(JOBS_PATH + "/:id").method(HttpMethod.GET).method(HttpMethod.HEAD)
+                .handler(ctx -> serve(ctx, service, jobs -> jobs.handleGet(ctx, true)));
+        router.get(INTERNAL_PATH + "/:id").handler(ctx -> serve(ctx, service, jobs -> jobs.handleGet(ctx, false)));
+    }
+
+    private static void serve(RoutingContext ctx, Supplier<JobsService> service, Consumer<JobsService> handler) {
+        JobsService jobs = service.get();
+        if (jobs == null) {
+            write(ctx, Answer.unavailable("the jobs service is starting; retry"));
+        } else {
+            handler.accept(jobs);
+        }
     }
 
     /**
@@ -266,7 +287,7 @@ public final class JobsService implements AutoCloseable {
 
     // ------------------------------------------------------------------------------------------------ submit
 
-    private void handleCreate(RoutingContext ctx) {
+    private void handleCreate(RoutingContext ctx, Function<RoutingContext, byte[]> body) {
         long now = System.currentTimeMillis();
         JobRequest request;
         try {
@@ -323,7 +344,7 @@ public final class JobsService implements AutoCloseable {
                 .onSuccess(ok -> {
                     metrics.submitted();
                     String location = JOBS_PATH + "/" + jobId;
-                    byte[] body = Json.write(gen -> {
+                    byte[] answer = Json.write(gen -> {
                         gen.writeStartObject();
                         gen.writeStringField("job_id", jobId);
                         gen.writeStringField("status", "pending");
@@ -333,7 +354,7 @@ public final class JobsService implements AutoCloseable {
                         gen.writeNumberField("expires_ms", job.expiresMs());
                         gen.writeEndObject();
                     });
-                    write(ctx, new Answer(202, body, null, location));
+                    write(ctx, new Answer(202, answer, null, location));
                 })
                 .onFailure(error -> {
                     log.warn("job {} could not be submitted: {}", jobId, error.toString());

@@ -219,16 +219,18 @@ public final class JsonCodec {
             shape[i] = dim.longValue();
         }
         long count;
+        boolean overflow = false;
         try {
             count = Tensor.elementCount(shape);
         } catch (ArithmeticException e) {
             count = Long.MAX_VALUE;
+            overflow = true;
         }
         if (count > limits.maxTensorElements()) {
             // Checked before the data, whatever its length: what the shape declares is what the model would get.
             throw new ProtocolException(ErrorCode.INPUT_TOO_LARGE, where + ".shape " + Arrays.toString(shape)
-                    + " declares " + (count == Long.MAX_VALUE ? "more elements than a 64-bit count holds"
-                    : count + " elements") + "; at most " + limits.maxTensorElements());
+                    + " declares " + (overflow ? "more elements than a 64-bit count holds" : count + " elements")
+                    + "; at most " + limits.maxTensorElements());
         }
         JsonNode dataNode = node.get("data");
         if (dataNode == null || !dataNode.isArray()) {
@@ -704,9 +706,9 @@ public final class JsonCodec {
             }
             return root;
         } catch (StreamConstraintsException e) {
-            throw new ProtocolException(ErrorCode.MALFORMED, "JSON exceeds a limit: " + echo(jsonProblem(e)));
+            throw new ProtocolException(ErrorCode.MALFORMED, "JSON exceeds a limit: " + jsonProblem(e));
         } catch (JsonProcessingException e) {
-            throw new ProtocolException(ErrorCode.MALFORMED, "not valid JSON: " + echo(jsonProblem(e)));
+            throw new ProtocolException(ErrorCode.MALFORMED, "not valid JSON: " + jsonProblem(e));
         } catch (IOException | RuntimeException e) {
             // Jackson reports bad UTF-8 and a few other input faults as plain IOExceptions or runtime errors.
             throw new ProtocolException(ErrorCode.MALFORMED, "not valid UTF-8 JSON");
@@ -752,7 +754,6 @@ public final class JsonCodec {
         return new ProtocolException(ErrorCode.INVALID_REQUEST, message);
     }
 
-    /** Input echoed into an error message is shortened, so a huge bogus value cannot bloat the reply. */
     /** What Jackson says of a caller's JSON that means nothing to the caller: Java types and parser settings. */
     private static final Pattern JACKSON_INTERNALS = Pattern.compile(" \\(bound as `[^`]*`\\)"
             + "|: not allowed as per `[^`]*`|: enable `[^`]*` to allow|, from `[^`]*`"
@@ -766,16 +767,19 @@ public final class JsonCodec {
      */
     static String jsonProblem(JsonProcessingException e) {
         String message = e.getOriginalMessage() == null ? "" : e.getOriginalMessage();
-        message = JACKSON_INTERNALS.matcher(message).replaceAll("").replaceAll("`[^`]*`", "a parser limit");
+        // Any other setting Jackson names (`Type.method()`), but not a token of the caller's that holds backticks.
+        message = JACKSON_INTERNALS.matcher(message).replaceAll("")
+                .replaceAll("`[A-Za-z_$][\\w$]*(\\.[\\w$]+)+(\\(\\))?`", "a parser limit");
         if (message.startsWith("Non-standard token '")) {
             message += "; JSON has no NaN or infinity: send them as the strings \"NaN\", \"Infinity\", \"-Infinity\"";
         }
         JsonLocation at = e.getLocation();
-        return at != null && at.getLineNr() > 0
-                ? message + " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"
-                : message;
+        // Shortened before the location is added, so that a long token cannot cut it off.
+        return echo(message) + (at != null && at.getLineNr() > 0
+                ? " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")" : "");
     }
 
+    /** Input echoed into an error message is shortened, so a huge bogus value cannot bloat the reply. */
     private static String echo(String text) {
         if (text == null) {
             return "";

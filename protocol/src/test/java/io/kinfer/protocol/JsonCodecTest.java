@@ -248,6 +248,10 @@ class JsonCodecTest {
         assertThatThrownBy(() -> codec.decodeRequest(tensor("\"FP32\"", "[1,2]", "[NaN,1]")
                 .getBytes(StandardCharsets.UTF_8))).hasMessage("not valid JSON: Non-standard token 'NaN'; JSON has no "
                 + "NaN or infinity: send them as the strings \"NaN\", \"Infinity\", \"-Infinity\" (line 1, column 88)");
+        // A long bad token is shortened, and where it is still said.
+        assertThatThrownBy(() -> codec.decodeRequest(("{\"id\":" + "x".repeat(300) + "}")
+                .getBytes(StandardCharsets.UTF_8))).hasMessageStartingWith("not valid JSON: Unrecognized token 'xxx")
+                .hasMessageEndingWith("... (line 1, column 7)");
         assertThatThrownBy(() -> codec.decodeRequest(("{\"id\":\"a\",\"model\":\"m\",\"inputs\":"
                 + "[".repeat(70) + "]".repeat(70) + "}").getBytes(StandardCharsets.UTF_8)))
                 .hasMessage("JSON exceeds a limit: Document nesting depth (17) exceeds the maximum allowed (16)");

@@ -47,7 +47,9 @@ public final class OffsetTracker {
 
             @Override
             public void abandoned(String why) {
-                state.why.put(offset, why); // before it shows as abandoned, so that whoever sees it finds why
+                if (why != null) {
+                    state.why.put(offset, why); // before it shows as abandoned, so that whoever sees it finds why
+                }
                 abandoned();
             }
         };

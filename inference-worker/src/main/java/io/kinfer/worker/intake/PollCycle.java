@@ -9,12 +9,16 @@ import java.util.concurrent.TimeUnit;
 
 import io.kinfer.worker.ModelPipeline;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The records of one poll and how each ended, for intakes that settle a poll as a whole before the next one
  * (share groups acknowledge on the polling thread; transactions commit replies and offsets together).
  */
 final class PollCycle {
+
+    private static final Logger log = LoggerFactory.getLogger(PollCycle.class);
 
     enum Outcome { ANSWERED, DEAD_LETTERED, ABANDONED }
 
@@ -108,7 +112,12 @@ final class PollCycle {
     /** The poll's transaction committed: its records' outcomes are final, and counted now. */
     void committed() {
         for (Runnable count = counts.poll(); count != null; count = counts.poll()) {
-            count.run();
+            try {
+                count.run();
+            } catch (RuntimeException e) {
+                // A metric; the commit is in: the intake goes on (its suspects' cleanup included).
+                log.error("counting a committed record's outcome failed", e);
+            }
         }
     }
 

@@ -344,7 +344,7 @@ public final class TransactionalIntake implements Intake {
             // an abandoned reply, so that one failing alone meets reply.failure.limit.
             for (ConsumerRecord<byte[], byte[]> record : list) {
                 if (alone) {
-                    suspects.merge(RecordId.of(record), new Suspect(1, "its transaction failed: " + e), Suspect::add);
+                    suspects.merge(RecordId.of(record), new Suspect(1, "its transaction failed: " + ReplySender.describe(e)), Suspect::add);
                 } else {
                     suspects.putIfAbsent(RecordId.of(record), Suspect.NONE);
                 }

@@ -50,6 +50,18 @@ public final class ReplySender {
     public static String replyFailedMessage(String what, String lastFailure) {
         return lastFailure == null ? what : what + "; the last failure: " + lastFailure;
     }
+
+    /**
+     * A failure and its root cause, for a dead letter's message: a send or commit in a doomed transaction fails with
+     * Kafka's "in an error state", whose cause is the refusal that doomed it, the one worth reading.
+     */
+    public static String describe(Throwable failure) {
+        Throwable root = failure;
+        for (int depth = 0; root.getCause() != null && root.getCause() != root && depth < 10; depth++) {
+            root = root.getCause();
+        }
+        return root == failure ? failure.toString() : failure + " (caused by " + root + ")";
+    }
     /** Bytes a record takes beyond its key, value and headers, rounded up (a batch of one record: 61 + 21). */
     private static final int RECORD_OVERHEAD = 128;
 

@@ -213,7 +213,7 @@ public final class ProduceCommand implements Callable<Integer> {
         // from), not as a bare NumberFormatException.
         Map<String, Object> parsed = ClientConfig.DEFINITION.parse(clientSettings);
         Duration callTimeout = Duration.ofMillis((Long) parsed.get(ClientConfig.REQUEST_TIMEOUT_MS));
-        int window = Math.max(maxInFlight, 1);
+        int window = maxInFlight;
         // The client's own bound must not fail the window's calls as overloaded (a shared config's small
         // max.in.flight.requests did). The window is enough: a call's slot in the client is free before its future
         // completes, so before this command's slot comes back.
