@@ -75,7 +75,12 @@ public final class ModelsCommand implements Callable<Integer> {
             System.err.println("kinfer models: unknown model " + model + "; known: " + repo.modelNames());
             return 1;
         }
-        String chosen = version != null ? version : repo.latestVersion(model).orElseThrow();
+        String chosen = version != null ? version : repo.latestVersion(model).orElse(null);
+        if (chosen == null) {
+            // Before: "No value present".
+            System.err.println("kinfer models: model " + model + " has no version directory (a number, such as 1)");
+            return 1;
+        }
         // One thread and one session: enough to read the signature, and no second copy of the model.
         try (LoadedModel loaded = repo.load(model, chosen, new OnnxSettings(1, false, 0))) {
             ModelMetadata metadata = loaded.metadata();

@@ -100,7 +100,13 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
     void start() throws ModelException {
         String version = repository.latestVersion(model)
                 .orElseThrow(() -> new ModelException("model " + model + " has no version in the repository"));
-        VersionRuntime runtime = load(version);
+        VersionRuntime runtime;
+        try {
+            runtime = load(version);
+        } catch (ModelException e) {
+            // The worker stops on it (as Triton does by default): the line must say which model and version.
+            throw new ModelException("model " + model + " version " + version + ": " + e.getMessage(), e.getCause());
+        }
         versions.put(version, runtime);
         latest = runtime;
         log.info("model {} version {} ready (max batch {}, queue delay {} us, {} instance(s))", model, version,
@@ -145,14 +151,19 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
         try {
             settings = config.batchSettings(modelConfig.batching());
         } catch (ConfigException e) {
-            throw new ModelException("model " + model + ": config.json: " + e.getMessage(), e);
+            // Not kept as the cause: the CLI's error line would show the bare setting, without the model.
+            throw new ModelException("config.json: " + e.getMessage());
         }
         LoadedModel loaded = repository.load(model, version, config.onnxSettings(settings.instances()));
         try {
+            if (loaded.metadata().isText() && Integer.valueOf(0).equals(modelConfig.batching().maxBatchSize())) {
+                throw new ModelException("config.json: batching.max_batch_size 0 (no batching) is for tensor "
+                        + "models; a text model's texts always batch");
+            }
             loaded.checkMaxBatchSize(settings.maxBatchSize());
         } catch (ModelException e) {
             loaded.close();
-            throw new ModelException("model " + model + " version " + version + ": " + e.getMessage(), e);
+            throw e;
         }
         boolean cache = config.getBoolean(WorkerConfig.CACHE_ENABLED) && config.getLong(WorkerConfig.CACHE_MAX_BYTES) > 0;
         return new VersionRuntime(loaded, settings, cache ? config.getLong(WorkerConfig.CACHE_MAX_BYTES) : 0);
@@ -352,7 +363,7 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
                     continue;
                 }
                 prepared = runtime.model.prepare(request);
-                if (prepared.items() > runtime.settings.maxBatchSize()) {
+                if (runtime.model.batches() && prepared.items() > runtime.settings.maxBatchSize()) {
                     refused = new ProtocolException(ErrorCode.INPUT_TOO_LARGE, "the request has " + prepared.items()
                             + " rows; model " + model + " takes at most " + runtime.settings.maxBatchSize()
                             + " per call");
@@ -494,7 +505,8 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
         VersionRuntime(LoadedModel model, BatchSettings settings, long cacheBytes) {
             this.model = model;
             this.version = model.metadata().version();
-            this.metadata = model.metadata().withMaxBatchSize(settings.maxBatchSize());
+            // 0 for a model that runs each request alone, as Triton says of one without batching.
+            this.metadata = model.metadata().withMaxBatchSize(model.batches() ? settings.maxBatchSize() : 0);
             this.settings = settings;
             this.cache = cacheBytes > 0
                     ? Caffeine.newBuilder().maximumWeight(cacheBytes).weigher(new CacheWeigher()).build() : null;

@@ -305,13 +305,18 @@ public final class WorkerConfig extends AbstractConfig {
      * allocate that many queues at load, and instances start that many threads.
      */
     public BatchSettings batchSettings(ModelConfig.BatchingOverrides overrides) {
-        checkOverride("batching.max_batch_size", BATCH_MAX_SIZE, overrides.maxBatchSize());
+        // 0 is Triton's "no batching": each request runs alone (a tensor model's own business, TensorModel); the
+        // batcher keeps the worker's default as its grouping bound.
+        boolean unbatched = Integer.valueOf(0).equals(overrides.maxBatchSize());
+        if (!unbatched) {
+            checkOverride("batching.max_batch_size", BATCH_MAX_SIZE, overrides.maxBatchSize());
+        }
         checkOverride("batching.max_queue_delay_ms", BATCH_MAX_QUEUE_DELAY_MS, overrides.maxQueueDelayMs());
         checkOverride("batching.max_queue_size", BATCH_MAX_QUEUE_SIZE, overrides.maxQueueSize());
         checkOverride("batching.priority_levels", BATCH_PRIORITY_LEVELS, overrides.priorityLevels());
         checkOverride("batching.instances", MODEL_INSTANCES, overrides.instances());
         return new BatchSettings(
-                overrides.maxBatchSize() != null ? overrides.maxBatchSize() : getInt(BATCH_MAX_SIZE),
+                overrides.maxBatchSize() != null && !unbatched ? overrides.maxBatchSize() : getInt(BATCH_MAX_SIZE),
                 Math.round((overrides.maxQueueDelayMs() != null ? overrides.maxQueueDelayMs()
                         : getDouble(BATCH_MAX_QUEUE_DELAY_MS)) * 1_000_000),
                 overrides.maxQueueSize() != null ? overrides.maxQueueSize() : getInt(BATCH_MAX_QUEUE_SIZE),

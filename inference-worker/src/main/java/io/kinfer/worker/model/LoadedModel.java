@@ -25,6 +25,14 @@ public interface LoadedModel extends AutoCloseable {
      */
     List<List<Output>> infer(List<PreparedRequest> batch) throws ModelException;
 
+    /**
+     * Whether requests may share a model call, stacked along the first dimension; false for a model that runs each
+     * request alone (Triton's {@code max_batch_size} 0), which then takes requests of any first dimension.
+     */
+    default boolean batches() {
+        return true;
+    }
+
     /** Refuses a batch size whose largest call this model could not run (its buffers would not fit). */
     default void checkMaxBatchSize(int maxBatchSize) throws ModelException {
     }

@@ -30,6 +30,11 @@ public record ModelConfig(String kind, String modelFile, List<String> versions, 
 
     public ModelConfig {
         kind = kind == null ? (tokenizer != null ? TEXT : TENSOR) : kind;
+        if (!TEXT.equals(kind) && !TENSOR.equals(kind)) {
+            // A typo ("tensorr") was served as a tensor model without a word.
+            throw new IllegalArgumentException("kind must be \"" + TEXT + "\" or \"" + TENSOR + "\", not \"" + kind
+                    + "\"");
+        }
         if (TEXT.equals(kind) && tokenizer == null) {
             tokenizer = new TokenizerSettings(null, null);
         }

@@ -42,8 +42,13 @@ final class TensorModel implements LoadedModel {
     private final boolean cacheable;
     /** Some input has a variable dimension besides the first: only requests of equal shapes share a call. */
     private final boolean variableInnerDimensions;
-    /** Some input has a fixed first dimension: each request fills it, so each runs alone. */
-    private final boolean fixedBatchDimension;
+    /**
+     * Each request runs alone: some input has a fixed first dimension (each request fills it), some output has no
+     * batch dimension (rank 0, or a fixed first dimension: a sum over the rows, say, which would mix requests), or
+     * the config says so (max_batch_size 0, Triton's "no batching", for a model that works across its first
+     * dimension, such as a softmax over it, which no shape reveals).
+     */
+    private final boolean runsAlone;
 
     private TensorModel(String name, String version, ModelConfig config, OnnxSession session) throws ModelException {
         this.session = session;
@@ -75,7 +80,9 @@ final class TensorModel implements LoadedModel {
         }
         this.variableInnerDimensions = inputs.stream()
                 .anyMatch(input -> Arrays.stream(input.shape()).skip(1).anyMatch(d -> d < 0));
-        this.fixedBatchDimension = inputs.stream().anyMatch(input -> input.shape()[0] >= 0);
+        this.runsAlone = Integer.valueOf(0).equals(config.batching().maxBatchSize())
+                || inputs.stream().anyMatch(input -> input.shape()[0] >= 0)
+                || outputs.stream().anyMatch(output -> output.shape().length == 0 || output.shape()[0] >= 0);
         // Outputs of a numeric model are a pure function of its inputs unless the config says otherwise.
         this.cacheable = Boolean.TRUE.equals(config.cache().enabled());
         this.metadata = new ModelMetadata(name, version, ModelConfig.TENSOR, ModelConfig.PostProcessing.NONE,
@@ -99,6 +106,11 @@ final class TensorModel implements LoadedModel {
     }
 
     @Override
+    public boolean batches() {
+        return !runsAlone;
+    }
+
+    @Override
     public PreparedRequest prepare(InferenceRequest request) throws ProtocolException {
         if (request.isText()) {
             throw new ProtocolException(ErrorCode.INVALID_TENSOR, "model " + metadata.name()
@@ -112,13 +124,13 @@ final class TensorModel implements LoadedModel {
 
     @Override
     public List<List<Output>> infer(List<PreparedRequest> batch) throws ModelException {
-        if (batch.size() == 1 || !(variableInnerDimensions || fixedBatchDimension)) {
+        if (batch.size() == 1 || !(variableInnerDimensions || runsAlone)) {
             return inferTogether(batch);
         }
         // Concatenating [1, 8] and [1, 4] would misalign every row after the first, silently.
         Map<Object, List<Integer>> groups = new LinkedHashMap<>();
         for (int i = 0; i < batch.size(); i++) {
-            Object key = fixedBatchDimension ? Integer.valueOf(i) : innerShapes((Prepared) batch.get(i));
+            Object key = runsAlone ? Integer.valueOf(i) : innerShapes((Prepared) batch.get(i));
             groups.computeIfAbsent(key, k -> new ArrayList<>()).add(i);
         }
         if (groups.size() == 1) {
@@ -217,11 +229,12 @@ final class TensorModel implements LoadedModel {
     private static void split(OnnxTensor tensor, TensorMetadata spec, List<PreparedRequest> batch, int rows,
                               List<List<Output>> outputs) throws ModelException {
         long[] shape = tensor.getInfo().getShape();
-        if (shape.length == 0 || shape[0] != rows) {
+        // A request alone gets its outputs whole, whatever their shape (a model that runs each request alone may
+        // answer with no batch dimension); only a shared call is split along the first dimension.
+        if (batch.size() > 1 && (shape.length == 0 || shape[0] != rows)) {
             throw new ModelException("output " + spec.name() + " has shape " + Arrays.toString(shape)
                     + "; its first dimension must be the batch size " + rows);
         }
-        int perRow = (int) (Tensor.elementCount(shape) / rows);
         OnnxJavaType type = tensor.getInfo().type;
         float[] floats = null;
         long[] longs = null;
@@ -252,6 +265,12 @@ final class TensorModel implements LoadedModel {
             }
             default -> throw new ModelException("unsupported output type " + type);
         }
+        if (batch.size() == 1) {
+            outputs.get(0).add(floats != null ? Tensor.fp32(spec.name(), shape, floats)
+                    : Tensor.int64(spec.name(), shape, longs));
+            return;
+        }
+        int perRow = (int) (Tensor.elementCount(shape) / rows);
         int row = 0;
         for (int r = 0; r < batch.size(); r++) {
             int items = batch.get(r).items();

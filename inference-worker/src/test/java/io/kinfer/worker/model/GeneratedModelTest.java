@@ -55,6 +55,53 @@ class GeneratedModelTest {
         }
     }
 
+    /**
+     * An output without a batch dimension (a sum over the rows) mixed the requests of a shared call: two requests
+     * of two rows each got the column sums of both, cut in two ([2] each instead of [4]), and one alone failed
+     * (500). Such a model now runs each request alone and answers its outputs whole; it says max_batch_size 0.
+     */
+    @Test
+    void aModelWithAnOutputWithoutABatchDimensionRunsEachRequestAlone() throws Exception {
+        OnnxModels.writeVersion(repo, "colsum", "1", OnnxModels.columnSum(), null, null);
+        try (LoadedModel model = new ModelRepository(repo).load("colsum", "1", OnnxSettings.DEFAULTS)) {
+            assertThat(model.batches()).isFalse();
+            List<List<Output>> outputs = model.infer(List.of(
+                    model.prepare(tensorRequest("x", new long[] {2, 4}, new float[] {1, 2, 3, 4, 1, 2, 3, 4})),
+                    model.prepare(tensorRequest("x", new long[] {2, 4}, new float[] {0, 0, 0, 0, 5, 5, 5, 5}))));
+
+            assertThat(((Tensor) outputs.get(0).get(0)).shape()).containsExactly(4);
+            assertThat(((Tensor) outputs.get(0).get(0)).fp32()).containsExactly(2, 4, 6, 8);
+            assertThat(((Tensor) outputs.get(1).get(0)).fp32()).containsExactly(5, 5, 5, 5);
+            List<List<Output>> alone = model.infer(List.of(
+                    model.prepare(tensorRequest("x", new long[] {1, 4}, new float[] {1, 2, 3, 4}))));
+            assertThat(((Tensor) alone.get(0).get(0)).fp32()).containsExactly(1, 2, 3, 4);
+        }
+    }
+
+    /**
+     * A softmax over the first dimension looks batch-first by its shapes; shared calls gave each request a softmax
+     * over all of them. Its config's max_batch_size 0 (Triton's "no batching") runs each request alone.
+     */
+    @Test
+    void maxBatchSizeZeroRunsEachRequestAloneAsTritonDoes() throws Exception {
+        OnnxModels.writeVersion(repo, "softmax", "1", OnnxModels.softmaxFirstAxis(),
+                "{\"batching\": {\"max_batch_size\": 0}}", null);
+        try (LoadedModel model = new ModelRepository(repo).load("softmax", "1", OnnxSettings.DEFAULTS)) {
+            assertThat(model.batches()).isFalse();
+            PreparedRequest one = model.prepare(tensorRequest("x", new long[] {2}, new float[] {0, 1}));
+            List<List<Output>> outputs = model.infer(List.of(one, one, one));
+
+            for (List<Output> answer : outputs) {
+                assertThat(((Tensor) answer.get(0)).fp32()).containsExactly(new float[] {0.26894142f, 0.7310586f},
+                        within(1e-6f));
+            }
+        }
+        OnnxModels.writeVersion(repo, "softmax-batched", "1", OnnxModels.softmaxFirstAxis(), null, null);
+        try (LoadedModel model = new ModelRepository(repo).load("softmax-batched", "1", OnnxSettings.DEFAULTS)) {
+            assertThat(model.batches()).as("nothing in its shapes says otherwise").isTrue();
+        }
+    }
+
     @Test
     void requestsOfDifferentInnerShapesShareABatchButNotATensor() throws Exception {
         OnnxModels.writeVersion(repo, "rowsum", "1", OnnxModels.rowSum(), null, null);

@@ -84,6 +84,33 @@ public final class OnnxModels {
     }
 
     /**
+     * {@code c[4]} = the sum over the rows of {@code x[N,4]}: an output with no batch dimension, whose every value
+     * mixes all the rows a call holds (requests must not share a call).
+     */
+    public static byte[] columnSum() {
+        Proto graph = new Proto()
+                .message(1, node("ReduceSum", List.of("x", "axes"), List.of("c"), intAttribute("keepdims", 0)))
+                .string(2, "column_sum")
+                .message(5, int64Tensor("axes", new long[] {1}, new long[] {0}))
+                .message(11, valueInfo("x", FLOAT, new Object[] {"N", 4L}))
+                .message(12, valueInfo("c", FLOAT, new Object[] {4L}));
+        return model(graph);
+    }
+
+    /**
+     * {@code y[L]} = softmax over the whole of {@code x[L]}: a model that works across its first dimension, with
+     * shapes that look batch-first (nothing but its config can say that requests must not share a call).
+     */
+    public static byte[] softmaxFirstAxis() {
+        Proto graph = new Proto()
+                .message(1, node("Softmax", List.of("x"), List.of("y")))
+                .string(2, "softmax_first_axis")
+                .message(11, valueInfo("x", FLOAT, new Object[] {"L"}))
+                .message(12, valueInfo("y", FLOAT, new Object[] {"L"}));
+        return model(graph);
+    }
+
+    /**
      * {@code y[N,width] = x}, computed the slow way: {@code depth} MatMuls by the identity matrix, one after the
      * other (ONNX Runtime does not fold them away). A model whose every row costs real compute, for tests that need
      * a poll to outlast a deadline; a depth of 2000 at width 256 is tens of milliseconds a row.
@@ -336,6 +363,10 @@ public final class OnnxModels {
             node.message(5, attribute);
         }
         return node;
+    }
+
+    private static Proto intAttribute(String name, long value) {
+        return new Proto().string(1, name).varint(3, value).varint(20, 2); // AttributeProto: name, i, type INT
     }
 
     private static Proto floatTensor(String name, long[] dims, float[] data) {
