@@ -110,8 +110,8 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
         versions.put(version, runtime);
         latest = runtime;
         log.info("model {} version {} ready (max batch {}, queue delay {} us, {} instance(s))", model, version,
-                runtime.settings.maxBatchSize(), TimeUnit.NANOSECONDS.toMicros(runtime.settings.maxQueueDelayNanos()),
-                runtime.settings.instances());
+                runtime.model.batches() ? runtime.settings.maxBatchSize() : "none: each request alone",
+                TimeUnit.NANOSECONDS.toMicros(runtime.settings.maxQueueDelayNanos()), runtime.settings.instances());
     }
 
     /**
@@ -154,19 +154,20 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
             // Not kept as the cause: the CLI's error line would show the bare setting, without the model.
             throw new ModelException("config.json: " + e.getMessage());
         }
+        if (modelConfig.isText() && Integer.valueOf(0).equals(modelConfig.batching().maxBatchSize())) {
+            throw new ModelException("config.json: batching.max_batch_size 0 (no batching) is for tensor models; a "
+                    + "text model's texts always batch");
+        }
         LoadedModel loaded = repository.load(model, version, config.onnxSettings(settings.instances()));
         try {
-            if (loaded.metadata().isText() && Integer.valueOf(0).equals(modelConfig.batching().maxBatchSize())) {
-                throw new ModelException("config.json: batching.max_batch_size 0 (no batching) is for tensor "
-                        + "models; a text model's texts always batch");
-            }
             loaded.checkMaxBatchSize(settings.maxBatchSize());
         } catch (ModelException e) {
             loaded.close();
             throw e;
         }
         boolean cache = config.getBoolean(WorkerConfig.CACHE_ENABLED) && config.getLong(WorkerConfig.CACHE_MAX_BYTES) > 0;
-        return new VersionRuntime(loaded, settings, cache ? config.getLong(WorkerConfig.CACHE_MAX_BYTES) : 0);
+        return new VersionRuntime(loaded, settings, modelConfig.batching().maxBatchSize(),
+                cache ? config.getLong(WorkerConfig.CACHE_MAX_BYTES) : 0);
     }
 
     /** The versions being served, for the catalog. */
@@ -363,10 +364,9 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
                     continue;
                 }
                 prepared = runtime.model.prepare(request);
-                if (runtime.model.batches() && prepared.items() > runtime.settings.maxBatchSize()) {
+                if (runtime.rowLimit > 0 && prepared.items() > runtime.rowLimit) {
                     refused = new ProtocolException(ErrorCode.INPUT_TOO_LARGE, "the request has " + prepared.items()
-                            + " rows; model " + model + " takes at most " + runtime.settings.maxBatchSize()
-                            + " per call");
+                            + " rows; model " + model + " takes at most " + runtime.rowLimit + " per call");
                 }
             } catch (ProtocolException e) {
                 refused = e;
@@ -491,6 +491,8 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
         final LoadedModel model;
         final ModelMetadata metadata;
         final BatchSettings settings;
+        /** Rows one request may have (0: any): the batch bound, or for a model that runs alone its explicit one. */
+        final int rowLimit;
         final Batcher<WorkItem> batcher;
         final Cache<Object, List<Output>> cache;
         final WorkerMetrics.VersionMeters meters;
@@ -502,12 +504,16 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
         final ReentrantReadWriteLock inUse = new ReentrantReadWriteLock();
 
         /** @param cacheBytes the result cache's bound in estimated bytes ({@link CacheWeigher}); 0: no cache */
-        VersionRuntime(LoadedModel model, BatchSettings settings, long cacheBytes) {
+        VersionRuntime(LoadedModel model, BatchSettings settings, Integer explicitMaxBatchSize, long cacheBytes) {
             this.model = model;
             this.version = model.metadata().version();
-            // 0 for a model that runs each request alone, as Triton says of one without batching.
-            this.metadata = model.metadata().withMaxBatchSize(model.batches() ? settings.maxBatchSize() : 0);
-            this.settings = settings;
+            // A model that runs each request alone keeps a max_batch_size its config names (a row limit per
+            // request), else has none: 0, as Triton says of a model without batching. Its batcher takes one request
+            // per call, so that a request is dispatched at once and each instance takes its own.
+            this.rowLimit = model.batches() ? settings.maxBatchSize()
+                    : explicitMaxBatchSize != null && explicitMaxBatchSize > 0 ? explicitMaxBatchSize : 0;
+            this.metadata = model.metadata().withMaxBatchSize(rowLimit);
+            this.settings = model.batches() ? settings : settings.withMaxBatchSize(1);
             this.cache = cacheBytes > 0
                     ? Caffeine.newBuilder().maximumWeight(cacheBytes).weigher(new CacheWeigher()).build() : null;
             this.meters = metrics.version(ModelPipeline.this.model, version);

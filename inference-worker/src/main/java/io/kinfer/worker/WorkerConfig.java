@@ -301,12 +301,12 @@ public final class WorkerConfig extends AbstractConfig {
 
     /**
      * The worker-wide batching defaults with a model's overrides applied. An override is held to the range of the
-     * worker setting it replaces (a ConfigException naming the config.json field): priority_levels of 2e9 would
+     * worker setting it replaces (but max_batch_size 0, Triton's "no batching") (a ConfigException naming the config.json field): priority_levels of 2e9 would
      * allocate that many queues at load, and instances start that many threads.
      */
     public BatchSettings batchSettings(ModelConfig.BatchingOverrides overrides) {
-        // 0 is Triton's "no batching": each request runs alone (a tensor model's own business, TensorModel); the
-        // batcher keeps the worker's default as its grouping bound.
+        // 0 is Triton's "no batching": each request runs alone (TensorModel), one per call (ModelPipeline); 1 here,
+        // so that a share consumer fetches as few records as such a model takes at once.
         boolean unbatched = Integer.valueOf(0).equals(overrides.maxBatchSize());
         if (!unbatched) {
             checkOverride("batching.max_batch_size", BATCH_MAX_SIZE, overrides.maxBatchSize());
@@ -316,7 +316,7 @@ public final class WorkerConfig extends AbstractConfig {
         checkOverride("batching.priority_levels", BATCH_PRIORITY_LEVELS, overrides.priorityLevels());
         checkOverride("batching.instances", MODEL_INSTANCES, overrides.instances());
         return new BatchSettings(
-                overrides.maxBatchSize() != null && !unbatched ? overrides.maxBatchSize() : getInt(BATCH_MAX_SIZE),
+                unbatched ? 1 : overrides.maxBatchSize() != null ? overrides.maxBatchSize() : getInt(BATCH_MAX_SIZE),
                 Math.round((overrides.maxQueueDelayMs() != null ? overrides.maxQueueDelayMs()
                         : getDouble(BATCH_MAX_QUEUE_DELAY_MS)) * 1_000_000),
                 overrides.maxQueueSize() != null ? overrides.maxQueueSize() : getInt(BATCH_MAX_QUEUE_SIZE),

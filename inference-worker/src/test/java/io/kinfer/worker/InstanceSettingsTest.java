@@ -63,9 +63,9 @@ class InstanceSettingsTest {
         });
         assertThat(config.batchSettings(new ModelConfig.BatchingOverrides(4096, 60_000.0, 1_000_000, 16, true, 64))
                 .priorityLevels()).isEqualTo(16);
-        // 0 is Triton's "no batching" (each request runs alone, TensorModel); the batcher keeps the default bound.
+        // 0 is Triton's "no batching": each request runs alone (TensorModel), one per call.
         assertThat(config.batchSettings(new ModelConfig.BatchingOverrides(0, null, null, null, null, null))
-                .maxBatchSize()).isEqualTo(config.getInt(WorkerConfig.BATCH_MAX_SIZE));
+                .maxBatchSize()).isEqualTo(1);
     }
 
     @Test

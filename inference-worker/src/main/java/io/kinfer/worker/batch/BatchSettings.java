@@ -24,6 +24,12 @@ public record BatchSettings(int maxBatchSize, long maxQueueDelayNanos, int maxQu
         }
     }
 
+    /** The same, with another bound on the rows of one call. */
+    public BatchSettings withMaxBatchSize(int rows) {
+        return new BatchSettings(rows, maxQueueDelayNanos, maxQueueSize, priorityLevels, padAware, rejectWhenFull,
+                instances);
+    }
+
     /** One instance: one batch at a time. */
     public BatchSettings(int maxBatchSize, long maxQueueDelayNanos, int maxQueueSize, int priorityLevels,
                          boolean padAware, boolean rejectWhenFull) {

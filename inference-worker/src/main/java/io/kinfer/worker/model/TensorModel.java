@@ -26,15 +26,19 @@ import io.kinfer.protocol.Output;
 import io.kinfer.protocol.ProtocolException;
 import io.kinfer.protocol.Tensor;
 import io.kinfer.protocol.TensorMetadata;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Any ONNX model with FP32/INT64 tensor inputs: requests name their tensors, which must match the model's inputs
  * in name, datatype and every dimension but the first; a batch concatenates requests along the first dimension,
  * runs once, and splits each output back along it. Requests that cannot share a tensor run in separate calls of
- * one batch: those whose other dimensions differ where the model allows any size (one call per shape), and every
- * request of a model with a fixed first dimension (each fills it alone).
+ * one batch: those whose other dimensions differ where the model allows any size (one call per shape). A model that
+ * cannot batch at all runs each request alone and answers its outputs whole ({@link #runsAlone}).
  */
 final class TensorModel implements LoadedModel {
+
+    private static final Logger log = LoggerFactory.getLogger(TensorModel.class);
 
     private final ModelMetadata metadata;
     private final OnnxSession session;
@@ -43,10 +47,12 @@ final class TensorModel implements LoadedModel {
     /** Some input has a variable dimension besides the first: only requests of equal shapes share a call. */
     private final boolean variableInnerDimensions;
     /**
-     * Each request runs alone: some input has a fixed first dimension (each request fills it), some output has no
-     * batch dimension (rank 0, or a fixed first dimension: a sum over the rows, say, which would mix requests), or
-     * the config says so (max_batch_size 0, Triton's "no batching", for a model that works across its first
-     * dimension, such as a softmax over it, which no shape reveals).
+     * Each request runs alone: some input has a fixed first dimension (each request fills it), some output a fixed
+     * first dimension above 1 (a sum over the rows, say, which would mix requests), or the config says so
+     * (max_batch_size 0, Triton's "no batching", for a model that works across its first dimension, such as a
+     * softmax over it, which no shape reveals). An output declared {@code [1, C]} does not count: exporters write
+     * the traced batch of 1 where no dynamic axis was named, and such models batch (the actual shape is checked on
+     * every call), nor does an output of no declared rank.
      */
     private final boolean runsAlone;
 
@@ -80,9 +86,17 @@ final class TensorModel implements LoadedModel {
         }
         this.variableInnerDimensions = inputs.stream()
                 .anyMatch(input -> Arrays.stream(input.shape()).skip(1).anyMatch(d -> d < 0));
-        this.runsAlone = Integer.valueOf(0).equals(config.batching().maxBatchSize())
-                || inputs.stream().anyMatch(input -> input.shape()[0] >= 0)
-                || outputs.stream().anyMatch(output -> output.shape().length == 0 || output.shape()[0] >= 0);
+        String alone = Integer.valueOf(0).equals(config.batching().maxBatchSize()) ? "its config's max_batch_size 0"
+                : inputs.stream().filter(input -> input.shape()[0] >= 0).findFirst()
+                        .map(input -> "input " + input.name() + " has a fixed first dimension")
+                .or(() -> outputs.stream().filter(output -> output.shape().length > 0 && output.shape()[0] > 1)
+                        .findFirst().map(output -> "output " + output.name() + " has no batch dimension (shape "
+                                + Arrays.toString(output.shape()) + ")"))
+                .orElse(null);
+        this.runsAlone = alone != null;
+        if (runsAlone) {
+            log.info("model {} version {} runs each request alone: {}", name, version, alone);
+        }
         // Outputs of a numeric model are a pure function of its inputs unless the config says otherwise.
         this.cacheable = Boolean.TRUE.equals(config.cache().enabled());
         this.metadata = new ModelMetadata(name, version, ModelConfig.TENSOR, ModelConfig.PostProcessing.NONE,
@@ -190,7 +204,7 @@ final class TensorModel implements LoadedModel {
                 for (TensorMetadata spec : metadata.outputs()) {
                     OnnxTensor tensor = (OnnxTensor) result.get(spec.name())
                             .orElseThrow(() -> new ModelException("no output " + spec.name()));
-                    split(tensor, spec, batch, rows, outputs);
+                    split(tensor, spec, batch, rows, outputs, runsAlone);
                 }
                 return outputs;
             }
@@ -226,12 +240,13 @@ final class TensorModel implements LoadedModel {
         return OnnxTensor.createTensor(session.env(), LongBuffer.wrap(data), shape);
     }
 
+    /** @param whole a model that runs each request alone: its one request gets the outputs as they are */
     private static void split(OnnxTensor tensor, TensorMetadata spec, List<PreparedRequest> batch, int rows,
-                              List<List<Output>> outputs) throws ModelException {
+                              List<List<Output>> outputs, boolean whole) throws ModelException {
         long[] shape = tensor.getInfo().getShape();
-        // A request alone gets its outputs whole, whatever their shape (a model that runs each request alone may
-        // answer with no batch dimension); only a shared call is split along the first dimension.
-        if (batch.size() > 1 && (shape.length == 0 || shape[0] != rows)) {
+        // Checked on every call of a batching model, one request or many: an output that is not batch-first would
+        // otherwise be cut across the requests of a shared call.
+        if (!whole && (shape.length == 0 || shape[0] != rows)) {
             throw new ModelException("output " + spec.name() + " has shape " + Arrays.toString(shape)
                     + "; its first dimension must be the batch size " + rows);
         }
@@ -265,7 +280,7 @@ final class TensorModel implements LoadedModel {
             }
             default -> throw new ModelException("unsupported output type " + type);
         }
-        if (batch.size() == 1) {
+        if (whole) {
             outputs.get(0).add(floats != null ? Tensor.fp32(spec.name(), shape, floats)
                     : Tensor.int64(spec.name(), shape, longs));
             return;

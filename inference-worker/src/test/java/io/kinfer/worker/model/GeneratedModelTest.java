@@ -102,6 +102,37 @@ class GeneratedModelTest {
         }
     }
 
+    /**
+     * A batching model's outputs are checked to be batch-first on every call, one request or many: an output that
+     * is not (declared of any size, here 4 rows for 2) fails instead of being cut across requests, or answered
+     * whole to one and cut for others.
+     */
+    @Test
+    void aBatchingModelsOutputThatIsNotBatchFirstFailsEvenForOneRequest() throws Exception {
+        OnnxModels.writeVersion(repo, "undeclared", "1", OnnxModels.stackedTwice(), null, null);
+        try (LoadedModel model = new ModelRepository(repo).load("undeclared", "1", OnnxSettings.DEFAULTS)) {
+            assertThat(model.batches()).isTrue();
+            PreparedRequest twoRows = model.prepare(tensorRequest("x", new long[] {2, 4}, new float[8]));
+            assertThatThrownBy(() -> model.infer(List.of(twoRows))).isInstanceOf(ModelException.class)
+                    .hasMessageContaining("its first dimension must be the batch size 2");
+        }
+    }
+
+    /** An output declared [1, 4] by an exporter that named only the inputs' batch axis still batches. */
+    @Test
+    void anOutputDeclaredWithABatchOfOneStillBatches() throws Exception {
+        OnnxModels.writeVersion(repo, "exported", "1", OnnxModels.identityDeclaredBatchOfOne(), null, null);
+        try (LoadedModel model = new ModelRepository(repo).load("exported", "1", OnnxSettings.DEFAULTS)) {
+            assertThat(model.batches()).isTrue();
+            List<List<Output>> outputs = model.infer(List.of(
+                    model.prepare(tensorRequest("x", new long[] {1, 4}, new float[] {1, 2, 3, 4})),
+                    model.prepare(tensorRequest("x", new long[] {2, 4}, new float[] {5, 6, 7, 8, 9, 10, 11, 12}))));
+            assertThat(((Tensor) outputs.get(0).get(0)).fp32()).containsExactly(1, 2, 3, 4);
+            assertThat(((Tensor) outputs.get(1).get(0)).shape()).containsExactly(2, 4);
+            assertThat(((Tensor) outputs.get(1).get(0)).fp32()).containsExactly(5, 6, 7, 8, 9, 10, 11, 12);
+        }
+    }
+
     @Test
     void requestsOfDifferentInnerShapesShareABatchButNotATensor() throws Exception {
         OnnxModels.writeVersion(repo, "rowsum", "1", OnnxModels.rowSum(), null, null);

@@ -98,6 +98,32 @@ public final class OnnxModels {
     }
 
     /**
+     * {@code y[2N,4]} = {@code x} stacked on itself: an output whose first dimension is not the batch, though its
+     * shape says any size (as a detection model's list of boxes does).
+     */
+    public static byte[] stackedTwice() {
+        Proto graph = new Proto()
+                .message(1, node("Concat", List.of("x", "x"), List.of("y"), intAttribute("axis", 0)))
+                .string(2, "stacked_twice")
+                .message(11, valueInfo("x", FLOAT, new Object[] {"N", 4L}))
+                .message(12, valueInfo("y", FLOAT, new Object[] {"M", 4L}));
+        return model(graph);
+    }
+
+    /**
+     * {@code y = x} for {@code x[N,4]}, its output declared {@code [1, 4]}: what an exporter writes for an output
+     * when only the inputs were given a dynamic axis (the traced batch of 1). ONNX Runtime answers {@code [N, 4]}.
+     */
+    public static byte[] identityDeclaredBatchOfOne() {
+        Proto graph = new Proto()
+                .message(1, node("Identity", List.of("x"), List.of("y")))
+                .string(2, "identity_batch_of_one")
+                .message(11, valueInfo("x", FLOAT, new Object[] {"N", 4L}))
+                .message(12, valueInfo("y", FLOAT, new Object[] {1L, 4L}));
+        return model(graph);
+    }
+
+    /**
      * {@code y[L]} = softmax over the whole of {@code x[L]}: a model that works across its first dimension, with
      * shapes that look batch-first (nothing but its config can say that requests must not share a call).
      */
