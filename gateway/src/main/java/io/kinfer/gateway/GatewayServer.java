@@ -75,6 +75,7 @@ public final class GatewayServer implements AutoCloseable {
     private HttpServer server;
     private Router router;
     private LimitedBody body;
+    private final JobsConfig jobsConfig;
     /** Null until the jobs start (their routes, mounted before, answer 503 meanwhile); read on the event loop. */
     private volatile JobsService jobs;
     private StatusPage status;
@@ -88,6 +89,7 @@ public final class GatewayServer implements AutoCloseable {
         this.catalog = catalog;
         this.vertx = vertx;
         this.apiKeyDigests = config.apiKeys().stream().map(GatewayServer::digest).toList();
+        this.jobsConfig = new JobsConfig(config.originals());
     }
 
     private static boolean isLoopback(String host) {
@@ -173,7 +175,6 @@ public final class GatewayServer implements AutoCloseable {
      * job lookups to this one's advertised address.
      */
     void startJobs() {
-        JobsConfig jobsConfig = new JobsConfig(config.originals());
         if (!jobsConfig.enabled()) {
             return;
         }
@@ -244,7 +245,7 @@ public final class GatewayServer implements AutoCloseable {
         get(router, "/metrics").handler(this::handleMetrics);
         get(router, "/").handler(status::handlePage);
         get(router, "/status.json").handler(status::handleJson);
-        if (new JobsConfig(config.originals()).enabled()) {
+        if (jobsConfig.enabled()) {
             // Mounted now, served once the jobs start (after the port opens: other instances forward to this one's
             // address); 503 with Retry-After until then.
             JobsService.mount(router, body, ctx -> LimitedBody.of(ctx).getBytes(), () -> jobs);

@@ -154,7 +154,7 @@ public final class ModelPipeline implements Pipeline, AutoCloseable {
             // Not kept as the cause: the CLI's error line would show the bare setting, without the model.
             throw new ModelException("config.json: " + e.getMessage());
         }
-        if (modelConfig.isText() && Integer.valueOf(0).equals(modelConfig.batching().maxBatchSize())) {
+        if (modelConfig.isText() && modelConfig.batching().unbatched()) {
             throw new ModelException("config.json: batching.max_batch_size 0 (no batching) is for tensor models; a "
                     + "text model's texts always batch");
         }

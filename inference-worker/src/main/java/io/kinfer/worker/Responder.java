@@ -223,13 +223,11 @@ final class Responder {
      * change the outcome (its reply is in).
      */
     private static void count(RecordHandle handle, Runnable count) {
-        handle.whenFinal(() -> {
-            try {
-                count.run();
-            } catch (RuntimeException e) {
-                log.error("counting a record's outcome failed", e);
-            }
-        });
+        try {
+            handle.whenFinal(count); // run here, or queued for a commit that runs it guarded (PollCycle)
+        } catch (RuntimeException e) {
+            log.error("counting a record's outcome failed", e);
+        }
     }
 
     /**

@@ -307,7 +307,7 @@ public final class WorkerConfig extends AbstractConfig {
     public BatchSettings batchSettings(ModelConfig.BatchingOverrides overrides) {
         // 0 is Triton's "no batching": each request runs alone (TensorModel), one per call (ModelPipeline); 1 here,
         // so that a share consumer fetches as few records as such a model takes at once.
-        boolean unbatched = Integer.valueOf(0).equals(overrides.maxBatchSize());
+        boolean unbatched = overrides.unbatched();
         if (!unbatched) {
             checkOverride("batching.max_batch_size", BATCH_MAX_SIZE, overrides.maxBatchSize());
         }

@@ -79,10 +79,15 @@ record Answer(int status, byte[] body, String retryAfter, String location) {
         return new Answer(200, body, null, null);
     }
 
+    /** How long after its creation a job without metadata still reads as pending: the grace, or the retention. */
+    static long pendingGraceMs(long retentionMs) {
+        return Math.min(PENDING_GRACE_MS, retentionMs);
+    }
+
     /** Whether a job id was created so recently that its metadata may still be on its way to its store. */
     private static boolean justCreated(String jobId, long nowMs, long retentionMs) {
         long created = JobIds.createdMs(jobId);
-        return created <= nowMs + CLOCK_SKEW_MS && nowMs < created + Math.min(PENDING_GRACE_MS, retentionMs);
+        return created <= nowMs + CLOCK_SKEW_MS && nowMs < created + pendingGraceMs(retentionMs);
     }
 
     private static Answer notFound(String jobId) {

@@ -174,17 +174,6 @@ final class JobsTopology {
         return jobId + "/~";
     }
 
-    /**
-     * When a job's record is deleted: at its expiry, but never within the creation grace, during which a missing
-     * record reads as "pending" (its metadata may be on its way; {@link Answer#job}, up to
-     * {@link Answer#PENDING_GRACE_MS} or the retention). Deleted sooner (a job written straight to Kafka with an
-     * expiry shorter than the retention), an expired job answered 404, then "pending" again until the grace was over.
-     * Past its expiry the record answers 404 and takes no more results.
-     */
-    static long deleteAt(JobRecord job, long retentionMs) {
-        return Math.max(job.expiresMs(), job.createdMs() + Math.min(Answer.PENDING_GRACE_MS, retentionMs));
-    }
-
     static String expiryKey(long expiresMs, String jobId) {
         return String.format("%013d/%s", expiresMs, jobId);
     }
@@ -288,7 +277,7 @@ final class JobsTopology {
                 // The same metadata again (at least once): nothing new, but its expiry entry is written again.
                 // A crash between the two stores' writes may have kept the record and lost the entry, and
                 // without it the job would never be deleted.
-                expiry.put(expiryKey(deleteAt(existing, settings.retentionMs()), job.jobId()), EMPTY);
+                expiry.put(expiryEntry(existing), EMPTY);
                 return;
             }
             if (job.expiresMs() <= now) {
@@ -296,12 +285,12 @@ final class JobsTopology {
                 return;
             }
             if (existing != null) {
-                expiry.delete(expiryKey(deleteAt(existing, settings.retentionMs()), job.jobId()));
+                expiry.delete(expiryEntry(existing));
             }
             // Always counted from the items store, not only when a placeholder exists: results that came first
             // may have kept their items through a crash that lost their placeholder (two stores).
             JobRecord state = recount(JobRecord.of(job));
-            expiry.put(expiryKey(deleteAt(state, settings.retentionMs()), job.jobId()), EMPTY);
+            expiry.put(expiryEntry(state), EMPTY);
             if (state.complete()) {
                 state = state.completedAt(now);
                 metrics.completed();
@@ -408,7 +397,7 @@ final class JobsTopology {
                 return null;
             }
             JobRecord state = JobRecord.placeholder(jobId, created, expires);
-            expiry.put(expiryKey(deleteAt(state, settings.retentionMs()), jobId), EMPTY);
+            expiry.put(expiryEntry(state), EMPTY);
             return state;
         }
 
@@ -424,6 +413,21 @@ final class JobsTopology {
                 return confirmed.completedAt(now);
             }
             return state;
+        }
+
+        /**
+         * When a job's record is deleted: at its expiry, but never within the creation grace, during which a missing
+         * record reads as "pending" (its metadata may be on its way; {@link Answer#pendingGraceMs}). Deleted sooner
+         * (a job written straight to Kafka with an expiry shorter than the grace), an expired job answered 404, then
+         * "pending" again until the grace was over. Past its expiry the record answers 404 and takes no more results.
+         */
+        private long deleteAt(JobRecord job) {
+            return Math.max(job.expiresMs(), job.createdMs() + Answer.pendingGraceMs(settings.retentionMs()));
+        }
+
+        /** The job's entry in the expiry index, at {@link #deleteAt}. */
+        private String expiryEntry(JobRecord job) {
+            return expiryKey(deleteAt(job), job.jobId());
         }
 
         /**
@@ -445,7 +449,7 @@ final class JobsTopology {
                 }
                 String jobId = key.substring(key.indexOf('/') + 1);
                 JobRecord state = jobs.get(jobId);
-                long deleteAt = state == null ? now : deleteAt(state, settings.retentionMs());
+                long deleteAt = state == null ? now : deleteAt(state);
                 if (deleteAt > now) {
                     // Indexed at an earlier time (its expiry before the record was kept to deleteAt, or a
                     // placeholder its metadata replaced): kept until its own time, indexed again.

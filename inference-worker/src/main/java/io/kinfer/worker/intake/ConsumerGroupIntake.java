@@ -224,7 +224,7 @@ public final class ConsumerGroupIntake implements Intake {
                             + "up unanswered so that the records after it are served: fix the dead-letter topic", topic,
                             record.topic(), record.partition(), record.offset(), backoff.failures(),
                             backoff.lastFailure());
-                    pipeline.givenUp(record);
+                    handle.whenFinal(() -> pipeline.givenUp(record));
                     handle.answered();
                 } else if (record.offset() == overLimit) {
                     log.warn("{}: the reply to {}-{}@{} failed {} times (reply.failure.limit {}); dead-lettering it "

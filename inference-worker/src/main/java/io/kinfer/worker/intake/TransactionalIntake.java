@@ -258,9 +258,9 @@ public final class TransactionalIntake implements Intake {
         try {
             producer.beginTransaction();
             if (failures >= 2 * failureLimit) {
-                // Its dead letter failed as often too, in transactions of its own (Kafka refuses the dead-letter topic for
-                // good: an ACL, its max.message.bytes): given up, so that the partition moves on. Only its offset
-                // is committed, in this transaction.
+                // Its dead letter failed as often too, in transactions of its own (Kafka refuses the dead-letter
+                // topic for good: an ACL, its max.message.bytes): given up, so that the partition moves on. Only
+                // its offset is committed, in this transaction.
                 ConsumerRecord<byte[], byte[]> record = list.get(0);
                 log.error("{}: {}-{}@{} could not even be dead-lettered ({} failed transactions of its own; the last: "
                         + "{}); giving it up unanswered so that the records after it are served: fix the dead-letter "
@@ -344,7 +344,8 @@ public final class TransactionalIntake implements Intake {
             // an abandoned reply, so that one failing alone meets reply.failure.limit.
             for (ConsumerRecord<byte[], byte[]> record : list) {
                 if (alone) {
-                    suspects.merge(RecordId.of(record), new Suspect(1, "its transaction failed: " + ReplySender.describe(e)), Suspect::add);
+                    suspects.merge(RecordId.of(record), new Suspect(1, "its transaction failed: "
+                            + ReplySender.describe(e)), Suspect::add);
                 } else {
                     suspects.putIfAbsent(RecordId.of(record), Suspect.NONE);
                 }

@@ -86,6 +86,11 @@ public record ModelConfig(String kind, String modelFile, List<String> versions, 
     public record BatchingOverrides(Integer maxBatchSize, Double maxQueueDelayMs, Integer maxQueueSize,
                                     Integer priorityLevels, Boolean padAware, Integer instances) {
         public static final BatchingOverrides NONE = new BatchingOverrides(null, null, null, null, null, null);
+
+        /** {@code max_batch_size} 0: Triton's "no batching", each request in a model call of its own. */
+        public boolean unbatched() {
+            return Integer.valueOf(0).equals(maxBatchSize);
+        }
     }
 
     /** {@code enabled: false} for models whose outputs are not a pure function of their inputs. */

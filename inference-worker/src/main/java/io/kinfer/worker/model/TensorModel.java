@@ -86,7 +86,7 @@ final class TensorModel implements LoadedModel {
         }
         this.variableInnerDimensions = inputs.stream()
                 .anyMatch(input -> Arrays.stream(input.shape()).skip(1).anyMatch(d -> d < 0));
-        String alone = Integer.valueOf(0).equals(config.batching().maxBatchSize()) ? "its config's max_batch_size 0"
+        String alone = config.batching().unbatched() ? "its config's max_batch_size 0"
                 : inputs.stream().filter(input -> input.shape()[0] >= 0).findFirst()
                         .map(input -> "input " + input.name() + " has a fixed first dimension")
                 .or(() -> outputs.stream().filter(output -> output.shape().length > 0 && output.shape()[0] > 1)
